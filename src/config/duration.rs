@@ -1,0 +1,76 @@
+//! Durations written the human way in the config file ("30s", "5m", "1h", "daily").
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration read from text such as `30s`, `5m`, `1h 30m`, `hourly` or `daily`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub const fn from_secs(s: u64) -> Self {
+        Dur(Duration::from_secs(s))
+    }
+
+    pub fn as_secs_f64(self) -> f64 {
+        self.0.as_secs_f64()
+    }
+
+    /// Parses the text form; the error says what was wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let alias = match t {
+            "daily" => Some(86_400),
+            "hourly" => Some(3_600),
+            "every 30 min" | "half-hourly" => Some(1_800),
+            _ => None,
+        };
+        if let Some(secs) = alias {
+            return Ok(Dur::from_secs(secs));
+        }
+        humantime::parse_duration(t)
+            .map(Dur)
+            .map_err(|e| format!("`{t}` is not a duration ({e}); write e.g. 30s, 5m, 1h"))
+    }
+}
+
+impl fmt::Debug for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Dur::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_aliases() {
+        assert_eq!(Dur::parse("30s").unwrap(), Dur::from_secs(30));
+        assert_eq!(Dur::parse("5m").unwrap(), Dur::from_secs(300));
+        assert_eq!(Dur::parse("daily").unwrap(), Dur::from_secs(86_400));
+        assert_eq!(Dur::parse("hourly").unwrap(), Dur::from_secs(3_600));
+        assert!(Dur::parse("soon").unwrap_err().contains("soon"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Reading the config file: parse, validate, and name the file, line, column and field of any
+//! error.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
+
+use super::Config;
+
+/// A config error with everything a person needs to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    /// 1-based line and column, when the field is written in the file.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Dotted path of the field, e.g. `tiers.growth.clients`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self
+            .file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<config>".into());
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{file}:{l}:{c}")?,
+            _ => write!(f, "{file}")?,
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": field `{}`: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and validates a config file.
+pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            file: Some(path.to_path_buf()),
+            line: None,
+            column: None,
+            field: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        }]
+    })?;
+    load_str(&text).map_err(|errs| {
+        errs.into_iter()
+            .map(|mut e| {
+                e.file = Some(path.to_path_buf());
+                e
+            })
+            .collect()
+    })
+}
+
+/// Parses and validates config text. An empty document is the default config.
+pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| {
+        vec![ConfigError {
+            file: None,
+            line: Some(e.marker().line()),
+            column: Some(e.marker().col() + 1),
+            field: String::new(),
+            message: format!("not valid YAML: {}", e.info()),
+        }]
+    })?;
+    let Some(root) = docs.first() else {
+        return validated(Config::default(), None);
+    };
+    if matches!(root.data, YamlData::Value(saphyr::Scalar::Null)) {
+        return validated(Config::default(), Some(root));
+    }
+    let cfg: Config = serde_saphyr::from_str(text).map_err(|e| {
+        let loc = e.location();
+        let (line, column) = match loc {
+            Some(l) => (Some(l.line() as usize), Some(l.column() as usize)),
+            None => (None, None),
+        };
+        let field = line
+            .zip(column)
+            .map(|(l, c)| path_at(root, l, c))
+            .unwrap_or_default();
+        vec![ConfigError {
+            file: None,
+            line,
+            column,
+            field,
+            message: first_line(&e.to_string()),
+        }]
+    })?;
+    validated(cfg, Some(root))
+}
+
+fn validated(cfg: Config, root: Option<&MarkedYaml>) -> Result<Config, Vec<ConfigError>> {
+    let problems = super::validate::validate(&cfg);
+    if problems.is_empty() {
+        return Ok(cfg);
+    }
+    Err(problems
+        .into_iter()
+        .map(|(field, message)| {
+            let pos = root.and_then(|r| locate(r, &field));
+            ConfigError {
+                file: None,
+                line: pos.map(|p| p.0),
+                column: pos.map(|p| p.1),
+                field,
+                message,
+            }
+        })
+        .collect())
+}
+
+/// serde-saphyr's message may carry a rendered snippet; keep the sentence.
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid value")
+        .to_string()
+}
+
+fn key_str<'a>(k: &'a MarkedYaml) -> Option<&'a str> {
+    k.data.as_str()
+}
+
+/// Line and column (1-based) of the value at a dotted path, or of its nearest written parent.
+pub(crate) fn locate(root: &MarkedYaml, path: &str) -> Option<(usize, usize)> {
+    let mut node = root;
+    let mut found = None;
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        let next = match &node.data {
+            YamlData::Mapping(m) => m
+                .iter()
+                .find(|(k, _)| key_str(k) == Some(seg))
+                .map(|(k, v)| (k, v)),
+            YamlData::Sequence(s) => seg
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| s.get(i))
+                .map(|v| (v, v)),
+            _ => None,
+        };
+        match next {
+            Some((k, v)) => {
+                found = Some((k.span.start.line(), k.span.start.col() + 1));
+                node = v;
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+/// Dotted path of the deepest key whose entry holds (line, column).
+fn path_at(root: &MarkedYaml, line: usize, col: usize) -> String {
+    let pos = |l: usize, c: usize| (l, c);
+    let target = pos(line, col);
+    let mut path: Vec<String> = Vec::new();
+    let mut node = root;
+    loop {
+        let mut best: Option<(String, &MarkedYaml)> = None;
+        match &node.data {
+            YamlData::Mapping(m) => {
+                for (k, v) in m.iter() {
+                    let start = (k.span.start.line(), k.span.start.col() + 1);
+                    if start <= target {
+                        if let Some(name) = key_str(k) {
+                            best = Some((name.to_string(), v));
+                        }
+                    }
+                }
+            }
+            YamlData::Sequence(s) => {
+                for (i, v) in s.iter().enumerate() {
+                    let start = (v.span.start.line(), v.span.start.col() + 1);
+                    if start <= target {
+                        best = Some((i.to_string(), v));
+                    }
+                }
+            }
+            _ => {}
+        }
+        match best {
+            Some((name, v)) => {
+                path.push(name);
+                node = v;
+            }
+            None => break,
+        }
+    }
+    path.join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_is_the_default_config() {
+        assert_eq!(load_str("").unwrap(), Config::default());
+        assert_eq!(load_str("# nothing\n").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_field_names_line_column_and_path() {
+        let e = &load_str("tiers:\n  growth:\n    clientz: 5\n").unwrap_err()[0];
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.field.starts_with("tiers.growth"), "{e}");
+        assert!(e.message.contains("clientz"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let e = &load_str("budgets:\n  daily_usd: [1, 2]\n").unwrap_err()[0];
+        assert_eq!(e.line, Some(2), "{e}");
+        assert_eq!(e.field, "budgets.daily_usd", "{e}");
+    }
+
+    #[test]
+    fn unknown_tier_is_refused() {
+        let e = &load_str("tier: platinum\n").unwrap_err()[0];
+        assert_eq!(e.line, Some(1), "{e}");
+        assert_eq!(e.field, "tier", "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_are_located() {
+        let text = "thresholds:\n  queue_depth:\n    warning: 300\n    critical: 200\n";
+        let errs = load_str(text).unwrap_err();
+        let e = &errs[0];
+        assert_eq!(e.field, "thresholds.queue_depth.warning", "{e}");
+        assert_eq!((e.line, e.column), (Some(3), Some(5)), "{e}");
+        let e = &load_str("timezone: Mars/Olympus\n").unwrap_err()[0];
+        assert_eq!((e.field.as_str(), e.line), ("timezone", Some(1)), "{e}");
+        let e = &load_str("tiers:\n  growth:\n    clients: 0\n").unwrap_err()[0];
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("tiers.growth.clients", Some(3)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn display_names_file_line_column_and_field() {
+        let mut e = load_str("budgets:\n  daily_usd: -1\n")
+            .unwrap_err()
+            .remove(0);
+        e.file = Some("/etc/lg.yaml".into());
+        assert_eq!(
+            e.to_string(),
+            "/etc/lg.yaml:2:3: field `budgets.daily_usd`: must be greater than zero"
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! The one YAML configuration: tiers, budgets, thresholds, prices and sources.
+//!
+//! Every field has a default taken from the product brief, so `launchguard serve` runs with no
+//! file at all. Unknown fields are rejected so that a typo never silently becomes a default.
+
+mod duration;
+mod load;
+mod secret;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+
+pub use duration::Dur;
+pub use load::{ConfigError, load_file, load_str};
+pub use secret::{Secret, SecretRef};
+
+/// Root of the configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The tier the platform runs at now. A tier change is a config change, never automatic.
+    pub tier: TierName,
+    /// IANA time zone in which "today" and "this month" are counted.
+    pub timezone: String,
+    pub tiers: Tiers,
+    pub budgets: Budgets,
+    pub thresholds: Thresholds,
+    pub prices: Prices,
+    pub database: Database,
+    /// Bound on per-client label values; the rest are summed into `client="other"`.
+    pub max_client_labels: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tier: TierName::SoftLaunch,
+            timezone: "UTC".into(),
+            tiers: Tiers::default(),
+            budgets: Budgets::default(),
+            thresholds: Thresholds::default(),
+            prices: Prices::default(),
+            database: Database::default(),
+            max_client_labels: 100,
+        }
+    }
+}
+
+impl Config {
+    /// The limits of the tier currently in force.
+    pub fn current_limits(&self) -> &TierLimits {
+        self.tiers.get(self.tier)
+    }
+
+    /// The parsed time zone; validation guarantees it parses.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum TierName {
+    SoftLaunch,
+    HardLaunch,
+    Growth,
+}
+
+impl TierName {
+    pub const ALL: [TierName; 3] = [TierName::SoftLaunch, TierName::HardLaunch, TierName::Growth];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TierName::SoftLaunch => "soft_launch",
+            TierName::HardLaunch => "hard_launch",
+            TierName::Growth => "growth",
+        }
+    }
+
+    /// The tier after this one, if any.
+    pub fn next(self) -> Option<TierName> {
+        match self {
+            TierName::SoftLaunch => Some(TierName::HardLaunch),
+            TierName::HardLaunch => Some(TierName::Growth),
+            TierName::Growth => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tiers {
+    pub soft_launch: TierLimits,
+    pub hard_launch: TierLimits,
+    pub growth: TierLimits,
+}
+
+impl Tiers {
+    pub fn get(&self, t: TierName) -> &TierLimits {
+        match t {
+            TierName::SoftLaunch => &self.soft_launch,
+            TierName::HardLaunch => &self.hard_launch,
+            TierName::Growth => &self.growth,
+        }
+    }
+}
+
+impl Default for Tiers {
+    fn default() -> Self {
+        Tiers {
+            soft_launch: TierLimits::new(5, 500_000, 30, 3, 60, 86_400),
+            hard_launch: TierLimits::new(50, 5_000_000, 200, 10, 300, 3_600),
+            growth: TierLimits::new(100, 15_000_000, 600, 25, 600, 1_800),
+        }
+    }
+}
+
+/// Limits of one tier (brief section 2). Missing fields take the soft-launch values.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierLimits {
+    pub clients: u64,
+    pub ai_tokens_per_day: u64,
+    pub visual_jobs_per_day: u64,
+    pub concurrent_jobs: u64,
+    pub api_requests_per_minute: u64,
+    /// Expected cadence of the platform sync cron job at this tier.
+    pub cron_cadence: Dur,
+}
+
+impl TierLimits {
+    fn new(c: u64, tok: u64, vis: u64, conc: u64, rpm: u64, cadence_s: u64) -> Self {
+        TierLimits {
+            clients: c,
+            ai_tokens_per_day: tok,
+            visual_jobs_per_day: vis,
+            concurrent_jobs: conc,
+            api_requests_per_minute: rpm,
+            cron_cadence: Dur::from_secs(cadence_s),
+        }
+    }
+}
+
+impl Default for TierLimits {
+    fn default() -> Self {
+        Tiers::default().soft_launch
+    }
+}
+
+/// Spend budgets in USD (brief section 3).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budgets {
+    pub daily_usd: Decimal,
+    pub monthly_usd: Decimal,
+    pub client_daily_usd: Decimal,
+    /// Fraction of a budget at which its state becomes `alert`.
+    pub alert_ratio: f64,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            daily_usd: dec!(50),
+            monthly_usd: dec!(500),
+            client_daily_usd: dec!(5),
+            alert_ratio: 0.8,
+        }
+    }
+}
+
+/// A warning and a critical threshold; a value at or above a threshold is at that level.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+const fn th(warning: f64, critical: f64) -> Threshold {
+    Threshold { warning, critical }
+}
+
+/// Resource Monitor thresholds (brief section 4), in base units: ratios 0..1, bytes, seconds.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    pub ai_tokens_ratio: Threshold,
+    pub bandwidth_bytes: Threshold,
+    pub storage_bytes: Threshold,
+    pub queue_depth: Threshold,
+    pub cron_load_ratio: Threshold,
+    pub visual_job_risk_ratio: Threshold,
+    pub response_time_seconds: Threshold,
+    pub error_ratio: Threshold,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            ai_tokens_ratio: th(0.7, 0.9),
+            bandwidth_bytes: th(1e9, 5e9),
+            storage_bytes: th(5e9, 10e9),
+            queue_depth: th(50.0, 200.0),
+            cron_load_ratio: th(0.7, 0.9),
+            visual_job_risk_ratio: th(0.6, 0.8),
+            response_time_seconds: th(0.5, 2.0),
+            error_ratio: th(0.01, 0.05),
+        }
+    }
+}
+
+impl Thresholds {
+    /// Each figure's name (the `figure` label) with its thresholds, in one fixed order.
+    pub fn by_figure(&self) -> [(crate::core::levels::FigureName, Threshold); 8] {
+        use crate::core::levels::FigureName as F;
+        [
+            (F::AiTokens, self.ai_tokens_ratio),
+            (F::Bandwidth, self.bandwidth_bytes),
+            (F::Storage, self.storage_bytes),
+            (F::QueueDepth, self.queue_depth),
+            (F::CronLoad, self.cron_load_ratio),
+            (F::VisualJobRisk, self.visual_job_risk_ratio),
+            (F::ResponseTime, self.response_time_seconds),
+            (F::ErrorRate, self.error_ratio),
+        ]
+    }
+}
+
+/// Price table. Providers missing from the file keep their defaults.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Prices {
+    /// Cache reads cost this multiple of the input price unless a provider says otherwise.
+    pub cache_read_multiplier: Decimal,
+    /// Cache writes cost this multiple of the input price unless a provider says otherwise.
+    pub cache_write_multiplier: Decimal,
+    pub providers: BTreeMap<String, ProviderPrice>,
+}
+
+impl Default for Prices {
+    fn default() -> Self {
+        let mut p = BTreeMap::new();
+        let tok = |i: Decimal, o: Decimal| ProviderPrice {
+            input_per_mtok: i,
+            output_per_mtok: o,
+            ..ProviderPrice::default()
+        };
+        p.insert("anthropic".into(), tok(dec!(3.00), dec!(15.00)));
+        p.insert("gemini".into(), tok(dec!(1.25), dec!(5.00)));
+        p.insert("openai".into(), tok(dec!(10.00), dec!(30.00)));
+        p.insert("openrouter".into(), tok(dec!(0.50), dec!(0.50)));
+        p.insert(
+            "elevenlabs".into(),
+            ProviderPrice {
+                per_1k_characters: dec!(0.30),
+                ..ProviderPrice::default()
+            },
+        );
+        p.insert(
+            "perplexity".into(),
+            ProviderPrice {
+                per_request: dec!(0.005),
+                ..ProviderPrice::default()
+            },
+        );
+        Prices {
+            cache_read_multiplier: dec!(0.1),
+            cache_write_multiplier: dec!(1.25),
+            providers: p,
+        }
+    }
+}
+
+/// Prices of one provider (USD). Model entries override the provider's token prices.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderPrice {
+    pub input_per_mtok: Decimal,
+    pub output_per_mtok: Decimal,
+    /// Price of a cached-input read per 1M tokens; unset means input price x multiplier.
+    pub cache_read_per_mtok: Option<Decimal>,
+    /// Price of a cache write per 1M tokens; unset means input price x multiplier.
+    pub cache_write_per_mtok: Option<Decimal>,
+    pub per_1k_characters: Decimal,
+    pub per_request: Decimal,
+    pub models: BTreeMap<String, ModelPrice>,
+}
+
+/// Per-model overrides; unset fields fall back to the provider's.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelPrice {
+    pub input_per_mtok: Option<Decimal>,
+    pub output_per_mtok: Option<Decimal>,
+    pub cache_read_per_mtok: Option<Decimal>,
+    pub cache_write_per_mtok: Option<Decimal>,
+    pub per_1k_characters: Option<Decimal>,
+    pub per_request: Option<Decimal>,
+}
+
+/// The Supabase (PostgreSQL) source.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// Connection URL, as a `${ENV}` reference or `file:` path; never a literal.
+    pub url: SecretRef,
+    /// Collection interval.
+    pub interval: Dur,
+    /// Bound on one whole collection cycle.
+    pub timeout: Dur,
+    /// Connections kept open by the pool.
+    pub pool_size: usize,
+    /// Extra CA certificate (PEM) trusted for TLS, e.g. Supabase's root CA.
+    pub ca_file: Option<PathBuf>,
+    /// How often the closed days of this month are re-read (late ledger rows).
+    pub closed_days_refresh: Dur,
+    /// pg_cron job name of the platform sync job checked against the tier's cadence.
+    pub sync_job: String,
+    /// Replacement SQL per figure query; see docs/configuration.md for each contract.
+    pub queries: BTreeMap<QueryName, QueryDef>,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: SecretRef::Env("SUPABASE_DB_URL".into()),
+            interval: Dur::from_secs(30),
+            timeout: Dur::from_secs(20),
+            pool_size: 2,
+            ca_file: None,
+            closed_days_refresh: Dur::from_secs(3600),
+            sync_job: "platform-sync".into(),
+            queries: BTreeMap::new(),
+        }
+    }
+}
+
+/// The figure queries that can be replaced.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryName {
+    ActiveClients,
+    Usage,
+    Jobs,
+    Traffic,
+    Bandwidth,
+    StorageBuckets,
+    DatabaseSize,
+    CronJobs,
+    Connections,
+}
+
+impl QueryName {
+    pub const ALL: [QueryName; 9] = [
+        QueryName::ActiveClients,
+        QueryName::Usage,
+        QueryName::Jobs,
+        QueryName::Traffic,
+        QueryName::Bandwidth,
+        QueryName::StorageBuckets,
+        QueryName::DatabaseSize,
+        QueryName::CronJobs,
+        QueryName::Connections,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryName::ActiveClients => "active_clients",
+            QueryName::Usage => "usage",
+            QueryName::Jobs => "jobs",
+            QueryName::Traffic => "traffic",
+            QueryName::Bandwidth => "bandwidth",
+            QueryName::StorageBuckets => "storage_buckets",
+            QueryName::DatabaseSize => "database_size",
+            QueryName::CronJobs => "cron_jobs",
+            QueryName::Connections => "connections",
+        }
+    }
+}
+
+/// A replacement query: SQL and the values bound to `$1`, `$2`, ... in order.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueryDef {
+    pub sql: String,
+    #[serde(default)]
+    pub params: Vec<QueryParam>,
+}
+
+/// Values a query can bind.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryParam {
+    /// Start of today in the configured time zone.
+    DayStart,
+    /// Start of this month in the configured time zone.
+    MonthStart,
+    /// The collection time.
+    Now,
+    /// Start of a range (the usage query).
+    From,
+    /// End of a range, exclusive (the usage query).
+    To,
+}

@@ -1,0 +1,134 @@
+//! Secrets are named in the config, never written in it: `${ENV_VAR}` or `file:/path`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where a secret comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretRef {
+    /// Parses `${NAME}` or `file:/path`; any other text is refused so secrets stay out of files.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Some(name) = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+            let ok = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if ok {
+                return Ok(SecretRef::Env(name.to_string()));
+            }
+            return Err(format!(
+                "`{t}` is not a valid environment variable reference"
+            ));
+        }
+        if let Some(p) = t.strip_prefix("file:") {
+            if p.is_empty() {
+                return Err("`file:` needs a path".into());
+            }
+            return Ok(SecretRef::File(PathBuf::from(p)));
+        }
+        // Never echo the value: it may be the secret itself.
+        Err("secrets are never written in the config: use ${ENV_VAR} or file:/path".into())
+    }
+
+    /// Reads the secret. `Ok(None)` when the variable is unset (the source is then disabled or
+    /// reported down by its owner); an unreadable file is an error.
+    pub fn resolve(&self) -> Result<Option<Secret>, String> {
+        match self {
+            SecretRef::Env(name) => match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim().to_string()))),
+                _ => Ok(None),
+            },
+            SecretRef::File(p) => std::fs::read_to_string(p)
+                .map(|v| Some(Secret::new(v.trim().to_string())))
+                .map_err(|e| format!("cannot read secret file {}: {e}", p.display())),
+        }
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(n) => write!(f, "${{{n}}}"),
+            SecretRef::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for SecretRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SecretRef::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A secret value: Debug and Display print `[redacted]`, so it cannot leak through a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(v: String) -> Self {
+        Secret(v)
+    }
+
+    /// The value itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references_and_refuses_literals() {
+        assert_eq!(
+            SecretRef::parse("${A_B}").unwrap(),
+            SecretRef::Env("A_B".into())
+        );
+        assert_eq!(
+            SecretRef::parse("file:/run/k").unwrap(),
+            SecretRef::File("/run/k".into())
+        );
+        let e = SecretRef::parse("postgres://u:hunter2@h/db").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(SecretRef::parse("${1X}").is_err());
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("sk-live-123".into());
+        assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
+    }
+}

@@ -1,0 +1,85 @@
+//! Cost Shield budgets (brief section 3): used ratio and state per scope.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Daily,
+    Monthly,
+    ClientDaily,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Daily, Scope::Monthly, Scope::ClientDaily];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Daily => "daily",
+            Scope::Monthly => "monthly",
+            Scope::ClientDaily => "client_daily",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BudgetState {
+    Ok,
+    /// At or above the alert ratio.
+    Alert,
+    /// At or above the budget: the guard denies new spend in this scope.
+    Exceeded,
+}
+
+impl BudgetState {
+    pub const ALL: [BudgetState; 3] = [BudgetState::Ok, BudgetState::Alert, BudgetState::Exceeded];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BudgetState::Ok => "ok",
+            BudgetState::Alert => "alert",
+            BudgetState::Exceeded => "exceeded",
+        }
+    }
+}
+
+/// Spend over budget; a zero budget counts as fully used.
+pub fn used_ratio(spent: Decimal, budget: Decimal) -> f64 {
+    if budget <= Decimal::ZERO {
+        return if spent > Decimal::ZERO {
+            f64::INFINITY
+        } else {
+            1.0
+        };
+    }
+    (spent / budget).to_f64().unwrap_or(f64::INFINITY)
+}
+
+/// State from the exact decimal comparison, so $50.00 of $50 is exceeded, never 0.99999.
+pub fn state(spent: Decimal, budget: Decimal, alert_ratio: f64) -> BudgetState {
+    if spent >= budget {
+        return BudgetState::Exceeded;
+    }
+    let alert = Decimal::try_from(alert_ratio).unwrap_or(Decimal::ONE) * budget;
+    if spent >= alert {
+        BudgetState::Alert
+    } else {
+        BudgetState::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn states_at_their_edges() {
+        assert_eq!(state(dec!(39.99), dec!(50), 0.8), BudgetState::Ok);
+        assert_eq!(state(dec!(40), dec!(50), 0.8), BudgetState::Alert);
+        assert_eq!(state(dec!(49.999999), dec!(50), 0.8), BudgetState::Alert);
+        assert_eq!(state(dec!(50), dec!(50), 0.8), BudgetState::Exceeded);
+        assert_eq!(used_ratio(dec!(40), dec!(50)), 0.8);
+        assert_eq!(used_ratio(dec!(0), dec!(0)), 1.0);
+    }
+}

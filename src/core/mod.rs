@@ -1,0 +1,12 @@
+//! The pure core: figures in, assessments out. Nothing here does I/O or reads the clock, so
+//! every formula of the brief is tested with plain values.
+
+pub mod assess;
+pub mod budget;
+pub mod cron;
+pub mod latency;
+pub mod levels;
+pub mod periods;
+pub mod pricing;
+pub mod risk;
+pub mod tiers;

@@ -1,0 +1,128 @@
+//! What the sources bring in: raw figures, before any assessment. Each figure is either a
+//! value or the reason it is absent, so one missing table never hides the others.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+/// Why a figure has no value (a missing table, extension or column; a failed query).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unavailable {
+    pub reason: String,
+}
+
+pub type Fig<T> = Result<T, Unavailable>;
+
+/// One group of ledger rows: a client, provider and model, priced or not.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UsageRow {
+    pub client_id: Option<String>,
+    pub provider: String,
+    pub model: String,
+    /// The rows carried their own `cost_usd`, which is taken as is.
+    pub priced: bool,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub characters: u64,
+    pub requests: u64,
+    pub cost_usd: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobFigures {
+    pub queued: u64,
+    pub running: u64,
+    pub visual_queued: u64,
+    pub visual_today: u64,
+    pub visual_failed_last_hour: u64,
+    pub visual_finished_last_hour: u64,
+    pub visual_mean_processing_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrafficFigures {
+    pub requests_last_minute: u64,
+    /// Requests and errors over the last five full minutes.
+    pub requests: u64,
+    pub errors: u64,
+    /// Non-cumulative latency bucket counts, see `core::latency::BUCKET_BOUNDS` (+Inf last).
+    pub latency_buckets: [u64; 7],
+    /// The platform's own p95 (ms), used when it writes no histogram.
+    pub p95_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CronJobRow {
+    pub job: String,
+    pub schedule: String,
+    pub active: bool,
+    pub mean_run_seconds: Option<f64>,
+    pub failures_last_day: u64,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_run: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Connections {
+    pub used: u64,
+    pub max: u64,
+}
+
+/// Everything one Supabase collection cycle read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbFigures {
+    pub collected_at: DateTime<Utc>,
+    pub active_clients: Fig<u64>,
+    pub usage_today: Fig<Vec<UsageRow>>,
+    /// Month to date, today included.
+    pub usage_month: Fig<Vec<UsageRow>>,
+    pub jobs: Fig<JobFigures>,
+    pub traffic: Fig<TrafficFigures>,
+    pub bandwidth_today_bytes: Fig<u64>,
+    pub storage_buckets: Fig<Vec<(String, u64)>>,
+    pub database_size_bytes: Fig<u64>,
+    pub cron_jobs: Fig<Vec<CronJobRow>>,
+    pub connections: Fig<Connections>,
+}
+
+impl DbFigures {
+    /// A cycle in which nothing could be read, each figure carrying the same reason.
+    pub fn unavailable(at: DateTime<Utc>, reason: &str) -> Self {
+        let u = || Unavailable {
+            reason: reason.to_string(),
+        };
+        DbFigures {
+            collected_at: at,
+            active_clients: Err(u()),
+            usage_today: Err(u()),
+            usage_month: Err(u()),
+            jobs: Err(u()),
+            traffic: Err(u()),
+            bandwidth_today_bytes: Err(u()),
+            storage_buckets: Err(u()),
+            database_size_bytes: Err(u()),
+            cron_jobs: Err(u()),
+            connections: Err(u()),
+        }
+    }
+
+    /// (figure name, available, reason) for `launchguard_figure_available` and `check`.
+    pub fn availability(&self) -> Vec<(&'static str, Option<&str>)> {
+        fn r<T>(f: &Fig<T>) -> Option<&str> {
+            f.as_ref().err().map(|u| u.reason.as_str())
+        }
+        vec![
+            ("active_clients", r(&self.active_clients)),
+            ("usage_today", r(&self.usage_today)),
+            ("usage_month", r(&self.usage_month)),
+            ("jobs", r(&self.jobs)),
+            ("traffic", r(&self.traffic)),
+            ("bandwidth", r(&self.bandwidth_today_bytes)),
+            ("storage_buckets", r(&self.storage_buckets)),
+            ("database_size", r(&self.database_size_bytes)),
+            ("cron_jobs", r(&self.cron_jobs)),
+            ("connections", r(&self.connections)),
+        ]
+    }
+}
