@@ -1,0 +1,145 @@
+//! Default SQL for every Supabase figure (BRIEF section 6).
+//!
+//! Each query reads the reference schema of `deploy/supabase/migrations` and can be replaced in
+//! the config. Contract: parameters are bound as `timestamptz` (and cast explicitly in the SQL, so
+//! their types never depend on inference); result columns are read by name and cast explicitly
+//! (`sum(bigint)` is `numeric` in PostgreSQL, hence the `::bigint` casts; money stays `numeric`).
+//! Every per-cycle query reads only the rows of its period through an index (see the migration's
+//! index comments), so its cost does not grow with the history the tables hold.
+
+/// Active clients (status trial or active). No parameters; one row: `active bigint`.
+pub const ACTIVE_CLIENTS: &str = "\
+select count(*)::bigint as active
+from public.clients
+where status in ('trial', 'active')";
+
+/// AI usage in [$1, $2) grouped by client, provider, model and whether rows carry their own cost.
+/// $1 from timestamptz, $2 to timestamptz. Rows: `client_id text` (nullable), `provider text`,
+/// `model text`, `priced bool`, `input_tokens`, `output_tokens`, `cache_read_tokens`,
+/// `cache_write_tokens`, `characters`, `requests` (bigint), `cost_usd numeric` (0 when not priced).
+pub const USAGE: &str = "\
+select e.client_id::text as client_id,
+       e.provider,
+       e.model,
+       (e.cost_usd is not null) as priced,
+       coalesce(sum(e.input_tokens), 0)::bigint as input_tokens,
+       coalesce(sum(e.output_tokens), 0)::bigint as output_tokens,
+       coalesce(sum(e.cache_read_tokens), 0)::bigint as cache_read_tokens,
+       coalesce(sum(e.cache_write_tokens), 0)::bigint as cache_write_tokens,
+       coalesce(sum(e.characters), 0)::bigint as characters,
+       coalesce(sum(e.requests), 0)::bigint as requests,
+       coalesce(sum(e.cost_usd), 0)::numeric as cost_usd
+from public.ai_usage_events e
+where e.occurred_at >= $1::timestamptz
+  and e.occurred_at < $2::timestamptz
+group by e.client_id, e.provider, e.model, (e.cost_usd is not null)
+order by 2, 3, 1, 4";
+
+/// Job queue figures. $1 day_start timestamptz, $2 now timestamptz. One row: `queued`, `running`,
+/// `visual_queued`, `visual_today`, `visual_failed_last_hour`, `visual_finished_last_hour`
+/// (bigint), `visual_mean_processing_seconds double precision` (NULL when none finished).
+pub const JOBS: &str = "\
+select
+    (select count(*) from public.jobs
+      where status = 'queued')::bigint as queued,
+    (select count(*) from public.jobs
+      where status = 'running')::bigint as running,
+    (select count(*) from public.jobs
+      where status = 'queued' and kind = 'visual')::bigint as visual_queued,
+    (select count(*) from public.jobs
+      where kind = 'visual' and created_at >= $1::timestamptz)::bigint as visual_today,
+    f.failed::bigint as visual_failed_last_hour,
+    f.finished::bigint as visual_finished_last_hour,
+    f.mean_seconds::double precision as visual_mean_processing_seconds
+from (
+    select count(*) filter (where status = 'failed') as failed,
+           count(*) as finished,
+           avg(extract(epoch from finished_at - started_at)) as mean_seconds
+    from public.jobs
+    where kind = 'visual'
+      and finished_at is not null
+      and status in ('succeeded', 'failed')
+      and finished_at >= $2::timestamptz - interval '1 hour'
+      and finished_at < $2::timestamptz
+) f";
+
+/// API traffic over the last 5 full minutes before $1 (now timestamptz). One row:
+/// `requests_last_minute`, `requests`, `errors`, `lat_le_100` .. `lat_le_inf` (bigint, summed
+/// non-cumulative bucket counts), `p95_ms double precision` (max over the minutes, NULL if none).
+pub const TRAFFIC: &str = "\
+select coalesce(sum(t.requests) filter (
+           where t.bucket = date_trunc('minute', $1::timestamptz) - interval '1 minute'), 0)::bigint
+           as requests_last_minute,
+       coalesce(sum(t.requests), 0)::bigint as requests,
+       coalesce(sum(t.errors), 0)::bigint as errors,
+       coalesce(sum(t.lat_le_100), 0)::bigint as lat_le_100,
+       coalesce(sum(t.lat_le_250), 0)::bigint as lat_le_250,
+       coalesce(sum(t.lat_le_500), 0)::bigint as lat_le_500,
+       coalesce(sum(t.lat_le_1000), 0)::bigint as lat_le_1000,
+       coalesce(sum(t.lat_le_2000), 0)::bigint as lat_le_2000,
+       coalesce(sum(t.lat_le_5000), 0)::bigint as lat_le_5000,
+       coalesce(sum(t.lat_le_inf), 0)::bigint as lat_le_inf,
+       max(t.p95_ms)::double precision as p95_ms
+from public.http_traffic_minutely t
+where t.bucket >= date_trunc('minute', $1::timestamptz) - interval '5 minutes'
+  and t.bucket < date_trunc('minute', $1::timestamptz)";
+
+/// Bytes served since $1 (day_start timestamptz). One row: `bytes bigint` (0 when none).
+pub const BANDWIDTH: &str = "\
+select coalesce(sum(t.bytes_out), 0)::bigint as bytes
+from public.http_traffic_minutely t
+where t.bucket >= $1::timestamptz";
+
+/// Storage object bytes per bucket (0 for empty buckets), through the migration's SECURITY
+/// DEFINER view because storage.objects has row-level security. No parameters; rows:
+/// `bucket text`, `bytes bigint` (sum of metadata size as bigint).
+pub const STORAGE_BUCKETS: &str = "\
+select s.bucket::text as bucket, s.bytes::bigint as bytes
+from launchguard.storage_buckets s
+order by 1";
+
+/// Size of the current database. No parameters; one row: `bytes bigint`.
+pub const DATABASE_SIZE: &str = "\
+select pg_database_size(current_database())::bigint as bytes";
+
+/// One row per pg_cron job through the migration's SECURITY DEFINER views (cron tables have
+/// row-level security); $1 now timestamptz. Columns: `job text`, `schedule text`, `active bool`,
+/// `mean_run_seconds double precision`, `failures_last_day bigint`, `last_success timestamptz`,
+/// `last_run timestamptz` (runs older than the view's 7 days are not read).
+pub const CRON_JOBS: &str = "\
+select coalesce(j.jobname, j.jobid::text)::text as job,
+       j.schedule::text as schedule,
+       j.active as active,
+       avg(extract(epoch from r.end_time - r.start_time)) filter (
+           where r.end_time > $1::timestamptz - interval '24 hours'
+             and r.end_time <= $1::timestamptz)::double precision as mean_run_seconds,
+       count(r.runid) filter (
+           where r.status = 'failed'
+             and coalesce(r.end_time, r.start_time) > $1::timestamptz - interval '24 hours'
+             and coalesce(r.end_time, r.start_time) <= $1::timestamptz)::bigint as failures_last_day,
+       max(r.end_time) filter (where r.status = 'succeeded') as last_success,
+       max(r.start_time) as last_run
+from launchguard.cron_jobs j
+left join launchguard.cron_job_runs r on r.jobid = j.jobid
+group by j.jobid, j.jobname, j.schedule, j.active
+order by 1";
+
+/// Client connections against the server's limit (pooler pressure). No parameters; one row:
+/// `used bigint` (client backends in pg_stat_activity), `max bigint` (max_connections).
+pub const CONNECTIONS: &str = "\
+select count(*) filter (where a.backend_type = 'client backend')::bigint as used,
+       current_setting('max_connections')::bigint as \"max\"
+from pg_stat_activity a";
+
+/// Every default query by name, for tests and `launchguard check`.
+pub const ALL: &[(&str, &str)] = &[
+    ("ACTIVE_CLIENTS", ACTIVE_CLIENTS),
+    ("USAGE", USAGE),
+    ("JOBS", JOBS),
+    ("TRAFFIC", TRAFFIC),
+    ("BANDWIDTH", BANDWIDTH),
+    ("STORAGE_BUCKETS", STORAGE_BUCKETS),
+    ("DATABASE_SIZE", DATABASE_SIZE),
+    ("CRON_JOBS", CRON_JOBS),
+    ("CONNECTIONS", CONNECTIONS),
+];
