@@ -107,15 +107,15 @@ impl DbFigures {
         }
     }
 
-    /// (figure name, available, reason) for `launchguard_figure_available` and `check`.
+    /// (figure, reason when unavailable) for `launchguard_figure_available` and `check`;
+    /// figures are named after the query that reads them.
     pub fn availability(&self) -> Vec<(&'static str, Option<&str>)> {
         fn r<T>(f: &Fig<T>) -> Option<&str> {
             f.as_ref().err().map(|u| u.reason.as_str())
         }
         vec![
             ("active_clients", r(&self.active_clients)),
-            ("usage_today", r(&self.usage_today)),
-            ("usage_month", r(&self.usage_month)),
+            ("usage", r(&self.usage_today).or(r(&self.usage_month))),
             ("jobs", r(&self.jobs)),
             ("traffic", r(&self.traffic)),
             ("bandwidth", r(&self.bandwidth_today_bytes)),

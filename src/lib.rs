@@ -1,6 +1,14 @@
 //! launchguard: a Prometheus exporter and alerting kit that keeps an AI SaaS platform inside
 //! its tier, its budget and its queue while it grows. See ARCHITECTURE.md for the map.
 
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod figures;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod serve;
+pub mod sources;
+pub mod state;

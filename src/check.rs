@@ -1,0 +1,72 @@
+//! `launchguard check`: validate the config and, with --connect, read every figure once.
+
+use chrono::Utc;
+
+use crate::config::{Config, QueryName};
+use crate::sources::supabase::Supabase;
+
+/// Prints one line per figure; returns false when a source could not be reached at all.
+pub async fn connect(cfg: &Config) -> bool {
+    let db = Supabase::new();
+    println!("{:<18} {:<10} {}", "figure", "status", "detail");
+    let mut ok = true;
+    match db.collect_once(cfg, Utc::now()).await {
+        Err(e) => {
+            println!("{:<18} {:<10} {}", "supabase", "down", e);
+            ok = false;
+        }
+        Ok(figs) => {
+            for (figure, reason) in figs.availability() {
+                match reason {
+                    None => {
+                        let detail = summary(&figs, figure);
+                        println!("{figure:<18} {:<10} {detail}", "ok");
+                    }
+                    Some(r) => println!("{figure:<18} {:<10} {r}", "missing"),
+                }
+            }
+        }
+    }
+    let _ = QueryName::ALL;
+    ok
+}
+
+fn summary(f: &crate::figures::DbFigures, figure: &str) -> String {
+    match figure {
+        "active_clients" => format!("{} active", f.active_clients.as_ref().copied().unwrap_or(0)),
+        "usage" => format!(
+            "{} ledger groups today, {} this month",
+            f.usage_today.as_ref().map_or(0, |v| v.len()),
+            f.usage_month.as_ref().map_or(0, |v| v.len())
+        ),
+        "jobs" => f
+            .jobs
+            .as_ref()
+            .map(|j| format!("{} queued, {} running", j.queued, j.running))
+            .unwrap_or_default(),
+        "traffic" => f
+            .traffic
+            .as_ref()
+            .map(|t| format!("{} requests in the last 5 min", t.requests))
+            .unwrap_or_default(),
+        "bandwidth" => format!(
+            "{} bytes today",
+            f.bandwidth_today_bytes.as_ref().copied().unwrap_or(0)
+        ),
+        "storage_buckets" => format!(
+            "{} buckets",
+            f.storage_buckets.as_ref().map_or(0, |b| b.len())
+        ),
+        "database_size" => format!(
+            "{} bytes",
+            f.database_size_bytes.as_ref().copied().unwrap_or(0)
+        ),
+        "cron_jobs" => format!("{} jobs", f.cron_jobs.as_ref().map_or(0, |c| c.len())),
+        "connections" => f
+            .connections
+            .as_ref()
+            .map(|c| format!("{} of {}", c.used, c.max))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,53 @@
+//! The command line: one binary, one subcommand per job.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The port launchguard listens on by default (see README: port choice).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10071";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "launchguard",
+    version,
+    about = "Keeps an AI SaaS platform inside its tier, budget and queue while it grows"
+)]
+pub struct Cli {
+    /// Log format: text for a terminal, json for a log pipeline.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. info or launchguard=debug (RUST_LOG works too).
+    #[arg(long, global = true, env = "LAUNCHGUARD_LOG", default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the exporter: collect in the background, serve /metrics, /healthz and /readyz.
+    Serve {
+        /// Config file (YAML); without one every default of the brief applies.
+        #[arg(long, env = "LAUNCHGUARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+    },
+    /// Validate a config file; with --connect, run every source once and report each figure.
+    Check {
+        #[arg(long, env = "LAUNCHGUARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Reach every configured source once.
+        #[arg(long)]
+        connect: bool,
+    },
+}

@@ -1,0 +1,5 @@
+//! Metric names (names.rs) and the OpenMetrics encoding of a snapshot (encode.rs).
+
+pub mod encode;
+pub mod names;
+pub mod snapshot;

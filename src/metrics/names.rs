@@ -1,0 +1,180 @@
+//! The one place that names every metric launchguard exports. The rules, dashboards, docs and
+//! tests are checked against this list; nothing else spells a metric name.
+
+/// How a metric is typed in the exposition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    /// Exposed with the `_total` suffix; `name` here is the base name without it.
+    Counter,
+}
+
+/// A metric family: its name, help text, type and label names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+}
+
+impl MetricDef {
+    /// The sample name as it appears in /metrics (counters gain `_total`).
+    pub fn exposed_name(&self) -> String {
+        match self.kind {
+            Kind::Gauge => self.name.to_string(),
+            Kind::Counter => format!("{}_total", self.name),
+        }
+    }
+}
+
+macro_rules! metrics {
+    ($group:ident: $( $id:ident = $kind:ident $name:literal [$($label:literal),*] $help:literal; )*) => {
+        $( pub const $id: MetricDef = MetricDef {
+            name: $name, help: $help, kind: Kind::$kind, labels: &[$($label),*],
+        }; )*
+        /// Every metric of this group, in exposition order.
+        pub const $group: &[MetricDef] = &[$($id),*];
+    };
+}
+
+// --- self: the exporter and its sources -------------------------------------------------------
+metrics! { SELF:
+    BUILD_INFO = Gauge "launchguard_build_info" ["version", "revision"]
+        "Build of the running launchguard; always 1";
+    CONFIG_RELOAD_OK = Gauge "launchguard_config_last_reload_successful" []
+        "1 when the last config (re)load succeeded; 0 keeps the previous config running";
+    CONFIG_RELOAD_TS = Gauge "launchguard_config_last_reload_success_timestamp_seconds" []
+        "Unix time of the last successful config load";
+    SOURCE_UP = Gauge "launchguard_source_up" ["source"]
+        "1 when the source's last collection succeeded; values are refreshed on the source's interval, not on scrape";
+    SOURCE_LAST_SUCCESS = Gauge "launchguard_source_last_success_timestamp_seconds" ["source"]
+        "Unix time of the source's last successful collection; time() minus this is the age of its data";
+    SOURCE_DURATION = Gauge "launchguard_source_collect_duration_seconds" ["source"]
+        "Duration of the source's last collection attempt";
+    SOURCE_ERRORS = Counter "launchguard_source_errors" ["source", "reason"]
+        "Failed collections of a source by reason, since the exporter started";
+    FIGURE_AVAILABLE = Gauge "launchguard_figure_available" ["figure"]
+        "1 when the figure could be read; 0 when its table, column or extension is missing or its query failed";
+}
+
+// --- core: tiers, cost, budgets, resource figures ---------------------------------------------
+metrics! { CORE:
+    TIER_INFO = Gauge "launchguard_tier_info" ["tier"]
+        "The tier the platform runs at, from the config; always 1";
+    TIER_LIMIT = Gauge "launchguard_tier_limit" ["resource"]
+        "Limit of a resource at the current tier";
+    TIER_USAGE = Gauge "launchguard_tier_usage" ["resource"]
+        "Usage of a resource counted the way its tier limit is (today, now, or the last full minute)";
+    TIER_USAGE_RATIO = Gauge "launchguard_tier_usage_ratio" ["resource"]
+        "Usage of a resource over its tier limit";
+    TIER_HEADROOM_RATIO = Gauge "launchguard_tier_headroom_ratio" ["resource"]
+        "Share of the tier limit still free (1 - usage/limit); negative when over the limit";
+    COST_USD = Gauge "launchguard_cost_usd" ["provider", "period"]
+        "Spend from the ledger, priced from the price table unless a row carries its own cost, for the local day or month to date";
+    MODEL_COST_USD = Gauge "launchguard_model_cost_usd" ["provider", "model", "period"]
+        "Spend from the ledger per model, for the local day or month to date";
+    CLIENT_COST_USD = Gauge "launchguard_client_cost_usd" ["client", "period"]
+        "Spend from the ledger per client (bounded; the rest summed into client=\"other\")";
+    BUDGET_USD = Gauge "launchguard_budget_usd" ["scope"]
+        "Budget of a scope in USD (client_daily is per client)";
+    BUDGET_SPENT_USD = Gauge "launchguard_budget_spent_usd" ["scope"]
+        "Spend counted against a scope's budget (client_daily: the largest client's spend today)";
+    BUDGET_USED_RATIO = Gauge "launchguard_budget_used_ratio" ["scope"]
+        "Spend over budget for a scope (client_daily: the largest client's)";
+    BUDGET_ALERT_RATIO = Gauge "launchguard_budget_alert_ratio" []
+        "Budget share at which a scope's state becomes alert";
+    BUDGET_STATE = Gauge "launchguard_budget_state" ["scope", "state"]
+        "1 for the scope's current state (ok, alert at the alert ratio, exceeded at 100%), else 0";
+    CLIENT_BUDGET_USED_RATIO = Gauge "launchguard_client_budget_used_ratio" ["client"]
+        "A client's spend today over the per-client daily budget (client=\"other\": the largest of the unlabelled)";
+    AI_TOKENS = Gauge "launchguard_ai_tokens" ["provider", "model", "type", "period"]
+        "Tokens in the ledger by class (input is uncached input; cache classes are disjoint), for the local day or month to date";
+    AI_REQUESTS = Gauge "launchguard_ai_requests" ["provider", "model", "period"]
+        "Provider requests in the ledger, for the local day or month to date";
+    AI_CHARACTERS = Gauge "launchguard_ai_characters" ["provider", "model", "period"]
+        "Characters in the ledger (text to speech), for the local day or month to date";
+    QUEUE_DEPTH = Gauge "launchguard_queue_depth" []
+        "Jobs of every kind waiting to start (status queued)";
+    JOBS_RUNNING = Gauge "launchguard_jobs_running" []
+        "Jobs running now";
+    VISUAL_JOBS_QUEUED = Gauge "launchguard_visual_jobs_queued" []
+        "Visual jobs waiting to start";
+    VISUAL_JOBS_FAILED_LAST_HOUR = Gauge "launchguard_visual_jobs_failed_last_hour" []
+        "Visual jobs that failed in the last hour";
+    VISUAL_JOB_PROCESSING_SECONDS = Gauge "launchguard_visual_job_processing_seconds" []
+        "Mean processing time of visual jobs finished in the last hour";
+    VISUAL_JOB_RISK = Gauge "launchguard_visual_job_risk_ratio" []
+        "Visual job risk: 0.4 queue + 0.3 failure + 0.3 time parts, each capped";
+    VISUAL_JOB_RISK_COMPONENT = Gauge "launchguard_visual_job_risk_component_ratio" ["component"]
+        "Weighted part of the visual job risk (queue, failure, time)";
+    STORAGE_BYTES = Gauge "launchguard_storage_bytes" ["store"]
+        "Storage used: the database (pg_database_size) and storage bucket objects";
+    STORAGE_BUCKET_BYTES = Gauge "launchguard_storage_bucket_bytes" ["bucket"]
+        "Size of the objects of one storage bucket (metadata size)";
+    BANDWIDTH_BYTES = Gauge "launchguard_bandwidth_bytes" ["period"]
+        "Bytes served by the platform, from its traffic table, for the local day";
+    CRON_LOAD_RATIO = Gauge "launchguard_cron_load_ratio" ["job"]
+        "Mean run time of a pg_cron job over the last day divided by its schedule interval";
+    CRON_SCHEDULE_INTERVAL = Gauge "launchguard_cron_schedule_interval_seconds" ["job"]
+        "Shortest interval between runs of a pg_cron job's schedule";
+    CRON_EXPECTED_INTERVAL = Gauge "launchguard_cron_expected_interval_seconds" ["job"]
+        "Cadence the current tier expects of the platform sync job";
+    CRON_FAILURES = Gauge "launchguard_cron_job_failures_last_day" ["job"]
+        "Failed runs of a pg_cron job in the last 24 hours";
+    CRON_LAST_SUCCESS = Gauge "launchguard_cron_job_last_success_timestamp_seconds" ["job"]
+        "Unix time a pg_cron job last ended successfully";
+    API_RESPONSE = Gauge "launchguard_api_response_seconds" ["quantile"]
+        "API response time over the last 5 full minutes, from the platform's traffic table";
+    API_ERROR_RATIO = Gauge "launchguard_api_error_ratio" []
+        "Failed over all API responses in the last 5 full minutes";
+    DB_CONNECTIONS = Gauge "launchguard_db_connections" []
+        "Client connections open on the database";
+    DB_MAX_CONNECTIONS = Gauge "launchguard_db_max_connections" []
+        "max_connections of the database";
+    FIGURE_LEVEL = Gauge "launchguard_figure_level" ["figure"]
+        "Level of a Resource Monitor figure: 0 normal, 1 warning, 2 critical";
+    FIGURE_VALUE = Gauge "launchguard_figure_value" ["figure"]
+        "Value of a Resource Monitor figure in its threshold's unit (ratio, bytes, seconds, jobs)";
+    THRESHOLD = Gauge "launchguard_threshold" ["figure", "level"]
+        "Configured warning and critical threshold of a figure";
+}
+
+/// Every metric group. Areas add their own group here.
+pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE];
+
+/// Every metric launchguard can export.
+pub fn all() -> impl Iterator<Item = &'static MetricDef> {
+    GROUPS.iter().flat_map(|g| g.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let mut seen = HashSet::new();
+        for m in all() {
+            assert!(seen.insert(m.name), "{} defined twice", m.name);
+            assert!(m.name.starts_with("launchguard_"), "{}", m.name);
+            assert!(
+                !m.name.ends_with("_total"),
+                "{}: counters take the base name",
+                m.name
+            );
+            assert!(
+                !m.help.ends_with('.'),
+                "{}: the encoder adds the full stop",
+                m.name
+            );
+            assert!(!m.name.ends_with("_ratios"), "{}", m.name);
+            assert!(
+                m.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            );
+        }
+    }
+}

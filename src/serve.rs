@@ -1,0 +1,149 @@
+//! `launchguard serve`: wires the sources, the encoder, config reload and the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::{self, Config};
+use crate::metrics::snapshot;
+use crate::sources::{self, supabase::Supabase};
+use crate::state::{Published, ReloadStatus, Shared};
+
+/// Re-encode at least this often, so period rollovers show even when nothing else changes.
+const REPUBLISH_EVERY: Duration = Duration::from_secs(15);
+
+/// Encodes the current state once: the only place scrapes' bytes are made.
+pub fn publish(shared: &Shared) {
+    let cfg = shared.config();
+    let now = Utc::now();
+    let reload = *shared.reload.read().expect("lock");
+    let (assessment, exposition) = {
+        let c = shared.collected.read().expect("lock");
+        let a = crate::core::assess::assess(&cfg, c.db.as_ref(), now);
+        let e = snapshot::build(&cfg, &c, &a, reload);
+        (a, e)
+    };
+    let bytes = bytes::Bytes::from(exposition.encode());
+    *shared.published.write().expect("lock") = Published {
+        metrics: bytes,
+        assessment: Arc::new(assessment),
+        at: now,
+    };
+}
+
+/// Loads the config file again; a bad file keeps the running config.
+pub fn reload(shared: &Shared, path: &Path) {
+    match config::load_file(path) {
+        Ok(cfg) => {
+            if *shared.config.borrow().as_ref() != cfg {
+                tracing::info!(file = %path.display(), tier = cfg.tier.as_str(), "config reloaded");
+            }
+            shared.config.send_replace(Arc::new(cfg));
+            *shared.reload.write().expect("lock") = ReloadStatus {
+                ok: true,
+                last_success: Utc::now(),
+            };
+        }
+        Err(errs) => {
+            for e in &errs {
+                tracing::error!(error = %e, "config reload failed; keeping the running config");
+            }
+            shared.reload.write().expect("lock").ok = false;
+        }
+    }
+    shared.dirty.notify_one();
+}
+
+async fn watch_config(shared: Arc<Shared>, path: PathBuf) {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let file_name = path.file_name().map(|n| n.to_os_string());
+    let watched = path.clone();
+    let mut watcher = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev {
+            let ours = ev
+                .paths
+                .iter()
+                .any(|p| p.file_name().map(|n| n.to_os_string()) == file_name);
+            if ours && !ev.kind.is_access() {
+                let _ = tx.send(());
+            }
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP");
+            return;
+        }
+    };
+    // Watch the folder: editors and Kubernetes replace the file rather than write into it.
+    let dir = watched
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, "cannot watch the config folder; reload with SIGHUP");
+        return;
+    }
+    while rx.recv().await.is_some() {
+        // Let a burst of events (write, rename, chmod) settle into one reload.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        while rx.try_recv().is_ok() {}
+        reload(&shared, &watched);
+    }
+}
+
+async fn sighup(shared: Arc<Shared>, path: Option<PathBuf>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match &path {
+            Some(p) => reload(&shared, p),
+            None => tracing::info!("SIGHUP: no config file to reload"),
+        }
+    }
+}
+
+async fn publisher(shared: Arc<Shared>) {
+    loop {
+        publish(&shared);
+        tokio::select! {
+            _ = shared.dirty.notified() => {}
+            _ = tokio::time::sleep(REPUBLISH_EVERY) => {}
+        }
+    }
+}
+
+/// Runs the exporter until the process is stopped.
+pub async fn run(
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let shared = Shared::new(cfg, Utc::now());
+    *shared.expected_sources.write().expect("lock") = vec!["supabase"];
+    publish(&shared);
+
+    tokio::spawn(sources::run(Supabase::new(), shared.clone()));
+    tokio::spawn(publisher(shared.clone()));
+    tokio::spawn(sighup(shared.clone(), config_path.clone()));
+    if let Some(p) = config_path {
+        tokio::spawn(watch_config(shared.clone(), p));
+    }
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    axum::serve(listener, crate::http::router(shared))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
