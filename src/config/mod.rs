@@ -4,6 +4,7 @@
 //! file at all. Unknown fields are rejected so that a typo never silently becomes a default.
 
 mod duration;
+pub mod guard;
 mod load;
 mod secret;
 mod validate;
@@ -16,6 +17,7 @@ use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Dur;
+pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_str};
 pub use secret::{Secret, SecretRef};
 
@@ -34,6 +36,8 @@ pub struct Config {
     pub database: Database,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
+    /// The admission API: tier limits, budgets with a hard stop, throttling, kill switches.
+    pub guard: Guard,
 }
 
 impl Default for Config {
@@ -47,6 +51,7 @@ impl Default for Config {
             prices: Prices::default(),
             database: Database::default(),
             max_client_labels: 100,
+            guard: Guard::default(),
         }
     }
 }
