@@ -359,10 +359,11 @@ pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -
         .into_response()
 }
 
-fn authorize(g: &Guard, headers: &HeaderMap) -> Result<(), Response> {
+/// None when the bearer token is right; otherwise the 401 to send.
+fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
     let token = g.admin_token();
     let Some(token) = token else {
-        return Err(error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "the admin API is disabled: no admin token is configured (guard.admin_token)",
@@ -374,13 +375,13 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match given {
-        Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => Ok(()),
-        Some(_) => Err(error(
+        Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => None,
+        Some(_) => Some(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "wrong admin token",
         )),
-        None => Err(error(
+        None => Some(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing `Authorization: Bearer <admin token>` header",
@@ -389,7 +390,7 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 async fn state(State(g): State<Arc<Guard>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&g, &headers) {
+    if let Some(r) = authorize(&g, &headers) {
         return r;
     }
     state_response(&g.admin_state())
@@ -406,7 +407,7 @@ fn state_response(s: &AdminState) -> Response {
 }
 
 async fn run(g: &Guard, headers: &HeaderMap, change: Result<Change, String>) -> Response {
-    if let Err(r) = authorize(g, headers) {
+    if let Some(r) = authorize(g, headers) {
         return r;
     }
     let change = match change {
@@ -584,7 +585,7 @@ async fn override_set(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(r) = authorize(&g, &headers) {
+    if let Some(r) = authorize(&g, &headers) {
         return r;
     }
     let c = override_change(&g, &scope, None, body).await;
@@ -597,7 +598,7 @@ async fn override_set_client(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(r) = authorize(&g, &headers) {
+    if let Some(r) = authorize(&g, &headers) {
         return r;
     }
     let c = override_change(&g, &scope, Some(client), body).await;

@@ -431,7 +431,8 @@ impl ReservationStore for RedisStore {
 
     async fn admin(&self) -> Result<AdminState, StoreError> {
         let mut c = self.conn().await?;
-        let (kill, over): (Vec<(String, String)>, Vec<(String, String)>) = redis::pipe()
+        type Pairs = Vec<(String, String)>;
+        let (kill, over): (Pairs, Pairs) = redis::pipe()
             .cmd("HGETALL")
             .arg(self.key("kill"))
             .cmd("HGETALL")
