@@ -239,10 +239,13 @@ impl RedisStore {
         }
     }
 
-    /// Drops a connection that failed, so the next call reconnects.
+    /// Drops a connection that failed, so the next call reconnects. A timeout alone keeps it:
+    /// one slow reply under a burst must not turn every caller away while reconnecting.
     fn failed(&self, e: &redis::RedisError) -> StoreError {
+        if e.is_timeout() {
+            return redis_error(e);
+        }
         if e.is_io_error()
-            || e.is_timeout()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
             || e.is_unrecoverable_error()
