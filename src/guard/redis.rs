@@ -137,7 +137,7 @@ return rec
 /// is booked as settled) and drops buckets older than prune_before (api: the last minute).
 const LUA_SWEEP: &str = r#"
 local p, now_ms, now_sec, before = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local due = redis.call('ZRANGEBYSCORE', p .. ':exp', '-inf', now_ms, 'LIMIT', 0, 1000)
+local due = redis.call('ZRANGEBYSCORE', p .. ':exp', '-inf', now_ms, 'LIMIT', 0, 5000)
 for _, id in ipairs(due) do
   local rec = redis.call('HGET', p .. ':res', id)
   if rec then
@@ -404,13 +404,19 @@ impl ReservationStore for RedisStore {
         // one fails open or closed without counting): keep what such a snapshot still needs.
         let now_sec = now.timestamp();
         let before = now_sec - max_age_secs.max(60) - 60;
-        let mut inv = self.sweep.prepare_invoke();
-        inv.key(self.key("exp"))
-            .arg(&self.prefix)
-            .arg(now.timestamp_millis())
-            .arg(now_sec)
-            .arg(before);
-        let _: i64 = self.run(&inv).await?;
+        // Up to 5,000 expiries a script, so one call never blocks Redis for long.
+        for _ in 0..20 {
+            let mut inv = self.sweep.prepare_invoke();
+            inv.key(self.key("exp"))
+                .arg(&self.prefix)
+                .arg(now.timestamp_millis())
+                .arg(now_sec)
+                .arg(before);
+            let swept: i64 = self.run(&inv).await?;
+            if swept < 5000 {
+                break;
+            }
+        }
         Ok(())
     }
 
