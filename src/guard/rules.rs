@@ -874,8 +874,10 @@ mod tests {
     impl World {
         fn new(spent_a: Decimal) -> Self {
             let now = utc("2026-11-26T12:00:00Z");
-            let mut cfg = Config::default();
-            cfg.tier = crate::config::TierName::HardLaunch;
+            let cfg = Config {
+                tier: crate::config::TierName::HardLaunch,
+                ..Config::default()
+            };
             let snap = assess(&cfg, Some(&figures(now, spent_a)), now);
             World {
                 cfg,
@@ -1109,9 +1111,11 @@ mod tests {
     fn budgets_roll_over_at_local_midnight() {
         // Berlin: the snapshot was collected at 23:59:30 local; the day's budget is spent.
         let at = utc("2026-11-26T22:59:30Z");
-        let mut cfg = Config::default();
-        cfg.timezone = "Europe/Berlin".into();
-        cfg.tier = crate::config::TierName::Growth;
+        let cfg = Config {
+            timezone: "Europe/Berlin".into(),
+            tier: crate::config::TierName::Growth,
+            ..Config::default()
+        };
         let mut d = figures(at, dec!(50));
         d.usage_month = Ok(Vec::new());
         let snap = assess(&cfg, Some(&d), at);
