@@ -139,10 +139,7 @@ pub(crate) fn locate(root: &MarkedYaml, path: &str) -> Option<(usize, usize)> {
     let mut found = None;
     for seg in path.split('.').filter(|s| !s.is_empty()) {
         let next = match &node.data {
-            YamlData::Mapping(m) => m
-                .iter()
-                .find(|(k, _)| key_str(k) == Some(seg))
-                .map(|(k, v)| (k, v)),
+            YamlData::Mapping(m) => m.iter().find(|(k, _)| key_str(k) == Some(seg)),
             YamlData::Sequence(s) => seg
                 .parse::<usize>()
                 .ok()
@@ -173,10 +170,8 @@ fn path_at(root: &MarkedYaml, line: usize, col: usize) -> String {
             YamlData::Mapping(m) => {
                 for (k, v) in m.iter() {
                     let start = (k.span.start.line(), k.span.start.col() + 1);
-                    if start <= target {
-                        if let Some(name) = key_str(k) {
-                            best = Some((name.to_string(), v));
-                        }
+                    if let Some(name) = key_str(k).filter(|_| start <= target) {
+                        best = Some((name.to_string(), v));
                     }
                 }
             }

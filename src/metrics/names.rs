@@ -124,8 +124,8 @@ metrics! { CORE:
         "Failed runs of a pg_cron job in the last 24 hours";
     CRON_LAST_SUCCESS = Gauge "launchguard_cron_job_last_success_timestamp_seconds" ["job"]
         "Unix time a pg_cron job last ended successfully";
-    API_RESPONSE = Gauge "launchguard_api_response_seconds" ["quantile"]
-        "API response time over the last 5 full minutes, from the platform's traffic table";
+    API_RESPONSE = Gauge "launchguard_api_response_seconds" ["statistic"]
+        "API response time over the last 5 full minutes from the platform's traffic table (statistic p95; a gauge, so not labelled quantile)";
     API_ERROR_RATIO = Gauge "launchguard_api_error_ratio" []
         "Failed over all API responses in the last 5 full minutes";
     DB_CONNECTIONS = Gauge "launchguard_db_connections" []

@@ -60,10 +60,10 @@ fn find_bindir() -> PathBuf {
         candidates.push(PathBuf::from(d));
     }
     candidates.push(PathBuf::from("/usr/lib/postgresql/15/bin"));
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        if out.status.success() {
-            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-        }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
     }
     for dir in candidates {
         let postgres = dir.join("postgres");
@@ -71,10 +71,10 @@ fn find_bindir() -> PathBuf {
         if !postgres.is_file() || !dir.join("initdb").is_file() || !dir.join("psql").is_file() {
             continue;
         }
-        if let Ok(out) = Command::new(&postgres).arg("--version").output() {
-            if String::from_utf8_lossy(&out.stdout).contains(" 15.") {
-                return dir;
-            }
+        if let Ok(out) = Command::new(&postgres).arg("--version").output()
+            && String::from_utf8_lossy(&out.stdout).contains(" 15.")
+        {
+            return dir;
         }
     }
     panic!(
