@@ -148,6 +148,29 @@ pub fn all() -> impl Iterator<Item = &'static MetricDef> {
     GROUPS.iter().flat_map(|g| g.iter())
 }
 
+/// The metric reference table of docs/metrics.md, generated so the doc cannot drift.
+pub fn markdown_table() -> String {
+    let mut s = String::from("| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n");
+    for m in all() {
+        let kind = match m.kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        };
+        let labels = m
+            .labels
+            .iter()
+            .map(|l| format!("`{l}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        s.push_str(&format!(
+            "| `{}` | {kind} | {labels} | {} |\n",
+            m.exposed_name(),
+            m.help.replace('|', "\\|")
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,27 +200,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The metric reference table of docs/metrics.md, generated so the doc cannot drift.
-pub fn markdown_table() -> String {
-    let mut s = String::from("| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n");
-    for m in all() {
-        let kind = match m.kind {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
-        };
-        let labels = m
-            .labels
-            .iter()
-            .map(|l| format!("`{l}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        s.push_str(&format!(
-            "| `{}` | {kind} | {labels} | {} |\n",
-            m.exposed_name(),
-            m.help.replace('|', "\\|")
-        ));
-    }
-    s
 }
