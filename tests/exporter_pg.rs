@@ -542,3 +542,42 @@ fn reload_on_sighup_and_file_change_keeps_running_config_when_bad() {
         100.0
     );
 }
+
+#[test]
+fn tls_connection_verified_against_the_configured_ca() {
+    let pg = TestPg::start();
+    load_dataset(&pg, Utc::now());
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    pg.enable_tls(&ck.cert.pem(), &ck.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ck.cert.pem()).unwrap();
+    let url = pg
+        .reader_url()
+        .replace("sslmode=disable", "sslmode=require");
+
+    // With the server's CA configured, the TLS connection is verified and figures flow.
+    let cfg = config(dir.path(), &format!("  ca_file: {}\n", ca.display()));
+    let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &url)]);
+    let m = ex.wait_for(WAIT, "a TLS collection", up);
+    assert_eq!(
+        value(&m, r#"launchguard_tier_usage{resource="clients"}"#),
+        3.0
+    );
+    drop(ex);
+
+    // Without it the certificate is refused: down, with the reason in the log, no panic.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let cfg = config(&other, "");
+    let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &url)]);
+    ex.wait_for(WAIT, "the untrusted certificate to be refused", |m| {
+        m.get(r#"launchguard_source_errors_total{source="supabase",reason="connect"}"#)
+            .is_some()
+    });
+    assert!(
+        ex.logs().to_lowercase().contains("certificate"),
+        "{}",
+        ex.logs()
+    );
+}
