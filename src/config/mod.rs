@@ -6,6 +6,7 @@
 mod duration;
 pub mod guard;
 mod load;
+pub mod reference;
 mod secret;
 mod validate;
 
