@@ -26,8 +26,14 @@ impl Guard {
     pub fn exposition(&self) -> Exposition {
         let now = Utc::now();
         let mut e = Exposition::default();
+        // Counters export the label sets used so far (as client libraries do); the families
+        // are declared so their HELP and TYPE show from the start.
+        e.declare(&n::GUARD_DECISIONS);
         for r in Reason::ALL {
             let c = self.stats.decisions[r.index()].load(Ordering::Relaxed);
+            if c == 0 {
+                continue;
+            }
             e.set(
                 &n::GUARD_DECISIONS,
                 &[r.decision().as_str(), r.code()],
@@ -86,8 +92,12 @@ impl Guard {
             let on = at > 0 && now.timestamp() - at < THROTTLED_WINDOW_SECONDS;
             e.set(&n::GUARD_THROTTLED, &[scope], if on { 1.0 } else { 0.0 });
         }
+        e.declare(&n::GUARD_ADMIN_CHANGES);
         for (i, action) in ACTIONS.iter().enumerate() {
             let c = self.stats.admin_changes[i].load(Ordering::Relaxed);
+            if c == 0 {
+                continue;
+            }
             e.set(&n::GUARD_ADMIN_CHANGES, &[action], c as f64);
         }
         e.set(
