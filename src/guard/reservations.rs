@@ -528,4 +528,34 @@ mod tests {
         assert!(bad.apply_admin(&k, now).await.is_err());
         assert!(bad.admin().await.unwrap().kill_switches.is_empty());
     }
+
+    proptest::proptest! {
+        /// Whatever the order and size of admissions, what is reserved never passes the
+        /// headroom, and a refusal means this one would have.
+        #[test]
+        fn reserved_never_exceeds_the_headroom(
+            headroom in 0i64..1_000_000,
+            amounts in proptest::collection::vec(0i64..200_000, 1..60),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (s, _d) = store();
+            let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+            let mut reserved = 0i64;
+            for (i, a) in amounts.iter().enumerate() {
+                let r = res(&i.to_string(), "a", Kind::Ai, *a, now);
+                let l = [budget(headroom, *a)];
+                match rt.block_on(admit(&s, &r, &l, 0, now)) {
+                    Admitted::Reserved(p) => {
+                        proptest::prop_assert_eq!(p[0], reserved);
+                        reserved += a;
+                    }
+                    Admitted::Refused { pending, .. } => {
+                        proptest::prop_assert!(pending[0] + a > headroom || (*a == 0 && pending[0] >= headroom));
+                    }
+                    Admitted::Killed(_) => proptest::prop_assert!(false),
+                }
+                proptest::prop_assert!(reserved <= headroom);
+            }
+        }
+    }
 }
