@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Guard admission benchmark on loopback (release build, wrk + scripts/bench-guard.lua):
 #   1. /metrics with the guard off and on (the guard's family is encoded at scrape time);
-#   2. admits against one process with in-process reservations;
+#   2. admits against one process with in-process reservations, next to /healthz on the same
+#      server as the baseline of this machine at this moment;
 #   3. the same with reservations in a local redis-server, as a ratio to (2).
 # The snapshot comes from a throwaway seeded PostgreSQL (scripts/dev-db.sh). Every admit is
 # allowed (budgets set out of reach), so each one runs the rules and reserves.
@@ -19,10 +20,12 @@ for t in wrk redis-server; do
 done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/launchguard-bench.XXXXXX")"
+# Outside $work: PostgreSQL runs as its own user when this runs as root.
+dbdir="${TMPDIR:-/tmp}/launchguard-bench-db.$$"
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    LAUNCHGUARD_DEV_DB_DIR="$work/db" scripts/dev-db.sh destroy >/dev/null 2>&1 || true
+    LAUNCHGUARD_DEV_DB_DIR="$dbdir" scripts/dev-db.sh destroy >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,8 +35,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 cargo build --release --locked --quiet
 bin=target/release/launchguard
 
-export LAUNCHGUARD_DEV_DB_DIR="$work/db"
-export "$(scripts/dev-db.sh start | grep '^SUPABASE_DB_URL=')"
+export LAUNCHGUARD_DEV_DB_DIR="$dbdir"
+url_line="$(scripts/dev-db.sh start | grep '^SUPABASE_DB_URL=' || true)"
+[[ -n "$url_line" ]] || { echo "bench-guard: the throwaway database did not start" >&2; exit 1; }
+export "${url_line?}"
 
 config() { # $1 file, $2 extra guard lines
     cat > "$1" <<YAML
@@ -55,14 +60,13 @@ $2
 YAML
 }
 
-start() { # $1 config; prints the base URL
+start() { # $1 config; sets $base (no subshell, so the pid stays ours to stop)
     local port; port="$(free_port)"
     "$bin" serve --config "$1" --listen "127.0.0.1:$port" >>"$work/server.log" 2>&1 &
     pids+=("$!")
+    base="http://127.0.0.1:$port"
     for _ in $(seq 1 300); do
-        if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
-            echo "http://127.0.0.1:$port"; return
-        fi
+        if curl -fsS "$base/readyz" >/dev/null 2>&1; then return; fi
         sleep 0.1
     done
     echo "bench-guard: launchguard did not become ready; log:" >&2
@@ -91,20 +95,25 @@ done = function(summary, latency, requests)
 end
 LUA
 config "$work/off.yaml" "  enabled: false"
-base="$(start "$work/off.yaml")"
+start "$work/off.yaml"
 m_off="$(run_wrk "$base/metrics" 5 "$work/get.lua")"
 stop_last
 config "$work/mem.yaml" ""
-base="$(start "$work/mem.yaml")"
+start "$work/mem.yaml"
 m_on="$(run_wrk "$base/metrics" 5 "$work/get.lua")"
 echo "metrics  guard off: $m_off"
 echo "metrics  guard on:  $m_on"
 echo "metrics  on/off throughput ratio: $(ratio "$(field rps "$m_on")" "$(field rps "$m_off")")"
 
-# 2. Admits, in-process reservations.
+# 2. Admits, in-process reservations, against the same server's /healthz (the HTTP stack and
+# this machine's current noise floor, measured in the same run).
+hz="$(run_wrk "$base/healthz" 5 "$work/get.lua")"
+echo "healthz  baseline:  $hz"
 run_wrk "$base/api/v1/guard/admit" 2 >/dev/null # warm up
 mem="$(run_wrk "$base/api/v1/guard/admit" "$secs")"
 echo "admit    memory:    $mem"
+echo "admit    memory/healthz throughput ratio: $(ratio "$(field rps "$mem")" "$(field rps "$hz")")"
+echo "admit    memory/healthz p99 ratio:        $(ratio "$(field p99_ms "$mem")" "$(field p99_ms "$hz")")"
 curl -fsS "$base/metrics" | grep -E '^launchguard_guard_(decisions_total\{decision="allow",reason="ok"\}|reservations_outstanding\{kind="ai"\})' | sed 's/^/         /'
 stop_last
 
@@ -115,7 +124,7 @@ pids+=("$!")
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.05; done
 export REDIS_URL="redis://127.0.0.1:$rport/"
 config "$work/redis.yaml" "  redis_url: \${REDIS_URL}"
-base="$(start "$work/redis.yaml")"
+start "$work/redis.yaml"
 run_wrk "$base/api/v1/guard/admit" 2 >/dev/null
 red="$(run_wrk "$base/api/v1/guard/admit" "$secs")"
 echo "admit    redis:     $red"

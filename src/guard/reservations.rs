@@ -147,7 +147,9 @@ impl Buckets {
 
 #[derive(Debug, Default)]
 struct Inner {
-    res: HashMap<String, Reservation>,
+    /// A B-tree, not a hash map: a hash map's resize rehashes every entry under the lock,
+    /// which showed as 100 ms stalls at a few hundred thousand open reservations.
+    res: BTreeMap<String, Reservation>,
     expiry: BTreeSet<(i64, String)>,
     out_cost: i64,
     out_tokens: i64,
@@ -166,6 +168,9 @@ struct Inner {
 /// How many expired reservations one admission sweeps at most (the background tick does the
 /// rest), so one caller never pays for a large backlog.
 const SWEEP_PER_ADMIT: usize = 64;
+
+/// How many the tick expires per hold of the lock, so admissions interleave with a backlog.
+const SWEEP_PER_LOCK: usize = 2048;
 
 impl Inner {
     fn pending(&self, c: Counter, client: &str, from: i64, now_sec: i64) -> i64 {
@@ -249,8 +254,8 @@ impl Inner {
     }
 
     /// Expired reservations settle their estimate: if the call happened the ledger will show
-    /// it, and until then it keeps counting.
-    fn sweep(&mut self, now: DateTime<Utc>, max: usize) {
+    /// it, and until then it keeps counting. Returns how many expired.
+    fn sweep(&mut self, now: DateTime<Utc>, max: usize) -> usize {
         let now_ms = now.timestamp_millis();
         let due: Vec<String> = self
             .expiry
@@ -259,9 +264,11 @@ impl Inner {
             .take(max)
             .map(|(_, id)| id.clone())
             .collect();
+        let n = due.len();
         for id in due {
             self.release(&id, |r| r.amounts, now.timestamp());
         }
+        n
     }
 
     fn prune(&mut self, collected_sec: Option<i64>, now_sec: i64) {
@@ -348,9 +355,8 @@ impl ReservationStore for MemoryStore {
         _max_age_secs: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut g = self.lock();
-        g.sweep(now, usize::MAX);
-        g.prune(collected_sec, now.timestamp());
+        while self.lock().sweep(now, SWEEP_PER_LOCK) == SWEEP_PER_LOCK {}
+        self.lock().prune(collected_sec, now.timestamp());
         Ok(())
     }
 
