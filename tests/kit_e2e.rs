@@ -150,8 +150,13 @@ impl Env {
     async fn query(&self, expr: &str) -> Vec<Value> {
         let r: Value = self
             .http
-            .get(format!("{}/api/v1/query", self.prom))
-            .query(&[("query", expr)])
+            .get(
+                reqwest::Url::parse_with_params(
+                    &format!("{}/api/v1/query", self.prom),
+                    &[("query", expr)],
+                )
+                .unwrap(),
+            )
             .send()
             .await
             .unwrap()
@@ -494,11 +499,16 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         .wait("the warning to be inhibited", limit, || async {
             let alerts: Value = env
                 .http
-                .get(format!("{}/api/v2/alerts", env.am))
-                .query(&[
-                    ("filter", "alertname=\"LaunchguardQueueDepth\""),
-                    ("filter", "severity=\"warning\""),
-                ])
+                .get(
+                    reqwest::Url::parse_with_params(
+                        &format!("{}/api/v2/alerts", env.am),
+                        &[
+                            ("filter", "alertname=\"LaunchguardQueueDepth\""),
+                            ("filter", "severity=\"warning\""),
+                        ],
+                    )
+                    .unwrap(),
+                )
                 .send()
                 .await
                 .ok()?

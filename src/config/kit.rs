@@ -282,3 +282,35 @@ impl Default for SupabaseScrape {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    #[test]
+    fn kit_errors_name_line_and_field() {
+        let text =
+            "kit:\n  alertmanager:\n    sms:\n      phone_numbers:\n        - \"555-0100\"\n";
+        let e = &load_str(text).unwrap_err()[0];
+        assert_eq!(e.field, "kit.alertmanager.sms.phone_numbers.0", "{e}");
+        assert_eq!((e.line, e.column), (Some(5), Some(11)), "{e}");
+        assert!(e.message.contains("E.164"), "{e}");
+    }
+
+    #[test]
+    fn unknown_signal_in_for_is_refused_with_its_place() {
+        let e = &load_str("kit:\n  rules:\n    for:\n      queue_dept: 1m\n").unwrap_err()[0];
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.field.starts_with("kit.rules.for"), "{e}");
+        assert!(e.message.contains("queue_dept"), "{e}");
+    }
+
+    #[test]
+    fn for_overrides_parse_as_durations() {
+        let c = load_str("kit:\n  rules:\n    for:\n      queue_depth: 2s\n").unwrap();
+        assert_eq!(
+            c.kit.rules.for_[&super::Signal::QueueDepth],
+            crate::config::Dur::from_secs(2)
+        );
+    }
+}

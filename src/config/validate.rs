@@ -280,13 +280,12 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
         }
     }
     let ps = &p.supabase;
-    if ps.enabled
-        && !(!ps.project_ref.is_empty()
-            && ps
-                .project_ref
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-'))
-    {
+    let ref_ok = !ps.project_ref.is_empty()
+        && ps
+            .project_ref
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ps.enabled && !ref_ok {
         bad(
             "prometheus.supabase.project_ref",
             "must be the project reference (letters, digits and -)",

@@ -339,7 +339,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Monitor**: find the clients and models behind the growth (Cost Shield, spend per provider); move simple tasks to cheaper models.",
                 "**Intervene**: throttle AI-heavy features for the rest of the day, and plan the tier upgrade if this is steady growth rather than a spike.",
             ],
-            why_for: "5m: the figure only grows during the day, so `for` only rides out a single odd collection; a real crossing stays crossed.",
+            why_for: "The figure only grows during the day, so `for` only rides out a single odd collection; a real crossing stays crossed.",
         },
         Fig {
             name: "LaunchguardBandwidth",
@@ -365,7 +365,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Monitor**: check for large downloads or a crawler; make sure static assets go through the CDN.",
                 "**Intervene**: cap or cache the heavy endpoints; check the hosting plan's egress allowance.",
             ],
-            why_for: "5m: a cumulative daily figure; `for` rides out a single odd collection.",
+            why_for: "A cumulative daily figure; `for` rides out a single odd collection.",
         },
         Fig {
             name: "LaunchguardStorage",
@@ -396,7 +396,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Monitor**: look at the 7-day trend; find the growing tables or buckets.",
                 "**Intervene**: clean up (old job rows, cron.job_run_details, unused objects) or move to a larger Supabase plan before the quota is hit.",
             ],
-            why_for: "15m: storage changes slowly and a vacuum or bulk upload can spike it briefly; nothing is lost by waiting 15 minutes.",
+            why_for: "Storage changes slowly and a vacuum or bulk upload can spike it briefly; nothing is lost by waiting 15 minutes.",
         },
         Fig {
             name: "LaunchguardQueueDepth",
@@ -424,7 +424,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Delay new jobs**: schedule new non-urgent jobs later; check that the workers are running.",
                 "**Pause intake**: stop accepting new jobs until the queue drains; add workers or raise concurrency if the tier allows.",
             ],
-            why_for: "5m: bursts of jobs are normal and drain within minutes; a queue that stays long for 5 minutes is not draining.",
+            why_for: "Bursts of jobs are normal and drain within minutes; a queue that stays long for 5 minutes is not draining.",
         },
         Fig {
             name: "LaunchguardCronLoad",
@@ -452,7 +452,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Monitor**: see which job grows; check its queries' plans.",
                 "**Intervene**: make the job incremental, spread its schedule, or move it off the database.",
             ],
-            why_for: "15m: the figure is a mean over a day of runs and changes only when a run ends.",
+            why_for: "The figure is a mean over a day of runs and changes only when a run ends.",
         },
         Fig {
             name: "LaunchguardVisualJobRisk",
@@ -478,7 +478,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Monitor**: see which part drives it (queue, failures or time).",
                 "**Intervene**: pause new visual jobs, fix the failing provider or worker, or add capacity.",
             ],
-            why_for: "10m: the failure and time parts are hourly windows that move slowly; 10 minutes separates a trend from one bad batch.",
+            why_for: "The failure and time parts are hourly windows that move slowly; 10 minutes separates a trend from one bad batch.",
         },
         Fig {
             name: "LaunchguardResponseTime",
@@ -504,7 +504,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Monitor**: check the database (pooler pressure, slow queries) and AI provider latency.",
                 "**Throttle**: slow down heavy endpoints and AI features until the p95 recovers.",
             ],
-            why_for: "5m: the figure is already a 5-minute window; another 5 minutes keeps one slow burst from paging.",
+            why_for: "The figure is already a 5-minute window; another 5 minutes keeps one slow burst from paging.",
         },
         Fig {
             name: "LaunchguardErrorRate",
@@ -532,13 +532,12 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Investigate**: find the failing endpoint and its error in the platform's logs.",
                 "**Alert the founder**: this is the page; roll back the last deploy or disable the failing feature.",
             ],
-            why_for: "5m: a 5-minute window already; waiting another 5 minutes ignores one bad deploy minute but still pages within 10.",
+            why_for: "A 5-minute window already; waiting another 5 minutes ignores one bad deploy minute but still pages within 10.",
         },
     ];
     for f in figs {
         let tf = th(f.figure);
-        let desc = f.desc;
-        let variants = level_variants(&f.value, &f.resource, tf, |s, l| desc(s, l), f.unit);
+        let variants = level_variants(&f.value, &f.resource, tf, f.desc, f.unit);
         out.push(Alert {
             name: f.name,
             signal: f.signal,
@@ -617,7 +616,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 (Severity::Warning, "**Throttle**: the guard asks callers to slow down; find the provider and clients behind the spend (spend per provider, client budget use).".into()),
                 (Severity::Critical, "**Raise the budget** in the config if the spend is wanted (a config reload applies it), or wait for the period to roll over: until then the guard denies new spend in this scope (hard stop).".into()),
             ],
-            why_for: "1m: spend comes from the durable ledger and only grows, so there is no noise to wait out; one minute lets a single odd collection pass.".into(),
+            why_for: "Spend comes from the durable ledger and only grows, so there is no noise to wait out; one minute lets a single odd collection pass.".into(),
         },
     });
     let r = Resource::FromLabel("client");
@@ -666,7 +665,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 (Severity::Warning, "**Throttle** that client: check for a runaway integration or loop in its usage.".into()),
                 (Severity::Critical, "The guard **denies** that client's new spend until local midnight; **raise the budget** for a client that pays for more, or contact them.".into()),
             ],
-            why_for: "1m: as for the scope budgets, the ledger does not flap.".into(),
+            why_for: "As for the scope budgets, the ledger does not flap.".into(),
         },
     });
 
@@ -711,7 +710,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 humanize_percentage(near)
             ),
             actions: vec![(Severity::Info, "**Plan the tier upgrade**: run the strain suite for the next tier (Strain Test row) and change `tier` in the config when it passes.".into())],
-            why_for: "30m: concurrent jobs and requests per minute swing within minutes; planning an upgrade only needs usage that stays high.".into(),
+            why_for: "Concurrent jobs and requests per minute swing within minutes; planning an upgrade only needs usage that stays high.".into(),
         },
     });
 
@@ -748,7 +747,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
             confirm: (health, panels::SOURCES_UP),
             confirm_how: "the source shows DOWN; Collection errors names the reason (connect, timeout, auth, query) and launchguard's log has one line per failure.".into(),
             actions: vec![(Severity::Warning, "**Investigate**: run `launchguard check --connect` with the same config; check the database URL, the reader role's password, Supabase's status page and the network path.".into())],
-            why_for: "5m: a restart of the database or pooler takes a minute or two and recovers by itself.".into(),
+            why_for: "A restart of the database or pooler takes a minute or two and recovers by itself.".into(),
         },
     });
     let stale = kr.source_stale;
@@ -811,7 +810,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 (Severity::Warning, "**Investigate** as for LaunchguardSourceDown.".into()),
                 (Severity::Critical, "**Alert the founder**: budgets and limits are not being watched; fix the source or watch spend in the providers' consoles until it is back.".into()),
             ],
-            why_for: "none: the value is itself a duration, so the threshold already waits.".into(),
+            why_for: "The value is itself a duration, so the threshold already waits.".into(),
         },
     });
     out.push(Alert {
@@ -838,7 +837,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
             confirm: (health, panels::BUILD),
             confirm_how: "the panel shows no data; Prometheus' Targets page shows the launchguard target down and why.".into(),
             actions: vec![(Severity::Critical, "**Alert the founder**, then **investigate**: restart the exporter, check its logs (a config error exits with code 2 and names the file, line and field), and the network between Prometheus and it.".into())],
-            why_for: "5m: an exporter restart or a Prometheus reload takes seconds; five minutes without metrics is an outage.".into(),
+            why_for: "An exporter restart or a Prometheus reload takes seconds; five minutes without metrics is an outage.".into(),
         },
     });
 
@@ -912,7 +911,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 (Severity::Warning, "**Investigate**: `select * from cron.job_run_details where jobid = ... order by runid desc limit 5` shows the last runs' status and return_message.".into()),
                 (Severity::Critical, "**Alert the founder**: clients see stale data; run the sync by hand and fix the job.".into()),
             ],
-            why_for: "none: the value is an age, compared with multiples of the cadence.".into(),
+            why_for: "The value is an age, compared with multiples of the cadence.".into(),
         },
     });
     let r = Resource::FromLabel("cron_job");
@@ -950,7 +949,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 (Severity::Warning, "**Investigate**: read the failed runs' return_message in cron.job_run_details.".into()),
                 (Severity::Critical, "**Intervene**: the job fails repeatedly; disable it (`cron.alter_job(..., active := false)`) if it harms data, and fix it.".into()),
             ],
-            why_for: "none: the count is already a 24-hour window; the alert clears 24 hours after the last failure.".into(),
+            why_for: "The count is already a 24-hour window; the alert clears 24 hours after the last failure.".into(),
         },
     });
     out.push(Alert {
@@ -994,7 +993,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 (Severity::Warning, "**Monitor**: make sure serverless functions connect through the transaction pooler (port 6543), not directly.".into()),
                 (Severity::Critical, "**Throttle** connection-hungry work, close idle sessions, or move to a larger compute add-on.".into()),
             ],
-            why_for: "5m: connection counts spike with deploys and cold starts and fall back within a minute or two.".into(),
+            why_for: "Connection counts spike with deploys and cold starts and fall back within a minute or two.".into(),
         },
     });
 
@@ -1029,7 +1028,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
             confirm: (founder, panels::STRAIN_READY),
             confirm_how: "Upgrade ready shows NOT READY; Strain pass rate shows which suite fell, Strain last run when.".into(),
             actions: vec![(Severity::Warning, "**Investigate** before upgrading: compare the last two strain reports (JSON) scenario by scenario; do not change the tier until a suite passes again.".into())],
-            why_for: "none: readiness changes only when a strain run finishes.".into(),
+            why_for: "Readiness changes only when a strain run finishes.".into(),
         },
     });
     out

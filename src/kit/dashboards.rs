@@ -65,6 +65,7 @@ fn level_steps(t: Threshold) -> Value {
 }
 
 struct Panel {
+    overrides: Vec<Value>,
     kind: Kind,
     title: &'static str,
     description: String,
@@ -79,6 +80,7 @@ struct Panel {
 
 fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) -> Panel {
     Panel {
+        overrides: vec![],
         kind,
         title,
         description: String::new(),
@@ -107,6 +109,14 @@ impl Panel {
     }
     fn map(mut self, m: Value) -> Self {
         self.mappings = m;
+        self
+    }
+    /// Draws the series of `legend` dashed (forecasts, trends).
+    fn dashed(mut self, legend: &str) -> Self {
+        self.overrides.push(json!({
+            "matcher": {"id": "byName", "options": legend},
+            "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]
+        }));
         self
     }
     fn range(mut self, min: f64, max: f64) -> Self {
@@ -227,7 +237,7 @@ impl Layout {
             "datasource": datasource(),
             "gridPos": {"x": self.x, "y": self.y, "w": pn.w, "h": pn.h},
             "targets": targets,
-            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": pn.overrides},
             "options": options,
         }));
         self.x += pn.w;
@@ -276,19 +286,25 @@ fn figure_panel(title: &'static str, f: FigureName, t: Threshold) -> Panel {
         _ => "percentunit",
     };
     let m = format!("figure={}", super::alerts::quote(f.label()));
+    const TREND: &str = "daily peak in 7 days at the 7-day trend";
     let mut pn = panel(Kind::TimeSeries, title, unit, 6, 8)
         .q(q(sel(&n::FIGURE_VALUE, &m), "value"))
         .q(q(
             format!("{}{{{m}}}", recording::figure_predict_7d()),
-            "daily peak in 7 days at the 7-day trend",
+            TREND,
         ))
+        .dashed(TREND)
         .th(level_steps(t))
         .desc(format!(
             "{} Warning and critical thresholds are the orange and red steps.",
             figure_help(f)
         ));
-    if f == FigureName::VisualJobRisk {
-        pn = pn.q(q(sel(&n::VISUAL_JOB_RISK_COMPONENT, ""), "{{component}}"));
+    match f {
+        FigureName::VisualJobRisk => {
+            pn = pn.q(q(sel(&n::VISUAL_JOB_RISK_COMPONENT, ""), "{{component}}"));
+        }
+        FigureName::CronLoad => pn = pn.q(q(sel(&n::CRON_LOAD_RATIO, ""), "{{cron_job}}")),
+        _ => {}
     }
     pn
 }
@@ -299,7 +315,9 @@ fn figure_help(f: FigureName) -> &'static str {
         FigureName::Bandwidth => "Bytes served today.",
         FigureName::Storage => "Database size plus storage bucket objects.",
         FigureName::QueueDepth => "Jobs waiting to start.",
-        FigureName::CronLoad => "Largest mean run time / schedule interval of the pg_cron jobs.",
+        FigureName::CronLoad => {
+            "Largest mean run time / schedule interval of the pg_cron jobs (value), and each job's own."
+        }
         FigureName::VisualJobRisk => {
             "0.4 queue + 0.3 failures + 0.3 processing time, with its three parts."
         }

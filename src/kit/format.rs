@@ -49,15 +49,22 @@ pub fn humanize(v: f64) -> String {
             v /= 1000.0;
         }
     } else {
-        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-            if v.abs() >= 1.0 {
-                break;
-            }
-            prefix = p;
-            v *= 1000.0;
-        }
+        (v, prefix) = small_prefix(v);
     }
     format!("{}{prefix}", g4(v))
+}
+
+/// Scales a value below 1 up by thousands: (scaled value, SI prefix m, u, n, ...).
+fn small_prefix(mut v: f64) -> (f64, &'static str) {
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    (v, prefix)
 }
 
 /// Prometheus' `humanizePercentage`: 0.9 prints as `90%`.
@@ -88,15 +95,7 @@ pub fn humanize_duration(v: f64) -> String {
             format!("{sign}{}s", g4(v))
         };
     }
-    let mut v = v;
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if v.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        v *= 1000.0;
-    }
+    let (v, prefix) = small_prefix(v);
     format!("{}{prefix}s", g4(v))
 }
 

@@ -3,7 +3,7 @@
 //! Rendered from the alert catalogue, so its thresholds are the config's.
 
 use super::alertmanager::{CRITICAL, DASHBOARD_ONLY, WARNING};
-use super::alerts::{Alert, Severity, alerts};
+use super::alerts::{Alert, Severity, alerts, default_for};
 use super::format::prom_duration;
 use crate::config::Config;
 
@@ -78,11 +78,21 @@ pub fn markdown(cfg: &Config) -> String {
             "\n**Confirm it.** Dashboard *{dash}*, panel *{panel}*: {}\n\n",
             a.runbook.confirm_how
         ));
-        s.push_str(&format!(
-            "**Why `for:` is {}.** {}\n",
-            for_text(a),
-            a.runbook.why_for
-        ));
+        let default = default_for(a.signal);
+        let why = &a.runbook.why_for;
+        if a.for_ == default {
+            s.push_str(&format!("**Why `for:` is {}.** {why}\n", for_text(a)));
+        } else {
+            s.push_str(&format!(
+                "**`for:` is {} in this config.** The default, {}, because: {why}\n",
+                for_text(a),
+                if default.is_zero() {
+                    "none".to_string()
+                } else {
+                    format!("`{}`", prom_duration(default))
+                }
+            ));
+        }
         if a.variants.iter().any(|v| v.severity == Severity::Critical) && a.variants.len() > 1 {
             s.push_str(
                 "\nWhile the critical fires, Alertmanager holds back the warning of the same \

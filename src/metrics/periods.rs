@@ -42,8 +42,10 @@ mod tests {
 
     #[test]
     fn ends_at_local_midnight_and_month_start() {
-        let mut cfg = Config::default();
-        cfg.timezone = "Europe/Berlin".into();
+        let cfg = Config {
+            timezone: "Europe/Berlin".into(),
+            ..Config::default()
+        };
         let now: DateTime<Utc> = "2026-11-30T20:00:00Z".parse().unwrap();
         let mut e = Exposition::default();
         period_ends(&mut e, &cfg, now);
