@@ -320,3 +320,30 @@ fn the_name_check_catches_an_unknown_metric() {
         BTreeSet::from(["a_total".to_string(), "b".to_string()])
     );
 }
+
+#[test]
+fn render_refuses_a_bad_config_with_its_place_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yml");
+    fs::write(
+        &cfg,
+        "kit:\n  alertmanager:\n    sms:\n      phone_numbers: [\"12345\"]\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_launchguard"))
+        .args(["render", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out_dir)
+        .env_remove("LAUNCHGUARD_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yml:4:") && err.contains("kit.alertmanager.sms.phone_numbers.0"),
+        "{err}"
+    );
+    assert!(!out_dir.exists());
+}
