@@ -6,6 +6,7 @@
 mod duration;
 pub mod kit;
 mod load;
+pub mod reference;
 mod secret;
 mod validate;
 
