@@ -263,6 +263,27 @@ fn queued(n: u32) -> String {
 const MORE_SPEND: &str = "insert into public.ai_usage_events (occurred_at, client_id, provider, model, input_tokens, output_tokens)
   values (now() - interval '1 second', '20000000-0000-4000-8000-000000000002', 'openai', 'gpt-4o', 20000, 1000)";
 
+/// The vector selectors of an expression, printed back as PromQL (`name{matchers}`).
+fn vector_selectors(expr: &str) -> Vec<String> {
+    use promql_parser::parser::Expr;
+    use promql_parser::util::{ExprVisitor, walk_expr};
+    struct V(Vec<String>);
+    impl ExprVisitor for V {
+        type Error = ();
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, ()> {
+            match e {
+                Expr::VectorSelector(vs) => self.0.push(vs.to_string()),
+                Expr::MatrixSelector(ms) => self.0.push(ms.vs.to_string()),
+                _ => {}
+            }
+            Ok(true)
+        }
+    }
+    let mut v = V(Vec::new());
+    walk_expr(&mut v, &promql_parser::parser::parse(expr).unwrap()).unwrap();
+    v.0
+}
+
 fn labels_of(notification: &Value) -> Vec<&Value> {
     notification["alerts"]
         .as_array()
@@ -571,6 +592,29 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         }
     }
     assert!(checked >= 30, "only {checked} expressions checked");
+
+    // Every series an alerting rule reads exists: a renamed label value (say a `statistic`
+    // that changed) would leave an alert that can never fire.
+    let rules: Value = serde_saphyr::from_str(
+        &fs::read_to_string(kit.join("rules/launchguard-alerts.yml")).unwrap(),
+    )
+    .unwrap();
+    let mut selectors = std::collections::BTreeSet::new();
+    for r in rules["groups"][0]["rules"].as_array().unwrap() {
+        let expr = r["expr"].as_str().unwrap();
+        selectors.extend(vector_selectors(expr));
+    }
+    for sel in &selectors {
+        if strain.iter().any(|m| sel.starts_with(m.as_str())) && !exports_strain {
+            unchecked.push(sel.clone());
+            continue;
+        }
+        assert!(
+            !env.query(sel).await.is_empty(),
+            "no series for `{sel}`, which an alerting rule reads"
+        );
+    }
+    assert!(selectors.len() >= 20, "{selectors:?}");
     if !unchecked.is_empty() {
         eprintln!(
             "not checked for data (the exporter exports no strain readiness yet): {unchecked:?}"

@@ -112,6 +112,49 @@ fn metric_names(expr: &str) -> Result<BTreeSet<String>, String> {
     Ok(v.0)
 }
 
+/// Every selector of an expression: (metric name, label names it matches on).
+fn selectors(expr: &str) -> Vec<(String, Vec<String>)> {
+    struct Sel(Vec<(String, Vec<String>)>);
+    impl ExprVisitor for Sel {
+        type Error = String;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, String> {
+            let vs = match e {
+                Expr::VectorSelector(vs) => vs,
+                Expr::MatrixSelector(ms) => &ms.vs,
+                _ => return Ok(true),
+            };
+            let labels = vs
+                .matchers
+                .matchers
+                .iter()
+                .map(|m| m.name.clone())
+                .filter(|n| n != "__name__")
+                .collect();
+            self.0.push((vs.name.clone().unwrap_or_default(), labels));
+            Ok(true)
+        }
+    }
+    let mut v = Sel(Vec::new());
+    walk_expr(&mut v, &parser::parse(expr).unwrap()).unwrap();
+    v.0
+}
+
+/// A selector of an exported metric may only match on its labels or the scrape's own.
+fn check_label_names(where_: &str, expr: &str) {
+    for (name, labels) in selectors(expr) {
+        let Some(def) = names::all().find(|m| m.exposed_name() == name) else {
+            continue;
+        };
+        for l in labels {
+            assert!(
+                def.labels.contains(&l.as_str()) || l == "job" || l == "instance",
+                "{where_}: `{expr}` matches {name} on `{l}`, which it does not have (labels: {:?})",
+                def.labels
+            );
+        }
+    }
+}
+
 /// Grafana's interval variables, as Prometheus would see them.
 fn grafana_vars(expr: &str) -> String {
     expr.replace("$__rate_interval", "5m")
@@ -150,6 +193,7 @@ fn rule_expressions_name_only_exported_or_recorded_metrics() {
             for r in g["rules"].as_array().unwrap() {
                 let expr = r["expr"].as_str().unwrap();
                 let used = metric_names(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+                check_label_names(file, expr);
                 assert!(!used.is_empty(), "{expr} selects nothing");
                 for m in used {
                     assert!(known.contains(&m), "{file}: {expr} uses unknown metric {m}");
@@ -277,6 +321,7 @@ fn check_dashboard(file: &str, d: &Value, uids: &mut HashSet<String>) {
             let expr = t["expr"].as_str().unwrap();
             let used = metric_names(&grafana_vars(expr))
                 .unwrap_or_else(|e| panic!("{file}: {title}: `{expr}` does not parse: {e}"));
+            check_label_names(&format!("{file}: {title}"), &grafana_vars(expr));
             for m in used {
                 // ALERTS is the series Prometheus itself makes from the alerting rules.
                 assert!(
@@ -315,6 +360,13 @@ fn the_name_check_catches_an_unknown_metric() {
     d["panels"][1]["targets"][0]["expr"] = Value::from("launchguard_no_such_metric");
     let r = std::panic::catch_unwind(move || check_dashboard("x", &d, &mut uids));
     assert!(r.is_err(), "an unknown metric must fail the check");
+    let r = std::panic::catch_unwind(|| {
+        check_label_names("x", "launchguard_api_response_seconds{quantile=\"0.95\"}")
+    });
+    assert!(
+        r.is_err(),
+        "a label the metric does not have must fail the check"
+    );
     assert_eq!(
         metric_names("sum(rate(a_total[5m])) / on() group_left b").unwrap(),
         BTreeSet::from(["a_total".to_string(), "b".to_string()])

@@ -484,12 +484,12 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
             name: "LaunchguardResponseTime",
             signal: Signal::ResponseTime,
             figure: FigureName::ResponseTime,
-            value: sel(&n::API_RESPONSE, "quantile=\"0.95\""),
+            value: sel(&n::API_RESPONSE, "statistic=\"p95\""),
             resource: Resource::Static("response_time"),
             unit: Unit::Seconds,
             step: 0.001,
-            series: |v| vec![(sel(&n::API_RESPONSE, "quantile=\"0.95\""), v)],
-            labels: lb(&[("quantile", "0.95")]),
+            series: |v| vec![(sel(&n::API_RESPONSE, "statistic=\"p95\""), v)],
+            labels: lb(&[("statistic", "p95")]),
             summary: "API responses are slow",
             desc: |s, l| {
                 vec![
