@@ -4,6 +4,7 @@
 //! file at all. Unknown fields are rejected so that a typo never silently becomes a default.
 
 mod duration;
+pub mod kit;
 mod load;
 pub mod reference;
 mod secret;
@@ -35,6 +36,8 @@ pub struct Config {
     pub database: Database,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
+    /// What `launchguard render` writes: rules, dashboards, Alertmanager and Prometheus config.
+    pub kit: kit::Kit,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             prices: Prices::default(),
             database: Database::default(),
             max_client_labels: 100,
+            kit: kit::Kit::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ const MAPS: &[(&str, &str)] = &[
     ("prices.providers", "<provider>"),
     ("prices.providers.<provider>.models", "<model>"),
     ("database.queries", "<query>"),
+    ("kit.rules.for", "<signal>"),
 ];
 
 /// Dotted paths of every field of the config, map keys replaced by placeholders.

@@ -114,15 +114,17 @@ metrics! { CORE:
         "Size of the objects of one storage bucket (metadata size)";
     BANDWIDTH_BYTES = Gauge "launchguard_bandwidth_bytes" ["period"]
         "Bytes served by the platform, from its traffic table, for the local day";
-    CRON_LOAD_RATIO = Gauge "launchguard_cron_load_ratio" ["job"]
+    // `cron_job`, not `job`: Prometheus renames a scraped `job` label to `exported_job`, since
+    // `job` is the scrape target's own label.
+    CRON_LOAD_RATIO = Gauge "launchguard_cron_load_ratio" ["cron_job"]
         "Mean run time of a pg_cron job over the last day divided by its schedule interval";
-    CRON_SCHEDULE_INTERVAL = Gauge "launchguard_cron_schedule_interval_seconds" ["job"]
+    CRON_SCHEDULE_INTERVAL = Gauge "launchguard_cron_schedule_interval_seconds" ["cron_job"]
         "Shortest interval between runs of a pg_cron job's schedule";
-    CRON_EXPECTED_INTERVAL = Gauge "launchguard_cron_expected_interval_seconds" ["job"]
+    CRON_EXPECTED_INTERVAL = Gauge "launchguard_cron_expected_interval_seconds" ["cron_job"]
         "Cadence the current tier expects of the platform sync job";
-    CRON_FAILURES = Gauge "launchguard_cron_job_failures_last_day" ["job"]
+    CRON_FAILURES = Gauge "launchguard_cron_job_failures_last_day" ["cron_job"]
         "Failed runs of a pg_cron job in the last 24 hours";
-    CRON_LAST_SUCCESS = Gauge "launchguard_cron_job_last_success_timestamp_seconds" ["job"]
+    CRON_LAST_SUCCESS = Gauge "launchguard_cron_job_last_success_timestamp_seconds" ["cron_job"]
         "Unix time a pg_cron job last ended successfully";
     API_RESPONSE = Gauge "launchguard_api_response_seconds" ["statistic"]
         "API response time over the last 5 full minutes from the platform's traffic table (statistic p95; a gauge, so not labelled quantile)";
@@ -140,8 +142,24 @@ metrics! { CORE:
         "Configured warning and critical threshold of a figure";
 }
 
+// --- strain: readiness for the next tier, from the latest strain reports --------------------
+metrics! { STRAIN:
+    STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
+        "Share of the scenarios of a strain suite that passed in its latest run";
+    STRAIN_LAST_RUN = Gauge "launchguard_strain_last_run_timestamp_seconds" ["suite"]
+        "Unix time the latest run of a strain suite finished";
+    TIER_UPGRADE_READY = Gauge "launchguard_tier_upgrade_ready" ["target"]
+        "1 when the latest strain suite for the target tier passed often enough for the upgrade, else 0";
+}
+
+// --- kit: what the rules and dashboards need that no other group exports ----------------------
+metrics! { KIT:
+    BUDGET_PERIOD_END = Gauge "launchguard_budget_period_end_timestamp_seconds" ["scope"]
+        "Unix time the scope's budget period ends and its spend resets: the next local midnight (daily, client_daily) or the first of next month (monthly)";
+}
+
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE];
+pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {
@@ -193,6 +211,13 @@ mod tests {
                 m.name
             );
             assert!(!m.name.ends_with("_ratios"), "{}", m.name);
+            for l in m.labels {
+                assert!(
+                    !["job", "instance"].contains(l),
+                    "{}: `{l}` is a scrape target label; Prometheus would rename it exported_{l}",
+                    m.name
+                );
+            }
             assert!(
                 m.name
                     .chars()
