@@ -2,4 +2,5 @@
 
 pub mod encode;
 pub mod names;
+pub mod providers;
 pub mod snapshot;
