@@ -197,7 +197,7 @@ async fn slower_than_the_timeout() {
     for p in ProviderName::ALL {
         let slow = ResponseTemplate::new(200)
             .set_body_json(json!({}))
-            .set_delay(Duration::from_secs(3));
+            .set_delay(Duration::from_millis(1500));
         let server = faulty(p, slow, None).await;
         let started = Instant::now();
         let r = poll(p, &keys.config(&server.uri())).await;
@@ -725,7 +725,7 @@ async fn failing_providers_are_down_and_the_exporter_keeps_serving() {
         ),
         (
             ELEVENLABS_SUBSCRIPTION,
-            ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
+            ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)),
         ),
     ];
     for (p, t) in faults {

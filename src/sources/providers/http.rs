@@ -62,8 +62,18 @@ pub struct Http {
     secrets: Vec<Secret>,
 }
 
-/// Builds the shared reqwest client (rustls, gzip); one per source, reused across polls.
+/// The process-wide reqwest client (rustls, gzip): building one loads the system's root
+/// certificates, so every source and every `check` shares it (and its connection pools).
 pub fn client() -> Result<reqwest::Client, SourceError> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let c = build_client()?;
+    Ok(CLIENT.get_or_init(|| c).clone())
+}
+
+fn build_client() -> Result<reqwest::Client, SourceError> {
     reqwest::Client::builder()
         .user_agent(concat!(
             "launchguard/",

@@ -17,7 +17,7 @@ pub mod openrouter;
 pub mod pagination;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -60,7 +60,6 @@ pub trait Provider: Default + Send + Sync + 'static {
 /// A provider as a background source.
 pub struct ProviderSource<P: Provider> {
     provider: P,
-    client: Mutex<Option<reqwest::Client>>,
     ledger: Option<Arc<LedgerRequests>>,
 }
 
@@ -74,7 +73,6 @@ impl<P: Provider> ProviderSource<P> {
     pub fn new() -> Self {
         ProviderSource {
             provider: P::default(),
-            client: Mutex::new(None),
             ledger: None,
         }
     }
@@ -84,16 +82,6 @@ impl<P: Provider> ProviderSource<P> {
     pub fn with_ledger_requests(mut self, r: Arc<LedgerRequests>) -> Self {
         self.ledger = Some(r);
         self
-    }
-
-    fn client(&self) -> Result<reqwest::Client, SourceError> {
-        let mut slot = self.client.lock().expect("lock");
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let c = http::client()?;
-        *slot = Some(c.clone());
-        Ok(c)
     }
 
     /// Polls once as of `now` (the source calls it with the clock; tests with a fixed time).
@@ -118,7 +106,7 @@ impl<P: Provider> ProviderSource<P> {
         secrets.extend(management_key.clone());
         let ctx = Ctx {
             http: Http::new(
-                self.client()?,
+                http::client()?,
                 Limits::from_config(settings),
                 secrets.clone(),
             ),
