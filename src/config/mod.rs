@@ -6,6 +6,7 @@
 mod duration;
 mod load;
 mod providers;
+pub mod reference;
 mod secret;
 mod validate;
 
