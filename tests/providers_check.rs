@@ -21,7 +21,11 @@ async fn check_connect_reports_each_provider() {
         .mount(&server)
         .await;
     mount_good(&server).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
 
     let keys = Keys::new();
     let provider = |p: ProviderName, base: &str| {
@@ -53,7 +57,11 @@ async fn check_connect_reports_each_provider() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "a configured provider is down:\n{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a configured provider is down:\n{stdout}\n{stderr}"
+    );
 
     let line = |name: &str| {
         stdout
@@ -63,15 +71,34 @@ async fn check_connect_reports_each_provider() {
             .to_string()
     };
     let a = line("anthropic");
-    assert!(a.contains(" ok ") && a.contains("reached, authenticated, figures read"), "{a}");
+    assert!(
+        a.contains(" ok ") && a.contains("reached, authenticated, figures read"),
+        "{a}"
+    );
     let o = line("openai");
-    assert!(o.contains(" down ") && o.contains(&format!("not reached: cannot reach 127.0.0.1:{closed}")), "{o}");
+    assert!(
+        o.contains(" down ")
+            && o.contains(&format!("not reached: cannot reach 127.0.0.1:{closed}")),
+        "{o}"
+    );
     let r = line("openrouter");
-    assert!(r.contains(" off ") && r.contains("${LAUNCHGUARD_TEST_UNSET_OPENROUTER} is not set"), "{r}");
+    assert!(
+        r.contains(" off ") && r.contains("${LAUNCHGUARD_TEST_UNSET_OPENROUTER} is not set"),
+        "{r}"
+    );
     let e = line("elevenlabs");
-    assert!(e.contains(" down ") && e.contains("reached, but the key was refused"), "{e}");
-    assert!(e.contains("HTTP 401") && e.contains("Invalid API key") && e.contains("API keys"), "{e}");
+    assert!(
+        e.contains(" down ") && e.contains("reached, but the key was refused"),
+        "{e}"
+    );
+    assert!(
+        e.contains("HTTP 401") && e.contains("Invalid API key") && e.contains("API keys"),
+        "{e}"
+    );
     for k in all_keys() {
-        assert!(!stdout.contains(k) && !stderr.contains(k), "a key was printed:\n{stdout}\n{stderr}");
+        assert!(
+            !stdout.contains(k) && !stderr.contains(k),
+            "a key was printed:\n{stdout}\n{stderr}"
+        );
     }
 }

@@ -83,7 +83,7 @@ async fn refused_keys_are_auth_errors_with_a_hint() {
             let body = json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}});
             let server = faulty(p, ResponseTemplate::new(status).set_body_json(body), None).await;
             let r = poll(p, &keys.config(&server.uri())).await;
-            assert_reason(p, &r, "auth", &format!("refused the key for"));
+            assert_reason(p, &r, "auth", "refused the key for");
             let e = r.unwrap_err();
             assert!(e.message.contains(&format!("HTTP {status}")), "{e}");
             assert!(e.message.contains("invalid x-api-key"), "{e}");

@@ -243,170 +243,38 @@ async fn mount_running_totals(server: &MockServer) {
 
 /// The ledger: (occurred_at, provider, model, input, cache_read, output, characters, cost_usd).
 /// Rows marked (!) fall between UTC and Berlin midnight.
-const LEDGER: &[(&str, &str, &str, i64, i64, i64, i64, Option<&str>)] = &[
-    (
-        "2026-11-20T10:00:00Z",
-        "anthropic",
-        SONNET,
-        0,
-        0,
-        0,
-        0,
-        Some("60.00"),
-    ),
-    (
-        "2026-11-19T23:30:00Z",
-        "anthropic",
-        SONNET,
-        0,
-        0,
-        0,
-        0,
-        Some("5.00"),
-    ), // (!) UTC 19th, Berlin 20th
-    (
-        "2026-11-19T12:00:00Z",
-        "anthropic",
-        SONNET,
-        0,
-        0,
-        0,
-        0,
-        Some("52.00"),
-    ),
-    (
-        "2026-11-10T12:00:00Z",
-        "anthropic",
-        HAIKU,
-        0,
-        0,
-        0,
-        0,
-        Some("520.00"),
-    ),
-    (
-        "2026-10-31T23:30:00Z",
-        "anthropic",
-        SONNET,
-        0,
-        0,
-        0,
-        0,
-        Some("7.00"),
-    ), // (!) UTC October, Berlin November
+type LedgerRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<&'static str>,
+);
+
+#[rustfmt::skip]
+const LEDGER: &[LedgerRow] = &[
+    ("2026-11-20T10:00:00Z", "anthropic", SONNET, 0, 0, 0, 0, Some("60.00")),
+    ("2026-11-19T23:30:00Z", "anthropic", SONNET, 0, 0, 0, 0, Some("5.00")), // (!) UTC 19th, Berlin 20th
+    ("2026-11-19T12:00:00Z", "anthropic", SONNET, 0, 0, 0, 0, Some("52.00")),
+    ("2026-11-10T12:00:00Z", "anthropic", HAIKU, 0, 0, 0, 0, Some("520.00")),
+    ("2026-10-31T23:30:00Z", "anthropic", SONNET, 0, 0, 0, 0, Some("7.00")), // (!) UTC October, Berlin November
     // Priced from the table (OpenAI defaults: $10 in, $1 cache read, $30 out per 1M): 1.00 + 0.30 + 2.70.
-    (
-        "2026-11-20T09:00:00Z",
-        "openai",
-        GPT,
-        100_000,
-        300_000,
-        90_000,
-        0,
-        None,
-    ),
-    (
-        "2026-11-05T12:00:00Z",
-        "openai",
-        GPT,
-        0,
-        0,
-        0,
-        0,
-        Some("37.00"),
-    ),
-    (
-        "2026-11-20T08:00:00Z",
-        "openrouter",
-        "openai/gpt-4.1",
-        0,
-        0,
-        0,
-        0,
-        Some("1.00"),
-    ),
-    (
-        "2026-11-17T12:00:00Z",
-        "openrouter",
-        "openai/gpt-4.1",
-        0,
-        0,
-        0,
-        0,
-        Some("5.00"),
-    ),
-    (
-        "2026-11-15T23:30:00Z",
-        "openrouter",
-        "openai/gpt-4.1",
-        0,
-        0,
-        0,
-        0,
-        Some("0.50"),
-    ), // (!) UTC Sunday, Berlin Monday
-    (
-        "2026-11-02T12:00:00Z",
-        "openrouter",
-        "openai/gpt-4.1",
-        0,
-        0,
-        0,
-        0,
-        Some("20.00"),
-    ),
+    ("2026-11-20T09:00:00Z", "openai", GPT, 100_000, 300_000, 90_000, 0, None),
+    ("2026-11-05T12:00:00Z", "openai", GPT, 0, 0, 0, 0, Some("37.00")),
+    ("2026-11-20T08:00:00Z", "openrouter", "openai/gpt-4.1", 0, 0, 0, 0, Some("1.00")),
+    ("2026-11-17T12:00:00Z", "openrouter", "openai/gpt-4.1", 0, 0, 0, 0, Some("5.00")),
+    ("2026-11-15T23:30:00Z", "openrouter", "openai/gpt-4.1", 0, 0, 0, 0, Some("0.50")), // (!) UTC Sunday, Berlin Monday
+    ("2026-11-02T12:00:00Z", "openrouter", "openai/gpt-4.1", 0, 0, 0, 0, Some("20.00")),
     // ElevenLabs' billing period starts 2026-11-05T08:00Z (a month before the next reset).
-    (
-        "2026-11-05T07:00:00Z",
-        "elevenlabs",
-        "eleven_multilingual_v2",
-        0,
-        0,
-        0,
-        10_000,
-        None,
-    ),
-    (
-        "2026-11-05T09:00:00Z",
-        "elevenlabs",
-        "eleven_multilingual_v2",
-        0,
-        0,
-        0,
-        100_000,
-        None,
-    ),
-    (
-        "2026-11-20T12:00:00Z",
-        "elevenlabs",
-        "eleven_multilingual_v2",
-        0,
-        0,
-        0,
-        11_110,
-        None,
-    ),
+    ("2026-11-05T07:00:00Z", "elevenlabs", "eleven_multilingual_v2", 0, 0, 0, 10_000, None),
+    ("2026-11-05T09:00:00Z", "elevenlabs", "eleven_multilingual_v2", 0, 0, 0, 100_000, None),
+    ("2026-11-20T12:00:00Z", "elevenlabs", "eleven_multilingual_v2", 0, 0, 0, 11_110, None),
     // No usage API: ledger only, never a drift.
-    (
-        "2026-11-20T11:00:00Z",
-        "gemini",
-        "gemini-2.5-flash",
-        1_000_000,
-        0,
-        0,
-        0,
-        None,
-    ),
-    (
-        "2026-11-20T11:00:00Z",
-        "perplexity",
-        "sonar",
-        0,
-        0,
-        0,
-        0,
-        Some("0.25"),
-    ),
+    ("2026-11-20T11:00:00Z", "gemini", "gemini-2.5-flash", 1_000_000, 0, 0, 0, None),
+    ("2026-11-20T11:00:00Z", "perplexity", "sonar", 0, 0, 0, 0, Some("0.25")),
 ];
 
 fn insert_ledger(pg: &pg::TestPg) {
@@ -515,8 +383,10 @@ async fn a_fake_month_matches_the_hand_computed_table() {
         .collect_once(&cfg, now())
         .await
         .expect("the ledger is read");
-    let mut c = Collected::default();
-    c.db = Some(db);
+    let mut c = Collected {
+        db: Some(db),
+        ..Collected::default()
+    };
     for f in [anthropic, openai, openrouter, elevenlabs] {
         c.providers.insert(f.provider, f);
     }

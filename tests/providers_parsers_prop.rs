@@ -20,10 +20,10 @@ fn feed(body: &[u8]) {
     let now = now();
     let mut store = DailyStore::default();
     let (from, to) = store.fetch_range(now, 3);
-    if let (Ok(u), Ok(c)) = (anthropic::parse_usage(body), anthropic::parse_cost(body)) {
-        if let Ok(days) = anthropic::into_days(u.items, c.items) {
-            store.replace(now, from, to, days);
-        }
+    if let (Ok(u), Ok(c)) = (anthropic::parse_usage(body), anthropic::parse_cost(body))
+        && let Ok(days) = anthropic::into_days(u.items, c.items)
+    {
+        store.replace(now, from, to, days);
     }
     let _ = anthropic::parse_usage(body);
     let _ = anthropic::parse_cost(body);
@@ -31,10 +31,10 @@ fn feed(body: &[u8]) {
     c.providers
         .insert("anthropic", store.figures("anthropic", now));
     let mut store = DailyStore::default();
-    if let (Ok(u), Ok(k)) = (openai::parse_usage(body), openai::parse_costs(body)) {
-        if let Ok(days) = openai::into_days(u.items, k.items) {
-            store.replace(now, from, to, days);
-        }
+    if let (Ok(u), Ok(k)) = (openai::parse_usage(body), openai::parse_costs(body))
+        && let Ok(days) = openai::into_days(u.items, k.items)
+    {
+        store.replace(now, from, to, days);
     }
     let _ = openai::parse_usage(body);
     let _ = openai::parse_costs(body);

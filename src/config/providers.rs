@@ -217,10 +217,10 @@ pub(super) fn validate(p: &Providers, out: &mut Vec<(String, String)>) {
         if !(1..=31).contains(&c.trailing_days) {
             out.push((path("trailing_days"), "must be between 1 and 31".into()));
         }
-        if let Some(u) = &c.base_url {
-            if let Err(m) = check_base_url(u) {
-                out.push((path("base_url"), m));
-            }
+        if let Some(u) = &c.base_url
+            && let Err(m) = check_base_url(u)
+        {
+            out.push((path("base_url"), m));
         }
         if c.management_key.is_some() && name != ProviderName::OpenRouter {
             out.push((
@@ -272,8 +272,10 @@ mod tests {
 
     #[test]
     fn unset_key_is_not_configured_and_names_the_variable() {
-        let mut c = ProviderConfig::default();
-        c.key = Some(SecretRef::Env("LAUNCHGUARD_TEST_SURELY_UNSET_KEY".into()));
+        let mut c = ProviderConfig {
+            key: Some(SecretRef::Env("LAUNCHGUARD_TEST_SURELY_UNSET_KEY".into())),
+            ..ProviderConfig::default()
+        };
         let e = c.key(ProviderName::OpenAi).unwrap_err();
         assert_eq!(e, "${LAUNCHGUARD_TEST_SURELY_UNSET_KEY} is not set");
         c.enabled = false;

@@ -139,8 +139,10 @@ mod tests {
                 rows: Ok(vec![row]),
             },
         ];
-        let mut c = Collected::default();
-        c.db = Some(db);
+        let mut c = Collected {
+            db: Some(db),
+            ..Collected::default()
+        };
         c.providers.insert("openai", f);
         let mut e = Exposition::default();
         export(&mut e, &Config::default(), &c);

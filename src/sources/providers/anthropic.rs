@@ -133,10 +133,10 @@ pub fn parse_cost(body: &[u8]) -> Result<Page<CostItem>, String> {
     for b in raw.data {
         let day = utc_day_start(rfc3339(&b.starting_at)?);
         for r in b.results.unwrap_or_default() {
-            if let Some(c) = r.currency.as_deref() {
-                if !c.eq_ignore_ascii_case("usd") {
-                    return Err(format!("cost in {c}, expected USD"));
-                }
+            if let Some(c) = r.currency.as_deref()
+                && !c.eq_ignore_ascii_case("usd")
+            {
+                return Err(format!("cost in {c}, expected USD"));
             }
             let amount = r
                 .amount

@@ -126,10 +126,10 @@ pub fn parse_costs(body: &[u8]) -> Result<Page<CostItem>, String> {
         let day = utc_day_start(unix_seconds(b.start_time)?);
         for r in b.results.unwrap_or_default() {
             let a = r.amount.ok_or("a cost row has no amount")?;
-            if let Some(c) = a.currency.as_deref() {
-                if !c.eq_ignore_ascii_case("usd") {
-                    return Err(format!("cost in {c}, expected USD"));
-                }
+            if let Some(c) = a.currency.as_deref()
+                && !c.eq_ignore_ascii_case("usd")
+            {
+                return Err(format!("cost in {c}, expected USD"));
             }
             let v = a
                 .value

@@ -17,10 +17,13 @@ use crate::config::QueryName;
 use crate::figures::{Fig, LedgerRange, UsageRow};
 use crate::sources::SourceError;
 
+/// [since, until) in UTC.
+pub type Range = (DateTime<Utc>, DateTime<Utc>);
+
 /// The ranges the provider sources want compared, keyed by (source, period).
 #[derive(Debug, Default)]
 pub struct LedgerRequests {
-    ranges: RwLock<BTreeMap<(&'static str, &'static str), (DateTime<Utc>, DateTime<Utc>)>>,
+    ranges: RwLock<BTreeMap<(&'static str, &'static str), Range>>,
 }
 
 impl LedgerRequests {
@@ -40,7 +43,7 @@ impl LedgerRequests {
     }
 
     /// Every distinct range asked for.
-    pub fn ranges(&self) -> BTreeSet<(DateTime<Utc>, DateTime<Utc>)> {
+    pub fn ranges(&self) -> BTreeSet<Range> {
         self.ranges
             .read()
             .expect("lock")
@@ -53,7 +56,7 @@ impl LedgerRequests {
 /// Cached closed parts: (since, closed end) -> (read at, rows).
 #[derive(Default)]
 pub(super) struct Cache {
-    closed: HashMap<(DateTime<Utc>, DateTime<Utc>), (Instant, Vec<UsageRow>)>,
+    closed: HashMap<Range, (Instant, Vec<UsageRow>)>,
 }
 
 fn utc_day_start(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -66,7 +69,7 @@ pub(super) async fn read(
     run: &Runner<'_>,
     at: Instants,
     local_today: &Fig<Vec<UsageRow>>,
-    requests: &BTreeSet<(DateTime<Utc>, DateTime<Utc>)>,
+    requests: &BTreeSet<Range>,
     cache: &mut Cache,
 ) -> Result<Vec<LedgerRange>, SourceError> {
     if requests.is_empty() {
