@@ -19,7 +19,8 @@ use crate::sources::SourceError;
 
 /// The API version header value the legacy report endpoints are documented with.
 pub const API_VERSION: &str = "2023-06-01";
-/// Day buckets per page: the documented maximum for `bucket_width=1d`.
+/// Day buckets per page: the documented maximum for `bucket_width=1d`. No end is sent: the
+/// report runs to now, and days past the fetched range are ignored by the store.
 const PAGE_LIMIT: &str = "31";
 
 /// Tokens of one model on one UTC day.
@@ -189,7 +190,6 @@ fn report_url(
     base: &str,
     path: &str,
     from: DateTime<Utc>,
-    to: DateTime<Utc>,
     group_by: &str,
 ) -> Result<reqwest::Url, SourceError> {
     let mut u = reqwest::Url::parse(&format!("{base}{path}"))
@@ -199,7 +199,6 @@ fn report_url(
             "starting_at",
             &from.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         )
-        .append_pair("ending_at", &to.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .append_pair("bucket_width", "1d")
         .append_pair("limit", PAGE_LIMIT)
         .append_pair("group_by[]", group_by);
@@ -222,14 +221,12 @@ impl Provider for Anthropic {
             &ctx.base,
             "/v1/organizations/usage_report/messages",
             from,
-            to,
             "model",
         )?;
         let cost_url = report_url(
             &ctx.base,
             "/v1/organizations/cost_report",
             from,
-            to,
             "description",
         )?;
         let pages = ctx.settings.max_pages;

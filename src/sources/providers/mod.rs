@@ -93,7 +93,7 @@ impl<P: Provider> ProviderSource<P> {
         let settings = cfg.providers.get(P::NAME);
         let key = settings
             .key(P::NAME)
-            .map_err(|e| SourceError::new(reason::CONFIG, format!("not configured: {e}")))?;
+            .map_err(|e| SourceError::new(reason::CONFIG, e))?;
         let management_key = if P::NAME == ProviderName::OpenRouter {
             settings
                 .management_key_ref()
@@ -248,7 +248,7 @@ pub fn explain(e: &SourceError) -> String {
         reason::CONNECT => "not reached",
         reason::TIMEOUT => "no answer in time",
         reason::AUTH => "reached, but the key was refused",
-        reason::CONFIG => "not configured",
+        reason::CONFIG => "configuration problem",
         reason::RATE_LIMITED => "reached, but rate-limited",
         _ => "reached, but the figures could not be read",
     };

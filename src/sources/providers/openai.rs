@@ -183,14 +183,12 @@ fn report_url(
     base: &str,
     path: &str,
     from: DateTime<Utc>,
-    to: DateTime<Utc>,
     group_by: &str,
 ) -> Result<reqwest::Url, SourceError> {
     let mut u = reqwest::Url::parse(&format!("{base}{path}"))
         .map_err(|e| SourceError::new(reason::CONFIG, format!("bad base_url: {e}")))?;
     u.query_pairs_mut()
         .append_pair("start_time", &from.timestamp().to_string())
-        .append_pair("end_time", &to.timestamp().to_string())
         .append_pair("bucket_width", "1d")
         .append_pair("limit", PAGE_LIMIT)
         .append_pair("group_by", group_by);
@@ -212,10 +210,9 @@ impl Provider for OpenAi {
             &ctx.base,
             "/v1/organization/usage/completions",
             from,
-            to,
             "model",
         )?;
-        let cost_url = report_url(&ctx.base, "/v1/organization/costs", from, to, "line_item")?;
+        let cost_url = report_url(&ctx.base, "/v1/organization/costs", from, "line_item")?;
         let pages = ctx.settings.max_pages;
         let (usage, cost) = tokio::try_join!(
             fetch_all(
