@@ -6,6 +6,7 @@
 mod duration;
 pub mod kit;
 mod load;
+mod providers;
 pub mod reference;
 mod secret;
 mod validate;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::Dur;
 pub use load::{ConfigError, load_file, load_str};
+pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
 
 /// Root of the configuration file.
@@ -34,6 +36,8 @@ pub struct Config {
     pub thresholds: Thresholds,
     pub prices: Prices,
     pub database: Database,
+    /// Provider usage and cost APIs, each enabled by its key.
+    pub providers: Providers,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
     /// What `launchguard render` writes: rules, dashboards, Alertmanager and Prometheus config.
@@ -50,6 +54,7 @@ impl Default for Config {
             thresholds: Thresholds::default(),
             prices: Prices::default(),
             database: Database::default(),
+            providers: Providers::default(),
             max_client_labels: 100,
             kit: kit::Kit::default(),
         }

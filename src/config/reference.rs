@@ -7,6 +7,7 @@ use super::Config;
 /// Paths whose keys are names chosen by the user, written as a placeholder in the docs.
 const MAPS: &[(&str, &str)] = &[
     ("tiers", "<tier>"),
+    ("providers", "<provider>"),
     ("prices.providers", "<provider>"),
     ("prices.providers.<provider>.models", "<model>"),
     ("database.queries", "<query>"),

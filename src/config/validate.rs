@@ -146,6 +146,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             }
         }
     }
+    super::providers::validate(&cfg.providers, &mut out);
     if cfg.max_client_labels == 0 {
         out.push(("max_client_labels".into(), "must be at least 1".into()));
     }

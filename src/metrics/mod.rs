@@ -3,4 +3,5 @@
 pub mod encode;
 pub mod names;
 pub mod periods;
+pub mod providers;
 pub mod snapshot;

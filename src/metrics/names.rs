@@ -158,8 +158,38 @@ metrics! { KIT:
         "Unix time the scope's budget period ends and its spend resets: the next local midnight (daily, client_daily) or the first of next month (monthly)";
 }
 
+// --- providers: what the providers themselves report, and the ledger's drift from it -----------
+metrics! { PROVIDERS:
+    PROVIDER_TOKENS = Gauge "launchguard_provider_tokens" ["provider", "model", "type", "period"]
+        "Tokens the provider itself reports, by class (disjoint: input is uncached input), per UTC period: day and yesterday are UTC days, month the UTC month to date; refreshed on the provider's poll interval";
+    PROVIDER_COST_USD = Gauge "launchguard_provider_cost_usd" ["provider", "model", "period"]
+        "Cost the provider itself reports, per UTC period (day, yesterday, week Monday to Sunday, month to date); OpenAI's model label holds its cost line item, OpenRouter's is all (the key's spend)";
+    LEDGER_DRIFT_RATIO = Gauge "launchguard_ledger_drift_ratio" ["provider", "period"]
+        "(provider-reported - ledger) / provider-reported over the same UTC period (ElevenLabs: characters over its billing period); positive is spend the ledger never logged, negative is usually the provider's report lag";
+    LEDGER_DRIFT_USD = Gauge "launchguard_ledger_drift_usd" ["provider", "period"]
+        "Provider-reported cost minus ledger cost over the same UTC period; positive is spend the ledger never logged";
+    LEDGER_COMPARED_COST_USD = Gauge "launchguard_ledger_compared_cost_usd" ["provider", "period"]
+        "Ledger cost over exactly the UTC period the provider's figure covers: the ledger side of the drift";
+    LEDGER_COMPARED_CHARACTERS = Gauge "launchguard_ledger_compared_characters" ["provider", "period"]
+        "Ledger characters over exactly the period the provider's figure covers (ElevenLabs billing period): the ledger side of the drift";
+    OPENROUTER_KEY_LIMIT_USD = Gauge "launchguard_openrouter_key_limit_usd" []
+        "Spending limit of the OpenRouter key; absent when the key has no limit";
+    OPENROUTER_KEY_LIMIT_REMAINING_USD = Gauge "launchguard_openrouter_key_limit_remaining_usd" []
+        "What is left of the OpenRouter key's spending limit; absent when the key has no limit";
+    OPENROUTER_CREDITS_PURCHASED_USD = Gauge "launchguard_openrouter_credits_purchased_usd" []
+        "Credits ever bought on the OpenRouter account (needs the management key)";
+    OPENROUTER_CREDITS_REMAINING_USD = Gauge "launchguard_openrouter_credits_remaining_usd" []
+        "Credits left on the OpenRouter account: purchased minus used (needs the management key)";
+    ELEVENLABS_CHARACTERS_USED = Gauge "launchguard_elevenlabs_characters_used" []
+        "Characters (credits on current plans; units, not dollars) used in the current ElevenLabs billing period";
+    ELEVENLABS_CHARACTERS_LIMIT = Gauge "launchguard_elevenlabs_characters_limit" []
+        "Characters (credits on current plans) the ElevenLabs subscription allows per billing period";
+    ELEVENLABS_CHARACTERS_RESET = Gauge "launchguard_elevenlabs_characters_reset_timestamp_seconds" []
+        "Unix time at which the ElevenLabs character count resets to zero";
+}
+
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT];
+pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {
