@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 
-use crate::config::{Config, QueryName};
+use crate::config::Config;
 use crate::sources::supabase::Supabase;
 
 /// Prints one line per figure; returns false when a source could not be reached at all.
@@ -27,7 +27,6 @@ pub async fn connect(cfg: &Config) -> bool {
             }
         }
     }
-    let _ = QueryName::ALL;
     if !providers_connect(cfg).await {
         ok = false;
     }
