@@ -69,6 +69,16 @@ pub struct Connections {
     pub max: u64,
 }
 
+/// Ledger rows of one UTC range another source asked for: a provider's figures cover UTC days,
+/// so its drift is compared with the ledger over exactly the same instants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRange {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Rows in [since, min(until, end of the collection's UTC day)): to date.
+    pub rows: Fig<Vec<UsageRow>>,
+}
+
 /// Everything one Supabase collection cycle read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbFigures {
@@ -86,6 +96,8 @@ pub struct DbFigures {
     pub database_size_bytes: Fig<u64>,
     pub cron_jobs: Fig<Vec<CronJobRow>>,
     pub connections: Fig<Connections>,
+    /// The ranges requested through `sources::supabase::ledger_ranges::LedgerRequests`.
+    pub ledger_ranges: Vec<LedgerRange>,
 }
 
 impl DbFigures {
@@ -107,6 +119,7 @@ impl DbFigures {
             database_size_bytes: Err(u()),
             cron_jobs: Err(u()),
             connections: Err(u()),
+            ledger_ranges: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod core;
 pub mod figures;
 pub mod guard;
 pub mod http;
+pub mod kit;
 pub mod logging;
 pub mod metrics;
 pub mod serve;

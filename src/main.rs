@@ -60,5 +60,23 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Render { config, out } => {
+            let cfg = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match launchguard::kit::render::write(&cfg, &out) {
+                Ok(paths) => {
+                    for p in paths {
+                        println!("wrote {}", p.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,8 @@ use chrono::Utc;
 
 use crate::config::{self, Config};
 use crate::metrics::snapshot;
-use crate::sources::{self, supabase::Supabase};
+use crate::sources::supabase::ledger_ranges::LedgerRequests;
+use crate::sources::{self, providers, supabase::Supabase};
 use crate::state::{Published, ReloadStatus, Shared};
 
 /// Re-encode at least this often, so period rollovers show even when nothing else changes.
@@ -125,11 +126,19 @@ pub async fn run(
     config_path: Option<PathBuf>,
     listen: SocketAddr,
 ) -> anyhow::Result<()> {
-    let shared = Shared::new(cfg, Utc::now());
-    *shared.expected_sources.write().expect("lock") = vec!["supabase"];
+    let shared = Shared::new(cfg.clone(), Utc::now());
+    // Provider sources register the UTC ranges they cover; the database source reads the
+    // ledger over the same ranges, for the drift.
+    let ledger = Arc::new(LedgerRequests::default());
+    let mut expected = vec!["supabase"];
     publish(&shared);
 
-    tokio::spawn(sources::run(Supabase::new(), shared.clone()));
+    tokio::spawn(sources::run(
+        Supabase::new().with_ledger_requests(ledger.clone()),
+        shared.clone(),
+    ));
+    expected.extend(providers::spawn_configured(&cfg, &shared, &ledger));
+    *shared.expected_sources.write().expect("lock") = expected;
     tokio::spawn(publisher(shared.clone()));
     tokio::spawn(sighup(shared.clone(), config_path.clone()));
     if let Some(p) = config_path {
