@@ -87,6 +87,8 @@ pub struct DbFigures {
     pub usage_today: Fig<Vec<UsageRow>>,
     /// Month to date, today included.
     pub usage_month: Fig<Vec<UsageRow>>,
+    /// The last 15 minutes before collection (the guard's spend rate; may span midnight).
+    pub usage_last_15m: Fig<Vec<UsageRow>>,
     pub jobs: Fig<JobFigures>,
     pub traffic: Fig<TrafficFigures>,
     pub bandwidth_today_bytes: Fig<u64>,
@@ -109,6 +111,7 @@ impl DbFigures {
             active_clients: Err(u()),
             usage_today: Err(u()),
             usage_month: Err(u()),
+            usage_last_15m: Err(u()),
             jobs: Err(u()),
             traffic: Err(u()),
             bandwidth_today_bytes: Err(u()),

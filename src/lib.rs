@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod figures;
+pub mod guard;
 pub mod http;
 pub mod kit;
 pub mod logging;

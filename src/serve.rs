@@ -145,11 +145,25 @@ pub async fn run(
         tokio::spawn(watch_config(shared.clone(), p));
     }
 
+    let guard = if shared.config().guard.enabled {
+        let g = crate::guard::Guard::open(shared.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        g.spawn();
+        Some(g)
+    } else {
+        None
+    };
+
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    axum::serve(listener, crate::http::router(shared))
+    tracing::info!(
+        address = %listener.local_addr()?,
+        guard = guard.is_some(),
+        "serving /metrics, /healthz, /readyz and the guard API"
+    );
+    axum::serve(listener, crate::http::router_with(shared, guard))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -4,6 +4,7 @@
 //! file at all. Unknown fields are rejected so that a typo never silently becomes a default.
 
 mod duration;
+pub mod guard;
 pub mod kit;
 mod load;
 mod providers;
@@ -19,6 +20,7 @@ use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Dur;
+pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_str};
 pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
@@ -40,6 +42,8 @@ pub struct Config {
     pub providers: Providers,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
+    /// The admission API: tier limits, budgets with a hard stop, throttling, kill switches.
+    pub guard: Guard,
     /// What `launchguard render` writes: rules, dashboards, Alertmanager and Prometheus config.
     pub kit: kit::Kit,
 }
@@ -56,6 +60,7 @@ impl Default for Config {
             database: Database::default(),
             providers: Providers::default(),
             max_client_labels: 100,
+            guard: Guard::default(),
             kit: kit::Kit::default(),
         }
     }

@@ -150,6 +150,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     if cfg.max_client_labels == 0 {
         out.push(("max_client_labels".into(), "must be at least 1".into()));
     }
+    super::guard::validate(&cfg.guard, &mut out);
     validate_kit(&mut out, cfg);
     out
 }

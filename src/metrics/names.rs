@@ -188,8 +188,30 @@ metrics! { PROVIDERS:
         "Unix time at which the ElevenLabs character count resets to zero";
 }
 
+// --- guard: the admission API (encoded at scrape time, see guard/exposition.rs) ------------------
+metrics! { GUARD:
+    GUARD_DECISIONS = Counter "launchguard_guard_decisions" ["decision", "reason"]
+        "Admission decisions by decision and reason since the exporter started";
+    GUARD_RESERVATIONS = Gauge "launchguard_guard_reservations_outstanding" ["kind"]
+        "Admissions reserved and not yet settled or expired";
+    GUARD_RESERVED_USD = Gauge "launchguard_guard_reserved_usd" ["scope"]
+        "Estimated cost of unsettled admissions counted against each budget scope (client_daily: the largest client's)";
+    GUARD_KILL_SWITCH = Gauge "launchguard_guard_kill_switch" ["scope", "target"]
+        "1 while a founder's kill switch is on (scope global, provider or client)";
+    GUARD_THROTTLED = Gauge "launchguard_guard_throttled" ["scope"]
+        "1 when the guard throttled or denied an admission in this scope during the last minute";
+    GUARD_BUDGET_OVERRIDE = Gauge "launchguard_guard_budget_override_usd" ["scope", "client"]
+        "A founder's temporary budget in force (client set only for one client's daily budget)";
+    GUARD_ADMIN_CHANGES = Counter "launchguard_guard_admin_changes" ["action"]
+        "Changes made through the admin API since the exporter started";
+    GUARD_STORE_UP = Gauge "launchguard_guard_store_up" ["store"]
+        "1 when the reservation store (memory or redis) answered its last call";
+    GUARD_SNAPSHOT_AGE = Gauge "launchguard_guard_snapshot_age_seconds" []
+        "Age of the collection the guard decides from";
+}
+
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS];
+pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS, GUARD];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {

@@ -184,6 +184,14 @@ impl Supabase {
             },
             Err(e) => Err(e.clone()),
         };
+        // The guard's spend rate: the same ledger query over the last 15 minutes.
+        let usage_last_15m = run
+            .many(
+                QueryName::Usage,
+                Some((at.now - chrono::Duration::minutes(15), at.now)),
+                usage_row,
+            )
+            .await?;
         let jobs = run.one(QueryName::Jobs, None, job_figures).await?;
         let traffic = run.one(QueryName::Traffic, None, traffic_figures).await?;
         let bandwidth_today_bytes = run
@@ -216,6 +224,7 @@ impl Supabase {
             active_clients,
             usage_today,
             usage_month,
+            usage_last_15m,
             jobs,
             traffic,
             bandwidth_today_bytes,
