@@ -41,6 +41,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
+        /// Web config in the exporter-toolkit format: TLS, client certificates, basic auth.
+        #[arg(long = "web.config.file", env = "LAUNCHGUARD_WEB_CONFIG_FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Validate a config file; with --connect, run every source once and report each figure.
     Check {

@@ -31,12 +31,28 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { config, listen } => {
+        Command::Serve {
+            config,
+            listen,
+            web_config_file,
+        } => {
             let cfg = match load(config.as_deref()) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match rt.block_on(launchguard::serve::run(cfg, config, listen)) {
+            let web = match web_config_file {
+                None => launchguard::web::WebState::open(),
+                Some(p) => match launchguard::web::WebState::from_file(&p) {
+                    Ok(w) => w,
+                    Err(errs) => {
+                        for e in errs {
+                            eprintln!("error: {e}");
+                        }
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+            };
+            match rt.block_on(launchguard::serve::run(cfg, config, listen, web)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

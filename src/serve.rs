@@ -119,11 +119,30 @@ async fn publisher(shared: Arc<Shared>) {
     }
 }
 
+/// Ctrl-C or SIGTERM (what a container runtime and systemd send).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
 /// Runs the exporter until the process is stopped.
 pub async fn run(
     cfg: Config,
     config_path: Option<PathBuf>,
     listen: SocketAddr,
+    web: Arc<crate::web::WebState>,
 ) -> anyhow::Result<()> {
     let shared = Shared::new(cfg, Utc::now());
     *shared.expected_sources.write().expect("lock") = vec!["supabase"];
@@ -139,11 +158,18 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    axum::serve(listener, crate::http::router(shared))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        setup = %web.current().describe(),
+        "serving /, /metrics, /healthz, /readyz"
+    );
+    // The web setup wraps the whole router: every route, present and future, is behind it.
+    crate::web::serve(
+        listener,
+        crate::http::router(shared),
+        web,
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

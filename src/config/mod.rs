@@ -17,7 +17,7 @@ use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Dur;
-pub use load::{ConfigError, load_file, load_str};
+pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
 pub use secret::{Secret, SecretRef};
 
 /// Root of the configuration file.
