@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-15-cron)
 if [[ "${1:-}" != "--run" ]]; then
-  packages+=(prometheus prometheus-alertmanager redis-server wrk)
+  packages+=(prometheus prometheus-alertmanager redis-server wrk chromium chromium-driver systemd)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -12,4 +12,5 @@ pub mod metrics;
 pub mod serve;
 pub mod sources;
 pub mod state;
+pub mod status;
 pub mod web;
