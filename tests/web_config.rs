@@ -2,10 +2,14 @@
 //! passwords right, wrong and missing; plain HTTP to the TLS port; client certificates
 //! required and missing; the file re-read when it changes; a bad file refused with its line.
 
-use std::net::TcpListener;
+#[path = "common/exporter.rs"]
+mod exporter;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use exporter::Exporter;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
@@ -53,58 +57,13 @@ fn pki() -> Pki {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn start(web_config: &Path) -> Exporter {
+    let web = web_config.to_str().unwrap();
+    Exporter::spawn(None, &["--web.config.file", web], &[])
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn start(dir: &Path, web_config: &Path) -> Server {
-    let port = free_port();
-    let log = dir.join("launchguard.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_launchguard"))
-        .args(["--log-format", "json", "serve", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--web.config.file")
-        .arg(web_config)
-        .env_remove("SUPABASE_DB_URL")
-        .env_remove("LAUNCHGUARD_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn launchguard");
-    let s = Server { child, port, log };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "launchguard did not listen; logs:\n{}",
-            s.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    s
+fn port(e: &Exporter) -> u16 {
+    e.addr.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 fn client(pki: &Pki, identity: Option<(&str, &str)>) -> reqwest::Client {
@@ -163,8 +122,8 @@ async fn tls_with_basic_auth_on_every_route() {
              basic_auth_users:\n  prometheus: '{hash}'\n"
         ),
     );
-    let s = start(dir.path(), &web);
-    let base = format!("https://127.0.0.1:{}", s.port);
+    let s = start(&web);
+    let base = format!("https://127.0.0.1:{}", port(&s));
     let c = client(&pki, None);
     let right = Some(("prometheus", "correct horse"));
 
@@ -211,7 +170,7 @@ async fn tls_with_basic_auth_on_every_route() {
     let plain = reqwest::Client::new();
     let (code, body) = status(
         &plain,
-        &format!("http://127.0.0.1:{}/metrics", s.port),
+        &format!("http://127.0.0.1:{}/metrics", port(&s)),
         right,
     )
     .await
@@ -294,8 +253,8 @@ async fn client_certificate_required() {
             ca.display()
         ),
     );
-    let s = start(dir.path(), &web);
-    let url = format!("https://127.0.0.1:{}/metrics", s.port);
+    let s = start(&web);
+    let url = format!("https://127.0.0.1:{}/metrics", port(&s));
 
     let with_cert = client(&pki, Some((&pki.client_cert, &pki.client_key)));
     let (code, body) = status(&with_cert, &url, None).await.unwrap();
