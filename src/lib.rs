@@ -7,6 +7,7 @@ pub mod config;
 pub mod core;
 pub mod figures;
 pub mod http;
+pub mod k8s;
 pub mod logging;
 pub mod metrics;
 pub mod serve;
