@@ -75,6 +75,11 @@ impl Active {
     }
 }
 
+/// Parses and checks web config text; relative paths are resolved against `dir`.
+pub fn parse_str(text: &str, dir: &Path) -> Result<WebFile, Vec<ConfigError>> {
+    crate::config::parse_located(text, |w: &WebFile| file::validate(w, dir))
+}
+
 /// Reads and checks a web config file; errors name file, line, column and field.
 pub fn load(path: &Path) -> Result<Active, Vec<ConfigError>> {
     let dir = path
