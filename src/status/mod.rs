@@ -25,8 +25,14 @@ pub const DOCS: &[(&str, &str)] = &[
     ),
     ("metrics.md", include_str!("../../docs/metrics.md")),
     ("operations.md", include_str!("../../docs/operations.md")),
-    ("upgrading-a-tier.md", include_str!("../../docs/upgrading-a-tier.md")),
-    ("troubleshooting.md", include_str!("../../docs/troubleshooting.md")),
+    (
+        "upgrading-a-tier.md",
+        include_str!("../../docs/upgrading-a-tier.md"),
+    ),
+    (
+        "troubleshooting.md",
+        include_str!("../../docs/troubleshooting.md"),
+    ),
 ];
 
 /// The routes of this module, merged into `http::router`.
