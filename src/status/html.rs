@@ -79,7 +79,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -196,7 +196,7 @@ pub fn health(input: &PageInput) -> (Level, Vec<String>) {
             ));
         }
     }
-    reasons.sort_by(|x, y| y.0.cmp(&x.0));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
     let worst = reasons.first().map_or(Level::Normal, |r| r.0);
     (worst, reasons.into_iter().map(|r| r.1).collect())
 }
