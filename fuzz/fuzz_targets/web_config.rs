@@ -6,6 +6,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = launchguard::web::parse_str(text, std::path::Path::new("/nonexistent/launchguard-fuzz"));
+        let _ = launchguard::web::parse_str(
+            text,
+            std::path::Path::new("/nonexistent/launchguard-fuzz"),
+        );
     }
 });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -17,6 +17,8 @@ use super::WebState;
 
 /// Bound on a client's TLS handshake (and on its first byte), so idle sockets cannot pile up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on reading a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may finish after shutdown was asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -55,6 +57,11 @@ pub async fn serve(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let mut builder = Builder::new(TokioExecutor::new());
+            // A client that never finishes its headers (slowloris) is cut off.
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
             if !active.http2 {
                 builder = builder.http1_only();
             }
