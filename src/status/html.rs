@@ -224,8 +224,8 @@ const STYLE: &str = r#"
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--ink:#e6edf3;--mute:#9aa4af;--line:#30363d;--ok:#3fb950;--warn:#e3a008;--crit:#f85149;--none:#6e7681}}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
-header.top{padding:20px 14px 16px;color:#fff;background:var(--ok)}
-header.top>div.in{max-width:1200px;margin:0 auto;padding:0 2px}
+header.top{padding:20px 0 16px;color:#fff;background:var(--ok)}
+header.top>div.in{max-width:1200px;margin:0 auto;padding:0 14px}
 header.top.warn{background:var(--warn)}header.top.crit{background:var(--crit)}
 .brand{font-size:.85rem;letter-spacing:.08em;text-transform:uppercase;opacity:.85}
 .headline{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 14px;margin:4px 0}
