@@ -191,30 +191,22 @@ async fn tls_with_basic_auth_on_every_route() {
 
     // Change the password: the file is re-read, the old password stops working at once.
     let new_hash = bcrypt::hash("battery staple", 4).unwrap();
+    let (metrics, new) = (
+        format!("{base}/metrics"),
+        Some(("prometheus", "battery staple")),
+    );
     let text = std::fs::read_to_string(&web)
         .unwrap()
         .replace(&hash, &new_hash);
     replace(&web, &text);
     let (code, _) = status(&c, &format!("{base}/metrics"), right).await.unwrap();
     assert_eq!(code, 401, "old password after the change");
-    let (code, _) = status(
-        &c,
-        &format!("{base}/metrics"),
-        Some(("prometheus", "battery staple")),
-    )
-    .await
-    .unwrap();
+    let (code, _) = status(&c, &metrics, new).await.unwrap();
     assert_eq!(code, 200, "new password after the change");
 
     // A broken file is logged with its line and field; the running setup stays.
     replace(&web, &text.replace(&new_hash, "not-a-hash"));
-    let (code, _) = status(
-        &c,
-        &format!("{base}/metrics"),
-        Some(("prometheus", "battery staple")),
-    )
-    .await
-    .unwrap();
+    let (code, _) = status(&c, &metrics, new).await.unwrap();
     assert_eq!(code, 200, "a bad file keeps the running setup");
     let logs = s.logs();
     assert!(
@@ -275,6 +267,17 @@ async fn client_certificate_required() {
     assert_eq!(status(&with_cert, &url, None).await.unwrap().0, 200);
 }
 
+/// Starts `serve` with a web config that must be refused; returns its stderr.
+fn refused(web: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_launchguard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--web.config.file"])
+        .arg(web)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn bad_web_config_stops_start_with_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,33 +286,16 @@ fn bad_web_config_stops_start_with_file_line_and_field() {
         "web.yml",
         "tls_server_config:\n  cert_file: /nonexistent/server.crt\n  key_file: /nonexistent/k\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_launchguard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--web.config.file"])
-        .arg(&web)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!(
-            "{}:2:3: field `tls_server_config.cert_file`",
-            web.display()
-        )),
-        "{err}"
-    );
+    let err = refused(&web);
+    let want = format!("{}:2:3: field `tls_server_config.cert_file`", web.display());
+    assert!(err.contains(&want), "{err}");
 
     let web = write(
         dir.path(),
         "web2.yml",
         "basic_auth_users:\n  alice: $2y$10$short\n  bob: hunter2\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_launchguard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--web.config.file"])
-        .arg(&web)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&web);
     assert!(
         err.contains("web2.yml:2:3: field `basic_auth_users.alice`"),
         "{err}"
