@@ -14,7 +14,8 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-    && install -D -m 0755 target/release/launchguard /out/launchguard
+    && install -D -m 0755 target/release/launchguard /out/launchguard \
+    && install -d -m 0700 /out/state
 
 # distroless/cc: glibc, CA certificates and tzdata, no shell and no package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot
@@ -22,6 +23,9 @@ COPY --from=build /out/launchguard /usr/local/bin/launchguard
 COPY rules/ /usr/share/launchguard/rules/
 COPY dashboards/ /usr/share/launchguard/dashboards/
 COPY deploy/config/launchguard.yaml /etc/launchguard/launchguard.yaml
+# The guard's state file (kill switches, overrides) is written here: mount a volume on it.
+COPY --from=build --chown=65532:65532 /out/state /var/lib/launchguard
+WORKDIR /var/lib/launchguard
 USER 65532:65532
 EXPOSE 10071
 ENTRYPOINT ["/usr/local/bin/launchguard"]

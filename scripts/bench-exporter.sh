@@ -58,7 +58,7 @@ printf 'database:\n  interval: 1s\n  timeout: 20s\n' > "$work/config.yaml"
 
 start_exporter() { # db listen-port
     SUPABASE_DB_URL="$(url "$1")" "$bin" serve --config "$work/config.yaml" --listen "127.0.0.1:$2" \
-        2>"$work/$1.log" &
+        >/dev/null 2>"$work/$1.log" &
     echo $!
 }
 wait_up() { # listen-port
@@ -77,7 +77,7 @@ pid="$(start_exporter bench_labels 18911)"
 wait_up 18911
 curl -s http://127.0.0.1:18911/metrics > "$work/scrape.txt"
 series="$(grep -vc '^#' "$work/scrape.txt")"
-"$static" "$work/scrape.txt" 127.0.0.1:18912 & spid=$!
+"$static" "$work/scrape.txt" 127.0.0.1:18912 >/dev/null 2>&1 & spid=$!
 sleep 0.5
 curl -s http://127.0.0.1:18912/ | cmp -s - "$work/scrape.txt" || { echo "baseline serves other bytes" >&2; exit 1; }
 base="$(rps http://127.0.0.1:18912/metrics)"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 secs="${FUZZ_SECONDS:-30}"
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(config web_config)
+[[ ${#targets[@]} -gt 0 ]] || targets=(config web_config provider_responses guard_request)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz (crates.io)" >&2

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 
-use crate::config::{Config, QueryName};
+use crate::config::Config;
 use crate::sources::supabase::Supabase;
 
 /// Prints one line per figure; returns false when a source could not be reached at all.
@@ -27,7 +27,22 @@ pub async fn connect(cfg: &Config) -> bool {
             }
         }
     }
-    let _ = QueryName::ALL;
+    if !providers_connect(cfg).await {
+        ok = false;
+    }
+    ok
+}
+
+/// One line per provider: reached, authenticated, figures read, or the error in plain words.
+/// A provider without a key is `off`, which is not a failure.
+pub async fn providers_connect(cfg: &Config) -> bool {
+    println!();
+    println!("{:<18} {:<10} detail", "provider", "status");
+    let mut ok = true;
+    for line in crate::sources::providers::check(cfg).await {
+        println!("{:<18} {:<10} {}", line.provider, line.status, line.detail);
+        ok &= line.status != "down";
+    }
     ok
 }
 

@@ -53,6 +53,16 @@ pub enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Write the Prometheus rules (and their promtool tests), Grafana dashboards, Alertmanager
+    /// and Prometheus config and runbooks from a config, so every threshold has one source.
+    Render {
+        #[arg(long, env = "LAUNCHGUARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Folder to write rules/, dashboards/, deploy/alertmanager/, deploy/prometheus/ and
+        /// docs/runbooks.md under.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a shell completion script: launchguard completions bash > /etc/bash_completion.d/launchguard
     Completions {
         #[arg(value_enum)]

@@ -69,6 +69,16 @@ pub struct Connections {
     pub max: u64,
 }
 
+/// Ledger rows of one UTC range another source asked for: a provider's figures cover UTC days,
+/// so its drift is compared with the ledger over exactly the same instants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRange {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Rows in [since, min(until, end of the collection's UTC day)): to date.
+    pub rows: Fig<Vec<UsageRow>>,
+}
+
 /// Everything one Supabase collection cycle read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbFigures {
@@ -77,6 +87,8 @@ pub struct DbFigures {
     pub usage_today: Fig<Vec<UsageRow>>,
     /// Month to date, today included.
     pub usage_month: Fig<Vec<UsageRow>>,
+    /// The last 15 minutes before collection (the guard's spend rate; may span midnight).
+    pub usage_last_15m: Fig<Vec<UsageRow>>,
     pub jobs: Fig<JobFigures>,
     pub traffic: Fig<TrafficFigures>,
     pub bandwidth_today_bytes: Fig<u64>,
@@ -84,6 +96,8 @@ pub struct DbFigures {
     pub database_size_bytes: Fig<u64>,
     pub cron_jobs: Fig<Vec<CronJobRow>>,
     pub connections: Fig<Connections>,
+    /// The ranges requested through `sources::supabase::ledger_ranges::LedgerRequests`.
+    pub ledger_ranges: Vec<LedgerRange>,
 }
 
 impl DbFigures {
@@ -97,6 +111,7 @@ impl DbFigures {
             active_clients: Err(u()),
             usage_today: Err(u()),
             usage_month: Err(u()),
+            usage_last_15m: Err(u()),
             jobs: Err(u()),
             traffic: Err(u()),
             bandwidth_today_bytes: Err(u()),
@@ -104,6 +119,7 @@ impl DbFigures {
             database_size_bytes: Err(u()),
             cron_jobs: Err(u()),
             connections: Err(u()),
+            ledger_ranges: Vec::new(),
         }
     }
 

@@ -8,20 +8,47 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::guard::Guard;
 use crate::metrics::encode::CONTENT_TYPE;
 use crate::state::Shared;
 
+#[derive(Clone)]
+struct App {
+    shared: Arc<Shared>,
+    guard: Option<Arc<Guard>>,
+}
+
+/// /metrics, /healthz and /readyz.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    router_with(shared, None)
+}
+
+/// The same with the guard's API and its metrics, when the guard is enabled.
+pub fn router_with(shared: Arc<Shared>, guard: Option<Arc<Guard>>) -> Router {
+    let base = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(crate::status::routes())
-        .with_state(shared)
+        .with_state(App {
+            shared: shared.clone(),
+            guard: guard.clone(),
+        })
+        .merge(crate::status::routes().with_state(shared));
+    match guard {
+        Some(g) => base
+            .merge(crate::guard::api::router(g.clone()))
+            .merge(crate::guard::admin::router(g)),
+        None => base,
+    }
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    let body = s.published.read().expect("lock").metrics.clone();
+async fn metrics(State(s): State<App>) -> impl IntoResponse {
+    let body = s.shared.published.read().expect("lock").metrics.clone();
+    // The guard's counters change per request: encode them now, after the published bytes.
+    let body = match &s.guard {
+        Some(g) => bytes::Bytes::from(g.append_to(&body)),
+        None => body,
+    };
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
 }
 
@@ -29,8 +56,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    if s.ready() {
+async fn readyz(State(s): State<App>) -> impl IntoResponse {
+    if s.shared.ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (

@@ -76,6 +76,24 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Render { config, out } => {
+            let cfg = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match launchguard::kit::render::write(&cfg, &out) {
+                Ok(paths) => {
+                    for p in paths {
+                        println!("wrote {}", p.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "launchguard", &mut std::io::stdout());

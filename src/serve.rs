@@ -9,7 +9,8 @@ use chrono::Utc;
 
 use crate::config::{self, Config};
 use crate::metrics::snapshot;
-use crate::sources::{self, supabase::Supabase};
+use crate::sources::supabase::ledger_ranges::LedgerRequests;
+use crate::sources::{self, providers, supabase::Supabase};
 use crate::state::{Published, ReloadStatus, Shared};
 
 /// Re-encode at least this often, so period rollovers show even when nothing else changes.
@@ -144,16 +145,34 @@ pub async fn run(
     listen: SocketAddr,
     web: Arc<crate::web::WebState>,
 ) -> anyhow::Result<()> {
-    let shared = Shared::new(cfg, Utc::now());
-    *shared.expected_sources.write().expect("lock") = vec!["supabase"];
+    let shared = Shared::new(cfg.clone(), Utc::now());
+    // Provider sources register the UTC ranges they cover; the database source reads the
+    // ledger over the same ranges, for the drift.
+    let ledger = Arc::new(LedgerRequests::default());
+    let mut expected = vec!["supabase"];
     publish(&shared);
 
-    tokio::spawn(sources::run(Supabase::new(), shared.clone()));
+    tokio::spawn(sources::run(
+        Supabase::new().with_ledger_requests(ledger.clone()),
+        shared.clone(),
+    ));
+    expected.extend(providers::spawn_configured(&cfg, &shared, &ledger));
+    *shared.expected_sources.write().expect("lock") = expected;
     tokio::spawn(publisher(shared.clone()));
     tokio::spawn(sighup(shared.clone(), config_path.clone()));
     if let Some(p) = config_path {
         tokio::spawn(watch_config(shared.clone(), p));
     }
+
+    let guard = if shared.config().guard.enabled {
+        let g = crate::guard::Guard::open(shared.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        g.spawn();
+        Some(g)
+    } else {
+        None
+    };
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -161,12 +180,13 @@ pub async fn run(
     tracing::info!(
         address = %listener.local_addr()?,
         setup = %web.current().describe(),
-        "serving /, /metrics, /healthz, /readyz"
+        guard = guard.is_some(),
+        "serving /, /metrics, /healthz, /readyz and the guard API"
     );
-    // The web setup wraps the whole router: every route, present and future, is behind it.
+    // The web setup wraps the whole router: every route, the guard's included, is behind it.
     crate::web::serve(
         listener,
-        crate::http::router(shared),
+        crate::http::router_with(shared, guard),
         web,
         shutdown_signal(),
     )

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::Config;
 use crate::core::assess::Assessment;
 use crate::figures::DbFigures;
+use crate::sources::providers::figures::ProviderFigures;
 
 /// Health of one source, as the runner last saw it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,6 +31,8 @@ pub struct SourceStatus {
 pub struct Collected {
     pub sources: BTreeMap<&'static str, SourceStatus>,
     pub db: Option<DbFigures>,
+    /// The last good poll of each provider source, by source name.
+    pub providers: BTreeMap<&'static str, ProviderFigures>,
 }
 
 /// Outcome of the last config (re)load.

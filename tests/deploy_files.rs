@@ -151,12 +151,9 @@ fn dockerfile_builds_with_the_scripts_command_and_ships_the_kit() {
 
 // --- compose ------------------------------------------------------------------------------------
 
-/// Files the compose stack mounts that `launchguard render` writes (issue 4's kit).
-const RENDERED: [&str; 3] = [
-    "rules",
-    "dashboards",
-    "deploy/alertmanager/alertmanager.yml",
-];
+/// What the compose stack mounts that `launchguard render` writes: the repository's kit, and
+/// the Alertmanager routing rendered from the compose config (SMTP to Mailpit).
+const RENDERED: [&str; 3] = ["rules", "dashboards", "deploy/compose/alertmanager"];
 
 #[test]
 fn compose_file_follows_the_compose_specification() {
@@ -202,7 +199,6 @@ fn compose_file_follows_the_compose_specification() {
             let rel = parts.join("/");
             if let Some(r) = RENDERED.iter().find(|r| **r == rel) {
                 rendered_seen.push(*r);
-                continue;
             }
             assert!(
                 repo().join(&rel).exists(),
@@ -233,48 +229,65 @@ fn compose_file_follows_the_compose_specification() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-// --- Kubernetes ---------------------------------------------------------------------------------
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+#[test]
+fn compose_kit_is_the_render_of_the_compose_config() {
+    use launchguard::kit::render::files;
+    let compose = launchguard::config::load_file(&repo().join("deploy/compose/launchguard.yaml"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let ours = files(&compose);
+    let shipped = files(&launchguard::config::Config::default());
+    // Same thresholds as the defaults: the repository's rules/ and dashboards/ are its render.
+    for (rel, text) in &ours {
+        if rel.starts_with("rules") || rel.starts_with("dashboards") {
+            let want = shipped.iter().find(|(p, _)| p == rel).map(|(_, t)| t);
+            assert_eq!(
+                want,
+                Some(text),
+                "{} differs from the shipped kit",
+                rel.display()
+            );
         }
     }
-}
-
-/// The kit's output folder: the repository once `render` has written rules/ and dashboards/
-/// there (after the kit lands), else a small stand-in kit from tests/fixtures/kit.
-fn kit_root() -> PathBuf {
-    let r = repo();
-    if r.join("rules").is_dir() && r.join("dashboards").is_dir() {
-        r
-    } else {
-        r.join("tests/fixtures/kit")
+    let mut n = 0;
+    for (rel, text) in &ours {
+        if let Ok(name) = rel.strip_prefix("deploy/alertmanager") {
+            let path = repo().join("deploy/compose/alertmanager").join(name);
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                have == *text,
+                "{} is not the render of deploy/compose/launchguard.yaml: run \
+                 `launchguard render --config deploy/compose/launchguard.yaml --out /tmp/kit` and \
+                 copy /tmp/kit/deploy/alertmanager/* there",
+                path.display()
+            );
+            n += 1;
+        }
     }
-}
-
-/// deploy/kubernetes with its generated files, built by kustomize: (objects, YAML text).
-fn build_kustomization(dir: &Path) -> (Vec<Value>, String) {
-    let kit = kit_root();
-    let work = dir.join("kit");
-    for sub in ["rules", "dashboards"] {
-        copy_dir(&kit.join(sub), &work.join(sub));
-    }
-    copy_dir(
-        &repo().join("deploy/kubernetes"),
-        &work.join("deploy/kubernetes"),
+    assert!(n >= 2, "alertmanager.yml and its templates");
+    let am = repo().join("deploy/compose/alertmanager/alertmanager.yml");
+    let o = run(
+        "amtool",
+        &["check-config", am.to_str().unwrap()],
+        "the Debian package prometheus-alertmanager (for amtool)",
     );
-    launchguard::k8s::render(&work).unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        std::fs::read_to_string(&am)
+            .unwrap()
+            .contains("smtp_smarthost: mailpit:1025")
+    );
+}
+
+// --- Kubernetes ---------------------------------------------------------------------------------
+
+/// deploy/kubernetes as committed (its generated/ part written by `launchguard render`,
+/// kept in step by tests/kit_render.rs), built by kustomize: (objects, YAML text).
+fn build_kustomization() -> (Vec<Value>, String) {
     let o = run(
         "kubectl",
         &[
             "kustomize",
-            work.join("deploy/kubernetes").to_str().unwrap(),
+            repo().join("deploy/kubernetes").to_str().unwrap(),
         ],
         "kubectl (the kubectl package, which has kustomize built in)",
     );
@@ -300,10 +313,10 @@ fn find<'a>(objs: &'a [Value], kind: &str) -> &'a Value {
 #[test]
 fn kubernetes_manifests_validate_against_their_schemas() {
     let dir = tempfile::tempdir().unwrap();
-    let (objects, yaml) = build_kustomization(dir.path());
+    let (objects, yaml) = build_kustomization();
     let o = validate_k8s(dir.path(), &yaml);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("7 objects checked"), "{}", text(&o));
+    assert!(text(&o).contains("8 objects checked"), "{}", text(&o));
 
     // The validators can fail: an unknown Deployment field, a wrong ServiceMonitor type.
     let mut bad = objects.clone();
@@ -368,11 +381,29 @@ fn kubernetes_manifests_validate_against_their_schemas() {
             .as_array()
             .is_some_and(|g| !g.is_empty())
     );
+    // Each rule file arrives in its PrometheusRule unchanged, each dashboard in the ConfigMap.
+    for f in ["launchguard-alerts", "launchguard-recording"] {
+        let file: Value = serde_saphyr::from_str(
+            &std::fs::read_to_string(repo().join(format!("rules/{f}.yml"))).unwrap(),
+        )
+        .unwrap();
+        let pr = objects
+            .iter()
+            .find(|o| o["kind"] == "PrometheusRule" && o["metadata"]["name"] == f)
+            .unwrap_or_else(|| panic!("no PrometheusRule {f}"));
+        assert_eq!(pr["spec"], file, "{f}");
+    }
     let dash = objects
         .iter()
         .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["grafana_dashboard"] == "1")
         .expect("a dashboards ConfigMap labelled for the Grafana sidecar");
-    assert!(dash["data"].as_object().is_some_and(|d| !d.is_empty()));
+    for f in [
+        "launchguard-founder.json",
+        "launchguard-exporter-health.json",
+    ] {
+        let want = std::fs::read_to_string(repo().join("dashboards").join(f)).unwrap();
+        assert_eq!(dash["data"][f].as_str(), Some(want.as_str()), "{f}");
+    }
     let np = find(&objects, "NetworkPolicy");
     assert_eq!(
         np["spec"]["policyTypes"],

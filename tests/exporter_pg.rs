@@ -284,24 +284,24 @@ fn exact_figures_from_a_hand_computed_dataset() {
         today_minutes * 1e6
     );
     assert_eq!(
-        v(r#"launchguard_cron_load_ratio{job="platform-sync"}"#),
+        v(r#"launchguard_cron_load_ratio{cron_job="platform-sync"}"#),
         90.0 / 3600.0
     );
     assert_eq!(
-        v(r#"launchguard_cron_schedule_interval_seconds{job="platform-sync"}"#),
+        v(r#"launchguard_cron_schedule_interval_seconds{cron_job="platform-sync"}"#),
         3600.0
     );
     assert_eq!(
-        v(r#"launchguard_cron_expected_interval_seconds{job="platform-sync"}"#),
+        v(r#"launchguard_cron_expected_interval_seconds{cron_job="platform-sync"}"#),
         86_400.0
     );
     assert_eq!(
-        v(r#"launchguard_cron_job_failures_last_day{job="platform-sync"}"#),
+        v(r#"launchguard_cron_job_failures_last_day{cron_job="platform-sync"}"#),
         1.0
     );
     let last_ok = (now - TimeDelta::hours(1)).timestamp() as f64;
     assert!(
-        (v(r#"launchguard_cron_job_last_success_timestamp_seconds{job="platform-sync"}"#)
+        (v(r#"launchguard_cron_job_last_success_timestamp_seconds{cron_job="platform-sync"}"#)
             - last_ok)
             .abs()
             < 1.0

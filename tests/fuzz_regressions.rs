@@ -85,6 +85,46 @@ fn config_parser_survives_every_kept_input() {
 }
 
 #[test]
+fn provider_and_guard_parsers_survive_every_kept_input() {
+    use launchguard::sources::providers::{anthropic, elevenlabs, openai, openrouter};
+    for (p, bytes) in regressions("provider_responses") {
+        eprintln!("{}", p.display());
+        let Some((which, body)) = bytes.split_first() else {
+            continue;
+        };
+        // The same dispatch as fuzz/fuzz_targets/provider_responses.rs.
+        match which % 7 {
+            0 => drop(anthropic::parse_usage(body)),
+            1 => drop(anthropic::parse_cost(body)),
+            2 => drop(openai::parse_usage(body)),
+            3 => drop(openai::parse_costs(body)),
+            4 => drop(openrouter::parse_key(body)),
+            5 => drop(openrouter::parse_credits(body)),
+            _ => drop(elevenlabs::parse_subscription(body)),
+        }
+    }
+    for (p, bytes) in regressions("guard_request") {
+        eprintln!("{}", p.display());
+        let _ = launchguard::guard::api::parse_admit(&bytes);
+        let _ = launchguard::guard::api::parse_settle(&bytes);
+    }
+    // Hostile bodies written by hand: deep nesting, huge numbers, lone surrogates.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for body in [
+        deep.as_str(),
+        r#"{"data":[{"results":[{"amount":"1e999999"}]}]}"#,
+        r#"{"client_id":"\ud800","kind":"ai","input_tokens":18446744073709551616}"#,
+        r#"{"input_tokens":-1,"output_tokens":1e308}"#,
+    ] {
+        let b = body.as_bytes();
+        let _ = anthropic::parse_cost(b);
+        let _ = openai::parse_costs(b);
+        let _ = launchguard::guard::api::parse_admit(b);
+        let _ = launchguard::guard::api::parse_settle(b);
+    }
+}
+
+#[test]
 fn web_config_parser_survives_every_kept_input() {
     for (p, bytes) in regressions("web_config") {
         if let Ok(t) = std::str::from_utf8(&bytes) {

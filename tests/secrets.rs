@@ -111,9 +111,10 @@ async fn no_secret_in_any_log_response_or_metric() {
     let malformed_url =
         format!("postgres://launchguard_reader:{malformed_secret}@127.0.0.1:notaport/x");
     let literal_secret = "literal-pw-93d1e0";
-    // Read by no code on this branch yet: set so that, once the guard's admin token and the
-    // mail settings are wired, they are covered by adding them to the config below.
     let admin_token = "admin-token-5c0ffee5";
+    let provider_key = "sk-ant-admin-9a8b7c6d5e";
+    // launchguard has no SMTP secret (Alertmanager reads its own file); it sits in the
+    // environment all the same, so a dump of the environment anywhere would show here.
     let smtp_password = "smtp-pw-d00dfeed";
 
     let secrets = Secrets(vec![
@@ -125,12 +126,19 @@ async fn no_secret_in_any_log_response_or_metric() {
         ("bcrypt hash", hash.clone()),
         ("TLS private key", key_body),
         ("admin token", admin_token.into()),
+        ("provider key", provider_key.into()),
         ("SMTP password", smtp_password.into()),
     ]);
 
     let cfg = dir.path().join("launchguard.yaml");
+    // The guard with its admin token, and a provider whose API is unreachable (source down).
+    let extra = format!(
+        "guard:\n  state_file: {}\nproviders:\n  anthropic:\n    base_url: http://127.0.0.1:{}\n    interval: 1s\n",
+        dir.path().join("guard-state.json").display(),
+        exporter::free_port()
+    );
     let good = format!(
-        "database:\n  url: file:{}\n  interval: 1s\n  timeout: 5s\n",
+        "database:\n  url: file:{}\n  interval: 1s\n  timeout: 5s\n{extra}",
         url_file.display()
     );
     std::fs::write(&cfg, &good).unwrap();
@@ -141,6 +149,7 @@ async fn no_secret_in_any_log_response_or_metric() {
         &[
             ("RUST_LOG", "debug"),
             ("LAUNCHGUARD_ADMIN_TOKEN", admin_token),
+            ("ANTHROPIC_ADMIN_KEY", provider_key),
             ("SMTP_PASSWORD", smtp_password),
             ("WRONG_DB_URL", &wrong_url),
             ("MALFORMED_DB_URL", &malformed_url),
@@ -220,6 +229,57 @@ async fn no_secret_in_any_log_response_or_metric() {
     let plain = reqwest::Client::new();
     seen.fetch(&plain, &format!("http://{}/metrics", ex.addr), auth)
         .await;
+
+    // The guard and its admin API: right, wrong and missing tokens; a kill switch on and off;
+    // admits well-formed and not.
+    let admin = format!("{base}/api/v1/admin");
+    for (token, want) in [
+        (Some(admin_token), 200),
+        (Some("wrong-token"), 401),
+        (None, 401),
+    ] {
+        let mut r = c
+            .get(format!("{admin}/state"))
+            .basic_auth("prometheus", Some(&basic_password));
+        if let Some(t) = token {
+            r = r.header("X-Launchguard-Admin-Token", t);
+        }
+        let res = r.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), want, "admin state with {token:?}");
+        seen.0.push_str(&res.text().await.unwrap());
+    }
+    for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let res = c
+            .request(method.clone(), format!("{admin}/kill-switches/global"))
+            .basic_auth("prometheus", Some(&basic_password))
+            .header("X-Launchguard-Admin-Token", admin_token)
+            .json(&serde_json::json!({"note": "secrets test"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "{method} kill switch: {}",
+            res.status()
+        );
+        seen.0.push_str(&res.text().await.unwrap());
+    }
+    for body in [
+        r#"{"client_id":"c1","kind":"ai","provider":"anthropic","model":"m","input_tokens":10,"output_tokens":10}"#,
+        "{not json",
+        r#"{"kind":"teleport"}"#,
+    ] {
+        let res = c
+            .post(format!("{base}/api/v1/guard/admit"))
+            .basic_auth("prometheus", Some(&basic_password))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        seen.0.push_str(&format!("admit -> {}\n", res.status()));
+        seen.0.push_str(&res.text().await.unwrap());
+    }
 
     // 2. The database goes away, then comes back.
     pg.stop();

@@ -280,3 +280,35 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    #[test]
+    fn odd_documents_are_clear_errors_not_panics() {
+        for text in [
+            "- a\n- b\n",
+            "tier: [\n",
+            "tier: growth\ntier: soft_launch\n",
+            "database:\n  url: postgres://u:hunter2@h/db\n",
+            "budgets:\n  daily_usd: lots\n",
+            "tiers:\n  growth:\n    clients: -5\n",
+            "database:\n  interval: soon\n",
+            "---\ntier: growth\n---\ntier: soft_launch\n",
+        ] {
+            let errs = load_str(text).expect_err(text);
+            let e = &errs[0];
+            assert!(!e.message.is_empty(), "{text:?}");
+            assert!(e.line.is_some(), "{text:?} -> {e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn secret_literal_is_located_without_echo() {
+        let e = &load_str("database:\n  url: postgres://u:hunter2@h/db\n").unwrap_err()[0];
+        assert_eq!((e.field.as_str(), e.line), ("database.url", Some(2)), "{e}");
+        assert!(e.message.contains("${ENV_VAR}"), "{e}");
+    }
+}

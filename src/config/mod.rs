@@ -4,7 +4,10 @@
 //! file at all. Unknown fields are rejected so that a typo never silently becomes a default.
 
 mod duration;
+pub mod guard;
+pub mod kit;
 mod load;
+mod providers;
 pub mod reference;
 mod secret;
 mod validate;
@@ -17,7 +20,9 @@ use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Dur;
+pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
+pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
 
 /// Root of the configuration file.
@@ -33,8 +38,14 @@ pub struct Config {
     pub thresholds: Thresholds,
     pub prices: Prices,
     pub database: Database,
+    /// Provider usage and cost APIs, each enabled by its key.
+    pub providers: Providers,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
+    /// The admission API: tier limits, budgets with a hard stop, throttling, kill switches.
+    pub guard: Guard,
+    /// What `launchguard render` writes: rules, dashboards, Alertmanager and Prometheus config.
+    pub kit: kit::Kit,
 }
 
 impl Default for Config {
@@ -47,7 +58,10 @@ impl Default for Config {
             thresholds: Thresholds::default(),
             prices: Prices::default(),
             database: Database::default(),
+            providers: Providers::default(),
             max_client_labels: 100,
+            guard: Guard::default(),
+            kit: kit::Kit::default(),
         }
     }
 }

@@ -7,9 +7,11 @@ use super::Config;
 /// Paths whose keys are names chosen by the user, written as a placeholder in the docs.
 const MAPS: &[(&str, &str)] = &[
     ("tiers", "<tier>"),
+    ("providers", "<provider>"),
     ("prices.providers", "<provider>"),
     ("prices.providers.<provider>.models", "<model>"),
     ("database.queries", "<query>"),
+    ("kit.rules.for", "<signal>"),
 ];
 
 /// Dotted paths of every field of the config, map keys replaced by placeholders.

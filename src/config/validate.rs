@@ -52,6 +52,21 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     for (fig, t) in cfg.thresholds.by_figure() {
         check_threshold(&mut out, &format!("thresholds.{}", fig.config_key()), t);
     }
+    check_threshold(
+        &mut out,
+        "kit.rules.pooler_ratio",
+        cfg.kit.rules.pooler_ratio,
+    );
+    check_threshold(
+        &mut out,
+        "kit.rules.cron_failures",
+        cfg.kit.rules.cron_failures,
+    );
+    check_threshold(
+        &mut out,
+        "kit.rules.sync_job_late_cadences",
+        cfg.kit.rules.sync_job_late_cadences,
+    );
     let p = &cfg.prices;
     if p.cache_read_multiplier < Decimal::ZERO {
         out.push((
@@ -131,10 +146,172 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             }
         }
     }
+    super::providers::validate(&cfg.providers, &mut out);
     if cfg.max_client_labels == 0 {
         out.push(("max_client_labels".into(), "must be at least 1".into()));
     }
+    super::guard::validate(&cfg.guard, &mut out);
+    validate_kit(&mut out, cfg);
     out
+}
+
+fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
+    let k = &cfg.kit;
+    let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
+    if !(k.runbook_url.starts_with("https://") || k.runbook_url.starts_with("http://")) {
+        bad(
+            "runbook_url",
+            "must be an http(s) address of docs/runbooks.md",
+        );
+    }
+    let r = &k.rules;
+    if !(r.tier_near_ratio > 0.0 && r.tier_near_ratio <= 1.0) {
+        bad("rules.tier_near_ratio", "must be above 0 and at most 1");
+    }
+    if r.pooler_ratio.critical > 1.0 {
+        bad("rules.pooler_ratio.critical", "must be at most 1");
+    }
+    if r.cron_failures.warning < 1.0 {
+        bad(
+            "rules.cron_failures.warning",
+            "must be at least 1 (a count of failed runs)",
+        );
+    }
+    if r.sync_job_late_cadences.warning < 1.0 {
+        bad(
+            "rules.sync_job_late_cadences.warning",
+            "must be at least 1 cadence",
+        );
+    }
+    if r.source_stale.warning <= cfg.database.interval {
+        bad(
+            "rules.source_stale.warning",
+            "must be longer than database.interval, or it fires between two collections",
+        );
+    }
+    if r.source_stale.critical < r.source_stale.warning {
+        bad(
+            "rules.source_stale.critical",
+            "must not be shorter than the warning",
+        );
+    }
+    let am = &k.alertmanager;
+    for (name, d) in [
+        ("group_wait", am.group_wait),
+        ("group_interval", am.group_interval),
+    ] {
+        if d.0.is_zero() {
+            bad(&format!("alertmanager.{name}"), "must be greater than zero");
+        }
+    }
+    if am.email.to.is_empty() {
+        bad("alertmanager.email.to", "needs at least one address");
+    }
+    for (i, a) in am.email.to.iter().enumerate() {
+        if !is_email(a) {
+            bad(
+                &format!("alertmanager.email.to.{i}"),
+                "is not an email address",
+            );
+        }
+    }
+    if !is_email(&am.email.from) {
+        bad("alertmanager.email.from", "is not an email address");
+    }
+    if !is_host_port(&am.email.smarthost) {
+        bad("alertmanager.email.smarthost", "must be host:port");
+    }
+    let sms = &am.sms;
+    match sms.via {
+        super::kit::SmsVia::Sns => {
+            if sms.phone_numbers.is_empty() {
+                bad(
+                    "alertmanager.sms.phone_numbers",
+                    "needs at least one number",
+                );
+            }
+            for (i, n) in sms.phone_numbers.iter().enumerate() {
+                if !is_e164(n) {
+                    bad(
+                        &format!("alertmanager.sms.phone_numbers.{i}"),
+                        "must be an E.164 number: + then up to 15 digits, e.g. +14155550100",
+                    );
+                }
+            }
+            if sms.sns.region.trim().is_empty() {
+                bad("alertmanager.sms.sns.region", "must name an AWS region");
+            }
+        }
+        super::kit::SmsVia::Webhook => {
+            let u = &sms.webhook.url;
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                bad("alertmanager.sms.webhook.url", "must be an http(s) address");
+            }
+            if u.contains('@') || u.contains("token=") || u.contains("key=") {
+                bad(
+                    "alertmanager.sms.webhook.url",
+                    "must not carry credentials: put the token in credentials_file",
+                );
+            }
+        }
+    }
+    let p = &k.prometheus;
+    for (name, d) in [
+        ("scrape_interval", p.scrape_interval),
+        ("evaluation_interval", p.evaluation_interval),
+        ("supabase.scrape_interval", p.supabase.scrape_interval),
+    ] {
+        if d.0.is_zero() {
+            bad(&format!("prometheus.{name}"), "must be greater than zero");
+        }
+    }
+    for (field, list) in [
+        ("launchguard_targets", &p.launchguard_targets),
+        ("alertmanagers", &p.alertmanagers),
+    ] {
+        if list.is_empty() {
+            bad(
+                &format!("prometheus.{field}"),
+                "needs at least one host:port",
+            );
+        }
+        for (i, t) in list.iter().enumerate() {
+            if !is_host_port(t) {
+                bad(&format!("prometheus.{field}.{i}"), "must be host:port");
+            }
+        }
+    }
+    let ps = &p.supabase;
+    let ref_ok = !ps.project_ref.is_empty()
+        && ps
+            .project_ref
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ps.enabled && !ref_ok {
+        bad(
+            "prometheus.supabase.project_ref",
+            "must be the project reference (letters, digits and -)",
+        );
+    }
+}
+
+fn is_email(s: &str) -> bool {
+    let t = s.trim();
+    matches!(t.split_once('@'), Some((u, d)) if !u.is_empty() && d.contains('.') && !t.contains(char::is_whitespace))
+}
+
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((h, p)) => !h.is_empty() && !h.contains('/') && p.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+/// E.164: a plus sign, a non-zero country digit, at most 15 digits in all.
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+').is_some_and(|d| {
+        (2..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
+    })
 }
 
 fn check_threshold(out: &mut Vec<(String, String)>, path: &str, t: Threshold) {
@@ -159,6 +336,39 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(validate(&Config::default()).is_empty());
+    }
+
+    #[test]
+    fn kit_phone_numbers_and_addresses_are_checked() {
+        let mut c = Config::default();
+        c.kit.alertmanager.sms.phone_numbers = vec!["+14155550100".into(), "0155 555".into()];
+        c.kit.alertmanager.email.to = vec!["founder".into()];
+        c.kit.prometheus.launchguard_targets = vec!["http://x:1/metrics".into()];
+        c.kit.rules.source_stale.warning = c.database.interval;
+        let paths: Vec<_> = validate(&c).into_iter().map(|e| e.0).collect();
+        assert_eq!(
+            paths,
+            [
+                "kit.rules.source_stale.warning",
+                "kit.alertmanager.email.to.0",
+                "kit.alertmanager.sms.phone_numbers.1",
+                "kit.prometheus.launchguard_targets.0",
+            ]
+        );
+        assert!(is_e164("+4930123456"));
+        assert!(!is_e164("+1234567890123456"));
+        assert!(!is_e164("+0123"));
+    }
+
+    #[test]
+    fn a_webhook_url_with_a_token_is_refused() {
+        let mut c = Config::default();
+        c.kit.alertmanager.sms.via = crate::config::kit::SmsVia::Webhook;
+        c.kit.alertmanager.sms.webhook.url = "https://bridge.example.com/?token=abc".into();
+        let errs = validate(&c);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].0, "kit.alertmanager.sms.webhook.url");
+        assert!(!errs[0].1.contains("abc"));
     }
 
     #[test]

@@ -92,6 +92,12 @@ pub struct Assessment {
     pub cron: Vec<CronStatus>,
     pub storage_database_bytes: Option<u64>,
     pub storage_objects_bytes: Option<u64>,
+    /// When the figures were collected; None before the first collection.
+    pub collected_at: Option<DateTime<Utc>>,
+    /// Every client's spend today, unbounded: the guard's per-client budget (never a label).
+    pub client_day_cost: HashMap<String, Decimal>,
+    /// Spend of the 15 minutes before collection: the guard's auto-throttle rate.
+    pub spend_last_15m_usd: Option<Decimal>,
 }
 
 impl Assessment {
@@ -340,7 +346,14 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
         })
         .collect();
 
+    let spend_last_15m_usd = db
+        .and_then(|d| d.usage_last_15m.as_ref().ok())
+        .map(|rows| rows.iter().map(|r| row_cost(&cfg.prices, r)).sum());
+
     Assessment {
+        collected_at: db.map(|d| d.collected_at),
+        client_day_cost: day_by_client,
+        spend_last_15m_usd,
         tier: cfg.tier,
         tiers,
         usage,
@@ -465,6 +478,17 @@ mod tests {
             a.tier_usage(Resource::ApiRequestsPerMinute).unwrap().usage,
             None
         );
+    }
+
+    #[test]
+    fn guard_figures_per_client_and_last_15_minutes() {
+        let mut d = figures();
+        d.usage_last_15m = Ok(vec![row("a", "openai", 100_000, 0)]);
+        let a = assess(&Config::default(), Some(&d), now());
+        assert_eq!(a.collected_at, Some(now()));
+        assert_eq!(a.spend_last_15m_usd, Some(dec!(1.00)));
+        assert_eq!(a.client_day_cost["b"], dec!(1.30));
+        assert_eq!(a.client_day_cost.len(), 2);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod assess;
 pub mod budget;
 pub mod cron;
+pub mod drift;
 pub mod latency;
 pub mod levels;
 pub mod periods;

@@ -2,4 +2,6 @@
 
 pub mod encode;
 pub mod names;
+pub mod periods;
+pub mod providers;
 pub mod snapshot;

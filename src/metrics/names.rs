@@ -114,15 +114,17 @@ metrics! { CORE:
         "Size of the objects of one storage bucket (metadata size)";
     BANDWIDTH_BYTES = Gauge "launchguard_bandwidth_bytes" ["period"]
         "Bytes served by the platform, from its traffic table, for the local day";
-    CRON_LOAD_RATIO = Gauge "launchguard_cron_load_ratio" ["job"]
+    // `cron_job`, not `job`: Prometheus renames a scraped `job` label to `exported_job`, since
+    // `job` is the scrape target's own label.
+    CRON_LOAD_RATIO = Gauge "launchguard_cron_load_ratio" ["cron_job"]
         "Mean run time of a pg_cron job over the last day divided by its schedule interval";
-    CRON_SCHEDULE_INTERVAL = Gauge "launchguard_cron_schedule_interval_seconds" ["job"]
+    CRON_SCHEDULE_INTERVAL = Gauge "launchguard_cron_schedule_interval_seconds" ["cron_job"]
         "Shortest interval between runs of a pg_cron job's schedule";
-    CRON_EXPECTED_INTERVAL = Gauge "launchguard_cron_expected_interval_seconds" ["job"]
+    CRON_EXPECTED_INTERVAL = Gauge "launchguard_cron_expected_interval_seconds" ["cron_job"]
         "Cadence the current tier expects of the platform sync job";
-    CRON_FAILURES = Gauge "launchguard_cron_job_failures_last_day" ["job"]
+    CRON_FAILURES = Gauge "launchguard_cron_job_failures_last_day" ["cron_job"]
         "Failed runs of a pg_cron job in the last 24 hours";
-    CRON_LAST_SUCCESS = Gauge "launchguard_cron_job_last_success_timestamp_seconds" ["job"]
+    CRON_LAST_SUCCESS = Gauge "launchguard_cron_job_last_success_timestamp_seconds" ["cron_job"]
         "Unix time a pg_cron job last ended successfully";
     API_RESPONSE = Gauge "launchguard_api_response_seconds" ["statistic"]
         "API response time over the last 5 full minutes from the platform's traffic table (statistic p95; a gauge, so not labelled quantile)";
@@ -140,8 +142,76 @@ metrics! { CORE:
         "Configured warning and critical threshold of a figure";
 }
 
+// --- strain: readiness for the next tier, from the latest strain reports --------------------
+metrics! { STRAIN:
+    STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
+        "Share of the scenarios of a strain suite that passed in its latest run";
+    STRAIN_LAST_RUN = Gauge "launchguard_strain_last_run_timestamp_seconds" ["suite"]
+        "Unix time the latest run of a strain suite finished";
+    TIER_UPGRADE_READY = Gauge "launchguard_tier_upgrade_ready" ["target"]
+        "1 when the latest strain suite for the target tier passed often enough for the upgrade, else 0";
+}
+
+// --- kit: what the rules and dashboards need that no other group exports ----------------------
+metrics! { KIT:
+    BUDGET_PERIOD_END = Gauge "launchguard_budget_period_end_timestamp_seconds" ["scope"]
+        "Unix time the scope's budget period ends and its spend resets: the next local midnight (daily, client_daily) or the first of next month (monthly)";
+}
+
+// --- providers: what the providers themselves report, and the ledger's drift from it -----------
+metrics! { PROVIDERS:
+    PROVIDER_TOKENS = Gauge "launchguard_provider_tokens" ["provider", "model", "type", "period"]
+        "Tokens the provider itself reports, by class (disjoint: input is uncached input), per UTC period: day and yesterday are UTC days, month the UTC month to date; refreshed on the provider's poll interval";
+    PROVIDER_COST_USD = Gauge "launchguard_provider_cost_usd" ["provider", "model", "period"]
+        "Cost the provider itself reports, per UTC period (day, yesterday, week Monday to Sunday, month to date); OpenAI's model label holds its cost line item, OpenRouter's is all (the key's spend)";
+    LEDGER_DRIFT_RATIO = Gauge "launchguard_ledger_drift_ratio" ["provider", "period"]
+        "(provider-reported - ledger) / provider-reported over the same UTC period (ElevenLabs: characters over its billing period); positive is spend the ledger never logged, negative is usually the provider's report lag";
+    LEDGER_DRIFT_USD = Gauge "launchguard_ledger_drift_usd" ["provider", "period"]
+        "Provider-reported cost minus ledger cost over the same UTC period; positive is spend the ledger never logged";
+    LEDGER_COMPARED_COST_USD = Gauge "launchguard_ledger_compared_cost_usd" ["provider", "period"]
+        "Ledger cost over exactly the UTC period the provider's figure covers: the ledger side of the drift";
+    LEDGER_COMPARED_CHARACTERS = Gauge "launchguard_ledger_compared_characters" ["provider", "period"]
+        "Ledger characters over exactly the period the provider's figure covers (ElevenLabs billing period): the ledger side of the drift";
+    OPENROUTER_KEY_LIMIT_USD = Gauge "launchguard_openrouter_key_limit_usd" []
+        "Spending limit of the OpenRouter key; absent when the key has no limit";
+    OPENROUTER_KEY_LIMIT_REMAINING_USD = Gauge "launchguard_openrouter_key_limit_remaining_usd" []
+        "What is left of the OpenRouter key's spending limit; absent when the key has no limit";
+    OPENROUTER_CREDITS_PURCHASED_USD = Gauge "launchguard_openrouter_credits_purchased_usd" []
+        "Credits ever bought on the OpenRouter account (needs the management key)";
+    OPENROUTER_CREDITS_REMAINING_USD = Gauge "launchguard_openrouter_credits_remaining_usd" []
+        "Credits left on the OpenRouter account: purchased minus used (needs the management key)";
+    ELEVENLABS_CHARACTERS_USED = Gauge "launchguard_elevenlabs_characters_used" []
+        "Characters (credits on current plans; units, not dollars) used in the current ElevenLabs billing period";
+    ELEVENLABS_CHARACTERS_LIMIT = Gauge "launchguard_elevenlabs_characters_limit" []
+        "Characters (credits on current plans) the ElevenLabs subscription allows per billing period";
+    ELEVENLABS_CHARACTERS_RESET = Gauge "launchguard_elevenlabs_characters_reset_timestamp_seconds" []
+        "Unix time at which the ElevenLabs character count resets to zero";
+}
+
+// --- guard: the admission API (encoded at scrape time, see guard/exposition.rs) ------------------
+metrics! { GUARD:
+    GUARD_DECISIONS = Counter "launchguard_guard_decisions" ["decision", "reason"]
+        "Admission decisions by decision and reason since the exporter started";
+    GUARD_RESERVATIONS = Gauge "launchguard_guard_reservations_outstanding" ["kind"]
+        "Admissions reserved and not yet settled or expired";
+    GUARD_RESERVED_USD = Gauge "launchguard_guard_reserved_usd" ["scope"]
+        "Estimated cost of unsettled admissions counted against each budget scope (client_daily: the largest client's)";
+    GUARD_KILL_SWITCH = Gauge "launchguard_guard_kill_switch" ["scope", "target"]
+        "1 while a founder's kill switch is on (scope global, provider or client)";
+    GUARD_THROTTLED = Gauge "launchguard_guard_throttled" ["scope"]
+        "1 when the guard throttled or denied an admission in this scope during the last minute";
+    GUARD_BUDGET_OVERRIDE = Gauge "launchguard_guard_budget_override_usd" ["scope", "client"]
+        "A founder's temporary budget in force (client set only for one client's daily budget)";
+    GUARD_ADMIN_CHANGES = Counter "launchguard_guard_admin_changes" ["action"]
+        "Changes made through the admin API since the exporter started";
+    GUARD_STORE_UP = Gauge "launchguard_guard_store_up" ["store"]
+        "1 when the reservation store (memory or redis) answered its last call";
+    GUARD_SNAPSHOT_AGE = Gauge "launchguard_guard_snapshot_age_seconds" []
+        "Age of the collection the guard decides from";
+}
+
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE];
+pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS, GUARD];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {
@@ -193,6 +263,13 @@ mod tests {
                 m.name
             );
             assert!(!m.name.ends_with("_ratios"), "{}", m.name);
+            for l in m.labels {
+                assert!(
+                    !["job", "instance"].contains(l),
+                    "{}: `{l}` is a scrape target label; Prometheus would rename it exported_{l}",
+                    m.name
+                );
+            }
             assert!(
                 m.name
                     .chars()

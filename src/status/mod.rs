@@ -25,6 +25,8 @@ pub const DOCS: &[(&str, &str)] = &[
     ),
     ("metrics.md", include_str!("../../docs/metrics.md")),
     ("operations.md", include_str!("../../docs/operations.md")),
+    ("providers.md", include_str!("../../docs/providers.md")),
+    ("runbooks.md", include_str!("../../docs/runbooks.md")),
     (
         "upgrading-a-tier.md",
         include_str!("../../docs/upgrading-a-tier.md"),

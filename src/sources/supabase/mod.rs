@@ -1,6 +1,7 @@
 //! The Supabase (PostgreSQL) source: runs each figure query and turns rows into figures. A
 //! missing table, column or extension makes that one figure unavailable, never the source.
 
+pub mod ledger_ranges;
 pub mod queries;
 
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,8 @@ struct PoolSlot {
 pub struct Supabase {
     pool: Mutex<Option<PoolSlot>>,
     closed_days: tokio::sync::Mutex<Option<ClosedDays>>,
+    ledger_requests: Arc<ledger_ranges::LedgerRequests>,
+    ledger_cache: tokio::sync::Mutex<ledger_ranges::Cache>,
 }
 
 impl Default for Supabase {
@@ -86,7 +89,15 @@ impl Supabase {
         Supabase {
             pool: Mutex::new(None),
             closed_days: tokio::sync::Mutex::new(None),
+            ledger_requests: Arc::default(),
+            ledger_cache: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// Also reads the ledger over the UTC ranges the provider sources register here.
+    pub fn with_ledger_requests(mut self, r: Arc<ledger_ranges::LedgerRequests>) -> Self {
+        self.ledger_requests = r;
+        self
     }
 
     /// The pool for the current config, rebuilt when the URL, CA or size changes.
@@ -173,6 +184,14 @@ impl Supabase {
             },
             Err(e) => Err(e.clone()),
         };
+        // The guard's spend rate: the same ledger query over the last 15 minutes.
+        let usage_last_15m = run
+            .many(
+                QueryName::Usage,
+                Some((at.now - chrono::Duration::minutes(15), at.now)),
+                usage_row,
+            )
+            .await?;
         let jobs = run.one(QueryName::Jobs, None, job_figures).await?;
         let traffic = run.one(QueryName::Traffic, None, traffic_figures).await?;
         let bandwidth_today_bytes = run
@@ -195,11 +214,17 @@ impl Supabase {
                 })
             })
             .await?;
+        let ledger_ranges = {
+            let requests = self.ledger_requests.ranges();
+            let mut cache = self.ledger_cache.lock().await;
+            ledger_ranges::read(&run, at, &usage_today, &requests, &mut cache).await?
+        };
         Ok(DbFigures {
             collected_at: at.now,
             active_clients,
             usage_today,
             usage_month,
+            usage_last_15m,
             jobs,
             traffic,
             bandwidth_today_bytes,
@@ -207,6 +232,7 @@ impl Supabase {
             database_size_bytes,
             cron_jobs,
             connections,
+            ledger_ranges,
         })
     }
 

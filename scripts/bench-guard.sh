@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Guard admission benchmark on loopback (release build, wrk + scripts/bench-guard.lua):
+#   1. /metrics with the guard off and on (the guard's family is encoded at scrape time);
+#   2. admits against one process with in-process reservations, next to /healthz on the same
+#      server as the baseline of this machine at this moment;
+#   3. the same with reservations in a local redis-server, as a ratio to (2).
+# The snapshot comes from a throwaway seeded PostgreSQL (scripts/dev-db.sh). Every admit is
+# allowed (budgets set out of reach), so each one runs the rules and reserves.
+#
+#   scripts/bench-guard.sh [SECONDS] [CONNECTIONS]      (default 15 s, 32 connections)
+#
+# wrk is closed-loop: its latencies are per request as served, not corrected for
+# coordinated omission. Needs: wrk, redis-server, postgresql-15, postgresql-15-cron.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-15}"
+conns="${2:-32}"
+for t in wrk redis-server; do
+    command -v "$t" >/dev/null || { echo "bench-guard: $t not found (apt-get install -y $t)" >&2; exit 2; }
+done
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/launchguard-bench.XXXXXX")"
+# Outside $work: PostgreSQL runs as its own user when this runs as root.
+dbdir="${TMPDIR:-/tmp}/launchguard-bench-db.$$"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    LAUNCHGUARD_DEV_DB_DIR="$dbdir" scripts/dev-db.sh destroy >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+cargo build --release --locked --quiet
+bin=target/release/launchguard
+
+export LAUNCHGUARD_DEV_DB_DIR="$dbdir"
+url_line="$(scripts/dev-db.sh start | grep '^SUPABASE_DB_URL=' || true)"
+[[ -n "$url_line" ]] || { echo "bench-guard: the throwaway database did not start" >&2; exit 1; }
+export "${url_line?}"
+
+config() { # $1 file, $2 extra guard lines
+    cat > "$1" <<YAML
+tier: growth
+tiers:
+  growth:
+    ai_tokens_per_day: 1000000000000
+budgets:
+  daily_usd: 1000000000
+  monthly_usd: 1000000000
+  client_daily_usd: 1000000000
+database:
+  url: \${SUPABASE_DB_URL}
+  interval: 5s
+guard:
+  state_file: $work/state.json
+  reservation_ttl: 60s
+$2
+YAML
+}
+
+start() { # $1 config; sets $base (no subshell, so the pid stays ours to stop)
+    local port; port="$(free_port)"
+    "$bin" serve --config "$1" --listen "127.0.0.1:$port" >>"$work/server.log" 2>&1 &
+    pids+=("$!")
+    base="http://127.0.0.1:$port"
+    for _ in $(seq 1 300); do
+        if curl -fsS "$base/readyz" >/dev/null 2>&1; then return; fi
+        sleep 0.1
+    done
+    echo "bench-guard: launchguard did not become ready; log:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+}
+
+stop_last() { local p="${pids[-1]}"; kill "$p"; wait "$p" 2>/dev/null || true; unset 'pids[-1]'; }
+
+run_wrk() { # $1 URL, $2 seconds, [$3 lua]
+    local args=(-t1 -c"$conns" -d"$2s" --latency)
+    if [[ -n "${3:-}" ]]; then args+=(-s "$3"); else args+=(-s scripts/bench-guard.lua); fi
+    wrk "${args[@]}" "$1" | grep '^RESULT' | sed 's/^RESULT //'
+}
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+
+echo "bench-guard: $(nproc) cores, wrk -t1 -c$conns, ${secs}s per run, release build"
+
+# 1. /metrics: the guard's family encoded at scrape time, against the published bytes alone.
+cat > "$work/get.lua" <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT rps=%.0f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f requests=%d non2xx=%d socket_errors=0\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, summary.requests, summary.errors.status))
+end
+LUA
+config "$work/off.yaml" "  enabled: false"
+start "$work/off.yaml"
+m_off="$(run_wrk "$base/metrics" 5 "$work/get.lua")"
+stop_last
+config "$work/mem.yaml" ""
+start "$work/mem.yaml"
+m_on="$(run_wrk "$base/metrics" 5 "$work/get.lua")"
+echo "metrics  guard off: $m_off"
+echo "metrics  guard on:  $m_on"
+echo "metrics  on/off throughput ratio: $(ratio "$(field rps "$m_on")" "$(field rps "$m_off")")"
+
+# 2. Admits, in-process reservations, against the same server's /healthz (the HTTP stack and
+# this machine's current noise floor, measured in the same run).
+hz="$(run_wrk "$base/healthz" 5 "$work/get.lua")"
+echo "healthz  baseline:  $hz"
+run_wrk "$base/api/v1/guard/admit" 2 >/dev/null # warm up
+mem="$(run_wrk "$base/api/v1/guard/admit" "$secs")"
+echo "admit    memory:    $mem"
+echo "admit    memory/healthz throughput ratio: $(ratio "$(field rps "$mem")" "$(field rps "$hz")")"
+echo "admit    memory/healthz p99 ratio:        $(ratio "$(field p99_ms "$mem")" "$(field p99_ms "$hz")")"
+curl -fsS "$base/metrics" | grep -E '^launchguard_guard_(decisions_total\{decision="allow",reason="ok"\}|reservations_outstanding\{kind="ai"\})' | sed 's/^/         /'
+stop_last
+
+# 3. Admits, reservations in Redis.
+rport="$(free_port)"
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.05; done
+export REDIS_URL="redis://127.0.0.1:$rport/"
+config "$work/redis.yaml" "  redis_url: \${REDIS_URL}"
+start "$work/redis.yaml"
+run_wrk "$base/api/v1/guard/admit" 2 >/dev/null
+red="$(run_wrk "$base/api/v1/guard/admit" "$secs")"
+echo "admit    redis:     $red"
+echo "admit    redis/memory throughput ratio: $(ratio "$(field rps "$red")" "$(field rps "$mem")")"
+echo "admit    redis/memory p99 ratio:        $(ratio "$(field p99_ms "$red")" "$(field p99_ms "$mem")")"
+
+mem_rps="$(field rps "$mem")"; mem_p99="$(field p99_ms "$mem")"
+verdict="$(python3 -c "print('met' if $mem_rps >= 20000 and $mem_p99 < 2 else 'NOT met')")"
+echo "target   >= 20000 admits/s and p99 < 2 ms (memory): $verdict"
+for r in "$mem" "$red"; do
+    if [[ "$(field non2xx "$r")" != "0" || "$(field socket_errors "$r")" != "0" ]]; then
+        echo "bench-guard: some admits failed: $r" >&2; exit 1
+    fi
+done

@@ -1,0 +1,169 @@
+//! The `guard` section: the admission API the platform's backend asks before it spends.
+
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+
+use super::{Dur, SecretRef};
+
+/// What the guard answers when it cannot see: a snapshot older than `snapshot_max_age`, or
+/// an unreachable Redis.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    /// Allow without a reservation, and say so in the reason.
+    Open,
+    /// Deny, and say so in the reason.
+    Closed,
+}
+
+impl FailMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailMode::Open => "open",
+            FailMode::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Guard {
+    /// Serve `/api/v1/guard/...` and `/api/v1/admin/...`.
+    pub enabled: bool,
+    /// An admitted reservation that is never settled is released after this long.
+    pub reservation_ttl: Dur,
+    /// A snapshot older than this (or none yet) makes the guard fail open or closed.
+    pub snapshot_max_age: Dur,
+    pub fail_mode: FailMode,
+    /// Bearer token of the admin API; unset disables the admin API (401).
+    pub admin_token: SecretRef,
+    /// Kill switches and overrides of a single replica (written atomically on each change).
+    pub state_file: PathBuf,
+    /// Redis (or Upstash) shared by several replicas; unset keeps the state in the process.
+    pub redis_url: Option<SecretRef>,
+    /// Prefix of every Redis key (one `{prefix}` hash tag, so a cluster keeps them together).
+    pub redis_prefix: String,
+    /// Bound on one Redis call; past it the call counts as Redis being unavailable.
+    pub redis_timeout: Dur,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    pub estimates: Estimates,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            enabled: true,
+            reservation_ttl: Dur::from_secs(600),
+            snapshot_max_age: Dur::from_secs(120),
+            fail_mode: FailMode::Closed,
+            admin_token: SecretRef::Env("LAUNCHGUARD_ADMIN_TOKEN".into()),
+            state_file: PathBuf::from("launchguard-guard-state.json"),
+            redis_url: None,
+            redis_prefix: "launchguard".into(),
+            redis_timeout: Dur(std::time::Duration::from_millis(250)),
+            body_limit_bytes: 16 * 1024,
+            estimates: Estimates::default(),
+        }
+    }
+}
+
+/// How an admission's cost is estimated when the request does not say.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Estimates {
+    /// Every estimate is multiplied by this (1.2 reserves 20% above what callers send).
+    pub margin: Decimal,
+    /// Output tokens assumed for an `ai` request that gives none (a typical max_tokens).
+    pub default_output_tokens: u64,
+    /// Cost of a `visual` job that carries no estimate and no priced provider.
+    pub visual_job_usd: Decimal,
+    /// Cost of a `job` that carries no estimate and no priced provider.
+    pub job_usd: Decimal,
+}
+
+impl Default for Estimates {
+    fn default() -> Self {
+        Estimates {
+            margin: dec!(1),
+            default_output_tokens: 1024,
+            visual_job_usd: Decimal::ZERO,
+            job_usd: Decimal::ZERO,
+        }
+    }
+}
+
+/// Problems as (dotted field path, message), for validate.rs.
+pub fn validate(g: &Guard, out: &mut Vec<(String, String)>) {
+    let mut bad = |f: &str, m: &str| out.push((format!("guard.{f}"), m.to_string()));
+    for (name, v) in [
+        ("reservation_ttl", g.reservation_ttl),
+        ("snapshot_max_age", g.snapshot_max_age),
+        ("redis_timeout", g.redis_timeout),
+    ] {
+        if v.0.is_zero() {
+            bad(name, "must be greater than zero");
+        }
+    }
+    if !(256..=1 << 20).contains(&g.body_limit_bytes) {
+        bad("body_limit_bytes", "must be between 256 and 1048576");
+    }
+    let prefix_ok = !g.redis_prefix.is_empty()
+        && g.redis_prefix.len() <= 64
+        && g.redis_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+    if !prefix_ok {
+        bad(
+            "redis_prefix",
+            "must be 1-64 characters of letters, digits, `_`, `-`, `.` or `:`",
+        );
+    }
+    if g.state_file.as_os_str().is_empty() {
+        bad("state_file", "must not be empty");
+    }
+    let e = &g.estimates;
+    if e.margin < dec!(1) {
+        bad(
+            "estimates.margin",
+            "must be at least 1 (a margin below 1 reserves less than callers estimate)",
+        );
+    }
+    for (name, v) in [("visual_job_usd", e.visual_job_usd), ("job_usd", e.job_usd)] {
+        if v < Decimal::ZERO {
+            bad(&format!("estimates.{name}"), "must not be negative");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    #[test]
+    fn defaults_and_a_written_section() {
+        let c = load_str(
+            "guard:\n  fail_mode: open\n  redis_url: ${REDIS_URL}\n  reservation_ttl: 2m\n",
+        )
+        .unwrap();
+        assert_eq!(c.guard.fail_mode, super::FailMode::Open);
+        assert_eq!(c.guard.reservation_ttl.0.as_secs(), 120);
+        assert_eq!(c.guard.redis_url.unwrap().to_string(), "${REDIS_URL}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let e = &load_str("guard:\n  body_limit_bytes: 10\n").unwrap_err()[0];
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("guard.body_limit_bytes", Some(2))
+        );
+        let e = &load_str("guard:\n  fail_mode: ajar\n").unwrap_err()[0];
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = &load_str("guard:\n  admin_token: hunter2\n").unwrap_err()[0];
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}

@@ -1,0 +1,316 @@
+//! The `kit:` section: what `launchguard render` needs beyond the thresholds the exporter uses —
+//! where runbooks live, the thresholds of the signals only the kit alerts on, `for:` durations,
+//! and where notifications go. Secrets are never written here: Alertmanager and Prometheus read
+//! them from the files named by the `*_file` fields.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Dur, Threshold};
+
+/// Every alert of the kit, one per signal; the key of its `for:` override.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    AiTokens,
+    Bandwidth,
+    Storage,
+    QueueDepth,
+    CronLoad,
+    VisualJobRisk,
+    ResponseTime,
+    ErrorRate,
+    Budget,
+    ClientBudget,
+    TierHeadroom,
+    SourceDown,
+    SourceStale,
+    ExporterDown,
+    SyncJobLate,
+    CronJobFailures,
+    PoolerPressure,
+    StrainReadinessLost,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Kit {
+    /// Address of docs/runbooks.md; each alert links to its own heading there.
+    pub runbook_url: String,
+    pub rules: KitRules,
+    pub alertmanager: KitAlertmanager,
+    pub prometheus: KitPrometheus,
+}
+
+impl Default for Kit {
+    fn default() -> Self {
+        Kit {
+            runbook_url: "https://github.com/launchguard/launchguard/blob/main/docs/runbooks.md"
+                .into(),
+            rules: KitRules::default(),
+            alertmanager: KitAlertmanager::default(),
+            prometheus: KitPrometheus::default(),
+        }
+    }
+}
+
+/// Thresholds of the signals that only the kit alerts on, and `for:` overrides.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KitRules {
+    /// `for:` per alert; alerts not named keep the duration their runbook explains.
+    #[serde(rename = "for")]
+    pub for_: BTreeMap<Signal, Dur>,
+    /// Tier usage ratio at which the info alert says "plan the upgrade".
+    pub tier_near_ratio: f64,
+    /// Open connections over max_connections.
+    pub pooler_ratio: Threshold,
+    /// Failed runs of one pg_cron job in the last 24 hours.
+    pub cron_failures: Threshold,
+    /// Age of a source's last successful collection.
+    pub source_stale: DurThreshold,
+    /// Age of the sync job's last success, in multiples of the tier's cron cadence.
+    pub sync_job_late_cadences: Threshold,
+}
+
+impl Default for KitRules {
+    fn default() -> Self {
+        KitRules {
+            for_: BTreeMap::new(),
+            tier_near_ratio: 0.8,
+            pooler_ratio: Threshold {
+                warning: 0.75,
+                critical: 0.9,
+            },
+            cron_failures: Threshold {
+                warning: 1.0,
+                critical: 5.0,
+            },
+            source_stale: DurThreshold {
+                warning: Dur::from_secs(600),
+                critical: Dur::from_secs(3600),
+            },
+            sync_job_late_cadences: Threshold {
+                warning: 2.0,
+                critical: 4.0,
+            },
+        }
+    }
+}
+
+/// A warning and a critical duration.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DurThreshold {
+    pub warning: Dur,
+    pub critical: Dur,
+}
+
+/// Alertmanager routing: info stays on the dashboard, warning goes to email, critical to SMS and
+/// email.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KitAlertmanager {
+    /// Wait before the first notification of a new group, so alerts of one cause arrive together.
+    pub group_wait: Dur,
+    /// Wait before notifying about alerts added to a group already notified.
+    pub group_interval: Dur,
+    pub email: Email,
+    pub sms: Sms,
+}
+
+impl Default for KitAlertmanager {
+    fn default() -> Self {
+        KitAlertmanager {
+            group_wait: Dur::from_secs(30),
+            group_interval: Dur::from_secs(300),
+            email: Email::default(),
+            sms: Sms::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Email {
+    /// Recipients of warning and critical emails.
+    pub to: Vec<String>,
+    pub from: String,
+    /// SMTP server as host:port.
+    pub smarthost: String,
+    pub auth_username: Option<String>,
+    /// File holding the SMTP password, read by Alertmanager.
+    pub auth_password_file: Option<PathBuf>,
+    pub require_tls: bool,
+}
+
+impl Default for Email {
+    fn default() -> Self {
+        Email {
+            to: vec!["founder@example.com".into()],
+            from: "launchguard@example.com".into(),
+            smarthost: "smtp.example.com:587".into(),
+            auth_username: Some("launchguard@example.com".into()),
+            auth_password_file: Some("/etc/alertmanager/secrets/smtp_password".into()),
+            require_tls: true,
+        }
+    }
+}
+
+/// How critical alerts reach a phone.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsVia {
+    /// Amazon SNS sends the SMS directly to each phone number.
+    #[default]
+    Sns,
+    /// A webhook of an SMS bridge (e.g. for Twilio), which Alertmanager has no receiver for.
+    Webhook,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sms {
+    pub via: SmsVia,
+    /// E.164 numbers (+ and up to 15 digits) that receive critical alerts by SNS.
+    pub phone_numbers: Vec<String>,
+    pub sns: Sns,
+    pub webhook: SmsWebhook,
+}
+
+impl Default for Sms {
+    fn default() -> Self {
+        Sms {
+            via: SmsVia::Sns,
+            phone_numbers: vec!["+15555550100".into()],
+            sns: Sns::default(),
+            webhook: SmsWebhook::default(),
+        }
+    }
+}
+
+/// SNS credentials come from the AWS default chain (environment, the shared credentials file
+/// named by AWS_SHARED_CREDENTIALS_FILE, or the instance role), never from this file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sns {
+    pub region: String,
+    /// Profile of the shared credentials file to use.
+    pub profile: Option<String>,
+    /// Role to assume for publishing.
+    pub role_arn: Option<String>,
+}
+
+impl Default for Sns {
+    fn default() -> Self {
+        Sns {
+            region: "us-east-1".into(),
+            profile: None,
+            role_arn: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsWebhook {
+    /// The bridge's URL; it must not carry a secret (use `credentials_file`).
+    pub url: String,
+    /// File holding the bearer token Alertmanager sends to the bridge.
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl Default for SmsWebhook {
+    fn default() -> Self {
+        SmsWebhook {
+            url: "https://sms-bridge.example.com/alertmanager".into(),
+            credentials_file: Some("/etc/alertmanager/secrets/sms_bridge_token".into()),
+        }
+    }
+}
+
+/// deploy/prometheus/prometheus.yml.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KitPrometheus {
+    pub scrape_interval: Dur,
+    pub evaluation_interval: Dur,
+    /// host:port of each launchguard exporter.
+    pub launchguard_targets: Vec<String>,
+    /// host:port of each Alertmanager.
+    pub alertmanagers: Vec<String>,
+    /// Rule file globs, relative to prometheus.yml or absolute.
+    pub rule_files: Vec<String>,
+    pub supabase: SupabaseScrape,
+}
+
+impl Default for KitPrometheus {
+    fn default() -> Self {
+        KitPrometheus {
+            scrape_interval: Dur::from_secs(30),
+            evaluation_interval: Dur::from_secs(30),
+            launchguard_targets: vec!["launchguard:10071".into()],
+            alertmanagers: vec!["alertmanager:9093".into()],
+            rule_files: vec!["../../rules/*.yml".into()],
+            supabase: SupabaseScrape::default(),
+        }
+    }
+}
+
+/// Supabase's own metrics endpoint (database, storage and network series launchguard does not
+/// re-export).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupabaseScrape {
+    pub enabled: bool,
+    /// The project reference: the `<ref>` of `<ref>.supabase.co`.
+    pub project_ref: String,
+    /// File holding the service_role key (basic auth password).
+    pub password_file: PathBuf,
+    pub scrape_interval: Dur,
+}
+
+impl Default for SupabaseScrape {
+    fn default() -> Self {
+        SupabaseScrape {
+            enabled: true,
+            project_ref: "your-project-ref".into(),
+            password_file: "/etc/prometheus/secrets/supabase_service_role_key".into(),
+            scrape_interval: Dur::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    #[test]
+    fn kit_errors_name_line_and_field() {
+        let text =
+            "kit:\n  alertmanager:\n    sms:\n      phone_numbers:\n        - \"555-0100\"\n";
+        let e = &load_str(text).unwrap_err()[0];
+        assert_eq!(e.field, "kit.alertmanager.sms.phone_numbers.0", "{e}");
+        assert_eq!((e.line, e.column), (Some(5), Some(11)), "{e}");
+        assert!(e.message.contains("E.164"), "{e}");
+    }
+
+    #[test]
+    fn unknown_signal_in_for_is_refused_with_its_place() {
+        let e = &load_str("kit:\n  rules:\n    for:\n      queue_dept: 1m\n").unwrap_err()[0];
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.field.starts_with("kit.rules.for"), "{e}");
+        assert!(e.message.contains("queue_dept"), "{e}");
+    }
+
+    #[test]
+    fn for_overrides_parse_as_durations() {
+        let c = load_str("kit:\n  rules:\n    for:\n      queue_depth: 2s\n").unwrap();
+        assert_eq!(
+            c.kit.rules.for_[&super::Signal::QueueDepth],
+            crate::config::Dur::from_secs(2)
+        );
+    }
+}

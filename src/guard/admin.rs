@@ -1,0 +1,715 @@
+//! The founder's controls: kill switches (global, per provider, per client) and temporary
+//! budget overrides, set through `/api/v1/admin/...` with a bearer token. With one replica
+//! they persist in a state file written atomically (temp file, fsync, rename); with Redis they
+//! live in Redis. Every change is logged and counted in `launchguard_guard_admin_changes_total`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::Guard;
+use crate::config::Budgets;
+use crate::core::periods;
+
+/// What a kill switch stops.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KillKey {
+    Global,
+    Provider(String),
+    Client(String),
+}
+
+impl KillKey {
+    /// Its key in the state: `global`, `provider:NAME` or `client:ID`.
+    pub fn field(&self) -> String {
+        match self {
+            KillKey::Global => "global".into(),
+            KillKey::Provider(p) => format!("provider:{p}"),
+            KillKey::Client(c) => format!("client:{c}"),
+        }
+    }
+
+    /// (scope, target) labels of the metric.
+    pub fn labels(field: &str) -> (&str, &str) {
+        match field.split_once(':') {
+            Some((scope, target)) => (scope, target),
+            None => (field, ""),
+        }
+    }
+}
+
+/// The budget scopes the founder can override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BudgetScope {
+    Daily,
+    Monthly,
+    ClientDaily,
+}
+
+impl BudgetScope {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "daily" => Some(BudgetScope::Daily),
+            "monthly" => Some(BudgetScope::Monthly),
+            "client_daily" => Some(BudgetScope::ClientDaily),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetScope::Daily => "daily",
+            BudgetScope::Monthly => "monthly",
+            BudgetScope::ClientDaily => "client_daily",
+        }
+    }
+
+    /// Its key in the state: the scope, or `client_daily:ID` for one client.
+    pub fn field(self, client: Option<&str>) -> String {
+        match client {
+            Some(c) => format!("{}:{c}", self.as_str()),
+            None => self.as_str().to_string(),
+        }
+    }
+
+    fn configured(self, b: &Budgets) -> Decimal {
+        match self {
+            BudgetScope::Daily => b.daily_usd,
+            BudgetScope::Monthly => b.monthly_usd,
+            BudgetScope::ClientDaily => b.client_daily_usd,
+        }
+    }
+}
+
+/// Times as RFC 3339 text (chrono is built without its serde feature).
+mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("`{s}` is not an RFC 3339 time: {e}")))
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Ok(Some(super::deserialize(d)?))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitch {
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetOverride {
+    pub budget_usd: Decimal,
+    /// The override ends here; the configured budget applies again.
+    #[serde(with = "rfc3339")]
+    pub until: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+}
+
+/// The founder's switches: pure data the rules read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminState {
+    pub kill_switches: BTreeMap<String, KillSwitch>,
+    pub budget_overrides: BTreeMap<String, BudgetOverride>,
+}
+
+impl AdminState {
+    pub fn set_kill(&mut self, k: KillKey, now: DateTime<Utc>, note: &str) {
+        self.kill_switches.insert(
+            k.field(),
+            KillSwitch {
+                since: now,
+                note: note.to_string(),
+            },
+        );
+    }
+
+    pub fn set_override(
+        &mut self,
+        s: BudgetScope,
+        client: Option<&str>,
+        usd: Decimal,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        self.budget_overrides.insert(
+            s.field(client),
+            BudgetOverride {
+                budget_usd: usd,
+                until,
+                since: now,
+            },
+        );
+    }
+
+    /// The budget in force: an unexpired override for the client, then for the scope, then the
+    /// config.
+    pub fn budget(
+        &self,
+        s: BudgetScope,
+        client: Option<&str>,
+        cfg: &Budgets,
+        now: DateTime<Utc>,
+    ) -> Decimal {
+        let live = |f: String| {
+            self.budget_overrides
+                .get(&f)
+                .filter(|o| o.until > now)
+                .map(|o| o.budget_usd)
+        };
+        client
+            .and_then(|c| live(s.field(Some(c))))
+            .or_else(|| live(s.field(None)))
+            .unwrap_or_else(|| s.configured(cfg))
+    }
+}
+
+/// One change the founder asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    SetKill(KillKey, String),
+    ClearKill(KillKey),
+    SetOverride {
+        scope: BudgetScope,
+        client: Option<String>,
+        budget_usd: Decimal,
+        until: DateTime<Utc>,
+    },
+    ClearOverride {
+        scope: BudgetScope,
+        client: Option<String>,
+    },
+}
+
+/// The `action` label of the admin changes counter.
+pub const ACTIONS: [&str; 4] = [
+    "kill_switch_on",
+    "kill_switch_off",
+    "budget_override_set",
+    "budget_override_cleared",
+];
+
+impl Change {
+    pub fn action_index(&self) -> usize {
+        match self {
+            Change::SetKill(..) => 0,
+            Change::ClearKill(_) => 1,
+            Change::SetOverride { .. } => 2,
+            Change::ClearOverride { .. } => 3,
+        }
+    }
+
+    /// The state key it touches.
+    pub fn field(&self) -> String {
+        match self {
+            Change::SetKill(k, _) | Change::ClearKill(k) => k.field(),
+            Change::SetOverride { scope, client, .. } | Change::ClearOverride { scope, client } => {
+                scope.field(client.as_deref())
+            }
+        }
+    }
+
+    pub fn apply(&self, s: &mut AdminState, now: DateTime<Utc>) {
+        match self {
+            Change::SetKill(k, note) => s.set_kill(k.clone(), now, note),
+            Change::ClearKill(k) => {
+                s.kill_switches.remove(&k.field());
+            }
+            Change::SetOverride {
+                scope,
+                client,
+                budget_usd,
+                until,
+            } => s.set_override(*scope, client.as_deref(), *budget_usd, *until, now),
+            Change::ClearOverride { .. } => {
+                s.budget_overrides.remove(&self.field());
+            }
+        }
+    }
+}
+
+/// Reads the state file; a missing file is an empty state, a corrupt one an error (starting
+/// without the founder's kill switches would be worse than not starting).
+pub fn load_state_file(path: &Path) -> Result<AdminState, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "guard state file {} is not valid: {e}; fix or remove it",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AdminState::default()),
+        Err(e) => Err(format!(
+            "cannot read guard state file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Writes the state file atomically: a reader sees the old file or the new one, never half.
+pub fn write_state_file(path: &Path, s: &AdminState) -> Result<(), String> {
+    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "guard-state".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let json = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot encode state: {e}"))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail("cannot write guard state file", e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail("cannot replace guard state file", e)
+    })?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Compares without an early exit, so response time does not reveal how much of a guessed
+/// token was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+// --- HTTP -------------------------------------------------------------------------------------
+
+pub fn router(g: Arc<Guard>) -> Router {
+    Router::new()
+        .route("/api/v1/admin/state", get(state))
+        .route(
+            "/api/v1/admin/kill-switches/global",
+            put(kill_global_on).delete(kill_global_off),
+        )
+        .route(
+            "/api/v1/admin/kill-switches/{scope}/{target}",
+            put(kill_on).delete(kill_off),
+        )
+        .route(
+            "/api/v1/admin/budgets/{scope}",
+            put(override_set).delete(override_clear),
+        )
+        .route(
+            "/api/v1/admin/budgets/{scope}/{client}",
+            put(override_set_client).delete(override_clear_client),
+        )
+        .with_state(g)
+}
+
+pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": code, "reason": reason.into() });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The header that carries the admin token when `Authorization` holds basic-auth credentials.
+pub const ADMIN_TOKEN_HEADER: &str = "x-launchguard-admin-token";
+
+/// None when the bearer token is right; otherwise the 401 to send.
+fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
+    let token = g.admin_token();
+    let Some(token) = token else {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin API is disabled: no admin token is configured (guard.admin_token)",
+        ));
+    };
+    // With basic auth on (--web.config.file), Authorization carries the Basic credentials, so
+    // the token may also come in its own header.
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| {
+            headers
+                .get(ADMIN_TOKEN_HEADER)
+                .and_then(|v| v.to_str().ok())
+        })
+        .map(str::trim);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => None,
+        Some(_) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong admin token",
+        )),
+        None => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing `Authorization: Bearer <admin token>` (or X-Launchguard-Admin-Token) header",
+        )),
+    }
+}
+
+async fn state(State(g): State<Arc<Guard>>, headers: HeaderMap) -> Response {
+    if let Some(r) = authorize(&g, &headers) {
+        return r;
+    }
+    state_response(&g.admin_state())
+}
+
+fn state_response(s: &AdminState) -> Response {
+    let body = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+async fn run(g: &Guard, headers: &HeaderMap, change: Result<Change, String>) -> Response {
+    if let Some(r) = authorize(g, headers) {
+        return r;
+    }
+    let change = match change {
+        Ok(c) => c,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
+    };
+    match g.apply_admin(&change).await {
+        Ok(s) => state_response(&s),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_persisted",
+            format!("the change was not made: {e}"),
+        ),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct KillBody {
+    #[serde(default)]
+    note: String,
+}
+
+async fn json_body<T: for<'de> Deserialize<'de> + Default>(
+    g: &Guard,
+    body: Body,
+) -> Result<T, String> {
+    let bytes = axum::body::to_bytes(body, g.body_limit())
+        .await
+        .map_err(|_| format!("the body is larger than {} bytes", g.body_limit()))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+fn target_ok(what: &str, t: &str) -> Result<(), String> {
+    super::api::check_name(what, t, false)
+}
+
+async fn kill_change(
+    g: &Guard,
+    key: Result<KillKey, String>,
+    body: Body,
+) -> Result<Change, String> {
+    let key = key?;
+    let b: KillBody = json_body(g, body).await?;
+    if b.note.chars().count() > 200 {
+        return Err("`note` is longer than 200 characters".into());
+    }
+    Ok(Change::SetKill(key, b.note))
+}
+
+fn kill_key(scope: &str, target: &str) -> Result<KillKey, String> {
+    match scope {
+        "provider" => target_ok("provider", target).map(|_| KillKey::Provider(target.into())),
+        "client" => target_ok("client", target).map(|_| KillKey::Client(target.into())),
+        other => Err(format!(
+            "unknown kill switch scope `{other}`: use global, provider/NAME or client/ID"
+        )),
+    }
+}
+
+async fn kill_global_on(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> Response {
+    let c = kill_change(&g, Ok(KillKey::Global), body).await;
+    run(&g, &headers, c).await
+}
+
+async fn kill_global_off(State(g): State<Arc<Guard>>, headers: HeaderMap) -> Response {
+    run(&g, &headers, Ok(Change::ClearKill(KillKey::Global))).await
+}
+
+async fn kill_on(
+    State(g): State<Arc<Guard>>,
+    UrlPath((scope, target)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let c = kill_change(&g, kill_key(&scope, &target), body).await;
+    run(&g, &headers, c).await
+}
+
+async fn kill_off(
+    State(g): State<Arc<Guard>>,
+    UrlPath((scope, target)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    run(
+        &g,
+        &headers,
+        kill_key(&scope, &target).map(Change::ClearKill),
+    )
+    .await
+}
+
+/// `{"budget_usd": 80, "until": "2026-11-27T06:00:00Z"}` or `{"budget_usd": "80", "for": "2h"}`;
+/// without either the override lasts until the scope's period ends.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OverrideBody {
+    budget_usd: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "rfc3339::option::deserialize")]
+    until: Option<DateTime<Utc>>,
+    #[serde(rename = "for")]
+    lasting: Option<String>,
+}
+
+fn money(v: &serde_json::Value, what: &str) -> Result<Decimal, String> {
+    let text = match v {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => return Err(format!("`{what}` must be a number or a decimal string")),
+    };
+    let d = text
+        .parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| format!("`{what}` is not a number: {text}"))?;
+    if d < Decimal::ZERO {
+        return Err(format!("`{what}` must not be negative (got {text})"));
+    }
+    Ok(d)
+}
+
+async fn override_change(
+    g: &Guard,
+    scope: &str,
+    client: Option<String>,
+    body: Body,
+) -> Result<Change, String> {
+    let s = BudgetScope::parse(scope).ok_or_else(|| {
+        format!("unknown budget scope `{scope}`: use daily, monthly or client_daily")
+    })?;
+    if let Some(c) = &client {
+        if s != BudgetScope::ClientDaily {
+            return Err("only client_daily budgets are set per client".into());
+        }
+        target_ok("client", c)?;
+    }
+    let b: OverrideBody = json_body(g, body).await?;
+    let usd = money(
+        b.budget_usd.as_ref().ok_or("`budget_usd` is required")?,
+        "budget_usd",
+    )?;
+    let now = Utc::now();
+    let cfg = g.config();
+    let tz = cfg.tz();
+    let until = match (b.until, b.lasting) {
+        (Some(_), Some(_)) => return Err("give `until` or `for`, not both".into()),
+        (Some(u), None) => u,
+        (None, Some(d)) => {
+            let d = crate::config::Dur::parse(&d)?;
+            now + Duration::from_std(d.0).map_err(|_| "`for` is too long".to_string())?
+        }
+        (None, None) => match s {
+            BudgetScope::Monthly => {
+                periods::month_start(periods::month_start(now, tz) + Duration::days(32), tz)
+            }
+            _ => periods::next_day_start(now, tz),
+        },
+    };
+    if until <= now {
+        return Err("`until` is in the past".into());
+    }
+    Ok(Change::SetOverride {
+        scope: s,
+        client,
+        budget_usd: usd,
+        until,
+    })
+}
+
+async fn override_set(
+    State(g): State<Arc<Guard>>,
+    UrlPath(scope): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(r) = authorize(&g, &headers) {
+        return r;
+    }
+    let c = override_change(&g, &scope, None, body).await;
+    run(&g, &headers, c).await
+}
+
+async fn override_set_client(
+    State(g): State<Arc<Guard>>,
+    UrlPath((scope, client)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(r) = authorize(&g, &headers) {
+        return r;
+    }
+    let c = override_change(&g, &scope, Some(client), body).await;
+    run(&g, &headers, c).await
+}
+
+fn clear(scope: &str, client: Option<String>) -> Result<Change, String> {
+    let s = BudgetScope::parse(scope).ok_or_else(|| {
+        format!("unknown budget scope `{scope}`: use daily, monthly or client_daily")
+    })?;
+    Ok(Change::ClearOverride { scope: s, client })
+}
+
+async fn override_clear(
+    State(g): State<Arc<Guard>>,
+    UrlPath(scope): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    run(&g, &headers, clear(&scope, None)).await
+}
+
+async fn override_clear_client(
+    State(g): State<Arc<Guard>>,
+    UrlPath((scope, client)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    run(&g, &headers, clear(&scope, Some(client))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn overrides_client_then_scope_then_config_and_expire() {
+        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+        let b = Budgets::default();
+        let mut s = AdminState::default();
+        assert_eq!(
+            s.budget(BudgetScope::ClientDaily, Some("a"), &b, now),
+            dec!(5)
+        );
+        s.set_override(
+            BudgetScope::ClientDaily,
+            None,
+            dec!(7),
+            now + Duration::hours(1),
+            now,
+        );
+        s.set_override(
+            BudgetScope::ClientDaily,
+            Some("a"),
+            dec!(9),
+            now + Duration::hours(1),
+            now,
+        );
+        assert_eq!(
+            s.budget(BudgetScope::ClientDaily, Some("a"), &b, now),
+            dec!(9)
+        );
+        assert_eq!(
+            s.budget(BudgetScope::ClientDaily, Some("b"), &b, now),
+            dec!(7)
+        );
+        let later = now + Duration::hours(2);
+        assert_eq!(
+            s.budget(BudgetScope::ClientDaily, Some("a"), &b, later),
+            dec!(5)
+        );
+    }
+
+    #[test]
+    fn state_file_round_trips_atomically_and_refuses_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        assert_eq!(load_state_file(&p).unwrap(), AdminState::default());
+        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+        let mut s = AdminState::default();
+        Change::SetKill(KillKey::Provider("openai".into()), "runaway".into()).apply(&mut s, now);
+        Change::SetOverride {
+            scope: BudgetScope::Daily,
+            client: None,
+            budget_usd: dec!(80.5),
+            until: now + Duration::hours(3),
+        }
+        .apply(&mut s, now);
+        write_state_file(&p, &s).unwrap();
+        assert_eq!(load_state_file(&p).unwrap(), s);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        std::fs::write(&p, "{not json").unwrap();
+        assert!(load_state_file(&p).unwrap_err().contains("not valid"));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

@@ -1,0 +1,345 @@
+//! `POST /api/v1/guard/admit` and `POST /api/v1/guard/settle`. Requests are validated
+//! strictly: malformed JSON, unknown fields or kinds, negative estimates and bodies past
+//! `guard.body_limit_bytes` get a 400 with a reason that names the field; nothing panics.
+//! The parsers are pure functions of the body, so fuzzers can drive them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::Guard;
+use super::admin::error;
+use super::rules::{self, Kind, Request, Usage};
+
+/// Longest client id, provider, model or reservation id accepted.
+pub const MAX_NAME: usize = 128;
+
+/// Names are short printable ASCII without `|` (the stores' record separator); client ids
+/// are restricted further to what ids are made of.
+pub fn check_name(what: &str, v: &str, strict_id: bool) -> Result<(), String> {
+    if v.is_empty() {
+        return Err(format!("`{what}` must not be empty"));
+    }
+    if v.len() > MAX_NAME {
+        return Err(format!("`{what}` is longer than {MAX_NAME} characters"));
+    }
+    let ok = |c: char| {
+        if strict_id {
+            c.is_ascii_alphanumeric() || "-_.:@".contains(c)
+        } else {
+            c.is_ascii_graphic() && c != '|'
+        }
+    };
+    if !v.chars().all(ok) {
+        return Err(if strict_id {
+            format!("`{what}` may hold only letters, digits and - _ . : @")
+        } else {
+            format!("`{what}` may hold only printable ASCII other than `|`")
+        });
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UsageBody {
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_read_tokens: Option<i64>,
+    cache_write_tokens: Option<i64>,
+    characters: Option<i64>,
+    requests: Option<i64>,
+    cost_usd: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdmitBody {
+    client_id: String,
+    kind: String,
+    provider: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    estimate: Option<UsageBody>,
+    #[serde(default)]
+    new_client: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettleBody {
+    reservation_id: String,
+    #[serde(default)]
+    usage: Option<UsageBody>,
+}
+
+fn count(field: &str, v: Option<i64>) -> Result<Option<u64>, String> {
+    match v {
+        Some(n) if n < 0 => Err(format!("`{field}` must not be negative (got {n})")),
+        Some(n) => Ok(Some(n as u64)),
+        None => Ok(None),
+    }
+}
+
+fn usage(prefix: &str, b: UsageBody) -> Result<Usage, String> {
+    let f = |name: &str| format!("{prefix}.{name}");
+    let cost_usd = match b.cost_usd {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let text = match &v {
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                _ => {
+                    return Err(format!(
+                        "`{}` must be a number or a decimal string",
+                        f("cost_usd")
+                    ));
+                }
+            };
+            let d = text
+                .parse::<Decimal>()
+                .or_else(|_| Decimal::from_scientific(&text))
+                .map_err(|_| format!("`{}` is not a number: {text}", f("cost_usd")))?;
+            if d < Decimal::ZERO {
+                return Err(format!(
+                    "`{}` must not be negative (got {text})",
+                    f("cost_usd")
+                ));
+            }
+            if d > Decimal::from(1_000_000) {
+                return Err(format!("`{}` is above $1,000,000", f("cost_usd")));
+            }
+            Some(d)
+        }
+    };
+    Ok(Usage {
+        input_tokens: count(&f("input_tokens"), b.input_tokens)?.unwrap_or(0),
+        output_tokens: count(&f("output_tokens"), b.output_tokens)?,
+        cache_read_tokens: count(&f("cache_read_tokens"), b.cache_read_tokens)?.unwrap_or(0),
+        cache_write_tokens: count(&f("cache_write_tokens"), b.cache_write_tokens)?.unwrap_or(0),
+        characters: count(&f("characters"), b.characters)?.unwrap_or(0),
+        requests: count(&f("requests"), b.requests)?.unwrap_or(0),
+        cost_usd,
+    })
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) {
+            "the body is empty: send a JSON object".to_string()
+        } else {
+            format!("invalid request: {e}")
+        }
+    })
+}
+
+/// Parses and validates an admit body.
+pub fn parse_admit(body: &[u8]) -> Result<Request, String> {
+    let b: AdmitBody = json(body)?;
+    check_name("client_id", &b.client_id, true)?;
+    let kind = Kind::parse(&b.kind).ok_or_else(|| {
+        format!(
+            "unknown kind `{}`: expected one of ai, visual, job, api",
+            b.kind.chars().take(MAX_NAME).collect::<String>()
+        )
+    })?;
+    for (what, v) in [("provider", &b.provider), ("model", &b.model)] {
+        if let Some(v) = v {
+            check_name(what, v, false)?;
+        }
+    }
+    if kind == Kind::Ai && b.provider.is_none() {
+        return Err("an `ai` request needs `provider`".into());
+    }
+    Ok(Request {
+        client_id: b.client_id,
+        kind,
+        provider: b.provider,
+        model: b.model,
+        estimate: usage("estimate", b.estimate.unwrap_or_default())?,
+        new_client: b.new_client,
+    })
+}
+
+/// A validated settle: the reservation and its actual usage (none: it did not happen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettleRequest {
+    pub reservation_id: String,
+    pub usage: Usage,
+}
+
+pub fn parse_settle(body: &[u8]) -> Result<SettleRequest, String> {
+    let b: SettleBody = json(body)?;
+    check_name("reservation_id", &b.reservation_id, true)?;
+    let mut u = usage("usage", b.usage.unwrap_or_default())?;
+    u.output_tokens = Some(u.output_tokens.unwrap_or(0));
+    Ok(SettleRequest {
+        reservation_id: b.reservation_id,
+        usage: u,
+    })
+}
+
+#[derive(Serialize)]
+struct AdmitReply<'a> {
+    decision: &'static str,
+    reason: &'static str,
+    scope: Option<&'static str>,
+    retry_after_seconds: Option<u64>,
+    reservation_id: Option<&'a str>,
+    estimated_cost_usd: String,
+    message: &'a str,
+}
+
+pub fn router(g: Arc<Guard>) -> Router {
+    Router::new()
+        .route("/api/v1/guard/admit", post(admit))
+        .route("/api/v1/guard/settle", post(settle))
+        .with_state(g)
+}
+
+async fn read(g: &Guard, body: Body) -> Result<axum::body::Bytes, Response> {
+    let limit = g.body_limit();
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the body is larger than {limit} bytes (guard.body_limit_bytes)"),
+        )
+    })
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn admit(State(g): State<Arc<Guard>>, body: Body) -> Response {
+    let bytes = match read(&g, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let req = match parse_admit(&bytes) {
+        Ok(r) => r,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
+    };
+    let answer = match g.admit(&req, Utc::now()).await {
+        Ok(a) => a,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
+    };
+    let v = &answer.verdict;
+    let d = v.decision();
+    let reply = AdmitReply {
+        decision: d.as_str(),
+        reason: v.reason.code(),
+        scope: v.scope,
+        retry_after_seconds: v.retry_after,
+        reservation_id: answer.reservation_id.as_deref(),
+        estimated_cost_usd: rules::from_nanos(answer.amounts.cost_nano).to_string(),
+        message: &v.message,
+    };
+    let status = StatusCode::from_u16(d.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+    let mut resp = json_response(status, serde_json::to_vec(&reply).unwrap_or_default());
+    if let Some(s) = v.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    resp
+}
+
+async fn settle(State(g): State<Arc<Guard>>, body: Body) -> Response {
+    let bytes = match read(&g, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let req = match parse_settle(&bytes) {
+        Ok(r) => r,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
+    };
+    match g.settle(&req.reservation_id, &req.usage, Utc::now()).await {
+        Ok(Some(s)) => {
+            let body = serde_json::json!({
+                "settled": true,
+                "reservation_id": req.reservation_id,
+                "kind": s.kind.as_str(),
+                "reserved_cost_usd": rules::from_nanos(s.reserved.cost_nano).to_string(),
+                "actual_cost_usd": rules::from_nanos(s.actual.cost_nano).to_string(),
+            });
+            json_response(StatusCode::OK, body.to_string().into_bytes())
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_reservation",
+            "no such reservation: it expired (guard.reservation_ttl) or was already settled; the ledger counts the usage at the next collection",
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the reservation store is unavailable: {e}; the reservation expires by itself"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_admit() {
+        let r = parse_admit(
+            br#"{"client_id":"c-1","kind":"ai","provider":"anthropic","model":"claude-sonnet-4-5",
+                 "estimate":{"input_tokens":1200,"output_tokens":800,"cost_usd":"0.02"},"new_client":true}"#,
+        )
+        .unwrap();
+        assert_eq!(r.kind, Kind::Ai);
+        assert_eq!(r.estimate.output_tokens, Some(800));
+        assert_eq!(r.estimate.cost_usd, Some(Decimal::new(2, 2)));
+        assert!(r.new_client);
+        let r = parse_admit(br#"{"client_id":"c","kind":"api"}"#).unwrap();
+        assert_eq!((r.kind, r.estimate.output_tokens), (Kind::Api, None));
+    }
+
+    #[test]
+    fn refuses_bad_bodies_with_a_reason() {
+        let e = |b: &[u8]| parse_admit(b).unwrap_err();
+        assert!(e(b"{not json").contains("invalid request"), "{}", e(b"{"));
+        assert!(e(b"").contains("empty"));
+        assert!(e(br#"{"client_id":"c","kind":"video"}"#).contains("unknown kind `video`"));
+        let neg = e(
+            br#"{"client_id":"c","kind":"ai","provider":"openai","estimate":{"input_tokens":-5}}"#,
+        );
+        assert!(
+            neg.contains("estimate.input_tokens") && neg.contains("negative"),
+            "{neg}"
+        );
+        let neg = e(br#"{"client_id":"c","kind":"job","estimate":{"cost_usd":-0.5}}"#);
+        assert!(neg.contains("estimate.cost_usd"), "{neg}");
+        assert!(
+            e(br#"{"client_id":"c","kind":"api","extra":1}"#).contains("unknown field `extra`")
+        );
+        assert!(e(br#"{"kind":"api"}"#).contains("missing field `client_id`"));
+        assert!(e(br#"{"client_id":"a|b","kind":"api"}"#).contains("client_id"));
+        assert!(e(br#"{"client_id":"c","kind":"ai"}"#).contains("provider"));
+        assert!(e(br#"[1,2]"#).contains("invalid request"));
+        assert!(
+            e(br#"{"client_id":"c","kind":"api","estimate":{"requests":1.5}}"#)
+                .contains("invalid request")
+        );
+        let s =
+            parse_settle(br#"{"reservation_id":"r1","usage":{"output_tokens":-1}}"#).unwrap_err();
+        assert!(s.contains("usage.output_tokens"), "{s}");
+        assert_eq!(
+            parse_settle(br#"{"reservation_id":"r1"}"#)
+                .unwrap()
+                .usage
+                .tokens(),
+            0
+        );
+    }
+}

@@ -1,0 +1,593 @@
+//! Grafana dashboards as JSON: the founder dashboard (Performance Guard, Cost Shield, Resource
+//! Monitor, platform jobs, Strain Test, firing alerts) and the exporter-health dashboard.
+//!
+//! Provisioning-ready: fixed uids, a `datasource` variable every panel uses, no `__inputs`,
+//! a unit on every panel, thresholds from the config as panel steps.
+
+use serde_json::{Value, json};
+
+use crate::config::{Config, Threshold};
+use crate::core::levels::FigureName;
+use crate::metrics::names as n;
+
+use super::alerts::sel;
+use super::panels as p;
+use super::recording;
+
+const DS: &str = "${datasource}";
+
+fn datasource() -> Value {
+    json!({"type": "prometheus", "uid": DS})
+}
+
+/// A query of a panel.
+struct Q {
+    expr: String,
+    legend: &'static str,
+    /// Instant (latest value) rather than a range.
+    instant: bool,
+    table: bool,
+}
+
+fn q(expr: impl Into<String>, legend: &'static str) -> Q {
+    Q {
+        expr: expr.into(),
+        legend,
+        instant: false,
+        table: false,
+    }
+}
+
+fn qi(expr: impl Into<String>, legend: &'static str) -> Q {
+    Q {
+        instant: true,
+        ..q(expr, legend)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Stat,
+    BarGauge,
+    TimeSeries,
+    Table,
+}
+
+/// Steps from the base colour up.
+fn steps(base: &str, rest: &[(&str, f64)]) -> Value {
+    let mut s = vec![json!({"color": base, "value": null})];
+    s.extend(rest.iter().map(|(c, v)| json!({"color": c, "value": v})));
+    json!({"mode": "absolute", "steps": s})
+}
+
+fn level_steps(t: Threshold) -> Value {
+    steps("green", &[("orange", t.warning), ("red", t.critical)])
+}
+
+struct Panel {
+    overrides: Vec<Value>,
+    kind: Kind,
+    title: &'static str,
+    description: String,
+    unit: &'static str,
+    w: u32,
+    h: u32,
+    targets: Vec<Q>,
+    thresholds: Value,
+    mappings: Value,
+    min_max: Option<(f64, f64)>,
+}
+
+fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) -> Panel {
+    Panel {
+        overrides: vec![],
+        kind,
+        title,
+        description: String::new(),
+        unit,
+        w,
+        h,
+        targets: vec![],
+        thresholds: steps("green", &[]),
+        mappings: json!([]),
+        min_max: None,
+    }
+}
+
+impl Panel {
+    fn q(mut self, t: Q) -> Self {
+        self.targets.push(t);
+        self
+    }
+    fn desc(mut self, d: impl Into<String>) -> Self {
+        self.description = d.into();
+        self
+    }
+    fn th(mut self, t: Value) -> Self {
+        self.thresholds = t;
+        self
+    }
+    fn map(mut self, m: Value) -> Self {
+        self.mappings = m;
+        self
+    }
+    /// Draws the series of `legend` dashed (forecasts, trends).
+    fn dashed(mut self, legend: &str) -> Self {
+        self.overrides.push(json!({
+            "matcher": {"id": "byName", "options": legend},
+            "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]
+        }));
+        self
+    }
+    fn range(mut self, min: f64, max: f64) -> Self {
+        self.min_max = Some((min, max));
+        self
+    }
+}
+
+/// Value mappings for 0/1 gauges.
+fn flag(zero: &str, one: &str) -> Value {
+    json!([{"type": "value", "options": {
+        "0": {"text": zero, "color": "red", "index": 0},
+        "1": {"text": one, "color": "green", "index": 1}
+    }}])
+}
+
+/// Lays panels out left to right in rows of 24 columns.
+struct Layout {
+    panels: Vec<Value>,
+    x: u32,
+    y: u32,
+    row_h: u32,
+    id: u32,
+}
+
+impl Layout {
+    fn new() -> Self {
+        Layout {
+            panels: vec![],
+            x: 0,
+            y: 0,
+            row_h: 0,
+            id: 0,
+        }
+    }
+
+    fn next_line(&mut self) {
+        self.y += self.row_h;
+        self.x = 0;
+        self.row_h = 0;
+    }
+
+    fn row(&mut self, title: &str) {
+        if self.x > 0 {
+            self.next_line();
+        }
+        self.id += 1;
+        self.panels.push(json!({
+            "id": self.id, "type": "row", "title": title, "collapsed": false,
+            "gridPos": {"x": 0, "y": self.y, "w": 24, "h": 1}, "panels": []
+        }));
+        self.y += 1;
+    }
+
+    fn add(&mut self, pn: Panel) {
+        if self.x + pn.w > 24 {
+            self.next_line();
+        }
+        self.id += 1;
+        let targets: Vec<Value> = pn
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                json!({
+                    "refId": ((b'A' + i as u8) as char).to_string(),
+                    "datasource": datasource(),
+                    "expr": t.expr,
+                    "legendFormat": t.legend,
+                    "instant": t.instant,
+                    "range": !t.instant,
+                    "format": if t.table { "table" } else { "time_series" },
+                })
+            })
+            .collect();
+        let mut defaults = json!({
+            "unit": pn.unit,
+            "thresholds": pn.thresholds,
+            "mappings": pn.mappings,
+            "color": {"mode": "thresholds"},
+        });
+        if let Some((min, max)) = pn.min_max {
+            defaults["min"] = json!(min);
+            defaults["max"] = json!(max);
+        }
+        let reduce = json!({"calcs": ["lastNotNull"], "fields": "", "values": false});
+        let (ty, options) = match pn.kind {
+            Kind::Stat => (
+                "stat",
+                json!({"reduceOptions": reduce, "colorMode": "value", "graphMode": "none",
+                       "justifyMode": "auto", "orientation": "auto", "textMode": "auto"}),
+            ),
+            Kind::BarGauge => (
+                "bargauge",
+                json!({"reduceOptions": reduce, "orientation": "horizontal",
+                       "displayMode": "gradient", "showUnfilled": true}),
+            ),
+            Kind::TimeSeries => {
+                defaults["custom"] = json!({
+                    "drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
+                    "showPoints": "never", "spanNulls": false,
+                    "thresholdsStyle": {"mode": "line+area"}
+                });
+                defaults["color"] = json!({"mode": "palette-classic"});
+                (
+                    "timeseries",
+                    json!({"legend": {"displayMode": "list", "placement": "bottom", "showLegend": true},
+                           "tooltip": {"mode": "multi", "sort": "none"}}),
+                )
+            }
+            Kind::Table => ("table", json!({"showHeader": true, "cellHeight": "sm"})),
+        };
+        self.panels.push(json!({
+            "id": self.id,
+            "type": ty,
+            "title": pn.title,
+            "description": pn.description,
+            "datasource": datasource(),
+            "gridPos": {"x": self.x, "y": self.y, "w": pn.w, "h": pn.h},
+            "targets": targets,
+            "fieldConfig": {"defaults": defaults, "overrides": pn.overrides},
+            "options": options,
+        }));
+        self.x += pn.w;
+        self.row_h = self.row_h.max(pn.h);
+    }
+}
+
+fn dashboard(uid: &str, title: &str, description: &str, panels: Vec<Value>) -> Value {
+    json!({
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["launchguard"],
+        "editable": true,
+        "graphTooltip": 1,
+        "refresh": "30s",
+        "schemaVersion": 39,
+        "version": 1,
+        "time": {"from": "now-24h", "to": "now"},
+        "timezone": "browser",
+        "annotations": {"list": []},
+        "links": [],
+        "templating": {"list": [{
+            "name": "datasource",
+            "label": "Data source",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0,
+            "refresh": 1,
+            "regex": "",
+            "options": [],
+            "includeAll": false,
+            "multi": false
+        }]},
+        "panels": panels,
+    })
+}
+
+/// The figure panel: value, thresholds as steps, and the 7-day trend of its daily peak.
+fn figure_panel(title: &'static str, f: FigureName, t: Threshold) -> Panel {
+    let unit = match f {
+        FigureName::Bandwidth | FigureName::Storage => "decbytes",
+        FigureName::ResponseTime => "s",
+        FigureName::QueueDepth => "short",
+        _ => "percentunit",
+    };
+    let m = format!("figure={}", super::alerts::quote(f.label()));
+    const TREND: &str = "daily peak in 7 days at the 7-day trend";
+    let mut pn = panel(Kind::TimeSeries, title, unit, 6, 8)
+        .q(q(sel(&n::FIGURE_VALUE, &m), "value"))
+        .q(q(
+            format!("{}{{{m}}}", recording::figure_predict_7d()),
+            TREND,
+        ))
+        .dashed(TREND)
+        .th(level_steps(t))
+        .desc(format!(
+            "{} Warning and critical thresholds are the orange and red steps.",
+            figure_help(f)
+        ));
+    match f {
+        FigureName::VisualJobRisk => {
+            pn = pn.q(q(sel(&n::VISUAL_JOB_RISK_COMPONENT, ""), "{{component}}"));
+        }
+        FigureName::CronLoad => pn = pn.q(q(sel(&n::CRON_LOAD_RATIO, ""), "{{cron_job}}")),
+        _ => {}
+    }
+    pn
+}
+
+fn figure_help(f: FigureName) -> &'static str {
+    match f {
+        FigureName::AiTokens => "Tokens today over the tier's daily token limit.",
+        FigureName::Bandwidth => "Bytes served today.",
+        FigureName::Storage => "Database size plus storage bucket objects.",
+        FigureName::QueueDepth => "Jobs waiting to start.",
+        FigureName::CronLoad => {
+            "Largest mean run time / schedule interval of the pg_cron jobs (value), and each job's own."
+        }
+        FigureName::VisualJobRisk => {
+            "0.4 queue + 0.3 failures + 0.3 processing time, with its three parts."
+        }
+        FigureName::ResponseTime => "p95 API response time over the last 5 minutes.",
+        FigureName::ErrorRate => "Failed over all API responses over the last 5 minutes.",
+    }
+}
+
+pub fn founder(cfg: &Config) -> Value {
+    let k = &cfg.kit.rules;
+    let b = &cfg.budgets;
+    let budget_steps = steps("green", &[("orange", b.alert_ratio), ("red", 1.0)]);
+    let mut l = Layout::new();
+
+    l.row("Performance Guard");
+    l.add(
+        panel(Kind::Stat, p::TIER, "none", 4, 5)
+            .q(qi(sel(&n::TIER_INFO, ""), "{{tier}}"))
+            .desc("The tier the platform runs at, from the config."),
+    );
+    l.add(
+        panel(Kind::Stat, p::HEALTH_LEVEL, "none", 4, 5)
+            .q(qi(format!("max({})", sel(&n::FIGURE_LEVEL, "")), "health"))
+            .th(steps("green", &[("orange", 1.0), ("red", 2.0)]))
+            .map(json!([{"type": "value", "options": {
+                "0": {"text": "OK", "color": "green", "index": 0},
+                "1": {"text": "WARNING", "color": "orange", "index": 1},
+                "2": {"text": "CRITICAL", "color": "red", "index": 2}
+            }}]))
+            .desc("The worst level of the Resource Monitor figures."),
+    );
+    l.add(
+        panel(Kind::BarGauge, p::HEADROOM, "percentunit", 16, 5)
+            .q(qi(sel(&n::TIER_HEADROOM_RATIO, ""), "{{resource}}"))
+            .th(steps(
+                "red",
+                &[("orange", 0.0), ("green", 1.0 - k.tier_near_ratio)],
+            ))
+            .range(0.0, 1.0)
+            .desc("Share of each tier limit still free. Orange: plan the upgrade."),
+    );
+
+    l.row("Cost Shield");
+    l.add(
+        panel(Kind::BarGauge, p::BUDGET_USE, "percentunit", 8, 6)
+            .q(qi(sel(&n::BUDGET_USED_RATIO, ""), "{{scope}}"))
+            .th(budget_steps.clone())
+            .range(0.0, 1.0)
+            .desc("Spend over budget per scope (client_daily: the largest client's)."),
+    );
+    l.add(
+        panel(Kind::BarGauge, p::BUDGET_FORECAST, "percentunit", 8, 6)
+            .q(qi(recording::budget_predict_period_end(), "{{scope}}"))
+            .th(budget_steps.clone())
+            .range(0.0, 1.0)
+            .desc(
+                "Where each budget ends its period (local midnight, month end) at the recent pace.",
+            ),
+    );
+    l.add(
+        panel(Kind::Stat, p::BUDGET_EXHAUSTED, "dateTimeAsIso", 8, 6)
+            .q(qi(
+                format!("{} * 1000", recording::budget_exhaustion()),
+                "{{scope}}",
+            ))
+            .desc("When each budget runs out at the recent pace. No value: spend is flat."),
+    );
+    l.add(
+        panel(Kind::BarGauge, p::PROVIDER_SPEND, "percentunit", 8, 7)
+            .q(qi(
+                format!(
+                    "{} / on(job, instance) group_left() {}",
+                    sel(&n::COST_USD, "period=\"day\""),
+                    sel(&n::BUDGET_USD, "scope=\"daily\"")
+                ),
+                "{{provider}}",
+            ))
+            .th(budget_steps.clone())
+            .range(0.0, 1.0)
+            .desc("Each provider's spend today as a share of the daily budget."),
+    );
+    l.add(
+        panel(Kind::BarGauge, p::CLIENT_BUDGET, "percentunit", 8, 7)
+            .q(qi(
+                format!("topk(10, {})", sel(&n::CLIENT_BUDGET_USED_RATIO, "")),
+                "{{client}}",
+            ))
+            .th(budget_steps)
+            .range(0.0, 1.0)
+            .desc("The ten clients closest to their daily budget."),
+    );
+    l.add(
+        panel(Kind::TimeSeries, "Spend (USD)", "currencyUSD", 8, 7)
+            .q(q(
+                format!("sum by (period) ({})", sel(&n::COST_USD, "")),
+                "{{period}} to date",
+            ))
+            .desc("Spend today and this month, all providers."),
+    );
+
+    l.row("Resource Monitor");
+    let th = cfg.thresholds.clone();
+    for (f, t) in th.by_figure() {
+        let title = match f {
+            FigureName::AiTokens => p::AI_TOKENS,
+            FigureName::Bandwidth => p::BANDWIDTH,
+            FigureName::Storage => p::STORAGE,
+            FigureName::QueueDepth => p::QUEUE_DEPTH,
+            FigureName::CronLoad => p::CRON_LOAD,
+            FigureName::VisualJobRisk => p::VISUAL_RISK,
+            FigureName::ResponseTime => p::RESPONSE_TIME,
+            FigureName::ErrorRate => p::ERROR_RATE,
+        };
+        l.add(figure_panel(title, f, t));
+    }
+
+    l.row("Platform jobs and database");
+    let stale_steps = |warn: f64, crit: f64| steps("green", &[("orange", warn), ("red", crit)]);
+    l.add(
+        panel(Kind::BarGauge, p::SYNC_AGE, "s", 8, 6)
+            .q(qi(
+                format!("time() - {}", sel(&n::CRON_LAST_SUCCESS, "")),
+                "{{cron_job}}",
+            ))
+            .th(stale_steps(
+                k.sync_job_late_cadences.warning * cfg.current_limits().cron_cadence.as_secs_f64(),
+                k.sync_job_late_cadences.critical * cfg.current_limits().cron_cadence.as_secs_f64(),
+            ))
+            .desc(format!(
+                "Steps: {}x and {}x the cron cadence of the tier configured at render time; the alert reads the live cadence.",
+                k.sync_job_late_cadences.warning, k.sync_job_late_cadences.critical
+            )),
+    );
+    l.add(
+        panel(Kind::BarGauge, p::CRON_FAILURES, "short", 8, 6)
+            .q(qi(sel(&n::CRON_FAILURES, ""), "{{cron_job}}"))
+            .th(level_steps(k.cron_failures))
+            .desc("Failed runs of each pg_cron job in the last 24 hours."),
+    );
+    l.add(
+        panel(Kind::BarGauge, p::POOLER, "percentunit", 8, 6)
+            .q(qi(
+                format!(
+                    "{} / {}",
+                    sel(&n::DB_CONNECTIONS, ""),
+                    sel(&n::DB_MAX_CONNECTIONS, "")
+                ),
+                "connections",
+            ))
+            .th(level_steps(k.pooler_ratio))
+            .range(0.0, 1.0)
+            .desc("Open connections over max_connections."),
+    );
+
+    l.row("Strain Test");
+    l.add(
+        panel(Kind::Stat, p::STRAIN_PASS, "percentunit", 8, 5)
+            .q(qi(sel(&n::STRAIN_PASS_RATIO, ""), "{{suite}}"))
+            .th(steps("red", &[("green", 0.8)]))
+            .desc("Share of each suite's scenarios that passed in its latest run; an upgrade needs 80%."),
+    );
+    l.add(
+        panel(Kind::Stat, p::STRAIN_LAST_RUN, "dateTimeFromNow", 8, 5)
+            .q(qi(
+                format!("{} * 1000", sel(&n::STRAIN_LAST_RUN, "")),
+                "{{suite}}",
+            ))
+            .desc("When each suite last ran."),
+    );
+    l.add(
+        panel(Kind::Stat, p::STRAIN_READY, "none", 8, 5)
+            .q(qi(sel(&n::TIER_UPGRADE_READY, ""), "{{target}}"))
+            .map(flag("NOT READY", "READY"))
+            .desc("Whether the latest suite for each target tier allows the upgrade."),
+    );
+
+    l.row("Alerts");
+    let mut firing = qi(
+        "ALERTS{alertstate=\"firing\", alertname=~\"Launchguard.*\"}",
+        "{{alertname}}",
+    );
+    firing.table = true;
+    l.add(
+        panel(Kind::Table, p::FIRING, "none", 24, 8)
+            .q(firing)
+            .desc("launchguard alerts firing now, as Prometheus evaluates them."),
+    );
+
+    dashboard(
+        p::FOUNDER_UID,
+        p::FOUNDER,
+        "Tier headroom, budgets, resource figures with thresholds and trends, strain readiness",
+        l.panels,
+    )
+}
+
+pub fn exporter_health(cfg: &Config) -> Value {
+    let stale = cfg.kit.rules.source_stale;
+    let mut l = Layout::new();
+    l.row("Exporter");
+    l.add(
+        panel(Kind::Stat, p::SOURCES_UP, "none", 6, 5)
+            .q(qi(sel(&n::SOURCE_UP, ""), "{{source}}"))
+            .map(flag("DOWN", "UP"))
+            .desc("Whether each source's last collection succeeded."),
+    );
+    l.add(
+        panel(Kind::Stat, p::BUILD, "none", 6, 5)
+            .q(qi(sel(&n::BUILD_INFO, ""), "{{version}} ({{revision}})"))
+            .desc("The running launchguard build; no value means Prometheus has no launchguard metrics."),
+    );
+    l.add(
+        panel(Kind::Stat, p::CONFIG_RELOAD, "none", 6, 5)
+            .q(qi(sel(&n::CONFIG_RELOAD_OK, ""), "last reload"))
+            .map(flag("FAILED", "OK"))
+            .desc("FAILED: the last config change was refused and the previous config keeps running; the log names the file, line and field."),
+    );
+    l.add(
+        panel(Kind::Stat, p::FIGURES_AVAILABLE, "none", 6, 5)
+            .q(qi(sel(&n::FIGURE_AVAILABLE, ""), "{{figure}}"))
+            .map(flag("MISSING", "OK"))
+            .desc("Figures whose table, column or extension is missing, or whose query failed."),
+    );
+    l.row("Collections");
+    l.add(
+        panel(Kind::TimeSeries, p::DATA_AGE, "s", 12, 8)
+            .q(q(
+                format!("time() - {}", sel(&n::SOURCE_LAST_SUCCESS, "")),
+                "{{source}}",
+            ))
+            .th(steps(
+                "green",
+                &[
+                    ("orange", stale.warning.as_secs_f64()),
+                    ("red", stale.critical.as_secs_f64()),
+                ],
+            ))
+            .desc("Time since each source's last successful collection."),
+    );
+    l.add(
+        panel(Kind::TimeSeries, p::COLLECT_DURATION, "s", 12, 8)
+            .q(q(sel(&n::SOURCE_DURATION, ""), "{{source}}"))
+            .desc("Duration of each source's last collection attempt."),
+    );
+    l.add(
+        panel(Kind::TimeSeries, p::COLLECT_ERRORS, "short", 24, 8)
+            .q(q(
+                format!(
+                    "sum by (source, reason) (increase({}[$__rate_interval]))",
+                    sel(&n::SOURCE_ERRORS, "")
+                ),
+                "{{source}}: {{reason}}",
+            ))
+            .desc("Failed collections by source and reason."),
+    );
+    dashboard(
+        p::HEALTH_UID,
+        p::HEALTH,
+        "Sources up, data age, collection durations and errors of the launchguard exporter",
+        l.panels,
+    )
+}
+
+/// Every query expression of a dashboard, in panel order.
+pub fn expressions(d: &Value) -> Vec<String> {
+    d["panels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_string))
+        .collect()
+}

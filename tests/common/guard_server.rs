@@ -1,0 +1,268 @@
+//! Real launchguard processes and a real redis-server for the guard's integration tests, each
+//! on a free loopback port, stopped when dropped.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A `launchguard serve` process.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    log: PathBuf,
+    config: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Starts `launchguard serve --config CONFIG` with `env`, and waits until it is ready (its
+    /// first collection finished).
+    pub async fn start(config: &Path, env: &[(&str, &str)]) -> Server {
+        let mut s = Server {
+            child: None,
+            base: String::new(),
+            log: config.with_extension(format!("{}.log", free_port())),
+            config: config.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        s.restart().await;
+        s
+    }
+
+    /// Stops the process (SIGKILL: nothing is flushed on the way out) and starts it again.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let port = free_port();
+        let log = fs::File::create(&self.log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_launchguard"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("LAUNCHGUARD_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start launchguard");
+        self.child = Some(child);
+        self.base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("launchguard exited ({status}):\n{}", self.log_text());
+            }
+            assert!(
+                Instant::now() < until,
+                "launchguard not ready after 60 s:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The value of one exposed sample, matched by its full text before the value.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
+            .map(|v| v.trim().parse().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A throwaway `redis-server` without persistence.
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        r.start_again();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn start_again(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): install the Debian package redis-server")
+            });
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.ping() {
+                return;
+            }
+            assert!(Instant::now() < until, "redis-server did not answer PING");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A config whose snapshot comes from the seeded database: growth tier, budgets wide enough
+/// that only the per-client daily budget ($0.30: room for exactly 100 admits of $0.003) binds.
+pub fn config(dir: &Path, extra_guard: &str) -> PathBuf {
+    let path = dir.join(format!("launchguard-{}.yaml", free_port()));
+    let text = format!(
+        "tier: growth\n\
+         budgets:\n  daily_usd: 100000\n  monthly_usd: 1000000\n  client_daily_usd: 0.3\n\
+         database:\n  url: ${{SUPABASE_DB_URL}}\n  interval: 1s\n  timeout: 10s\n\
+         guard:\n  state_file: {}\n{extra_guard}",
+        dir.join("guard-state.json").display()
+    );
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// An admit body: anthropic claude-sonnet-4-5, 1,000 input tokens and no output = $0.003.
+pub fn admit_body(client: &str) -> String {
+    format!(
+        r#"{{"client_id":"{client}","kind":"ai","provider":"anthropic","model":"claude-sonnet-4-5","estimate":{{"input_tokens":1000,"output_tokens":0}}}}"#
+    )
+}
+
+/// (status, parsed JSON, Retry-After header) of one POST.
+pub async fn post(
+    c: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, serde_json::Value, Option<String>) {
+    let r = c
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, json, retry)
+}
+
+/// Fires `n` admits for one client at once, alternating over `servers`; returns the
+/// (status, decision, reason) of each.
+pub async fn burst(servers: &[&str], client: &str, n: usize) -> Vec<(u16, String, String)> {
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .unwrap();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let c = c.clone();
+        let url = format!("{}/api/v1/guard/admit", servers[i % servers.len()]);
+        let body = admit_body(client);
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let (s, j, retry) = post(&c, &url, body).await;
+            if s == 429 {
+                assert!(retry.is_some(), "429 without Retry-After: {j}");
+            }
+            (
+                s,
+                j["decision"].as_str().unwrap().to_string(),
+                j["reason"].as_str().unwrap().to_string(),
+            )
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}

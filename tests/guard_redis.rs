@@ -1,0 +1,188 @@
+//! Several replicas: two real launchguard processes sharing one real redis-server (started by
+//! the test on a free loopback port) and one seeded PostgreSQL (needs redis-server,
+//! postgresql-15 and postgresql-15-cron).
+
+#[path = "common/guard_server.rs"]
+mod gs;
+#[path = "common/pg.rs"]
+mod pg;
+
+use std::time::{Duration, Instant};
+
+use gs::{ADMIN_TOKEN, Redis, Server, admit_body, burst, post};
+
+/// A replica; the Redis timeout leaves room for 500 concurrent scripts per replica on a
+/// debug build sharing two cores with the other test.
+async fn replica(pg: &pg::TestPg, redis: &Redis, dir: &std::path::Path, extra: &str) -> Server {
+    let cfg = gs::config(
+        dir,
+        &format!("  redis_url: ${{REDIS_URL}}\n  redis_timeout: 2s\n{extra}"),
+    );
+    let url = pg.reader_url();
+    let redis_url = redis.url();
+    Server::start(
+        &cfg,
+        &[
+            ("SUPABASE_DB_URL", url.as_str()),
+            ("LAUNCHGUARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("REDIS_URL", redis_url.as_str()),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_one_budget_and_the_kill_switches() {
+    let pg = pg::TestPg::start_seeded();
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = replica(&pg, &redis, dir.path(), "").await;
+    let mut b = replica(&pg, &redis, dir.path(), "").await;
+
+    // 1,000 admits at once, half to each replica: one Lua script checks and reserves, so the
+    // documented bound is 0 across replicas too.
+    let got = burst(&[&a.base, &b.base], "shared-client", 1000).await;
+    let allowed = got.iter().filter(|g| g.1 == "allow").count();
+    assert_eq!(
+        allowed, 100,
+        "admitted {allowed} of a budget with room for 100"
+    );
+    assert!(
+        got.iter()
+            .filter(|g| g.1 != "allow")
+            .all(|g| g.0 == 429 && g.2 == "budget_client_daily_exceeded"),
+        "{got:?}"
+    );
+    // Both replicas admitted part of it.
+    let from_a = got.iter().step_by(2).filter(|g| g.1 == "allow").count();
+    assert!(from_a > 0 && from_a < 100, "replica a admitted {from_a}");
+
+    // A settle on one replica releases a reservation made on the other.
+    let c = reqwest::Client::new();
+    let (st, j, _) = post(&c, &a.url("/api/v1/guard/admit"), admit_body("other")).await;
+    assert_eq!(st, 200, "{j}");
+    let id = j["reservation_id"].as_str().unwrap();
+    let (st, j, _) = post(
+        &c,
+        &b.url("/api/v1/guard/settle"),
+        format!(r#"{{"reservation_id":"{id}"}}"#),
+    )
+    .await;
+    assert_eq!((st, j["settled"].as_bool()), (200, Some(true)), "{j}");
+
+    // A kill switch set on replica a denies on replica b at once.
+    let r = c
+        .put(a.url("/api/v1/admin/kill-switches/provider/anthropic"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (st, j, _) = post(&c, &b.url("/api/v1/guard/admit"), admit_body("fresh")).await;
+    assert_eq!(
+        (st, j["reason"].as_str()),
+        (429, Some("kill_switch_provider")),
+        "{j}"
+    );
+    // A wrong token on b changes nothing.
+    let r = c
+        .delete(b.url("/api/v1/admin/kill-switches/provider/anthropic"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // It survives a restart of b (it lives in Redis).
+    b.restart().await;
+    let (st, j, _) = post(&c, &b.url("/api/v1/guard/admit"), admit_body("fresh")).await;
+    assert_eq!(
+        (st, j["reason"].as_str()),
+        (429, Some("kill_switch_provider")),
+        "{j}"
+    );
+    assert_eq!(
+        b.metric(r#"launchguard_guard_kill_switch{scope="provider",target="anthropic"}"#)
+            .await,
+        Some(1.0)
+    );
+    let r = c
+        .delete(b.url("/api/v1/admin/kill-switches/provider/anthropic"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (st, _, _) = post(&c, &b.url("/api/v1/guard/admit"), admit_body("fresh")).await;
+    assert_eq!(st, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_holds_the_fail_mode_and_recovers() {
+    let pg = pg::TestPg::start_seeded();
+    let mut redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let closed = replica(&pg, &redis, dir.path(), "  fail_mode: closed\n").await;
+    let open = replica(&pg, &redis, dir.path(), "  fail_mode: open\n").await;
+    let c = reqwest::Client::new();
+    for s in [&closed, &open] {
+        let (st, j, _) = post(&c, &s.url("/api/v1/guard/admit"), admit_body("x")).await;
+        assert_eq!(st, 200, "{j}");
+    }
+
+    redis.stop();
+    let (st, j, retry) = post(&c, &closed.url("/api/v1/guard/admit"), admit_body("x")).await;
+    assert_eq!(
+        (st, j["decision"].as_str(), j["reason"].as_str()),
+        (429, Some("deny"), Some("store_unavailable")),
+        "{j}"
+    );
+    assert_eq!(retry.as_deref(), Some("5"));
+    let (st, j, _) = post(&c, &open.url("/api/v1/guard/admit"), admit_body("x")).await;
+    assert_eq!(
+        (st, j["decision"].as_str(), j["reason"].as_str()),
+        (200, Some("allow"), Some("fail_open_store_unavailable")),
+        "{j}"
+    );
+    assert!(j["reservation_id"].is_null(), "{j}");
+    // Settles cannot reach Redis either: 503, and the reservation expires by itself.
+    let (st, j, _) = post(
+        &c,
+        &closed.url("/api/v1/guard/settle"),
+        r#"{"reservation_id":"abc"}"#,
+    )
+    .await;
+    assert_eq!(
+        (st, j["error"].as_str()),
+        (503, Some("store_unavailable")),
+        "{j}"
+    );
+    // Scrapes keep working and say the store is down.
+    assert_eq!(
+        closed
+            .metric(r#"launchguard_guard_store_up{store="redis"}"#)
+            .await,
+        Some(0.0)
+    );
+
+    redis.start_again();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (st, j, _) = post(&c, &closed.url("/api/v1/guard/admit"), admit_body("x")).await;
+        if st == 200 {
+            assert_eq!(j["reason"], "ok", "{j}");
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "no recovery: {j}\n{}",
+            closed.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (st, j, _) = post(&c, &open.url("/api/v1/guard/admit"), admit_body("x")).await;
+    assert_eq!((st, j["reason"].as_str()), (200, Some("ok")), "{j}");
+    assert!(j["reservation_id"].is_string(), "{j}");
+    let log = closed.log_text();
+    assert!(log.contains("reservation store down"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}

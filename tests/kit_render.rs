@@ -1,0 +1,401 @@
+//! The kit in the repository is the render of the default config, and what it contains is sound
+//! without any server: every rule and dashboard expression parses as PromQL (promql-parser) and
+//! names only metrics the exporter exports (metrics::names) or the recording rules define;
+//! dashboards are provisioning-ready (stable uids, a datasource variable, units, no __inputs) and
+//! their grids stay in 24 columns without overlap; every alert has its runbook section.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use launchguard::config::Config;
+use launchguard::kit::{alerts, recording, render};
+use launchguard::metrics::names;
+use promql_parser::parser::{self, Expr};
+use promql_parser::util::{ExprVisitor, walk_expr};
+use serde_json::Value;
+
+const REGENERATE: &str = "regenerate with: env -u LAUNCHGUARD_CONFIG cargo run -- render --out .";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files_under(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(root, &p, out);
+        } else {
+            out.push(p.strip_prefix(root).unwrap().to_path_buf());
+        }
+    }
+}
+
+#[test]
+fn repository_kit_is_the_render_of_the_default_config() {
+    let rendered = render::files(&Config::default());
+    let mut problems = Vec::new();
+    for (rel, want) in &rendered {
+        match fs::read_to_string(repo().join(rel)) {
+            Err(_) => problems.push(format!("{} is missing", rel.display())),
+            Ok(have) if have != *want => {
+                let line = have
+                    .lines()
+                    .zip(want.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or_else(|| have.lines().count().min(want.lines().count()));
+                problems.push(format!(
+                    "{} differs from a fresh render from line {}:\n  repository: {:?}\n  render:     {:?}",
+                    rel.display(),
+                    line + 1,
+                    have.lines().nth(line).unwrap_or("<end of file>"),
+                    want.lines().nth(line).unwrap_or("<end of file>"),
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    let expected: HashSet<&PathBuf> = rendered.iter().map(|(p, _)| p).collect();
+    let mut present = Vec::new();
+    for d in render::OWNED_DIRS {
+        files_under(&repo(), &repo().join(d), &mut present);
+    }
+    for p in present {
+        if !expected.contains(&p) {
+            problems.push(format!(
+                "{} is not written by render (stale: delete it)",
+                p.display()
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the kit in the repository is not the render of the default config:\n{}\n{REGENERATE}",
+        problems.join("\n")
+    );
+}
+
+/// Metric names a PromQL expression selects.
+fn metric_names(expr: &str) -> Result<BTreeSet<String>, String> {
+    struct Names(BTreeSet<String>);
+    impl ExprVisitor for Names {
+        type Error = String;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, String> {
+            let vs = match e {
+                Expr::VectorSelector(vs) => vs,
+                Expr::MatrixSelector(ms) => &ms.vs,
+                _ => return Ok(true),
+            };
+            let name = vs.name.clone().or_else(|| {
+                vs.matchers
+                    .matchers
+                    .iter()
+                    .find(|m| m.name == "__name__")
+                    .map(|m| m.value.clone())
+            });
+            match name {
+                Some(n) => {
+                    self.0.insert(n);
+                    Ok(true)
+                }
+                None => Err("a selector without a metric name".into()),
+            }
+        }
+    }
+    let ast = parser::parse(expr)?;
+    let mut v = Names(BTreeSet::new());
+    walk_expr(&mut v, &ast)?;
+    Ok(v.0)
+}
+
+/// Every selector of an expression: (metric name, label names it matches on).
+fn selectors(expr: &str) -> Vec<(String, Vec<String>)> {
+    struct Sel(Vec<(String, Vec<String>)>);
+    impl ExprVisitor for Sel {
+        type Error = String;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, String> {
+            let vs = match e {
+                Expr::VectorSelector(vs) => vs,
+                Expr::MatrixSelector(ms) => &ms.vs,
+                _ => return Ok(true),
+            };
+            let labels = vs
+                .matchers
+                .matchers
+                .iter()
+                .map(|m| m.name.clone())
+                .filter(|n| n != "__name__")
+                .collect();
+            self.0.push((vs.name.clone().unwrap_or_default(), labels));
+            Ok(true)
+        }
+    }
+    let mut v = Sel(Vec::new());
+    walk_expr(&mut v, &parser::parse(expr).unwrap()).unwrap();
+    v.0
+}
+
+/// A selector of an exported metric may only match on its labels or the scrape's own.
+fn check_label_names(where_: &str, expr: &str) {
+    for (name, labels) in selectors(expr) {
+        let Some(def) = names::all().find(|m| m.exposed_name() == name) else {
+            continue;
+        };
+        for l in labels {
+            assert!(
+                def.labels.contains(&l.as_str()) || l == "job" || l == "instance",
+                "{where_}: `{expr}` matches {name} on `{l}`, which it does not have (labels: {:?})",
+                def.labels
+            );
+        }
+    }
+}
+
+/// Grafana's interval variables, as Prometheus would see them.
+fn grafana_vars(expr: &str) -> String {
+    expr.replace("$__rate_interval", "5m")
+        .replace("$__interval", "1m")
+        .replace("$__range", "1h")
+}
+
+fn known_metrics() -> HashSet<String> {
+    let mut k: HashSet<String> = names::all().map(|m| m.exposed_name()).collect();
+    k.extend(recording::names());
+    k
+}
+
+fn rendered(rel: &str) -> String {
+    render::files(&Config::default())
+        .into_iter()
+        .find(|(p, _)| p == Path::new(rel))
+        .unwrap_or_else(|| panic!("render writes no {rel}"))
+        .1
+}
+
+fn yaml(text: &str) -> Value {
+    serde_saphyr::from_str(text).expect("rendered YAML parses")
+}
+
+#[test]
+fn rule_expressions_name_only_exported_or_recorded_metrics() {
+    let known = known_metrics();
+    let mut checked = 0;
+    for file in [
+        "rules/launchguard-alerts.yml",
+        "rules/launchguard-recording.yml",
+    ] {
+        let doc = yaml(&rendered(file));
+        for g in doc["groups"].as_array().unwrap() {
+            for r in g["rules"].as_array().unwrap() {
+                let expr = r["expr"].as_str().unwrap();
+                let used = metric_names(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+                check_label_names(file, expr);
+                assert!(!used.is_empty(), "{expr} selects nothing");
+                for m in used {
+                    assert!(known.contains(&m), "{file}: {expr} uses unknown metric {m}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} rules");
+}
+
+#[test]
+fn alerts_carry_severity_text_and_a_runbook_section() {
+    let doc = yaml(&rendered("rules/launchguard-alerts.yml"));
+    let runbooks = rendered("docs/runbooks.md");
+    let mut seen = BTreeSet::new();
+    for r in doc["groups"][0]["rules"].as_array().unwrap() {
+        let name = r["alert"].as_str().unwrap();
+        seen.insert(name.to_string());
+        let sev = r["labels"]["severity"].as_str().unwrap();
+        assert!(
+            ["info", "warning", "critical"].contains(&sev),
+            "{name}: {sev}"
+        );
+        let a = &r["annotations"];
+        let summary = a["summary"].as_str().unwrap();
+        assert!(!summary.contains("{{"), "{name}: the summary is static");
+        let desc = a["description"].as_str().unwrap();
+        let expr = r["expr"].as_str().unwrap();
+        if expr.contains(" >= ") || expr.contains(" > ") {
+            assert!(
+                desc.contains("$value"),
+                "{name}: description shows the value"
+            );
+            assert!(
+                desc.contains(" at ") || desc.contains(" after ") || desc.contains("x the"),
+                "{name}: description shows the limit: {desc}"
+            );
+        }
+        let url = a["runbook_url"].as_str().unwrap();
+        let anchor = url.split_once('#').unwrap().1;
+        assert_eq!(anchor, name.to_lowercase());
+        assert!(
+            runbooks.contains(&format!("\n## {name}\n")),
+            "docs/runbooks.md has no section {name}"
+        );
+    }
+    assert_eq!(seen.len(), alerts::alerts(&Config::default()).len());
+}
+
+#[test]
+fn runbooks_point_at_panels_that_exist() {
+    let cfg = Config::default();
+    let boards: Vec<Value> = ["founder", "exporter-health"]
+        .iter()
+        .map(|d| {
+            serde_json::from_str(&rendered(&format!("dashboards/launchguard-{d}.json"))).unwrap()
+        })
+        .collect();
+    for a in alerts::alerts(&cfg) {
+        let (dash, panel) = a.runbook.confirm;
+        let board = boards
+            .iter()
+            .find(|b| b["title"] == dash)
+            .unwrap_or_else(|| panic!("{}: no dashboard {dash}", a.name));
+        assert!(
+            board["panels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["title"] == panel),
+            "{}: no panel {panel} on {dash}",
+            a.name
+        );
+    }
+}
+
+fn check_dashboard(file: &str, d: &Value, uids: &mut HashSet<String>) {
+    let text = d.to_string();
+    assert!(!text.contains("__inputs"), "{file}: __inputs");
+    assert!(!text.contains("${DS_"), "{file}: ${{DS_...}} placeholder");
+    let uid = d["uid"].as_str().unwrap();
+    assert!(!uid.is_empty() && uid.len() <= 40, "{file}: uid {uid}");
+    assert!(uids.insert(uid.to_string()), "{file}: uid {uid} used twice");
+    let vars = d["templating"]["list"].as_array().unwrap();
+    assert!(
+        vars.iter().any(|v| v["name"] == "datasource"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "{file}: no datasource variable"
+    );
+    let known = known_metrics();
+    let panels = d["panels"].as_array().unwrap();
+    let mut ids = HashSet::new();
+    let mut boxes = Vec::new();
+    let mut queries = 0;
+    for p in panels {
+        let title = p["title"].as_str().unwrap();
+        assert!(
+            ids.insert(p["id"].as_u64().unwrap()),
+            "{file}: id of {title} reused"
+        );
+        let g = &p["gridPos"];
+        let (x, y, w, h) = (
+            g["x"].as_u64().unwrap(),
+            g["y"].as_u64().unwrap(),
+            g["w"].as_u64().unwrap(),
+            g["h"].as_u64().unwrap(),
+        );
+        assert!(
+            w > 0 && h > 0 && x + w <= 24,
+            "{file}: {title} leaves the 24-column grid"
+        );
+        boxes.push((title.to_string(), x, y, w, h));
+        if p["type"] == "row" {
+            continue;
+        }
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{file}: {title}");
+        let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
+        assert!(!unit.is_empty(), "{file}: {title} has no unit");
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{file}: {title} has no query");
+        for t in targets {
+            assert_eq!(t["datasource"]["uid"], "${datasource}", "{file}: {title}");
+            let expr = t["expr"].as_str().unwrap();
+            let used = metric_names(&grafana_vars(expr))
+                .unwrap_or_else(|e| panic!("{file}: {title}: `{expr}` does not parse: {e}"));
+            check_label_names(&format!("{file}: {title}"), &grafana_vars(expr));
+            for m in used {
+                // ALERTS is the series Prometheus itself makes from the alerting rules.
+                assert!(
+                    known.contains(&m) || m == "ALERTS",
+                    "{file}: {title}: `{expr}` uses {m}, which neither the exporter nor a recording rule makes"
+                );
+            }
+            queries += 1;
+        }
+    }
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let apart =
+                a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1 || a.2 + a.4 <= b.2 || b.2 + b.4 <= a.2;
+            assert!(apart, "{file}: panels {} and {} overlap", a.0, b.0);
+        }
+    }
+    assert!(queries >= 7, "{file}: only {queries} queries");
+}
+
+#[test]
+fn dashboards_are_provisioning_ready_and_query_known_metrics() {
+    let mut uids = HashSet::new();
+    for d in ["founder", "exporter-health"] {
+        let file = format!("dashboards/launchguard-{d}.json");
+        let v: Value = serde_json::from_str(&rendered(&file)).unwrap();
+        check_dashboard(&file, &v, &mut uids);
+    }
+}
+
+#[test]
+fn the_name_check_catches_an_unknown_metric() {
+    let mut uids = HashSet::new();
+    let mut d: Value =
+        serde_json::from_str(&rendered("dashboards/launchguard-exporter-health.json")).unwrap();
+    d["panels"][1]["targets"][0]["expr"] = Value::from("launchguard_no_such_metric");
+    let r = std::panic::catch_unwind(move || check_dashboard("x", &d, &mut uids));
+    assert!(r.is_err(), "an unknown metric must fail the check");
+    let r = std::panic::catch_unwind(|| {
+        check_label_names("x", "launchguard_api_response_seconds{quantile=\"0.95\"}")
+    });
+    assert!(
+        r.is_err(),
+        "a label the metric does not have must fail the check"
+    );
+    assert_eq!(
+        metric_names("sum(rate(a_total[5m])) / on() group_left b").unwrap(),
+        BTreeSet::from(["a_total".to_string(), "b".to_string()])
+    );
+}
+
+#[test]
+fn render_refuses_a_bad_config_with_its_place_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yml");
+    fs::write(
+        &cfg,
+        "kit:\n  alertmanager:\n    sms:\n      phone_numbers: [\"12345\"]\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_launchguard"))
+        .args(["render", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out_dir)
+        .env_remove("LAUNCHGUARD_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yml:4:") && err.contains("kit.alertmanager.sms.phone_numbers.0"),
+        "{err}"
+    );
+    assert!(!out_dir.exists());
+}
