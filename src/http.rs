@@ -30,9 +30,10 @@ pub fn router_with(shared: Arc<Shared>, guard: Option<Arc<Guard>>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(App {
-            shared,
+            shared: shared.clone(),
             guard: guard.clone(),
-        });
+        })
+        .merge(crate::status::routes().with_state(shared));
     match guard {
         Some(g) => base
             .merge(crate::guard::api::router(g.clone()))

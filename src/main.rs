@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use launchguard::cli::{Cli, Command};
 use launchguard::config::{self, Config};
@@ -31,12 +31,28 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { config, listen } => {
+        Command::Serve {
+            config,
+            listen,
+            web_config_file,
+        } => {
             let cfg = match load(config.as_deref()) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match rt.block_on(launchguard::serve::run(cfg, config, listen)) {
+            let web = match web_config_file {
+                None => launchguard::web::WebState::open(),
+                Some(p) => match launchguard::web::WebState::from_file(&p) {
+                    Ok(w) => w,
+                    Err(errs) => {
+                        for e in errs {
+                            eprintln!("error: {e}");
+                        }
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+            };
+            match rt.block_on(launchguard::serve::run(cfg, config, listen, web)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -78,5 +94,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "launchguard", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => match launchguard::cli::man_pages(dir.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

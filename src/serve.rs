@@ -120,11 +120,30 @@ async fn publisher(shared: Arc<Shared>) {
     }
 }
 
+/// Ctrl-C or SIGTERM (what a container runtime and systemd send).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
 /// Runs the exporter until the process is stopped.
 pub async fn run(
     cfg: Config,
     config_path: Option<PathBuf>,
     listen: SocketAddr,
+    web: Arc<crate::web::WebState>,
 ) -> anyhow::Result<()> {
     let shared = Shared::new(cfg.clone(), Utc::now());
     // Provider sources register the UTC ranges they cover; the database source reads the
@@ -160,13 +179,17 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
+        setup = %web.current().describe(),
         guard = guard.is_some(),
-        "serving /metrics, /healthz, /readyz and the guard API"
+        "serving /, /metrics, /healthz, /readyz and the guard API"
     );
-    axum::serve(listener, crate::http::router_with(shared, guard))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // The web setup wraps the whole router: every route, the guard's included, is behind it.
+    crate::web::serve(
+        listener,
+        crate::http::router_with(shared, guard),
+        web,
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

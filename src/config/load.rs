@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
+use serde::de::DeserializeOwned;
 
 use super::Config;
 
@@ -43,16 +44,30 @@ impl std::error::Error for ConfigError {}
 
 /// Reads and validates a config file.
 pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    load_file_with(path, "config file", super::validate::validate)
+}
+
+/// Parses and validates config text. An empty document is the default config.
+pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
+    parse_located(text, super::validate::validate)
+}
+
+/// Reads any YAML file of ours (the config, the web config) with the same located errors.
+pub fn load_file_with<T: DeserializeOwned + Default>(
+    path: &Path,
+    what: &str,
+    validate: impl Fn(&T) -> Vec<(String, String)>,
+) -> Result<T, Vec<ConfigError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![ConfigError {
             file: Some(path.to_path_buf()),
             line: None,
             column: None,
             field: String::new(),
-            message: format!("cannot read the config file: {e}"),
+            message: format!("cannot read the {what}: {e}"),
         }]
     })?;
-    load_str(&text).map_err(|errs| {
+    parse_located(&text, validate).map_err(|errs| {
         errs.into_iter()
             .map(|mut e| {
                 e.file = Some(path.to_path_buf());
@@ -62,8 +77,12 @@ pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
     })
 }
 
-/// Parses and validates config text. An empty document is the default config.
-pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
+/// Parses YAML text into `T` and validates it; every error names line, column and field.
+/// An empty document is `T::default()`.
+pub fn parse_located<T: DeserializeOwned + Default>(
+    text: &str,
+    validate: impl Fn(&T) -> Vec<(String, String)>,
+) -> Result<T, Vec<ConfigError>> {
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         vec![ConfigError {
             file: None,
@@ -74,12 +93,12 @@ pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
         }]
     })?;
     let Some(root) = docs.first() else {
-        return validated(Config::default(), None);
+        return validated(T::default(), None, &validate);
     };
     if matches!(root.data, YamlData::Value(saphyr::Scalar::Null)) {
-        return validated(Config::default(), Some(root));
+        return validated(T::default(), Some(root), &validate);
     }
-    let cfg: Config = serde_saphyr::from_str(text).map_err(|e| {
+    let value: T = serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location();
         let (line, column) = match loc {
             Some(l) => (Some(l.line() as usize), Some(l.column() as usize)),
@@ -97,13 +116,17 @@ pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
             message: first_line(&e.to_string()),
         }]
     })?;
-    validated(cfg, Some(root))
+    validated(value, Some(root), &validate)
 }
 
-fn validated(cfg: Config, root: Option<&MarkedYaml>) -> Result<Config, Vec<ConfigError>> {
-    let problems = super::validate::validate(&cfg);
+fn validated<T>(
+    value: T,
+    root: Option<&MarkedYaml>,
+    validate: &impl Fn(&T) -> Vec<(String, String)>,
+) -> Result<T, Vec<ConfigError>> {
+    let problems = validate(&value);
     if problems.is_empty() {
-        return Ok(cfg);
+        return Ok(value);
     }
     Err(problems
         .into_iter()

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::Dur;
 pub use guard::{FailMode, Guard};
-pub use load::{ConfigError, load_file, load_str};
+pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
 pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
 

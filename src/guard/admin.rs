@@ -359,6 +359,9 @@ pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -
         .into_response()
 }
 
+/// The header that carries the admin token when `Authorization` holds basic-auth credentials.
+pub const ADMIN_TOKEN_HEADER: &str = "x-launchguard-admin-token";
+
 /// None when the bearer token is right; otherwise the 401 to send.
 fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
     let token = g.admin_token();
@@ -369,10 +372,17 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
             "the admin API is disabled: no admin token is configured (guard.admin_token)",
         ));
     };
+    // With basic auth on (--web.config.file), Authorization carries the Basic credentials, so
+    // the token may also come in its own header.
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| {
+            headers
+                .get(ADMIN_TOKEN_HEADER)
+                .and_then(|v| v.to_str().ok())
+        })
         .map(str::trim);
     match given {
         Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => None,
@@ -384,7 +394,7 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
         None => Some(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "missing `Authorization: Bearer <admin token>` header",
+            "missing `Authorization: Bearer <admin token>` (or X-Launchguard-Admin-Token) header",
         )),
     }
 }

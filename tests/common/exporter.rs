@@ -26,14 +26,24 @@ pub fn free_port() -> u16 {
 impl Exporter {
     /// Starts `launchguard serve --config <config> --listen 127.0.0.1:<free>` with `env`.
     pub fn start(config: Option<&Path>, env: &[(&str, &str)]) -> Exporter {
+        let e = Exporter::spawn(config, &[], env);
+        e.wait_for(Duration::from_secs(20), "the HTTP server", |_| true);
+        e
+    }
+
+    /// Like `start` with extra `serve` arguments (e.g. `--web.config.file`); returns as soon
+    /// as the port accepts connections, since it may speak TLS or ask for a password.
+    pub fn spawn(config: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Exporter {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("launchguard.log");
-        let addr = format!("127.0.0.1:{}", free_port());
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_launchguard"));
         cmd.args(["--log-format", "json", "serve", "--listen", &addr]);
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
+        cmd.args(args);
         cmd.env_remove("SUPABASE_DB_URL")
             .env_remove("LAUNCHGUARD_CONFIG");
         for (k, v) in env {
@@ -48,7 +58,13 @@ impl Exporter {
             log,
             _dir: dir,
         };
-        e.wait_for(Duration::from_secs(20), "the HTTP server", |_| true);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&e.addr).is_err() {
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!("launchguard did not listen; logs:\n{}", e.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         e
     }
 

