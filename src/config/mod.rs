@@ -6,6 +6,7 @@
 mod duration;
 mod load;
 mod secret;
+mod strain;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,11 @@ use serde::{Deserialize, Serialize};
 pub use duration::Dur;
 pub use load::{ConfigError, load_file, load_str};
 pub use secret::{Secret, SecretRef};
+pub use strain::{
+    ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, ScenarioDef, ScenarioName,
+    Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites, UpgradeChecklist,
+    seed_items,
+};
 
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -34,6 +40,10 @@ pub struct Config {
     pub database: Database,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
+    /// Strain scenarios, suites and pass thresholds (`launchguard strain`).
+    pub strain: Strain,
+    /// Infrastructure items each target tier needs before an upgrade.
+    pub upgrade_checklist: UpgradeChecklist,
 }
 
 impl Default for Config {
@@ -47,6 +57,8 @@ impl Default for Config {
             prices: Prices::default(),
             database: Database::default(),
             max_client_labels: 100,
+            strain: Strain::default(),
+            upgrade_checklist: UpgradeChecklist::default(),
         }
     }
 }

@@ -134,6 +134,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     if cfg.max_client_labels == 0 {
         out.push(("max_client_labels".into(), "must be at least 1".into()));
     }
+    super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     out
 }
 
