@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod serve;
 pub mod sources;
 pub mod state;
+pub mod strain;

@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use crate::config::{self, Config};
 use crate::metrics::snapshot;
-use crate::sources::{self, supabase::Supabase};
+use crate::sources::{self, strain_reports::StrainReports, supabase::Supabase};
 use crate::state::{Published, ReloadStatus, Shared};
 
 /// Re-encode at least this often, so period rollovers show even when nothing else changes.
@@ -126,10 +126,11 @@ pub async fn run(
     listen: SocketAddr,
 ) -> anyhow::Result<()> {
     let shared = Shared::new(cfg, Utc::now());
-    *shared.expected_sources.write().expect("lock") = vec!["supabase"];
+    *shared.expected_sources.write().expect("lock") = vec!["supabase", "strain_reports"];
     publish(&shared);
 
     tokio::spawn(sources::run(Supabase::new(), shared.clone()));
+    tokio::spawn(sources::run(StrainReports, shared.clone()));
     tokio::spawn(publisher(shared.clone()));
     tokio::spawn(sighup(shared.clone(), config_path.clone()));
     if let Some(p) = config_path {

@@ -30,6 +30,8 @@ pub struct SourceStatus {
 pub struct Collected {
     pub sources: BTreeMap<&'static str, SourceStatus>,
     pub db: Option<DbFigures>,
+    /// Newest strain reports, checklist and readiness (the `strain_reports` source).
+    pub strain: Option<crate::strain::readiness::StrainFigures>,
 }
 
 /// Outcome of the last config (re)load.

@@ -140,8 +140,22 @@ metrics! { CORE:
         "Configured warning and critical threshold of a figure";
 }
 
+// --- strain: load-test results and tier upgrade readiness ---------------------------------------
+metrics! { STRAIN:
+    STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
+        "Scenarios passed over scenarios run in the newest strain report of a suite";
+    STRAIN_SCENARIO_PASSED = Gauge "launchguard_strain_scenario_passed" ["suite", "scenario"]
+        "1 when the scenario passed every threshold in the newest strain report of its suite";
+    STRAIN_LAST_RUN_TS = Gauge "launchguard_strain_last_run_timestamp_seconds" ["suite"]
+        "Unix time the newest strain report of a suite finished";
+    TIER_UPGRADE_READY = Gauge "launchguard_tier_upgrade_ready" ["target"]
+        "1 when the target tier's suite reached the required pass ratio (default 0.8) in a complete run within ready_max_age (default 7 days) and every checklist item is done";
+    UPGRADE_CHECKLIST_DONE = Gauge "launchguard_upgrade_checklist_done" ["target", "item"]
+        "1 when an infrastructure checklist item for the target tier is done (connection_pooler and redis are checked, the rest marked in the config)";
+}
+
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE];
+pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {

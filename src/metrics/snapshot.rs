@@ -33,6 +33,7 @@ pub fn build(cfg: &Config, c: &Collected, a: &Assessment, reload: ReloadStatus) 
         }
     }
     core_metrics(&mut e, cfg, c, a);
+    crate::strain::exposition::samples(&mut e, c.strain.as_ref());
     e
 }
 
