@@ -26,7 +26,10 @@ async fn seeded_figures_read_as_the_reader_role() {
     let row = db.query_one(queries::ACTIVE_CLIENTS, &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>("active"), 6);
 
-    let row = db.query_one(queries::JOBS, &[&day_start, &now]).await.unwrap();
+    let row = db
+        .query_one(queries::JOBS, &[&day_start, &now])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, i64>("queued"), 13);
     assert_eq!(row.get::<_, i64>("running"), 4);
     assert_eq!(row.get::<_, i64>("visual_queued"), 4);
@@ -43,7 +46,10 @@ async fn seeded_figures_read_as_the_reader_role() {
     assert_eq!(row.get::<_, i64>("lat_le_1000"), 15);
     assert_eq!(row.get::<_, Option<f64>>("p95_ms"), Some(910.0));
 
-    let row = db.query_one(queries::BANDWIDTH, &[&day_start]).await.unwrap();
+    let row = db
+        .query_one(queries::BANDWIDTH, &[&day_start])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, i64>("bytes"), 150_250_000);
 
     let rows = db.query(queries::USAGE, &[&day_start, &now]).await.unwrap();
@@ -59,7 +65,10 @@ async fn seeded_figures_read_as_the_reader_role() {
     assert_eq!(total, 428_525);
 
     let rows = db.query(queries::STORAGE_BUCKETS, &[]).await.unwrap();
-    let buckets: Vec<(String, i64)> = rows.iter().map(|r| (r.get("bucket"), r.get("bytes"))).collect();
+    let buckets: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| (r.get("bucket"), r.get("bytes")))
+        .collect();
     assert_eq!(
         buckets,
         vec![
@@ -72,7 +81,10 @@ async fn seeded_figures_read_as_the_reader_role() {
 
     // cron.job_run_details has row-level security: the reader sees the runs only through the view.
     let rows = db.query(queries::CRON_JOBS, &[&now]).await.unwrap();
-    let sync = rows.iter().find(|r| r.get::<_, String>("job") == "platform-sync").expect("platform-sync");
+    let sync = rows
+        .iter()
+        .find(|r| r.get::<_, String>("job") == "platform-sync")
+        .expect("platform-sync");
     assert_eq!(sync.get::<_, String>("schedule"), "0 * * * *");
     assert!(sync.get::<_, bool>("active"));
     assert_eq!(sync.get::<_, Option<f64>>("mean_run_seconds"), Some(40.5));
@@ -89,22 +101,43 @@ async fn seeded_figures_read_as_the_reader_role() {
 
     // Read-only: a write fails, and the tables are not reachable around the views.
     let err = db
-        .execute("insert into public.clients (name, status) values ('x', 'trial')", &[])
+        .execute(
+            "insert into public.clients (name, status) values ('x', 'trial')",
+            &[],
+        )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION), "{err:?}");
-    assert!(db.query("select * from cron.job_run_details", &[]).await.is_err());
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
+        "{err:?}"
+    );
+    assert!(
+        db.query("select * from cron.job_run_details", &[])
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrates_without_pg_cron_and_survives_a_restart() {
-    let mut pg = TestPg::start_with(PgOptions { seed: true, pg_cron: false });
+    let mut pg = TestPg::start_with(PgOptions {
+        seed: true,
+        pg_cron: false,
+    });
     let db = pg.connect_reader().await;
     let row = db.query_one(queries::ACTIVE_CLIENTS, &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>("active"), 6);
     // No pg_cron: the cron figure is absent (an error the exporter reports), nothing else is.
-    let err = db.query(queries::CRON_JOBS, &[&Utc::now()]).await.unwrap_err();
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE), "{err:?}");
+    let err = db
+        .query(queries::CRON_JOBS, &[&Utc::now()])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE),
+        "{err:?}"
+    );
 
     pg.stop();
     assert!(db.query_one(queries::ACTIVE_CLIENTS, &[]).await.is_err());

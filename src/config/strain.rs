@@ -527,7 +527,10 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
         );
     }
     if !ratio(t.error_ratio) {
-        bad("strain.thresholds.error_ratio", "must be above 0 and at most 1");
+        bad(
+            "strain.thresholds.error_ratio",
+            "must be above 0 and at most 1",
+        );
     }
     if !(t.min_throughput.is_finite() && t.min_throughput >= 0.0) {
         bad("strain.thresholds.min_throughput", "must be a number >= 0");
@@ -660,9 +663,10 @@ mod tests {
 
     #[test]
     fn observed_item_cannot_be_marked_done() {
-        let errs =
-            load_str("upgrade_checklist:\n  hard_launch:\n    done: [error_tracking, redis, cdn]\n")
-                .unwrap_err();
+        let errs = load_str(
+            "upgrade_checklist:\n  hard_launch:\n    done: [error_tracking, redis, cdn]\n",
+        )
+        .unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,

@@ -59,7 +59,8 @@ impl Source for StrainReports {
 
 /// The checks behind the observed checklist items. Secrets are resolved here and never logged.
 pub async fn observe(cfg: &Config) -> Observations {
-    let pooler = matches!(cfg.database.url.resolve(), Ok(Some(u)) if readiness::uses_pooler(u.expose()));
+    let pooler =
+        matches!(cfg.database.url.resolve(), Ok(Some(u)) if readiness::uses_pooler(u.expose()));
     Observations {
         pooler,
         redis: redis_answers(&cfg.upgrade_checklist.redis_url).await,
@@ -76,7 +77,10 @@ async fn redis_answers(url: &SecretRef) -> bool {
         let pong: String = redis::cmd("PING").query_async(&mut con).await.ok()?;
         Some(pong == "PONG")
     };
-    let ok = matches!(tokio::time::timeout(REDIS_TIMEOUT, check).await, Ok(Some(true)));
+    let ok = matches!(
+        tokio::time::timeout(REDIS_TIMEOUT, check).await,
+        Ok(Some(true))
+    );
     if !ok {
         tracing::debug!("upgrade checklist: the guard's Redis did not answer PING");
     }
@@ -99,7 +103,10 @@ pub fn newest_per_suite(dir: &Path) -> Result<Vec<SuiteRun>, SourceError> {
     let mut by_suite: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_prefix("strain-").and_then(|s| s.strip_suffix(".json")) else {
+        let Some(stem) = name
+            .strip_prefix("strain-")
+            .and_then(|s| s.strip_suffix(".json"))
+        else {
             continue;
         };
         if let Some((suite, _stamp)) = stem.rsplit_once('-') {
@@ -115,8 +122,12 @@ pub fn newest_per_suite(dir: &Path) -> Result<Vec<SuiteRun>, SourceError> {
                     out.push(SuiteRun::from(&r));
                     break;
                 }
-                Ok(_) => tracing::warn!(file = %f, "strain report names another suite than its file; skipped"),
-                Err(e) => tracing::warn!(error = %e, "unreadable strain report; trying the one before"),
+                Ok(_) => {
+                    tracing::warn!(file = %f, "strain report names another suite than its file; skipped")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable strain report; trying the one before")
+                }
             }
         }
     }

@@ -44,7 +44,10 @@ pub struct Target {
     pub addrs: Vec<SocketAddr>,
     host_header: HeaderValue,
     pub base_path: String,
-    tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 impl Target {
@@ -157,14 +160,17 @@ impl Prepared {
             let (value, secret) = match SecretRef::parse(v) {
                 Ok(r) => match r.resolve() {
                     Ok(Some(s)) => (s.expose().to_string(), true),
-                    Ok(None) => return Err(format!("{where_}: header {k} names {r}, which is not set")),
+                    Ok(None) => {
+                        return Err(format!("{where_}: header {k} names {r}, which is not set"));
+                    }
                     Err(e) => return Err(format!("{where_}: header {k}: {e}")),
                 },
                 Err(_) => (v.clone(), false),
             };
             templated |= value.contains(VU) || value.contains(SEQ);
-            let mut hv = HeaderValue::from_str(&value)
-                .map_err(|_| format!("{where_}: header {k} has a value that is not visible ASCII"))?;
+            let mut hv = HeaderValue::from_str(&value).map_err(|_| {
+                format!("{where_}: header {k} has a value that is not visible ASCII")
+            })?;
             hv.set_sensitive(secret);
             headers.insert(name, hv);
         }
@@ -181,27 +187,32 @@ impl Prepared {
     }
 
     fn build(&self, vu: u64, seq: u64, host: &HeaderValue) -> Request<Full<Bytes>> {
-        let fill = |s: &str| s.replace(VU, &vu.to_string()).replace(SEQ, &seq.to_string());
+        let fill = |s: &str| {
+            s.replace(VU, &vu.to_string())
+                .replace(SEQ, &seq.to_string())
+        };
         let (path, body) = if self.templated {
-            let body = std::str::from_utf8(&self.body).map(fill).unwrap_or_default();
+            let body = std::str::from_utf8(&self.body)
+                .map(fill)
+                .unwrap_or_default();
             (fill(&self.path), Bytes::from(body))
         } else {
             (self.path.clone(), self.body.clone())
         };
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = self.method.clone();
-        *req.uri_mut() = path.parse().unwrap_or_else(|_| hyper::Uri::from_static("/"));
+        *req.uri_mut() = path
+            .parse()
+            .unwrap_or_else(|_| hyper::Uri::from_static("/"));
         let mut headers = self.headers.clone();
         if self.templated {
             for v in headers.values_mut() {
-                if let Ok(s) = v.to_str() {
-                    if s.contains(VU) || s.contains(SEQ) {
-                        let sensitive = v.is_sensitive();
-                        if let Ok(mut nv) = HeaderValue::from_str(&fill(s)) {
-                            nv.set_sensitive(sensitive);
-                            *v = nv;
-                        }
-                    }
+                if let Ok(s) = v.to_str()
+                    && (s.contains(VU) || s.contains(SEQ))
+                    && let Ok(mut nv) = HeaderValue::from_str(&fill(s))
+                {
+                    nv.set_sensitive(v.is_sensitive());
+                    *v = nv;
                 }
             }
         }
@@ -251,7 +262,11 @@ struct Latencies(Vec<Mutex<(Histogram<u64>, Histogram<u64>)>>);
 impl Latencies {
     fn new() -> Self {
         let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-        Latencies((0..n).map(|_| Mutex::new((histogram(), histogram()))).collect())
+        Latencies(
+            (0..n)
+                .map(|_| Mutex::new((histogram(), histogram())))
+                .collect(),
+        )
     }
 
     fn record(&self, shard: usize, corrected: Duration, raw: Duration) {
@@ -292,6 +307,7 @@ pub fn quantiles(h: &Histogram<u64>) -> Option<Quantiles> {
 struct Counters {
     sent: AtomicU64,
     answered: AtomicU64,
+    answered_in_window: AtomicU64,
     ok: AtomicU64,
     status_errors: AtomicU64,
     transport_errors: AtomicU64,
@@ -329,7 +345,11 @@ enum Outcome {
     Timeout,
 }
 
-async fn exchange(conn: &mut Option<Sender>, t: &Target, req: Request<Full<Bytes>>) -> Result<u16, ()> {
+async fn exchange(
+    conn: &mut Option<Sender>,
+    t: &Target,
+    req: Request<Full<Bytes>>,
+) -> Result<u16, ()> {
     if conn.as_ref().is_none_or(|c| c.is_closed()) {
         *conn = Some(t.connect().await.map_err(|_| ())?);
     }
@@ -386,19 +406,23 @@ async fn worker(ctx: Arc<LoadCtx>, id: u64, mut stop: watch::Receiver<bool>) {
         let req = prepared.build(vu, i, &ctx.target.host_header);
         let began = Instant::now();
         ctx.c.sent.fetch_add(1, Relaxed);
-        let outcome = match tokio::time::timeout(ctx.timeout, exchange(&mut conn, &ctx.target, req)).await {
-            Ok(Ok(s)) => Outcome::Status(s),
-            Ok(Err(())) => Outcome::Transport,
-            Err(_) => {
-                conn = None;
-                Outcome::Timeout
-            }
-        };
+        let outcome =
+            match tokio::time::timeout(ctx.timeout, exchange(&mut conn, &ctx.target, req)).await {
+                Ok(Ok(s)) => Outcome::Status(s),
+                Ok(Err(())) => Outcome::Transport,
+                Err(_) => {
+                    conn = None;
+                    Outcome::Timeout
+                }
+            };
         let done = Instant::now();
         ctx.lat.record(id as usize, done - sched, done - began);
         match outcome {
             Outcome::Status(s) => {
                 ctx.c.answered.fetch_add(1, Relaxed);
+                if done <= ctx.end {
+                    ctx.c.answered_in_window.fetch_add(1, Relaxed);
+                }
                 if let Some(a) = ctx.statuses.get(s as usize) {
                     a.fetch_add(1, Relaxed);
                 }
@@ -434,6 +458,8 @@ pub struct LoadResult {
     pub scheduled: u64,
     pub sent: u64,
     pub answered: u64,
+    /// Answered before the window closed: the rate the target sustained.
+    pub answered_in_window: u64,
     pub ok: u64,
     pub status_errors: u64,
     pub transport_errors: u64,
@@ -526,7 +552,11 @@ pub async fn run_step(
         ctxs.push((ctx, spec.load.connections));
     }
     let mut stop_rx = stop.clone();
-    let mut stopped_at: Option<Instant> = if *stop.borrow() { Some(Instant::now()) } else { None };
+    let mut stopped_at: Option<Instant> = if *stop.borrow() {
+        Some(Instant::now())
+    } else {
+        None
+    };
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
@@ -566,6 +596,7 @@ pub async fn run_step(
                 scheduled,
                 sent,
                 answered,
+                answered_in_window: l(&ctx.c.answered_in_window),
                 ok: l(&ctx.c.ok),
                 status_errors: l(&ctx.c.status_errors),
                 transport_errors: transport,

@@ -7,7 +7,11 @@ use crate::metrics::names as n;
 /// Adds the STRAIN group's samples; nothing before the source's first collection.
 pub fn samples(e: &mut Exposition, f: Option<&StrainFigures>) {
     let Some(f) = f else { return };
-    for def in [&n::STRAIN_PASS_RATIO, &n::STRAIN_SCENARIO_PASSED, &n::STRAIN_LAST_RUN_TS] {
+    for def in [
+        &n::STRAIN_PASS_RATIO,
+        &n::STRAIN_SCENARIO_PASSED,
+        &n::STRAIN_LAST_RUN_TS,
+    ] {
         e.declare(def);
     }
     for r in &f.runs {
@@ -26,7 +30,11 @@ pub fn samples(e: &mut Exposition, f: Option<&StrainFigures>) {
         }
     }
     for (t, ready) in &f.ready {
-        e.set(&n::TIER_UPGRADE_READY, &[t.as_str()], if *ready { 1.0 } else { 0.0 });
+        e.set(
+            &n::TIER_UPGRADE_READY,
+            &[t.as_str()],
+            if *ready { 1.0 } else { 0.0 },
+        );
     }
     for i in &f.checklist {
         e.set(

@@ -33,11 +33,9 @@ pub struct Observed {
     /// Requests that ended (answer, transport error or timeout).
     pub finished: u64,
     pub errors: u64,
-    /// Requests started per second of the scheduled window.
+    /// Requests answered within the scheduled window per second of it (the throughput).
     pub achieved_rate: f64,
     pub target_rate: f64,
-    /// Answered requests per second of the scenario's whole run.
-    pub throughput: f64,
     /// Latency timed from the scheduled start; None when nothing finished.
     pub corrected: Option<Quantiles>,
     /// Highest memory ratio sampled; None when no sample could be taken.
@@ -45,7 +43,13 @@ pub struct Observed {
 }
 
 /// The thresholds, each a stable name used in reports, JUnit and the docs.
-pub const THRESHOLDS: [&str; 5] = ["response_time", "error_rate", "throughput", "achieved_rate", "memory"];
+pub const THRESHOLDS: [&str; 5] = [
+    "response_time",
+    "error_rate",
+    "throughput",
+    "achieved_rate",
+    "memory",
+];
 
 /// One threshold's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,13 +65,23 @@ pub struct Verdict {
     pub reason: Option<String>,
 }
 
-fn verdict(threshold: &str, rule: String, value: Option<f64>, limit: f64, unit: &str, ok: impl Fn(f64) -> bool) -> Verdict {
+fn verdict(
+    threshold: &str,
+    rule: String,
+    value: Option<f64>,
+    limit: f64,
+    unit: &str,
+    ok: impl Fn(f64) -> bool,
+) -> Verdict {
     let (passed, reason) = match value {
         None => (false, Some("no data".to_string())),
         Some(v) if !v.is_finite() => (false, Some("no data".to_string())),
         Some(v) => {
             let p = ok(v);
-            (p, (!p).then(|| format!("{} {unit} breaks {rule}", fmt_num(v))))
+            (
+                p,
+                (!p).then(|| format!("{} {unit} breaks {rule}", fmt_num(v))),
+            )
         }
     };
     Verdict {
@@ -98,7 +112,7 @@ pub fn judge(o: &Observed, t: &StrainThresholds) -> Vec<Verdict> {
     let rt_ms = t.response_time.as_secs_f64() * 1000.0;
     let latency = o.corrected.filter(|q| q.count > 0).map(|q| q.get(stat));
     let error_ratio = (o.finished > 0).then(|| o.errors as f64 / o.finished as f64);
-    let throughput = (o.finished > 0).then_some(o.throughput);
+    let throughput = (o.finished > 0).then_some(o.achieved_rate);
     let deviation = (o.target_rate > 0.0 && o.finished > 0)
         .then(|| (o.achieved_rate - o.target_rate).abs() / o.target_rate);
     let tol = t.rate_tolerance_ratio;
@@ -152,7 +166,11 @@ pub fn judge(o: &Observed, t: &StrainThresholds) -> Vec<Verdict> {
 
 /// Scenarios passed over scenarios run; no scenario run is 0, not a division by zero.
 pub fn pass_ratio(passed: usize, run: usize) -> f64 {
-    if run == 0 { 0.0 } else { passed as f64 / run as f64 }
+    if run == 0 {
+        0.0
+    } else {
+        passed as f64 / run as f64
+    }
 }
 
 /// Our upgrade rule: the pass ratio must reach the required ratio (0.8 by default), inclusive.
@@ -183,14 +201,16 @@ mod tests {
             errors: 10,
             achieved_rate: 49.5,
             target_rate: 50.0,
-            throughput: 49.0,
             corrected: Some(q(120.0, 900.0)),
             memory_max: Some(0.4),
         }
     }
 
     fn failed(v: &[Verdict]) -> Vec<&str> {
-        v.iter().filter(|v| !v.passed).map(|v| v.threshold.as_str()).collect()
+        v.iter()
+            .filter(|v| !v.passed)
+            .map(|v| v.threshold.as_str())
+            .collect()
     }
 
     #[test]
@@ -214,7 +234,8 @@ mod tests {
         o.errors = 51;
         assert_eq!(failed(&judge(&o, &t)), ["error_rate"]);
         let mut o = healthy();
-        o.throughput = 9.99;
+        o.target_rate = 10.0;
+        o.achieved_rate = 9.99;
         assert_eq!(failed(&judge(&o, &t)), ["throughput"]);
         let mut o = healthy();
         o.achieved_rate = 47.4;
@@ -228,7 +249,6 @@ mod tests {
     fn statistic_is_selectable() {
         let mut t = StrainThresholds::default();
         let o = healthy(); // p95 120 ms, max 900 ms
-        t.response_time = Dur::from_secs(0);
         t.response_time = Dur(std::time::Duration::from_millis(500));
         assert!(judge(&o, &t)[0].passed);
         t.statistic = LatencyStatistic::Max;
@@ -243,7 +263,11 @@ mod tests {
             ..Observed::default()
         };
         let v = judge(&o, &StrainThresholds::default());
-        assert!(v.iter().all(|v| !v.passed && v.reason.as_deref() == Some("no data")), "{v:?}");
+        assert!(
+            v.iter()
+                .all(|v| !v.passed && v.reason.as_deref() == Some("no data")),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -72,10 +72,12 @@ impl MemorySource {
                     .await
                     .map_err(|e| format!("prometheus query failed: {}", e.without_url()))?;
                 let status = resp.status();
-                let body: serde_json::Value = resp
-                    .json()
-                    .await
-                    .map_err(|e| format!("prometheus answered {status} without JSON: {}", e.without_url()))?;
+                let body: serde_json::Value = resp.json().await.map_err(|e| {
+                    format!(
+                        "prometheus answered {status} without JSON: {}",
+                        e.without_url()
+                    )
+                })?;
                 parse_query_result(&body)
             }
         }
@@ -89,14 +91,19 @@ pub fn parse_query_result(body: &serde_json::Value) -> Result<f64, String> {
         return Err(format!("prometheus query failed: {err}"));
     }
     let data = &body["data"];
-    let value_of = |v: &serde_json::Value| -> Option<f64> { v.get(1)?.as_str()?.parse::<f64>().ok() };
+    let value_of =
+        |v: &serde_json::Value| -> Option<f64> { v.get(1)?.as_str()?.parse::<f64>().ok() };
     let values: Vec<f64> = match data["resultType"].as_str() {
         Some("vector") => data["result"]
             .as_array()
             .map(|a| a.iter().filter_map(|s| value_of(&s["value"])).collect())
             .unwrap_or_default(),
         Some("scalar") => value_of(&data["result"]).into_iter().collect(),
-        other => return Err(format!("memory_query must return a vector or scalar, not {other:?}")),
+        other => {
+            return Err(format!(
+                "memory_query must return a vector or scalar, not {other:?}"
+            ));
+        }
     };
     values
         .into_iter()
@@ -158,8 +165,16 @@ mod tests {
         let s = json!({"status":"success","data":{"resultType":"scalar","result":[1.0,"0.3"]}});
         assert_eq!(parse_query_result(&s).unwrap(), 0.3);
         let empty = json!({"status":"success","data":{"resultType":"vector","result":[]}});
-        assert!(parse_query_result(&empty).unwrap_err().contains("no series"));
+        assert!(
+            parse_query_result(&empty)
+                .unwrap_err()
+                .contains("no series")
+        );
         let err = json!({"status":"error","error":"parse error"});
-        assert!(parse_query_result(&err).unwrap_err().contains("parse error"));
+        assert!(
+            parse_query_result(&err)
+                .unwrap_err()
+                .contains("parse error")
+        );
     }
 }

@@ -76,9 +76,10 @@ fn watch_signals(grace: Duration) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             std::future::pending::<()>().await;
             return;
         };
@@ -123,13 +124,21 @@ async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
     match tokio::time::timeout(timeout, target.connect()).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(format!("cannot reach {}: {e}", shown_url(&url))),
-        Err(_) => return Err(format!("cannot reach {}: connect timed out", shown_url(&url))),
+        Err(_) => {
+            return Err(format!(
+                "cannot reach {}: connect timed out",
+                shown_url(&url)
+            ));
+        }
     }
     let memory_source = match &args.prometheus_url {
         Some(u) => MemorySource::prometheus(u, &s.memory_query, Duration::from_secs(5))?,
         None => MemorySource::Local,
     };
-    let report_dir = args.report_dir.clone().unwrap_or_else(|| s.report_dir.clone());
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| s.report_dir.clone());
     let stop = watch_signals(s.grace.0);
     let settings = RunSettings {
         target: Arc::new(target),
@@ -205,12 +214,8 @@ async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
         scenarios,
         config: serde_json::to_value(&cfg).map_err(|e| e.to_string())?,
     };
-    let path = report::write_json(&report_dir, &report).map_err(|e| {
-        format!(
-            "cannot write the report into {}: {e}",
-            report_dir.display()
-        )
-    })?;
+    let path = report::write_json(&report_dir, &report)
+        .map_err(|e| format!("cannot write the report into {}: {e}", report_dir.display()))?;
     print!("{}", summary::table(&report));
     eprintln!("strain: report written to {}", path.display());
     if let Some(j) = &args.junit {
@@ -257,6 +262,7 @@ fn counts(l: &engine::LoadResult) -> Counts {
         scheduled: l.scheduled,
         sent: l.sent,
         answered: l.answered,
+        answered_in_window: l.answered_in_window,
         ok: l.ok,
         status_errors: l.status_errors,
         transport_errors: l.transport_errors,
@@ -306,14 +312,13 @@ fn scenario_report(
         }
     }
     let window = res.window.as_secs_f64().max(1e-9);
-    let elapsed = res.elapsed.as_secs_f64().max(window);
     let target_rate = step.target_rate();
     let finished = c.finished();
     let stats = ScenarioStats {
         statuses,
         target_rate,
-        achieved_rate: c.sent as f64 / window,
-        throughput: c.answered as f64 / elapsed,
+        send_rate: c.sent as f64 / window,
+        achieved_rate: c.answered_in_window as f64 / window,
         error_ratio: (finished > 0).then(|| c.errors() as f64 / finished as f64),
         window_seconds: res.window.as_secs_f64(),
         elapsed_seconds: res.elapsed.as_secs_f64(),
@@ -329,7 +334,6 @@ fn scenario_report(
         errors: stats.counts.errors(),
         achieved_rate: stats.achieved_rate,
         target_rate,
-        throughput: stats.throughput,
         corrected: stats.latency_ms.corrected,
         memory_max: stats.memory.max_ratio,
     };

@@ -22,7 +22,9 @@ impl Progress {
         if std::io::stderr().is_terminal() {
             Progress::Bar(None)
         } else {
-            Progress::Plain { last: Duration::ZERO }
+            Progress::Plain {
+                last: Duration::ZERO,
+            }
         }
     }
 
@@ -58,9 +60,7 @@ impl Progress {
         } else {
             0.0
         };
-        let p95 = l
-            .p95_ms
-            .map_or("-".to_string(), |v| format!("{v:.1} ms"));
+        let p95 = l.p95_ms.map_or("-".to_string(), |v| format!("{v:.1} ms"));
         let line = format!(
             "sent {} ({:.1}/s), errors {err:.1}%, p95 {p95}, late {}",
             l.sent,

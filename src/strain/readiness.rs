@@ -190,17 +190,48 @@ mod tests {
         let t = TierName::HardLaunch;
         let ok = |runs: &[SuiteRun], items: &[ItemState]| ready(t, runs, items, now, WEEK, 0.8);
         assert!(ok(&[run("hard_launch", 1, 1.0, true, now)], &items));
-        assert!(ok(&[run("hard_launch", 7, 0.8, true, now)], &items), "0.8 and 7 days are inclusive");
-        assert!(!ok(&[run("hard_launch", 8, 1.0, true, now)], &items), "too old");
-        assert!(!ok(&[run("hard_launch", 1, 0.75, true, now)], &items), "ratio below 0.8");
-        assert!(!ok(&[run("hard_launch", 1, 1.0, false, now)], &items), "interrupted run");
-        assert!(!ok(&[run("growth", 1, 1.0, true, now)], &items), "another tier's suite");
-        assert!(!ok(&[run("custom", 1, 1.0, true, now)], &items), "a custom run never counts");
+        assert!(
+            ok(&[run("hard_launch", 7, 0.8, true, now)], &items),
+            "0.8 and 7 days are inclusive"
+        );
+        assert!(
+            !ok(&[run("hard_launch", 8, 1.0, true, now)], &items),
+            "too old"
+        );
+        assert!(
+            !ok(&[run("hard_launch", 1, 0.75, true, now)], &items),
+            "ratio below 0.8"
+        );
+        assert!(
+            !ok(&[run("hard_launch", 1, 1.0, false, now)], &items),
+            "interrupted run"
+        );
+        assert!(
+            !ok(&[run("growth", 1, 1.0, true, now)], &items),
+            "another tier's suite"
+        );
+        assert!(
+            !ok(&[run("custom", 1, 1.0, true, now)], &items),
+            "a custom run never counts"
+        );
         assert!(!ok(&[], &items), "no run at all");
-        let no_redis = checklist(&all_done(), Observations { pooler: true, redis: false });
+        let no_redis = checklist(
+            &all_done(),
+            Observations {
+                pooler: true,
+                redis: false,
+            },
+        );
         assert!(!ok(&[run("hard_launch", 1, 1.0, true, now)], &no_redis));
         // Growth's checklist is its own: nothing marked there, so growth is not ready.
-        assert!(!ready(TierName::Growth, &[run("growth", 1, 1.0, true, now)], &items, now, WEEK, 0.8));
+        assert!(!ready(
+            TierName::Growth,
+            &[run("growth", 1, 1.0, true, now)],
+            &items,
+            now,
+            WEEK,
+            0.8
+        ));
     }
 
     #[test]
@@ -211,15 +242,29 @@ mod tests {
         let items = checklist(&c, Observations::default());
         let get = |name: &str| items.iter().find(|i| i.item == name).unwrap().done;
         assert!(!get("redis") && !get("connection_pooler") && get("error_tracking"));
-        assert_eq!(items.iter().filter(|i| i.target == TierName::Growth).count(), 6);
+        assert_eq!(
+            items
+                .iter()
+                .filter(|i| i.target == TierName::Growth)
+                .count(),
+            6
+        );
     }
 
     #[test]
     fn pooler_is_recognised_by_host_or_port() {
-        assert!(uses_pooler("postgresql://postgres.abc:pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres"));
-        assert!(uses_pooler("postgres://u:pw@db.abc.supabase.co:6543/postgres"));
-        assert!(!uses_pooler("postgres://u:pw@db.abc.supabase.co:5432/postgres"));
-        assert!(uses_pooler("host=aws-0-us-east-1.pooler.supabase.com port=5432 user=x"));
+        assert!(uses_pooler(
+            "postgresql://postgres.abc:pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres"
+        ));
+        assert!(uses_pooler(
+            "postgres://u:pw@db.abc.supabase.co:6543/postgres"
+        ));
+        assert!(!uses_pooler(
+            "postgres://u:pw@db.abc.supabase.co:5432/postgres"
+        ));
+        assert!(uses_pooler(
+            "host=aws-0-us-east-1.pooler.supabase.com port=5432 user=x"
+        ));
         assert!(!uses_pooler("host=localhost port=5432"));
         assert!(!uses_pooler("not a url"));
     }

@@ -59,7 +59,9 @@ impl Tool {
         Tool {
             name: "launchguard".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            revision: option_env!("LAUNCHGUARD_REVISION").unwrap_or("unknown").into(),
+            revision: option_env!("LAUNCHGUARD_REVISION")
+                .unwrap_or("unknown")
+                .into(),
         }
     }
 }
@@ -118,6 +120,8 @@ pub struct Counts {
     pub sent: u64,
     /// Got an HTTP answer (any status).
     pub answered: u64,
+    /// Answered before the scheduled window closed.
+    pub answered_in_window: u64,
     /// Answered with an expected status.
     pub ok: u64,
     /// Answered with a status outside the expected set.
@@ -145,6 +149,7 @@ impl Counts {
         self.scheduled += o.scheduled;
         self.sent += o.sent;
         self.answered += o.answered;
+        self.answered_in_window += o.answered_in_window;
         self.ok += o.ok;
         self.status_errors += o.status_errors;
         self.transport_errors += o.transport_errors;
@@ -162,10 +167,11 @@ pub struct ScenarioStats {
     /// Answers per HTTP status code.
     pub statuses: BTreeMap<String, u64>,
     pub target_rate: f64,
-    /// Requests sent per second of the window.
+    /// Requests sent per second of the window (the generator's side).
+    pub send_rate: f64,
+    /// Requests answered within the window per second of it: the throughput the target
+    /// sustained, judged against min_throughput and the target rate.
     pub achieved_rate: f64,
-    /// Answered requests per second of the whole scenario (window plus the last answers).
-    pub throughput: f64,
     pub error_ratio: Option<f64>,
     pub window_seconds: f64,
     pub elapsed_seconds: f64,
@@ -183,7 +189,10 @@ pub struct Latency {
 
 /// The file name of a report: suite and finish time, so names sort by time within a suite.
 pub fn file_name(suite: &str, finished: DateTime<Utc>) -> String {
-    format!("strain-{suite}-{}.json", finished.format("%Y%m%dT%H%M%S%.3fZ"))
+    format!(
+        "strain-{suite}-{}.json",
+        finished.format("%Y%m%dT%H%M%S%.3fZ")
+    )
 }
 
 /// Writes the report atomically (temporary file, then rename) so a reader never sees half.
@@ -220,7 +229,11 @@ pub fn junit(r: &Report) -> String {
         .iter()
         .flat_map(|s| s.verdicts.iter().map(move |v| (s, v)))
         .collect();
-    let not_run: Vec<&ScenarioReport> = r.scenarios.iter().filter(|s| s.verdicts.is_empty()).collect();
+    let not_run: Vec<&ScenarioReport> = r
+        .scenarios
+        .iter()
+        .filter(|s| s.verdicts.is_empty())
+        .collect();
     let failures = cases.iter().filter(|(_, v)| !v.passed).count();
     let total = cases.len() + not_run.len();
     let secs = (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0;
@@ -278,7 +291,14 @@ fn text_sample(out: &mut String, def: &n::MetricDef, labels: &[&str], value: f64
         .labels
         .iter()
         .zip(labels)
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+        .map(|(k, v)| {
+            format!(
+                "{k}=\"{}\"",
+                v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+            )
+        })
         .collect();
     out.push_str(&format!("{}{{{}}} {value}\n", def.name, ls.join(",")));
 }
@@ -286,16 +306,35 @@ fn text_sample(out: &mut String, def: &n::MetricDef, labels: &[&str], value: f64
 /// The push body in the Prometheus text format (0.0.4), which the Pushgateway reads.
 pub fn push_body(r: &Report) -> String {
     let mut o = String::new();
-    for def in [&n::STRAIN_PASS_RATIO, &n::STRAIN_SCENARIO_PASSED, &n::STRAIN_LAST_RUN_TS] {
-        o.push_str(&format!("# HELP {} {}\n# TYPE {} gauge\n", def.name, def.help, def.name));
+    for def in [
+        &n::STRAIN_PASS_RATIO,
+        &n::STRAIN_SCENARIO_PASSED,
+        &n::STRAIN_LAST_RUN_TS,
+    ] {
+        o.push_str(&format!(
+            "# HELP {} {}\n# TYPE {} gauge\n",
+            def.name, def.help, def.name
+        ));
         match def.name {
-            x if x == n::STRAIN_PASS_RATIO.name => text_sample(&mut o, def, &[&r.suite], r.pass_ratio),
+            x if x == n::STRAIN_PASS_RATIO.name => {
+                text_sample(&mut o, def, &[&r.suite], r.pass_ratio)
+            }
             x if x == n::STRAIN_SCENARIO_PASSED.name => {
                 for s in &r.scenarios {
-                    text_sample(&mut o, def, &[&r.suite, s.name.as_str()], if s.passed { 1.0 } else { 0.0 });
+                    text_sample(
+                        &mut o,
+                        def,
+                        &[&r.suite, s.name.as_str()],
+                        if s.passed { 1.0 } else { 0.0 },
+                    );
                 }
             }
-            _ => text_sample(&mut o, def, &[&r.suite], r.finished_at.timestamp_millis() as f64 / 1000.0),
+            _ => text_sample(
+                &mut o,
+                def,
+                &[&r.suite],
+                r.finished_at.timestamp_millis() as f64 / 1000.0,
+            ),
         }
     }
     o
@@ -322,7 +361,10 @@ pub async fn push(gateway: &str, r: &Report) -> Result<(), String> {
     if !resp.status().is_success() {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        return Err(format!("the Pushgateway answered {status}: {}", text.trim()));
+        return Err(format!(
+            "the Pushgateway answered {status}: {}",
+            text.trim()
+        ));
     }
     Ok(())
 }

@@ -23,7 +23,11 @@ fn v4_local(ip: Ipv4Addr) -> bool {
 }
 
 /// Ok when the host is allow-listed or every address it resolves to is loopback or private.
-pub fn check_target(host: &str, resolved: &[IpAddr], allowed_hosts: &[String]) -> Result<(), String> {
+pub fn check_target(
+    host: &str,
+    resolved: &[IpAddr],
+    allowed_hosts: &[String],
+) -> Result<(), String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(bare)) {
         return Ok(());
@@ -49,10 +53,27 @@ mod tests {
 
     #[test]
     fn loopback_and_private_ranges_pass_public_is_refused() {
-        for ok in ["127.0.0.1", "127.8.9.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "::1", "fd00::1", "::ffff:10.0.0.1"] {
+        for ok in [
+            "127.0.0.1",
+            "127.8.9.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(is_local_or_private(ip(ok)), "{ok}");
         }
-        for bad in ["8.8.8.8", "172.32.0.1", "169.254.169.254", "2001:4860::1", "::ffff:8.8.8.8", "0.0.0.0"] {
+        for bad in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "169.254.169.254",
+            "2001:4860::1",
+            "::ffff:8.8.8.8",
+            "0.0.0.0",
+        ] {
             assert!(!is_local_or_private(ip(bad)), "{bad}");
         }
     }

@@ -142,12 +142,12 @@ pub fn default_requests(name: ScenarioName) -> Vec<RequestDef> {
 /// Builds the plan, or says in one sentence why the request is refused.
 pub fn plan(cfg: &Config, sel: &Selection) -> Result<Plan, String> {
     let s = &cfg.strain;
-    if let Some(p) = sel.intensity {
-        if !(p.is_finite() && p > 0.0 && p <= 1000.0) {
-            return Err(format!(
-                "--intensity {p}: must be a percent above 0 (at most 1000)"
-            ));
-        }
+    if let Some(p) = sel.intensity
+        && !(p.is_finite() && p > 0.0 && p <= 1000.0)
+    {
+        return Err(format!(
+            "--intensity {p}: must be a percent above 0 (at most 1000)"
+        ));
     }
     if sel.duration.is_some_and(|d| d.is_zero()) {
         return Err("--duration must be greater than zero".into());
@@ -254,7 +254,9 @@ fn load(cfg: &Config, part: ScenarioName, l: &TierLimits, intensity: f64) -> Res
     // start late and the corrected latency shows it.
     let derived_conns = match vus {
         Some(v) => v as usize,
-        None => (rate * s.thresholds.response_time.as_secs_f64()).ceil().max(4.0) as usize,
+        None => (rate * s.thresholds.response_time.as_secs_f64())
+            .ceil()
+            .max(4.0) as usize,
     };
     let connections = match def.connections {
         Some(c) if c > s.max_connections => {
@@ -289,7 +291,10 @@ mod tests {
     fn default_run_is_the_next_tiers_suite_derived_from_its_limits() {
         let cfg = Config::default();
         let p = plan(&cfg, &Selection::default()).unwrap();
-        assert_eq!((p.suite.as_str(), p.target_tier), ("hard_launch", TierName::HardLaunch));
+        assert_eq!(
+            (p.suite.as_str(), p.target_tier),
+            ("hard_launch", TierName::HardLaunch)
+        );
         let names: Vec<_> = p.steps.iter().map(|s| s.scenario).collect();
         assert_eq!(
             names,

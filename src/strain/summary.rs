@@ -16,8 +16,18 @@ fn ms(v: Option<f64>) -> String {
 /// The table as text, ending with the suite's verdict line.
 pub fn table(r: &Report) -> String {
     let mut head: Vec<String> = [
-        "scenario", "requests", "target/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-        "errors", "late", "dropped", "memory",
+        "scenario",
+        "requests",
+        "target/s",
+        "achieved/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "late",
+        "dropped",
+        "memory",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -30,7 +30,10 @@ pub struct PgOptions {
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions { seed: false, pg_cron: true }
+        PgOptions {
+            seed: false,
+            pg_cron: true,
+        }
     }
 }
 
@@ -93,7 +96,8 @@ fn pg_config(bindir: &Path, arg: &str, default: &str) -> PathBuf {
 }
 
 fn require_pg_cron(bindir: &Path) {
-    let control = pg_config(bindir, "--sharedir", "/usr/share/postgresql/15").join("extension/pg_cron.control");
+    let control = pg_config(bindir, "--sharedir", "/usr/share/postgresql/15")
+        .join("extension/pg_cron.control");
     let lib = pg_config(bindir, "--pkglibdir", "/usr/lib/postgresql/15/lib").join("pg_cron.so");
     if !control.is_file() || !lib.is_file() {
         panic!(
@@ -108,7 +112,9 @@ fn require_pg_cron(bindir: &Path) {
 fn is_root() -> bool {
     // std has no geteuid: the owner of /proc/self is the effective user.
     use std::os::unix::fs::MetadataExt;
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// (name, uid, gid) of a system user from /etc/passwd.
@@ -142,7 +148,10 @@ fn free_port() -> u16 {
 }
 
 fn secret(tag: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{tag}{:x}{:x}", nanos, std::process::id())
 }
 
@@ -166,7 +175,10 @@ impl TestPg {
 
     /// Platform stubs, pg_cron, the migrations and deploy/supabase/seed.sql.
     pub fn start_seeded() -> TestPg {
-        Self::start_with(PgOptions { seed: true, ..PgOptions::default() })
+        Self::start_with(PgOptions {
+            seed: true,
+            ..PgOptions::default()
+        })
     }
 
     pub fn start_with(opts: PgOptions) -> TestPg {
@@ -174,7 +186,10 @@ impl TestPg {
         if opts.pg_cron {
             require_pg_cron(&bindir);
         }
-        let dir = tempfile::Builder::new().prefix("launchguard-pg-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("launchguard-pg-")
+            .tempdir()
+            .expect("tempdir");
         let run_as = if is_root() {
             let user = ["postgres", "nobody"]
                 .iter()
@@ -206,7 +221,12 @@ impl TestPg {
             .server_cmd("initdb")
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .args(["-E", "UTF8", "--locale=C", "--no-sync"])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
@@ -254,7 +274,9 @@ impl TestPg {
             pg.psql_file(&root.join("deploy/supabase/seed.sql"));
         }
         let pw = pg.reader_password.clone();
-        pg.psql_query(&format!("alter role launchguard_reader with password '{pw}'"));
+        pg.psql_query(&format!(
+            "alter role launchguard_reader with password '{pw}'"
+        ));
         pg
     }
 
@@ -290,7 +312,11 @@ impl TestPg {
 
     /// Runs SQL as the superuser and returns the unaligned, tuples-only output.
     pub fn psql_query(&self, sql: &str) -> String {
-        let out = self.psql().args(["-A", "-t", "-c", sql]).output().expect("run psql");
+        let out = self
+            .psql()
+            .args(["-A", "-t", "-c", sql])
+            .output()
+            .expect("run psql");
         String::from_utf8_lossy(&check(&format!("psql -c {sql}"), out).stdout).into_owned()
     }
 
@@ -304,7 +330,10 @@ impl TestPg {
 
     /// postgres://postgres:…@127.0.0.1:PORT/postgres (superuser).
     pub fn superuser_url(&self) -> String {
-        format!("postgres://postgres:{}@127.0.0.1:{}/{DB}?sslmode=disable", self.superuser_password, self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{DB}?sslmode=disable",
+            self.superuser_password, self.port
+        )
     }
 
     /// postgres://launchguard_reader:…@127.0.0.1:PORT/postgres (the read-only role).
