@@ -573,8 +573,14 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
             if hyper::Method::from_bytes(r.method.as_bytes()).is_err() || r.method.is_empty() {
                 bad(&format!("{rp}.method"), "is not an HTTP method");
             }
+            let filled = r.path.replace("{{vu}}", "0").replace("{{seq}}", "0");
             if !r.path.starts_with('/') {
                 bad(&format!("{rp}.path"), "must start with /");
+            } else if filled.parse::<hyper::Uri>().is_err() {
+                bad(
+                    &format!("{rp}.path"),
+                    "is not a valid path and query (percent-encode spaces and special characters)",
+                );
             }
             for (k, v) in &r.headers {
                 if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {

@@ -134,6 +134,8 @@ where
 pub struct Prepared {
     method: Method,
     path: String,
+    /// The parsed path when nothing is filled in per request.
+    uri: hyper::Uri,
     headers: HeaderMap,
     body: Bytes,
     templated: bool,
@@ -176,9 +178,16 @@ impl Prepared {
         }
         let body = def.body.clone().unwrap_or_default();
         templated |= body.contains(VU) || body.contains(SEQ);
+        let path = format!("{base_path}{}", def.path);
+        let uri = path
+            .replace(VU, "0")
+            .replace(SEQ, "0")
+            .parse::<hyper::Uri>()
+            .map_err(|_| format!("{where_}: `{path}` is not a valid path and query"))?;
         Ok(Prepared {
             method,
-            path: format!("{base_path}{}", def.path),
+            uri,
+            path,
             headers,
             body: Bytes::from(body),
             templated,
@@ -191,19 +200,21 @@ impl Prepared {
             s.replace(VU, &vu.to_string())
                 .replace(SEQ, &seq.to_string())
         };
-        let (path, body) = if self.templated {
+        let (uri, body) = if self.templated {
             let body = std::str::from_utf8(&self.body)
                 .map(fill)
                 .unwrap_or_default();
-            (fill(&self.path), Bytes::from(body))
+            // Checked at preparation with numbers in place of the placeholders.
+            let uri = fill(&self.path)
+                .parse()
+                .unwrap_or_else(|_| self.uri.clone());
+            (uri, Bytes::from(body))
         } else {
-            (self.path.clone(), self.body.clone())
+            (self.uri.clone(), self.body.clone())
         };
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = self.method.clone();
-        *req.uri_mut() = path
-            .parse()
-            .unwrap_or_else(|_| hyper::Uri::from_static("/"));
+        *req.uri_mut() = uri;
         let mut headers = self.headers.clone();
         if self.templated {
             for v in headers.values_mut() {
