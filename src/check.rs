@@ -8,7 +8,7 @@ use crate::sources::supabase::Supabase;
 /// Prints one line per figure; returns false when a source could not be reached at all.
 pub async fn connect(cfg: &Config) -> bool {
     let db = Supabase::new();
-    println!("{:<18} {:<10} {}", "figure", "status", "detail");
+    println!("{:<18} {:<10} detail", "figure", "status");
     let mut ok = true;
     match db.collect_once(cfg, Utc::now()).await {
         Err(e) => {

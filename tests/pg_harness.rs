@@ -6,6 +6,7 @@
 
 #[path = "common/pg.rs"]
 mod pg;
+#[allow(dead_code)]
 #[path = "../src/sources/supabase/queries.rs"]
 mod queries;
 

@@ -139,10 +139,7 @@ pub(crate) fn locate(root: &MarkedYaml, path: &str) -> Option<(usize, usize)> {
     let mut found = None;
     for seg in path.split('.').filter(|s| !s.is_empty()) {
         let next = match &node.data {
-            YamlData::Mapping(m) => m
-                .iter()
-                .find(|(k, _)| key_str(k) == Some(seg))
-                .map(|(k, v)| (k, v)),
+            YamlData::Mapping(m) => m.iter().find(|(k, _)| key_str(k) == Some(seg)),
             YamlData::Sequence(s) => seg
                 .parse::<usize>()
                 .ok()
@@ -173,10 +170,8 @@ fn path_at(root: &MarkedYaml, line: usize, col: usize) -> String {
             YamlData::Mapping(m) => {
                 for (k, v) in m.iter() {
                     let start = (k.span.start.line(), k.span.start.col() + 1);
-                    if start <= target {
-                        if let Some(name) = key_str(k) {
-                            best = Some((name.to_string(), v));
-                        }
+                    if let Some(name) = key_str(k).filter(|_| start <= target) {
+                        best = Some((name.to_string(), v));
                     }
                 }
             }
@@ -260,5 +255,37 @@ mod tests {
             e.to_string(),
             "/etc/lg.yaml:2:3: field `budgets.daily_usd`: must be greater than zero"
         );
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    #[test]
+    fn odd_documents_are_clear_errors_not_panics() {
+        for text in [
+            "- a\n- b\n",
+            "tier: [\n",
+            "tier: growth\ntier: soft_launch\n",
+            "database:\n  url: postgres://u:hunter2@h/db\n",
+            "budgets:\n  daily_usd: lots\n",
+            "tiers:\n  growth:\n    clients: -5\n",
+            "database:\n  interval: soon\n",
+            "---\ntier: growth\n---\ntier: soft_launch\n",
+        ] {
+            let errs = load_str(text).expect_err(text);
+            let e = &errs[0];
+            assert!(!e.message.is_empty(), "{text:?}");
+            assert!(e.line.is_some(), "{text:?} -> {e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn secret_literal_is_located_without_echo() {
+        let e = &load_str("database:\n  url: postgres://u:hunter2@h/db\n").unwrap_err()[0];
+        assert_eq!((e.field.as_str(), e.line), ("database.url", Some(2)), "{e}");
+        assert!(e.message.contains("${ENV_VAR}"), "{e}");
     }
 }

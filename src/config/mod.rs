@@ -5,6 +5,7 @@
 
 mod duration;
 mod load;
+pub mod reference;
 mod secret;
 mod strain;
 mod validate;

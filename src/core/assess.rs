@@ -428,8 +428,10 @@ mod tests {
 
     #[test]
     fn client_labels_are_capped_into_other() {
-        let mut cfg = Config::default();
-        cfg.max_client_labels = 1;
+        let cfg = Config {
+            max_client_labels: 1,
+            ..Config::default()
+        };
         let a = assess(&cfg, Some(&figures()), now());
         // c spent most this month and keeps its label; a and b fall into `other`.
         assert_eq!(

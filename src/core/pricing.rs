@@ -111,9 +111,11 @@ mod tests {
     #[test]
     fn model_overrides_and_unknown_provider() {
         let mut p = Prices::default();
-        let mut mp = crate::config::ModelPrice::default();
-        mp.input_per_mtok = Some(dec!(15));
-        mp.cache_read_per_mtok = Some(dec!(1));
+        let mp = crate::config::ModelPrice {
+            input_per_mtok: Some(dec!(15)),
+            cache_read_per_mtok: Some(dec!(1)),
+            ..Default::default()
+        };
         p.providers
             .get_mut("anthropic")
             .unwrap()

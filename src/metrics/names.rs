@@ -124,8 +124,8 @@ metrics! { CORE:
         "Failed runs of a pg_cron job in the last 24 hours";
     CRON_LAST_SUCCESS = Gauge "launchguard_cron_job_last_success_timestamp_seconds" ["job"]
         "Unix time a pg_cron job last ended successfully";
-    API_RESPONSE = Gauge "launchguard_api_response_seconds" ["quantile"]
-        "API response time over the last 5 full minutes, from the platform's traffic table";
+    API_RESPONSE = Gauge "launchguard_api_response_seconds" ["statistic"]
+        "API response time over the last 5 full minutes from the platform's traffic table (statistic p95; a gauge, so not labelled quantile)";
     API_ERROR_RATIO = Gauge "launchguard_api_error_ratio" []
         "Failed over all API responses in the last 5 full minutes";
     DB_CONNECTIONS = Gauge "launchguard_db_connections" []
@@ -160,6 +160,29 @@ pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN];
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {
     GROUPS.iter().flat_map(|g| g.iter())
+}
+
+/// The metric reference table of docs/metrics.md, generated so the doc cannot drift.
+pub fn markdown_table() -> String {
+    let mut s = String::from("| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n");
+    for m in all() {
+        let kind = match m.kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        };
+        let labels = m
+            .labels
+            .iter()
+            .map(|l| format!("`{l}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        s.push_str(&format!(
+            "| `{}` | {kind} | {labels} | {} |\n",
+            m.exposed_name(),
+            m.help.replace('|', "\\|")
+        ));
+    }
+    s
 }
 
 #[cfg(test)]

@@ -194,7 +194,7 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     }
     use crate::core::levels::FigureName as F;
     if let Some(v) = a.figure(F::ResponseTime).and_then(|f| f.value) {
-        e.set(&n::API_RESPONSE, &["0.95"], v);
+        e.set(&n::API_RESPONSE, &["p95"], v);
     }
     if let Some(v) = a.figure(F::ErrorRate).and_then(|f| f.value) {
         e.set(&n::API_ERROR_RATIO, &[], v);

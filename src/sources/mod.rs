@@ -89,9 +89,7 @@ fn record<S: Source>(
     name: &'static str,
     result: Result<S::Output, SourceError>,
     took: f64,
-) where
-    S: Source,
-{
+) {
     let mut c = shared.collected.write().expect("lock");
     let ok = match result {
         Ok(out) => {

@@ -60,10 +60,10 @@ fn find_bindir() -> PathBuf {
         candidates.push(PathBuf::from(d));
     }
     candidates.push(PathBuf::from("/usr/lib/postgresql/15/bin"));
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        if out.status.success() {
-            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-        }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
     }
     for dir in candidates {
         let postgres = dir.join("postgres");
@@ -71,10 +71,10 @@ fn find_bindir() -> PathBuf {
         if !postgres.is_file() || !dir.join("initdb").is_file() || !dir.join("psql").is_file() {
             continue;
         }
-        if let Ok(out) = Command::new(&postgres).arg("--version").output() {
-            if String::from_utf8_lossy(&out.stdout).contains(" 15.") {
-                return dir;
-            }
+        if let Ok(out) = Command::new(&postgres).arg("--version").output()
+            && String::from_utf8_lossy(&out.stdout).contains(" 15.")
+        {
+            return dir;
         }
     }
     panic!(
@@ -404,6 +404,24 @@ impl TestPg {
             );
         }
         self.running = true;
+    }
+
+    /// Turns on TLS with the given PEM certificate and key (written into the data directory,
+    /// owned by the server user with mode 0600, as PostgreSQL requires) and reloads.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data_dir();
+        let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+        fs::write(&cert, cert_pem).unwrap();
+        fs::write(&key, key_pem).unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some((_, uid, gid)) = self.run_as.as_deref().and_then(lookup_user) {
+            chown_tree(&cert, uid, gid);
+            chown_tree(&key, uid, gid);
+        }
+        self.psql_query("alter system set ssl = on");
+        self.psql_query("select pg_reload_conf()");
+        std::thread::sleep(std::time::Duration::from_millis(300));
     }
 
     pub fn is_running(&self) -> bool {

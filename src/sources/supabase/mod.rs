@@ -488,45 +488,33 @@ fn tls_connector(cfg: &Config) -> Result<tokio_postgres_rustls::MakeRustlsConnec
 
 // --- row readers: a wrong column type in a replaced query names the column ---------------------
 
-fn u(r: &Row, col: &str) -> Result<u64, String> {
-    let v: Option<i64> = r.try_get(col).map_err(|e| format!("column `{col}`: {e}"))?;
-    Ok(v.unwrap_or(0).max(0) as u64)
+/// A column by name, its type error naming the column.
+fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, name: &str) -> Result<T, String> {
+    r.try_get(name).map_err(|e| format!("column `{name}`: {e}"))
 }
 
-fn f_opt(r: &Row, col: &str) -> Result<Option<f64>, String> {
-    r.try_get(col).map_err(|e| format!("column `{col}`: {e}"))
+/// A count column; NULL reads as 0.
+fn u(r: &Row, name: &str) -> Result<u64, String> {
+    Ok(col::<Option<i64>>(r, name)?.unwrap_or(0).max(0) as u64)
 }
 
-fn text(r: &Row, col: &str) -> Result<String, String> {
-    let v: Option<String> = r.try_get(col).map_err(|e| format!("column `{col}`: {e}"))?;
-    Ok(v.unwrap_or_default())
-}
-
-fn ts(r: &Row, col: &str) -> Result<Option<DateTime<Utc>>, String> {
-    r.try_get(col).map_err(|e| format!("column `{col}`: {e}"))
+fn text(r: &Row, name: &str) -> Result<String, String> {
+    Ok(col::<Option<String>>(r, name)?.unwrap_or_default())
 }
 
 fn usage_row(r: &Row) -> Result<UsageRow, String> {
-    let cost: Option<Decimal> = r
-        .try_get("cost_usd")
-        .map_err(|e| format!("column `cost_usd`: {e}"))?;
     Ok(UsageRow {
-        client_id: r
-            .try_get("client_id")
-            .map_err(|e| format!("column `client_id`: {e}"))?,
+        client_id: col(r, "client_id")?,
         provider: text(r, "provider")?,
         model: text(r, "model")?,
-        priced: r
-            .try_get::<_, Option<bool>>("priced")
-            .map_err(|e| format!("column `priced`: {e}"))?
-            .unwrap_or(false),
+        priced: col::<Option<bool>>(r, "priced")?.unwrap_or(false),
         input_tokens: u(r, "input_tokens")?,
         output_tokens: u(r, "output_tokens")?,
         cache_read_tokens: u(r, "cache_read_tokens")?,
         cache_write_tokens: u(r, "cache_write_tokens")?,
         characters: u(r, "characters")?,
         requests: u(r, "requests")?,
-        cost_usd: cost.unwrap_or(Decimal::ZERO),
+        cost_usd: col::<Option<Decimal>>(r, "cost_usd")?.unwrap_or(Decimal::ZERO),
     })
 }
 
@@ -538,12 +526,12 @@ fn job_figures(r: &Row) -> Result<JobFigures, String> {
         visual_today: u(r, "visual_today")?,
         visual_failed_last_hour: u(r, "visual_failed_last_hour")?,
         visual_finished_last_hour: u(r, "visual_finished_last_hour")?,
-        visual_mean_processing_seconds: f_opt(r, "visual_mean_processing_seconds")?,
+        visual_mean_processing_seconds: col(r, "visual_mean_processing_seconds")?,
     })
 }
 
 fn traffic_figures(r: &Row) -> Result<TrafficFigures, String> {
-    let cols = [
+    let names = [
         "lat_le_100",
         "lat_le_250",
         "lat_le_500",
@@ -553,15 +541,15 @@ fn traffic_figures(r: &Row) -> Result<TrafficFigures, String> {
         "lat_le_inf",
     ];
     let mut latency_buckets = [0u64; 7];
-    for (i, c) in cols.iter().enumerate() {
-        latency_buckets[i] = u(r, c)?;
+    for (slot, name) in latency_buckets.iter_mut().zip(names) {
+        *slot = u(r, name)?;
     }
     Ok(TrafficFigures {
         requests_last_minute: u(r, "requests_last_minute")?,
         requests: u(r, "requests")?,
         errors: u(r, "errors")?,
         latency_buckets,
-        p95_ms: f_opt(r, "p95_ms")?,
+        p95_ms: col(r, "p95_ms")?,
     })
 }
 
@@ -569,13 +557,10 @@ fn cron_row(r: &Row) -> Result<CronJobRow, String> {
     Ok(CronJobRow {
         job: text(r, "job")?,
         schedule: text(r, "schedule")?,
-        active: r
-            .try_get::<_, Option<bool>>("active")
-            .map_err(|e| format!("column `active`: {e}"))?
-            .unwrap_or(true),
-        mean_run_seconds: f_opt(r, "mean_run_seconds")?,
+        active: col::<Option<bool>>(r, "active")?.unwrap_or(true),
+        mean_run_seconds: col(r, "mean_run_seconds")?,
         failures_last_day: u(r, "failures_last_day")?,
-        last_success: ts(r, "last_success")?,
-        last_run: ts(r, "last_run")?,
+        last_success: col(r, "last_success")?,
+        last_run: col(r, "last_run")?,
     })
 }
