@@ -242,10 +242,10 @@ impl fmt::Debug for StatusSet {
     }
 }
 
-impl fmt::Display for StatusSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
+impl StatusSet {
+    /// Each range as written in the config: `200` or `200-399`.
+    fn parts(&self) -> Vec<String> {
+        self.0
             .iter()
             .map(|&(a, b)| {
                 if a == b {
@@ -254,25 +254,19 @@ impl fmt::Display for StatusSet {
                     format!("{a}-{b}")
                 }
             })
-            .collect();
-        f.write_str(&parts.join(","))
+            .collect()
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.parts().join(","))
     }
 }
 
 impl Serialize for StatusSet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|&(a, b)| {
-                if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}-{b}")
-                }
-            })
-            .collect();
-        parts.serialize(s)
+        self.parts().serialize(s)
     }
 }
 

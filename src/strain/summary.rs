@@ -27,7 +27,7 @@ pub fn table(r: &Report) -> String {
         "errors",
         "late",
         "dropped",
-        "memory",
+        "mem max",
     ]
     .iter()
     .map(|s| s.to_string())
