@@ -35,6 +35,8 @@ pub struct Strain {
     pub grace: Dur,
     /// Where JSON reports are written and where the exporter reads them.
     pub report_dir: PathBuf,
+    /// Extra root CA (PEM) trusted for an https target, e.g. a staging server's own CA.
+    pub ca_file: Option<PathBuf>,
     /// PromQL for the memory of the system under test as a ratio 0..1 (with --prometheus-url).
     pub memory_query: String,
     /// How often memory is sampled during a scenario.
@@ -64,6 +66,7 @@ impl Default for Strain {
             request_timeout: Dur::from_secs(10),
             grace: Dur::from_secs(5),
             report_dir: PathBuf::from("strain-reports"),
+            ca_file: None,
             memory_query: "max(1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)"
                 .into(),
             memory_interval: Dur::from_secs(1),

@@ -99,7 +99,7 @@ fn watch_signals(grace: Duration) -> watch::Receiver<bool> {
 async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
     let plan = scenario::plan(&cfg, &args.selection)?;
     let url = Url::parse(&args.base_url).map_err(|e| format!("--base-url: {e}"))?;
-    let target = Target::resolve(&url).await?;
+    let target = Target::resolve(&url, cfg.strain.ca_file.as_deref()).await?;
     let ips: Vec<_> = target.addrs.iter().map(|a| a.ip()).collect();
     safety::check_target(&target.host, &ips, &cfg.strain.allowed_hosts)?;
     let base_path = target.base_path.clone();
