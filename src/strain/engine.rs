@@ -1,7 +1,7 @@
 //! The load engine: an open (arrival-rate) model on tokio and hyper.
 //!
 //! Request `i` of a load is scheduled at `start + i / rate`, whatever the server does. A fixed
-//! set of connections (reused, HTTP/1.1 keep-alive) takes the next due request as soon as it is
+//! set of connections (reused, HTTP/1.1 keep-alive, see `http1`) takes the next due request as soon as it is
 //! free; when every connection is busy the request starts late, and its latency is still timed
 //! from its scheduled start (the "corrected" latency of wrk2), so a slow server cannot hide its
 //! latency by slowing the load. Requests that start more than [`LATE_AFTER`] behind schedule are
@@ -9,27 +9,22 @@
 //! HDR histograms (constant memory, saturating record) sharded by connection and merged at the
 //! end.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use hyper::Method;
 use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use url::Url;
 
+use super::http1;
 use super::judge::Quantiles;
 use super::scenario::Load;
 use crate::config::{RequestDef, ScenarioName, SecretRef, StatusSet};
@@ -39,34 +34,11 @@ pub const LATE_AFTER: Duration = Duration::from_millis(10);
 /// Latencies are recorded in microseconds up to one hour; longer ones saturate at the top.
 const HIST_MAX_US: u64 = 3_600_000_000;
 
-type Sender = SendRequest<Full<Bytes>>;
-
-/// One keep-alive connection, driven inside the worker's own task rather than a task of its
-/// own, so a request costs no wake-ups across tasks (a large share of a request's CPU).
-pub struct Conn {
-    sender: Sender,
-    driver: Pin<Box<dyn Future<Output = ()> + Send>>,
-    done: bool,
-}
-
-impl Conn {
-    /// Lets the connection take in what arrived while it was idle (e.g. the server closing it)
-    /// and says whether it can carry another request.
-    async fn alive(&mut self) -> bool {
-        if !self.done {
-            let driver = &mut self.driver;
-            self.done =
-                std::future::poll_fn(|cx| Poll::Ready(driver.as_mut().poll(cx).is_ready())).await;
-        }
-        !self.done && !self.sender.is_closed()
-    }
-}
-
 /// The resolved target: the addresses checked by the safety rule are the ones connected to.
 pub struct Target {
     pub host: String,
     pub addrs: Vec<SocketAddr>,
-    host_header: HeaderValue,
+    pub host_header: HeaderValue,
     pub base_path: String,
     tls: Option<(
         tokio_rustls::TlsConnector,
@@ -137,44 +109,27 @@ impl Target {
     }
 
     /// Opens one keep-alive HTTP/1.1 connection.
-    pub async fn connect(&self) -> io::Result<Conn> {
+    pub async fn connect(&self) -> io::Result<http1::Conn> {
         let tcp = TcpStream::connect(&self.addrs[..]).await?;
         tcp.set_nodelay(true)?;
-        match &self.tls {
-            None => handshake(TokioIo::new(tcp)).await,
-            Some((c, name)) => {
-                let tls = c.connect(name.clone(), tcp).await?;
-                handshake(TokioIo::new(tls)).await
-            }
-        }
+        let stream = match &self.tls {
+            None => http1::Stream::Plain(tcp),
+            Some((c, name)) => http1::Stream::Tls(Box::new(c.connect(name.clone(), tcp).await?)),
+        };
+        Ok(http1::Conn::new(stream))
     }
-}
-
-async fn handshake<I>(io: I) -> io::Result<Conn>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(io::Error::other)?;
-    Ok(Conn {
-        sender,
-        driver: Box::pin(async move {
-            let _ = conn.await;
-        }),
-        done: false,
-    })
 }
 
 /// A request ready to send many times; `{{vu}}` and `{{seq}}` are filled in per request.
 pub struct Prepared {
     method: Method,
     path: String,
-    /// The parsed path when nothing is filled in per request.
-    uri: hyper::Uri,
     headers: HeaderMap,
     body: Bytes,
     templated: bool,
+    /// The whole request on the wire, when nothing is filled in per request.
+    wire: Bytes,
+    head: bool,
     expected: StatusSet,
 }
 
@@ -183,7 +138,12 @@ const SEQ: &str = "{{seq}}";
 
 impl Prepared {
     /// Resolves secrets in header values; the error names the header, never its value.
-    pub fn new(def: &RequestDef, base_path: &str, where_: &str) -> Result<Prepared, String> {
+    pub fn new(
+        def: &RequestDef,
+        base_path: &str,
+        host: &HeaderValue,
+        where_: &str,
+    ) -> Result<Prepared, String> {
         let method = Method::from_bytes(def.method.as_bytes())
             .map_err(|_| format!("{where_}: `{}` is not an HTTP method", def.method))?;
         let mut headers = HeaderMap::new();
@@ -215,57 +175,76 @@ impl Prepared {
         let body = def.body.clone().unwrap_or_default();
         templated |= body.contains(VU) || body.contains(SEQ);
         let path = format!("{base_path}{}", def.path);
-        let uri = path
-            .replace(VU, "0")
+        path.replace(VU, "0")
             .replace(SEQ, "0")
             .parse::<hyper::Uri>()
             .map_err(|_| format!("{where_}: `{path}` is not a valid path and query"))?;
-        Ok(Prepared {
+        headers.insert(HOST, host.clone());
+        let mut p = Prepared {
+            head: method == Method::HEAD,
             method,
-            uri,
             path,
             headers,
             body: Bytes::from(body),
             templated,
+            wire: Bytes::new(),
             expected: def.expected_statuses.clone(),
-        })
+        };
+        if !p.templated {
+            p.wire = p.serialise(&p.path, &p.headers, &p.body);
+        }
+        Ok(p)
     }
 
-    fn build(&self, vu: u64, seq: u64, host: &HeaderValue) -> Request<Full<Bytes>> {
+    /// The request as sent: request line, headers, content-length when there is a body.
+    fn serialise(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Bytes {
+        let mut w = Vec::with_capacity(256 + body.len());
+        w.extend_from_slice(self.method.as_str().as_bytes());
+        w.push(b' ');
+        w.extend_from_slice(path.as_bytes());
+        w.extend_from_slice(b" HTTP/1.1\r\n");
+        for (k, v) in headers {
+            if k == hyper::header::CONTENT_LENGTH {
+                continue;
+            }
+            w.extend_from_slice(k.as_str().as_bytes());
+            w.extend_from_slice(b": ");
+            w.extend_from_slice(v.as_bytes());
+            w.extend_from_slice(b"\r\n");
+        }
+        let needs_length =
+            !body.is_empty() || matches!(self.method, Method::POST | Method::PUT | Method::PATCH);
+        if needs_length {
+            w.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        w.extend_from_slice(b"\r\n");
+        w.extend_from_slice(body);
+        Bytes::from(w)
+    }
+
+    /// The bytes of request `seq` of virtual user `vu`.
+    fn build(&self, vu: u64, seq: u64) -> Bytes {
+        if !self.templated {
+            return self.wire.clone();
+        }
         let fill = |s: &str| {
             s.replace(VU, &vu.to_string())
                 .replace(SEQ, &seq.to_string())
         };
-        let (uri, body) = if self.templated {
-            let body = std::str::from_utf8(&self.body)
-                .map(fill)
-                .unwrap_or_default();
-            // Checked at preparation with numbers in place of the placeholders.
-            let uri = fill(&self.path)
-                .parse()
-                .unwrap_or_else(|_| self.uri.clone());
-            (uri, Bytes::from(body))
-        } else {
-            (self.uri.clone(), self.body.clone())
-        };
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = uri;
+        let body = std::str::from_utf8(&self.body)
+            .map(fill)
+            .unwrap_or_default();
         let mut headers = self.headers.clone();
-        if self.templated {
-            for v in headers.values_mut() {
-                if let Ok(s) = v.to_str()
-                    && (s.contains(VU) || s.contains(SEQ))
-                    && let Ok(mut nv) = HeaderValue::from_str(&fill(s))
-                {
-                    nv.set_sensitive(v.is_sensitive());
-                    *v = nv;
-                }
+        for v in headers.values_mut() {
+            if let Ok(s) = v.to_str()
+                && (s.contains(VU) || s.contains(SEQ))
+                && let Ok(mut nv) = HeaderValue::from_str(&fill(s))
+            {
+                nv.set_sensitive(v.is_sensitive());
+                *v = nv;
             }
         }
-        headers.insert(HOST, host.clone());
-        *req.headers_mut() = headers;
-        req
+        self.serialise(&fill(&self.path), &headers, body.as_bytes())
     }
 }
 
@@ -393,54 +372,38 @@ enum Outcome {
 }
 
 async fn exchange(
-    conn: &mut Option<Conn>,
+    conn: &mut Option<http1::Conn>,
     t: &Target,
-    req: Request<Full<Bytes>>,
+    req: &[u8],
+    head: bool,
 ) -> Result<u16, ()> {
-    let reuse = match conn.as_mut() {
-        Some(c) => c.alive().await,
-        None => false,
-    };
-    if !reuse {
+    let reused = conn.as_ref().is_some_and(|c| c.reusable());
+    if !reused {
         *conn = Some(t.connect().await.map_err(|_| ())?);
     }
-    let result = {
-        let Conn {
-            sender,
-            driver,
-            done,
-        } = conn.as_mut().expect("connected above");
-        let work = async {
-            sender.ready().await.map_err(|_| ())?;
-            let resp = sender.send_request(req).await.map_err(|_| ())?;
-            let status = resp.status().as_u16();
-            let mut body = resp.into_body();
-            while let Some(frame) = body.frame().await {
-                frame.map_err(|_| ())?;
+    let c = conn.as_mut().expect("connected above");
+    let mut result = c.roundtrip(req, head).await;
+    if result.is_err() && reused && c.got_nothing() {
+        // A keep-alive connection the server closed while idle: retry once on a new one.
+        let fresh = conn.insert(t.connect().await.map_err(|_| ())?);
+        result = fresh.roundtrip(req, head).await;
+    }
+    match result {
+        Ok(status) => {
+            if conn.as_ref().is_some_and(|c| !c.reusable()) {
+                *conn = None;
             }
             Ok(status)
-        };
-        tokio::pin!(work);
-        tokio::select! {
-            biased;
-            r = &mut work => r,
-            _ = driver.as_mut(), if !*done => {
-                // The connection ended (e.g. `Connection: close`): dropping it closes its
-                // channels, so the answer completes from what was received, or fails.
-                *done = true;
-                *driver = Box::pin(std::future::pending());
-                work.await
-            }
         }
-    };
-    if result.is_err() {
-        *conn = None;
+        Err(_) => {
+            *conn = None;
+            Err(())
+        }
     }
-    result
 }
 
 async fn worker(ctx: Arc<LoadCtx>, id: u64, mut stop: watch::Receiver<bool>) {
-    let mut conn: Option<Conn> = None;
+    let mut conn: Option<http1::Conn> = None;
     let n = ctx.requests.len() as u64;
     loop {
         if *stop.borrow() {
@@ -471,18 +434,22 @@ async fn worker(ctx: Arc<LoadCtx>, id: u64, mut stop: watch::Receiver<bool>) {
             None => (id, i % n),
         };
         let prepared = &ctx.requests[which as usize];
-        let req = prepared.build(vu, i, &ctx.target.host_header);
+        let req = prepared.build(vu, i);
         let began = Instant::now();
         ctx.c.sent.fetch_add(1, Relaxed);
-        let outcome =
-            match tokio::time::timeout(ctx.timeout, exchange(&mut conn, &ctx.target, req)).await {
-                Ok(Ok(s)) => Outcome::Status(s),
-                Ok(Err(())) => Outcome::Transport,
-                Err(_) => {
-                    conn = None;
-                    Outcome::Timeout
-                }
-            };
+        let outcome = match tokio::time::timeout(
+            ctx.timeout,
+            exchange(&mut conn, &ctx.target, &req, prepared.head),
+        )
+        .await
+        {
+            Ok(Ok(s)) => Outcome::Status(s),
+            Ok(Err(())) => Outcome::Transport,
+            Err(_) => {
+                conn = None;
+                Outcome::Timeout
+            }
+        };
         let done = Instant::now();
         ctx.lat.record(id as usize, done - sched, done - began);
         match outcome {

@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod exposition;
+pub mod http1;
 pub mod judge;
 pub mod memory;
 pub mod progress;
@@ -110,7 +111,7 @@ async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
             let mut reqs = Vec::new();
             for (i, r) in load.requests.iter().enumerate() {
                 let at = format!("strain.scenarios.{}.requests.{i}", load.part);
-                reqs.push(Prepared::new(r, &base_path, &at)?);
+                reqs.push(Prepared::new(r, &base_path, &target.host_header, &at)?);
             }
             specs.push(LoadSpec {
                 load: load.clone(),
