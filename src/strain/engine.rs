@@ -1,4 +1,4 @@
-//! The load engine: an open (arrival-rate) model on tokio and hyper.
+//! The load engine: an open (arrival-rate) model on tokio, speaking HTTP/1.1 through `http1`.
 //!
 //! Request `i` of a load is scheduled at `start + i / rate`, whatever the server does. A fixed
 //! set of connections (reused, HTTP/1.1 keep-alive, see `http1`) takes the next due request as soon as it is
