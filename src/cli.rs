@@ -73,6 +73,9 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run strain scenarios against a base URL on an open (arrival-rate) model; exit 0 when the
+    /// suite passes, 1 when it fails, 2 for usage, config or target errors.
+    Strain(StrainArgs),
 }
 
 /// Writes the man page to stdout, or with `dir` one page per command (`launchguard.1`,
@@ -94,4 +97,100 @@ pub fn man_pages(dir: Option<&std::path::Path>) -> std::io::Result<()> {
             .render(&mut f)?;
     }
     Ok(())
+}
+
+/// Flags of `launchguard strain` (see docs/strain.md).
+#[derive(Debug, clap::Args)]
+pub struct StrainArgs {
+    /// Base URL of the platform under test (loopback or private unless allow-listed).
+    #[arg(long)]
+    pub base_url: String,
+    /// Scenario to run (repeatable) instead of a suite.
+    #[arg(long = "scenario", value_enum, conflicts_with = "suite")]
+    pub scenarios: Vec<ScenarioArg>,
+    /// Percent of full intensity for every scenario (overrides the suite's).
+    #[arg(long)]
+    pub intensity: Option<f64>,
+    /// Duration of every scenario, e.g. 30s or 2m (overrides the suite's).
+    #[arg(long, value_parser = parse_dur)]
+    pub duration: Option<std::time::Duration>,
+    /// Suite to run; without --suite or --scenario, the suite of the next tier.
+    #[arg(long, value_enum)]
+    pub suite: Option<SuiteArg>,
+    #[arg(long, env = "LAUNCHGUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the JSON report goes (default: strain.report_dir).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// Also write JUnit XML here (one test case per scenario threshold).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Push the results to this Prometheus Pushgateway.
+    #[arg(long)]
+    pub pushgateway: Option<String>,
+    /// Read the memory of the system under test from this Prometheus (strain.memory_query).
+    #[arg(long)]
+    pub prometheus_url: Option<String>,
+}
+
+fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::Dur::parse(s).map(|d| d.0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum SuiteArg {
+    HardLaunch,
+    Growth,
+}
+
+impl SuiteArg {
+    pub fn tier(self) -> crate::config::TierName {
+        match self {
+            SuiteArg::HardLaunch => crate::config::TierName::HardLaunch,
+            SuiteArg::Growth => crate::config::TierName::Growth,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ScenarioArg {
+    AiLoad,
+    VisualJobs,
+    ConcurrentUsers,
+    QueueFlood,
+    FullSystem,
+}
+
+impl ScenarioArg {
+    pub fn name(self) -> crate::config::ScenarioName {
+        use crate::config::ScenarioName as S;
+        match self {
+            ScenarioArg::AiLoad => S::AiLoad,
+            ScenarioArg::VisualJobs => S::VisualJobs,
+            ScenarioArg::ConcurrentUsers => S::ConcurrentUsers,
+            ScenarioArg::QueueFlood => S::QueueFlood,
+            ScenarioArg::FullSystem => S::FullSystem,
+        }
+    }
+}
+
+impl StrainArgs {
+    /// The library's view of the flags.
+    pub fn to_args(&self) -> crate::strain::Args {
+        crate::strain::Args {
+            base_url: self.base_url.clone(),
+            selection: crate::strain::scenario::Selection {
+                suite: self.suite.map(SuiteArg::tier),
+                scenarios: self.scenarios.iter().map(|s| s.name()).collect(),
+                intensity: self.intensity,
+                duration: self.duration,
+            },
+            report_dir: self.report_dir.clone(),
+            junit: self.junit.clone(),
+            pushgateway: self.pushgateway.clone(),
+            prometheus_url: self.prometheus_url.clone(),
+        }
+    }
 }

@@ -16,4 +16,5 @@ pub mod serve;
 pub mod sources;
 pub mod state;
 pub mod status;
+pub mod strain;
 pub mod web;

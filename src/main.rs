@@ -106,5 +106,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Strain(args) => {
+            let cfg = match load(args.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            ExitCode::from(rt.block_on(launchguard::strain::run(cfg, args.to_args())))
+        }
     }
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::config::{self, Config};
 use crate::metrics::snapshot;
 use crate::sources::supabase::ledger_ranges::LedgerRequests;
-use crate::sources::{self, providers, supabase::Supabase};
+use crate::sources::{self, providers, strain_reports::StrainReports, supabase::Supabase};
 use crate::state::{Published, ReloadStatus, Shared};
 
 /// Re-encode at least this often, so period rollovers show even when nothing else changes.
@@ -149,13 +149,14 @@ pub async fn run(
     // Provider sources register the UTC ranges they cover; the database source reads the
     // ledger over the same ranges, for the drift.
     let ledger = Arc::new(LedgerRequests::default());
-    let mut expected = vec!["supabase"];
+    let mut expected = vec!["supabase", "strain_reports"];
     publish(&shared);
 
     tokio::spawn(sources::run(
         Supabase::new().with_ledger_requests(ledger.clone()),
         shared.clone(),
     ));
+    tokio::spawn(sources::run(StrainReports, shared.clone()));
     expected.extend(providers::spawn_configured(&cfg, &shared, &ledger));
     *shared.expected_sources.write().expect("lock") = expected;
     tokio::spawn(publisher(shared.clone()));

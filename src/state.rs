@@ -33,6 +33,8 @@ pub struct Collected {
     pub db: Option<DbFigures>,
     /// The last good poll of each provider source, by source name.
     pub providers: BTreeMap<&'static str, ProviderFigures>,
+    /// Newest strain reports, checklist and readiness (the `strain_reports` source).
+    pub strain: Option<crate::strain::readiness::StrainFigures>,
 }
 
 /// Outcome of the last config (re)load.

@@ -10,6 +10,7 @@ mod load;
 mod providers;
 pub mod reference;
 mod secret;
+mod strain;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,11 @@ pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
 pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
+pub use strain::{
+    ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, ScenarioDef, ScenarioName,
+    Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites, UpgradeChecklist,
+    seed_items,
+};
 
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -46,6 +52,10 @@ pub struct Config {
     pub guard: Guard,
     /// What `launchguard render` writes: rules, dashboards, Alertmanager and Prometheus config.
     pub kit: kit::Kit,
+    /// Strain scenarios, suites and pass thresholds (`launchguard strain`).
+    pub strain: Strain,
+    /// Infrastructure items each target tier needs before an upgrade.
+    pub upgrade_checklist: UpgradeChecklist,
 }
 
 impl Default for Config {
@@ -62,6 +72,8 @@ impl Default for Config {
             max_client_labels: 100,
             guard: Guard::default(),
             kit: kit::Kit::default(),
+            strain: Strain::default(),
+            upgrade_checklist: UpgradeChecklist::default(),
         }
     }
 }

@@ -482,7 +482,7 @@ pub fn founder(cfg: &Config) -> Value {
     l.add(
         panel(Kind::Stat, p::STRAIN_LAST_RUN, "dateTimeFromNow", 8, 5)
             .q(qi(
-                format!("{} * 1000", sel(&n::STRAIN_LAST_RUN, "")),
+                format!("{} * 1000", sel(&n::STRAIN_LAST_RUN_TS, "")),
                 "{{suite}}",
             ))
             .desc("When each suite last ran."),

@@ -142,16 +142,6 @@ metrics! { CORE:
         "Configured warning and critical threshold of a figure";
 }
 
-// --- strain: readiness for the next tier, from the latest strain reports --------------------
-metrics! { STRAIN:
-    STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
-        "Share of the scenarios of a strain suite that passed in its latest run";
-    STRAIN_LAST_RUN = Gauge "launchguard_strain_last_run_timestamp_seconds" ["suite"]
-        "Unix time the latest run of a strain suite finished";
-    TIER_UPGRADE_READY = Gauge "launchguard_tier_upgrade_ready" ["target"]
-        "1 when the latest strain suite for the target tier passed often enough for the upgrade, else 0";
-}
-
 // --- kit: what the rules and dashboards need that no other group exports ----------------------
 metrics! { KIT:
     BUDGET_PERIOD_END = Gauge "launchguard_budget_period_end_timestamp_seconds" ["scope"]
@@ -208,6 +198,20 @@ metrics! { GUARD:
         "1 when the reservation store (memory or redis) answered its last call";
     GUARD_SNAPSHOT_AGE = Gauge "launchguard_guard_snapshot_age_seconds" []
         "Age of the collection the guard decides from";
+}
+
+// --- strain: load-test results and tier upgrade readiness ---------------------------------------
+metrics! { STRAIN:
+    STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
+        "Scenarios passed over scenarios run in the newest strain report of a suite";
+    STRAIN_SCENARIO_PASSED = Gauge "launchguard_strain_scenario_passed" ["suite", "scenario"]
+        "1 when the scenario passed every threshold in the newest strain report of its suite";
+    STRAIN_LAST_RUN_TS = Gauge "launchguard_strain_last_run_timestamp_seconds" ["suite"]
+        "Unix time the newest strain report of a suite finished";
+    TIER_UPGRADE_READY = Gauge "launchguard_tier_upgrade_ready" ["target"]
+        "1 when the target tier's suite reached the required pass ratio (default 0.8) in a complete run within ready_max_age (default 7 days) and every checklist item is done";
+    UPGRADE_CHECKLIST_DONE = Gauge "launchguard_upgrade_checklist_done" ["target", "item"]
+        "1 when an infrastructure checklist item for the target tier is done (connection_pooler and redis are checked, the rest marked in the config)";
 }
 
 /// Every metric group. Areas add their own group here.

@@ -35,6 +35,7 @@ pub fn build(cfg: &Config, c: &Collected, a: &Assessment, reload: ReloadStatus) 
     core_metrics(&mut e, cfg, c, a);
     super::periods::period_ends(&mut e, cfg, Utc::now());
     super::providers::export(&mut e, cfg, c);
+    crate::strain::exposition::samples(&mut e, c.strain.as_ref());
     e
 }
 

@@ -2,6 +2,7 @@
 //! runner owns health bookkeeping and logging so every source reports failures the same way.
 
 pub mod providers;
+pub mod strain_reports;
 pub mod supabase;
 
 use std::future::Future;
