@@ -193,6 +193,11 @@ fn status_page_shows_the_known_dataset() {
         row(&dom, "data-readiness=").contains("Not measured yet"),
         "readiness is honest until strain reports exist"
     );
+    // The growth checklist is open by default (nothing marked done): the page says what is.
+    assert!(
+        dom.contains("Checklist still open: cdn, read replicas"),
+        "open checklist items are listed"
+    );
     for link in [r#"href="/metrics""#, r#"href="/docs/""#] {
         assert!(dom.contains(link), "{link}");
     }

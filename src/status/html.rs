@@ -255,6 +255,19 @@ footer{padding:4px 16px 24px;text-align:center;font-size:.9rem;color:var(--mute)
 footer a{color:inherit;margin:0 8px}
 "#;
 
+/// The target tier's checklist items still open, if any.
+fn checklist_note(h: &mut String, missing: &[String]) {
+    if !missing.is_empty() {
+        let items: Vec<String> = missing.iter().map(|m| esc(&m.replace('_', " "))).collect();
+        let _ = write!(
+            h,
+            r#"<p class="note" data-checklist-missing="{}">Checklist still open: {}.</p>"#,
+            missing.len(),
+            items.join(", ")
+        );
+    }
+}
+
 /// Renders the whole page.
 pub fn render(input: &PageInput) -> String {
     let a = input.assessment;
@@ -413,37 +426,41 @@ pub fn render(input: &PageInput) -> String {
         Readiness::TopTier => h.push_str(
             r#"<p class="note" data-readiness="top">Growth is the top tier: there is no next tier to prepare for.</p>"#,
         ),
-        Readiness::NotMeasured { target } => {
+        Readiness::NotMeasured { target, missing } => {
             let _ = write!(
                 h,
-                r#"<div class="line"><span class="name">{t}</span>{p}</div><p class="note" data-readiness="not_measured">Not measured yet: run <code>launchguard strain</code> with the suite before {t}; an upgrade needs a suite pass rate of {req} or more.</p>"#,
+                r#"<div class="line"><span class="name">{t}</span>{p}</div><p class="note" data-readiness="not_measured">Not measured yet: run <code>launchguard strain --suite {key}</code>; an upgrade needs a suite pass rate of {req} or more.</p>"#,
                 t = tier_title(*target),
+                key = target.as_str(),
                 p = pill("none", "not measured yet"),
                 req = percent(REQUIRED_PASS_RATIO),
             );
+            checklist_note(&mut h, missing);
         }
         Readiness::Measured {
             target,
             suite,
             pass_ratio,
             last_run,
+            ready,
+            missing,
         } => {
-            let ready = input.readiness.ready();
             let _ = write!(
                 h,
                 r#"<div class="line"><span class="name">{t}</span>{p}</div><div class="line" data-readiness="{state}"><span class="sub">suite {suite}, last run {ago} ago</span><span class="val">{pct} passed (needs {req})</span></div>"#,
                 t = tier_title(*target),
-                p = if ready {
+                p = if *ready {
                     pill("ok", "ready")
                 } else {
                     pill("warn", "not ready")
                 },
-                state = if ready { "ready" } else { "not_ready" },
+                state = if *ready { "ready" } else { "not_ready" },
                 suite = esc(suite),
                 ago = age((input.now - *last_run).num_seconds()),
                 pct = percent(*pass_ratio),
                 req = percent(REQUIRED_PASS_RATIO),
             );
+            checklist_note(&mut h, missing);
         }
     }
     h.push_str("</section>");

@@ -1,10 +1,6 @@
-//! Readiness for the next tier, as the status page shows it.
-//!
-//! The strain suite (issue 5, `launchguard strain`) measures it: a suite pass rate of at least
-//! 80% for the target tier's suite. Until its reports are collected this says so honestly.
-//! MERGE SEAM: when `Collected` holds the latest strain reports, fill `Readiness::Measured` in
-//! [`next_tier`] from them (the same numbers as `launchguard_strain_pass_ratio{suite}` and
-//! `launchguard_tier_upgrade_ready{target}`).
+//! Readiness for the next tier, as the status page shows it: read from what the strain reports
+//! source collected (`Collected::strain`), so the page and `launchguard_tier_upgrade_ready`
+//! always agree. No report for the target's suite yet means "not measured", never ready.
 
 use chrono::{DateTime, Utc};
 
@@ -19,53 +15,137 @@ pub enum Readiness {
     /// Already at the top tier: nothing to upgrade to.
     TopTier,
     /// No strain report for the target tier's suite has been read yet.
-    NotMeasured { target: TierName },
+    NotMeasured {
+        target: TierName,
+        /// Checklist items of the target not done yet.
+        missing: Vec<String>,
+    },
     Measured {
         target: TierName,
         suite: String,
         pass_ratio: f64,
         last_run: DateTime<Utc>,
+        /// The strain module's verdict: a recent complete passing run and the checklist done.
+        ready: bool,
+        missing: Vec<String>,
     },
 }
 
 impl Readiness {
-    /// Ready means measured and passing; "not measured" is never ready.
+    /// Ready means measured and judged ready; "not measured" is never ready.
     pub fn ready(&self) -> bool {
-        matches!(self, Readiness::Measured { pass_ratio, .. } if *pass_ratio >= REQUIRED_PASS_RATIO)
+        matches!(self, Readiness::Measured { ready: true, .. })
     }
 }
 
 /// Readiness of the platform for the tier after the current one.
-pub fn next_tier(cfg: &Config, _collected: &Collected) -> Readiness {
-    match cfg.tier.next() {
-        None => Readiness::TopTier,
-        Some(target) => Readiness::NotMeasured { target },
+pub fn next_tier(cfg: &Config, collected: &Collected) -> Readiness {
+    let Some(target) = cfg.tier.next() else {
+        return Readiness::TopTier;
+    };
+    let Some(f) = &collected.strain else {
+        return Readiness::NotMeasured {
+            target,
+            missing: Vec::new(),
+        };
+    };
+    let missing: Vec<String> = f
+        .checklist
+        .iter()
+        .filter(|i| i.target == target && !i.done)
+        .map(|i| i.item.clone())
+        .collect();
+    let newest = f
+        .runs
+        .iter()
+        .filter(|r| r.suite == target.as_str())
+        .max_by_key(|r| r.finished_at);
+    match newest {
+        None => Readiness::NotMeasured { target, missing },
+        Some(r) => Readiness::Measured {
+            target,
+            suite: r.suite.clone(),
+            pass_ratio: r.pass_ratio,
+            last_run: r.finished_at,
+            ready: f.ready.iter().any(|(t, ok)| *t == target && *ok),
+            missing,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strain::readiness::{ItemState, StrainFigures, SuiteRun};
+
+    fn figures(ratio: f64, ready: bool, missing: &[&str]) -> StrainFigures {
+        let now = Utc::now();
+        StrainFigures {
+            runs: vec![SuiteRun {
+                suite: "hard_launch".into(),
+                finished_at: now,
+                complete: true,
+                pass_ratio: ratio,
+                scenarios: vec![],
+            }],
+            checklist: ["connection_pooler", "redis"]
+                .iter()
+                .map(|i| ItemState {
+                    target: TierName::HardLaunch,
+                    item: i.to_string(),
+                    done: !missing.contains(i),
+                })
+                .collect(),
+            ready: vec![(TierName::HardLaunch, ready), (TierName::Growth, false)],
+            at: now,
+        }
+    }
 
     #[test]
     fn not_measured_is_not_ready_and_growth_is_the_top() {
         let mut cfg = Config::default();
         let r = next_tier(&cfg, &Collected::default());
-        assert_eq!(
+        assert!(matches!(
             r,
             Readiness::NotMeasured {
-                target: TierName::HardLaunch
+                target: TierName::HardLaunch,
+                ..
             }
-        );
+        ));
         assert!(!r.ready());
         cfg.tier = TierName::Growth;
         assert_eq!(next_tier(&cfg, &Collected::default()), Readiness::TopTier);
-        let m = Readiness::Measured {
-            target: TierName::Growth,
-            suite: "before_growth".into(),
-            pass_ratio: 0.8,
-            last_run: Utc::now(),
+    }
+
+    #[test]
+    fn measured_follows_the_strain_verdict_and_names_missing_items() {
+        let cfg = Config::default();
+        let c = Collected {
+            strain: Some(figures(1.0, true, &[])),
+            ..Collected::default()
         };
-        assert!(m.ready());
+        assert!(next_tier(&cfg, &c).ready());
+        let c = Collected {
+            strain: Some(figures(1.0, false, &["redis"])),
+            ..Collected::default()
+        };
+        match next_tier(&cfg, &c) {
+            r @ Readiness::Measured { .. } => {
+                assert!(!r.ready());
+                let Readiness::Measured { missing, .. } = r else {
+                    unreachable!()
+                };
+                assert_eq!(missing, vec!["redis".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A report of another suite does not measure this target.
+        let mut f = figures(1.0, false, &[]);
+        f.runs[0].suite = "growth".into();
+        let c = Collected {
+            strain: Some(f),
+            ..Collected::default()
+        };
+        assert!(matches!(next_tier(&cfg, &c), Readiness::NotMeasured { .. }));
     }
 }
