@@ -11,6 +11,7 @@ pub mod http;
 pub mod k8s;
 pub mod kit;
 pub mod logging;
+pub mod markup;
 pub mod metrics;
 pub mod serve;
 pub mod sources;

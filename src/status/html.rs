@@ -13,6 +13,7 @@ use crate::core::assess::{Assessment, Period};
 use crate::core::budget::BudgetState;
 use crate::core::levels::{self, FigureName, Level};
 use crate::core::tiers::Resource;
+use crate::markup::escape as esc;
 use crate::state::SourceStatus;
 
 /// Seconds between the page's own reloads.
@@ -26,21 +27,6 @@ pub struct PageInput<'a> {
     pub sources: Vec<(String, Option<SourceStatus>)>,
     pub readiness: Readiness,
     pub now: DateTime<Utc>,
-}
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
 }
 
 pub fn tier_title(t: TierName) -> &'static str {

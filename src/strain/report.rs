@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::judge::{Quantiles, Verdict};
 use super::memory::MemoryStats;
 use crate::config::{ScenarioName, StrainThresholds, TierName};
+use crate::markup::escape as xml;
 use crate::metrics::names as n;
 
 /// Bumped when a field changes meaning or disappears; readers refuse other versions.
@@ -204,22 +205,6 @@ pub fn write_json(dir: &Path, r: &Report) -> std::io::Result<PathBuf> {
     std::fs::write(&tmp, text + "\n")?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
-}
-
-fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// JUnit XML: one test suite per run, one test case per scenario threshold.
