@@ -26,6 +26,7 @@ use url::Url;
 
 use super::http1;
 use super::judge::Quantiles;
+use super::report::Counts;
 use super::scenario::Load;
 use crate::config::{RequestDef, ScenarioName, SecretRef, StatusSet};
 
@@ -341,6 +342,28 @@ struct Counters {
     late: AtomicU64,
 }
 
+impl Counters {
+    /// The counts so far; `scheduled` is the number of requests due in the window.
+    fn read(&self, scheduled: u64) -> Counts {
+        let l = |a: &AtomicU64| a.load(Relaxed);
+        let (sent, answered) = (l(&self.sent), l(&self.answered));
+        let (transport_errors, timeouts) = (l(&self.transport_errors), l(&self.timeouts));
+        Counts {
+            scheduled,
+            sent,
+            answered,
+            answered_in_window: l(&self.answered_in_window),
+            ok: l(&self.ok),
+            status_errors: l(&self.status_errors),
+            transport_errors,
+            timeouts,
+            late: l(&self.late),
+            dropped: scheduled.saturating_sub(sent),
+            unfinished: sent.saturating_sub(answered + transport_errors + timeouts),
+        }
+    }
+}
+
 /// One load in flight: its schedule, counters and histograms.
 struct LoadCtx {
     part: ScenarioName,
@@ -489,35 +512,12 @@ pub struct LoadResult {
     pub part: ScenarioName,
     pub target_rate: f64,
     pub connections: usize,
-    /// Requests due within the window (up to an interruption).
-    pub scheduled: u64,
-    pub sent: u64,
-    pub answered: u64,
-    /// Answered before the window closed: the rate the target sustained.
-    pub answered_in_window: u64,
-    pub ok: u64,
-    pub status_errors: u64,
-    pub transport_errors: u64,
-    pub timeouts: u64,
-    pub late: u64,
-    /// Due within the window but never sent.
-    pub dropped: u64,
-    /// Sent but cut off by an interruption before they ended.
-    pub unfinished: u64,
+    /// Request counts; `scheduled` covers the window up to an interruption.
+    pub counts: Counts,
     /// Answers per HTTP status.
     pub statuses: Vec<(u16, u64)>,
     pub corrected: Histogram<u64>,
     pub raw: Histogram<u64>,
-}
-
-impl LoadResult {
-    pub fn errors(&self) -> u64 {
-        self.status_errors + self.transport_errors + self.timeouts
-    }
-
-    pub fn finished(&self) -> u64 {
-        self.answered + self.transport_errors + self.timeouts
-    }
 }
 
 /// A live look at a running step, for the progress display.
@@ -621,24 +621,11 @@ pub async fn run_step(
             let (corrected, raw) = ctx.lat.merged();
             let l = |a: &AtomicU64| a.load(Relaxed);
             let scheduled = ((ctx.rate * window.as_secs_f64()).floor() as u64).min(ctx.total_slots);
-            let sent = l(&ctx.c.sent);
-            let answered = l(&ctx.c.answered);
-            let (transport, timeouts) = (l(&ctx.c.transport_errors), l(&ctx.c.timeouts));
             LoadResult {
                 part: ctx.part,
                 target_rate: ctx.rate,
                 connections: *conns,
-                scheduled,
-                sent,
-                answered,
-                answered_in_window: l(&ctx.c.answered_in_window),
-                ok: l(&ctx.c.ok),
-                status_errors: l(&ctx.c.status_errors),
-                transport_errors: transport,
-                timeouts,
-                late: l(&ctx.c.late),
-                dropped: scheduled.saturating_sub(sent),
-                unfinished: sent.saturating_sub(answered + transport + timeouts),
+                counts: ctx.c.read(scheduled),
                 statuses: ctx
                     .statuses
                     .iter()
@@ -668,11 +655,11 @@ fn live(ctxs: &[(Arc<LoadCtx>, usize)], start: Instant) -> Live {
     };
     let mut merged = histogram();
     for (ctx, _) in ctxs {
-        let l = |a: &AtomicU64| a.load(Relaxed);
-        out.sent += l(&ctx.c.sent);
-        out.finished += l(&ctx.c.answered) + l(&ctx.c.transport_errors) + l(&ctx.c.timeouts);
-        out.errors += l(&ctx.c.status_errors) + l(&ctx.c.transport_errors) + l(&ctx.c.timeouts);
-        out.late += l(&ctx.c.late);
+        let c = ctx.c.read(0);
+        out.sent += c.sent;
+        out.finished += c.finished();
+        out.errors += c.errors();
+        out.late += c.late;
         let _ = merged.add(&ctx.lat.merged().0);
     }
     out.p95_ms = quantiles(&merged).map(|q| q.p95);

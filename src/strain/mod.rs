@@ -253,25 +253,9 @@ fn load_reports(step: &Step, res: Option<&StepResult>) -> Vec<LoadReport> {
                     expected_statuses: r.expected_statuses.to_string(),
                 })
                 .collect(),
-            stats: res.and_then(|r| r.loads.get(i)).map(counts),
+            stats: res.and_then(|r| r.loads.get(i)).map(|l| l.counts.clone()),
         })
         .collect()
-}
-
-fn counts(l: &engine::LoadResult) -> Counts {
-    Counts {
-        scheduled: l.scheduled,
-        sent: l.sent,
-        answered: l.answered,
-        answered_in_window: l.answered_in_window,
-        ok: l.ok,
-        status_errors: l.status_errors,
-        transport_errors: l.transport_errors,
-        timeouts: l.timeouts,
-        late: l.late,
-        dropped: l.dropped,
-        unfinished: l.unfinished,
-    }
 }
 
 fn not_run(step: &Step) -> ScenarioReport {
@@ -299,7 +283,7 @@ fn scenario_report(
     let mut corrected: Option<hdrhistogram::Histogram<u64>> = None;
     let mut raw: Option<hdrhistogram::Histogram<u64>> = None;
     for l in &res.loads {
-        c.add(&counts(l));
+        c.add(&l.counts);
         for (code, n) in &l.statuses {
             *statuses.entry(code.to_string()).or_default() += n;
         }
