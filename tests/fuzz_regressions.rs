@@ -86,22 +86,9 @@ fn config_parser_survives_every_kept_input() {
 
 #[test]
 fn provider_and_guard_parsers_survive_every_kept_input() {
-    use launchguard::sources::providers::{anthropic, elevenlabs, openai, openrouter};
     for (p, bytes) in regressions("provider_responses") {
         eprintln!("{}", p.display());
-        let Some((which, body)) = bytes.split_first() else {
-            continue;
-        };
-        // The same dispatch as fuzz/fuzz_targets/provider_responses.rs.
-        match which % 7 {
-            0 => drop(anthropic::parse_usage(body)),
-            1 => drop(anthropic::parse_cost(body)),
-            2 => drop(openai::parse_usage(body)),
-            3 => drop(openai::parse_costs(body)),
-            4 => drop(openrouter::parse_key(body)),
-            5 => drop(openrouter::parse_credits(body)),
-            _ => drop(elevenlabs::parse_subscription(body)),
-        }
+        launchguard::sources::providers::parse_any(&bytes);
     }
     for (p, bytes) in regressions("guard_request") {
         eprintln!("{}", p.display());
@@ -117,8 +104,11 @@ fn provider_and_guard_parsers_survive_every_kept_input() {
         r#"{"input_tokens":-1,"output_tokens":1e308}"#,
     ] {
         let b = body.as_bytes();
-        let _ = anthropic::parse_cost(b);
-        let _ = openai::parse_costs(b);
+        for which in 0..7u8 {
+            let mut input = vec![which];
+            input.extend_from_slice(b);
+            launchguard::sources::providers::parse_any(&input);
+        }
         let _ = launchguard::guard::api::parse_admit(b);
         let _ = launchguard::guard::api::parse_settle(b);
     }

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::figures::{DailyStore, DayUsage, ProviderFigures, token, utc_day_start};
-use super::http::{reason, secret_header};
+use super::http::secret_header;
 use super::json::{rfc3339, usd_from_cents};
-use super::pagination::{Page, fetch_all};
+use super::pagination::Page;
+use super::reports::{DailyReports, Report, add_costs, report_url};
 use super::{Ctx, Provider};
 use crate::config::ProviderName;
 use crate::sources::SourceError;
@@ -172,11 +173,10 @@ pub fn into_days(
         d.add_tokens(&u.model, token::CACHE_WRITE_1H, u.cache_write_1h);
         d.add_tokens(&u.model, token::OUTPUT, u.output);
     }
-    for c in cost {
-        if !days.entry(c.day).or_default().add_cost(&c.model, c.usd) {
-            return Err("cost amounts too large to add up".into());
-        }
-    }
+    add_costs(
+        &mut days,
+        cost.iter().map(|c| (c.day, c.model.as_str(), c.usd)),
+    )?;
     Ok(days)
 }
 
@@ -186,24 +186,41 @@ pub struct Anthropic {
     store: tokio::sync::Mutex<DailyStore>,
 }
 
-fn report_url(
+fn url(
     base: &str,
     path: &str,
     from: DateTime<Utc>,
     group_by: &str,
 ) -> Result<reqwest::Url, SourceError> {
-    let mut u = reqwest::Url::parse(&format!("{base}{path}"))
-        .map_err(|e| SourceError::new(reason::CONFIG, format!("bad base_url: {e}")))?;
-    u.query_pairs_mut()
-        .append_pair(
-            "starting_at",
-            &from.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        )
-        .append_pair("bucket_width", "1d")
-        .append_pair("limit", PAGE_LIMIT)
-        .append_pair("group_by[]", group_by);
-    Ok(u)
+    let starting_at = from.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    report_url(
+        base,
+        path,
+        &[
+            ("starting_at", &starting_at),
+            ("bucket_width", "1d"),
+            ("limit", PAGE_LIMIT),
+            ("group_by[]", group_by),
+        ],
+    )
 }
+
+const REPORTS: DailyReports<UsageItem, CostItem> = DailyReports {
+    usage: Report {
+        path: "/v1/organizations/usage_report/messages",
+        group_by: "model",
+        what: "the usage report",
+        parse: parse_usage,
+    },
+    cost: Report {
+        path: "/v1/organizations/cost_report",
+        group_by: "description",
+        what: "the cost report",
+        parse: parse_cost,
+    },
+    url,
+    into_days,
+};
 
 impl Provider for Anthropic {
     const NAME: ProviderName = ProviderName::Anthropic;
@@ -215,42 +232,9 @@ impl Provider for Anthropic {
         headers.insert(k, v);
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
 
-        let mut store = self.store.lock().await;
-        let (from, to) = store.fetch_range(ctx.now, ctx.settings.trailing_days);
-        let usage_url = report_url(
-            &ctx.base,
-            "/v1/organizations/usage_report/messages",
-            from,
-            "model",
-        )?;
-        let cost_url = report_url(
-            &ctx.base,
-            "/v1/organizations/cost_report",
-            from,
-            "description",
-        )?;
-        let pages = ctx.settings.max_pages;
-        let (usage, cost) = tokio::try_join!(
-            fetch_all(
-                &ctx.http,
-                &usage_url,
-                &headers,
-                "the usage report",
-                pages,
-                parse_usage
-            ),
-            fetch_all(
-                &ctx.http,
-                &cost_url,
-                &headers,
-                "the cost report",
-                pages,
-                parse_cost
-            ),
-        )?;
-        let days = into_days(usage, cost).map_err(|e| SourceError::new(reason::PARSE, e))?;
-        store.replace(ctx.now, from, to, days);
-        Ok(store.figures(Self::NAME.as_str(), ctx.now))
+        REPORTS
+            .poll(ctx, &self.store, &headers, Self::NAME.as_str())
+            .await
     }
 }
 

@@ -15,6 +15,7 @@ pub mod json;
 pub mod openai;
 pub mod openrouter;
 pub mod pagination;
+pub mod reports;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -287,4 +288,22 @@ pub fn summary(f: &ProviderFigures) -> String {
         }
     }
     parts.join(", ")
+}
+
+/// Runs the response parser that `data`'s first byte picks on the rest, dropping the result.
+/// The fuzz target and the replay of its kept inputs (tests/fuzz_regressions.rs) share this
+/// dispatch, so a kept input means the same to both.
+pub fn parse_any(data: &[u8]) {
+    let Some((which, body)) = data.split_first() else {
+        return;
+    };
+    match which % 7 {
+        0 => drop(anthropic::parse_usage(body)),
+        1 => drop(anthropic::parse_cost(body)),
+        2 => drop(openai::parse_usage(body)),
+        3 => drop(openai::parse_costs(body)),
+        4 => drop(openrouter::parse_key(body)),
+        5 => drop(openrouter::parse_credits(body)),
+        _ => drop(elevenlabs::parse_subscription(body)),
+    }
 }

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::figures::{DailyStore, DayUsage, ProviderFigures, token, utc_day_start};
-use super::http::{reason, secret_header};
+use super::http::secret_header;
 use super::json::{decimal, unix_seconds};
-use super::pagination::{Page, fetch_all};
+use super::pagination::Page;
+use super::reports::{DailyReports, Report, add_costs, report_url};
 use super::{Ctx, Provider};
 use crate::config::ProviderName;
 use crate::sources::SourceError;
@@ -165,11 +166,10 @@ pub fn into_days(
         }
         d.add_tokens(&u.model, token::OUTPUT, u.output);
     }
-    for c in cost {
-        if !days.entry(c.day).or_default().add_cost(&c.line_item, c.usd) {
-            return Err("cost amounts too large to add up".into());
-        }
-    }
+    add_costs(
+        &mut days,
+        cost.iter().map(|c| (c.day, c.line_item.as_str(), c.usd)),
+    )?;
     Ok(days)
 }
 
@@ -179,21 +179,41 @@ pub struct OpenAi {
     store: tokio::sync::Mutex<DailyStore>,
 }
 
-fn report_url(
+fn url(
     base: &str,
     path: &str,
     from: DateTime<Utc>,
     group_by: &str,
 ) -> Result<reqwest::Url, SourceError> {
-    let mut u = reqwest::Url::parse(&format!("{base}{path}"))
-        .map_err(|e| SourceError::new(reason::CONFIG, format!("bad base_url: {e}")))?;
-    u.query_pairs_mut()
-        .append_pair("start_time", &from.timestamp().to_string())
-        .append_pair("bucket_width", "1d")
-        .append_pair("limit", PAGE_LIMIT)
-        .append_pair("group_by", group_by);
-    Ok(u)
+    let start_time = from.timestamp().to_string();
+    report_url(
+        base,
+        path,
+        &[
+            ("start_time", &start_time),
+            ("bucket_width", "1d"),
+            ("limit", PAGE_LIMIT),
+            ("group_by", group_by),
+        ],
+    )
 }
+
+const REPORTS: DailyReports<UsageItem, CostItem> = DailyReports {
+    usage: Report {
+        path: "/v1/organization/usage/completions",
+        group_by: "model",
+        what: "the completions usage",
+        parse: parse_usage,
+    },
+    cost: Report {
+        path: "/v1/organization/costs",
+        group_by: "line_item",
+        what: "the costs",
+        parse: parse_costs,
+    },
+    url,
+    into_days,
+};
 
 impl Provider for OpenAi {
     const NAME: ProviderName = ProviderName::OpenAi;
@@ -204,37 +224,9 @@ impl Provider for OpenAi {
         let (k, v) = secret_header("authorization", &format!("Bearer {}", ctx.key.expose()))?;
         headers.insert(k, v);
 
-        let mut store = self.store.lock().await;
-        let (from, to) = store.fetch_range(ctx.now, ctx.settings.trailing_days);
-        let usage_url = report_url(
-            &ctx.base,
-            "/v1/organization/usage/completions",
-            from,
-            "model",
-        )?;
-        let cost_url = report_url(&ctx.base, "/v1/organization/costs", from, "line_item")?;
-        let pages = ctx.settings.max_pages;
-        let (usage, cost) = tokio::try_join!(
-            fetch_all(
-                &ctx.http,
-                &usage_url,
-                &headers,
-                "the completions usage",
-                pages,
-                parse_usage
-            ),
-            fetch_all(
-                &ctx.http,
-                &cost_url,
-                &headers,
-                "the costs",
-                pages,
-                parse_costs
-            ),
-        )?;
-        let days = into_days(usage, cost).map_err(|e| SourceError::new(reason::PARSE, e))?;
-        store.replace(ctx.now, from, to, days);
-        Ok(store.figures(Self::NAME.as_str(), ctx.now))
+        REPORTS
+            .poll(ctx, &self.store, &headers, Self::NAME.as_str())
+            .await
     }
 }
 
