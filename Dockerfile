@@ -5,8 +5,8 @@
 #   launchguard render --out .      # writes rules/ and dashboards/ from the config first
 #   docker build -t launchguard:0.1.0 .
 #
-# The build stage runs the same command as scripts/run-local.sh (`cargo build --release
-# --locked`), which CI's build exercises; tests/deploy_files.rs keeps the two in step.
+# The build stage runs the same command as scripts/test.sh, which CI runs (`cargo build
+# --release --locked`); tests/deploy_files.rs keeps the two in step.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
