@@ -8,6 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
+# No AddressSanitizer (the code fuzzed has no `unsafe`), overflow checks on (-a), optimisation
+# level 1: measured on 2 cores against the default (opt 3 + ASan), the build took 5 min instead
+# of 9 and the config target ran 132,345 inputs in 20 s instead of 26,923.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=1
+flags=(--fuzz-dir fuzz -s none -a)
 secs="${FUZZ_SECONDS:-30}"
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(config web_config provider_responses guard_request)
@@ -24,7 +29,7 @@ for t in "${targets[@]}"; do
   rm -rf "fuzz/artifacts/$t"
   echo "fuzz: $t for ${secs}s" >&2
   # Seeds are read, never written; new inputs go to the (ignored) corpus folder.
-  if ! cargo fuzz run --fuzz-dir fuzz "$t" "$corpus" "fuzz/seeds/$t" -- \
+  if ! cargo fuzz run "${flags[@]}" "$t" "$corpus" "fuzz/seeds/$t" -- \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
     status=1
   fi
