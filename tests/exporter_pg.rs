@@ -6,6 +6,8 @@
 mod exporter;
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/port.rs"]
+mod port;
 
 use std::time::Duration;
 

@@ -5,6 +5,8 @@
 mod gs;
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/port.rs"]
+mod port;
 
 use gs::{ADMIN_TOKEN, Server, admit_body, burst, post};
 

@@ -18,7 +18,6 @@
 mod pg;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -30,12 +29,9 @@ use launchguard::metrics::names;
 use pg::TestPg;
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
+#[path = "common/port.rs"]
+mod port;
+use port::free_port;
 
 fn tool(path: &str, package: &str) -> PathBuf {
     let p = PathBuf::from(path);

@@ -6,6 +6,8 @@
 
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/port.rs"]
+mod port;
 #[allow(dead_code)]
 #[path = "../src/sources/supabase/queries.rs"]
 mod queries;

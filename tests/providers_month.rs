@@ -13,6 +13,8 @@
 mod fake;
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/port.rs"]
+mod port;
 
 use std::sync::Arc;
 

@@ -11,6 +11,8 @@
 mod exporter;
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/port.rs"]
+mod port;
 
 use std::path::Path;
 use std::process::Command;

@@ -7,6 +7,8 @@
 mod exporter;
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/port.rs"]
+mod port;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use target::TestTarget;
 
+#[path = "common/port.rs"]
+mod port;
+use port::free_port;
+
 const BIN: &str = env!("CARGO_BIN_EXE_launchguard");
 
 struct Run {
@@ -444,14 +448,6 @@ async fn memory_from_prometheus_is_judged_and_no_data_fails() {
         (&v["passed"], &v["reason"]),
         (&Value::Bool(false), &Value::from("no data"))
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Child(std::process::Child);

@@ -4,6 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "common/port.rs"]
+mod port;
+use port::free_port;
+
 fn doc() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/troubleshooting.md"))
         .unwrap()
@@ -37,14 +41,6 @@ fn assert_quoted(text: &str, skip: &[&str]) {
             "docs/troubleshooting.md does not quote this output line as it is:\n{line}"
         );
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

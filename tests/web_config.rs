@@ -4,6 +4,8 @@
 
 #[path = "common/exporter.rs"]
 mod exporter;
+#[path = "common/port.rs"]
+mod port;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

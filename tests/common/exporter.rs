@@ -2,10 +2,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use super::port::free_port;
 
 /// A running `launchguard serve`; killed on drop. stderr (the logs) goes to a file.
 pub struct Exporter {
@@ -13,14 +14,6 @@ pub struct Exporter {
     pub addr: String,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Exporter {

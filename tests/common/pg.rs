@@ -14,10 +14,11 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::port::free_port;
 
 /// Options for [`TestPg::start_with`].
 #[derive(Clone, Debug)]
@@ -138,13 +139,6 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
             chown_tree(&entry.unwrap().path(), uid, gid);
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
 }
 
 fn secret(tag: &str) -> String {

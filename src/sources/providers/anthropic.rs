@@ -1,19 +1,17 @@
 //! Anthropic Admin API: `usage_report/messages` (tokens per model and UTC day, cache classes
 //! apart) and `cost_report` (amounts in cents as decimal strings, converted to USD here).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::figures::{DailyStore, DayUsage, ProviderFigures, token, utc_day_start};
+use super::figures::{DailyStore, ProviderFigures, token, utc_day_start};
 use super::http::secret_header;
 use super::json::{rfc3339, usd_from_cents};
 use super::pagination::Page;
-use super::reports::{DailyReports, Report, add_costs, report_url};
+use super::reports::{DailyReports, Days, Report, add_costs, report_url};
 use super::{Ctx, Provider};
 use crate::config::ProviderName;
 use crate::sources::SourceError;
@@ -160,11 +158,8 @@ pub fn parse_cost(body: &[u8]) -> Result<Page<CostItem>, String> {
 }
 
 /// Sums parsed items into UTC days.
-pub fn into_days(
-    usage: Vec<UsageItem>,
-    cost: Vec<CostItem>,
-) -> Result<BTreeMap<DateTime<Utc>, DayUsage>, String> {
-    let mut days: BTreeMap<DateTime<Utc>, DayUsage> = BTreeMap::new();
+pub fn into_days(usage: Vec<UsageItem>, cost: Vec<CostItem>) -> Result<Days, String> {
+    let mut days = Days::new();
     for u in usage {
         let d = days.entry(u.day).or_default();
         d.add_tokens(&u.model, token::INPUT, u.uncached_input);
