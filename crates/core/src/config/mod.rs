@@ -11,6 +11,7 @@ mod providers;
 pub mod reference;
 mod secret;
 mod strain;
+mod syntax;
 mod validate;
 
 use std::collections::BTreeMap;
