@@ -247,8 +247,7 @@ async fn catalog_checks(
             "missing",
             format!(
                 "does not exist: apply the launchguard migrations as postgres (`launchguard sql`), \
-                 or define it over your own table (docs/supabase.md#{})",
-                v.name.replace('_', "-")
+                 or define it over your own table (docs/supabase.md#the-adapter-views)"
             ),
         ));
         return Ok(());
@@ -502,8 +501,16 @@ async fn query_checks(
     };
     let mut scans = Vec::new();
     seq_scans(&plan, &mut scans);
+    // One finding per table, however many times the query scans it.
+    let mut tables: Vec<(String, Vec<SeqScan>)> = Vec::new();
     for s in scans {
         let rel = format!("{}.{}", quote_ident(&s.schema), quote_ident(&s.relation));
+        match tables.iter_mut().find(|(r, _)| *r == rel) {
+            Some((_, v)) => v.push(s),
+            None => tables.push((rel, vec![s])),
+        }
+    }
+    for (rel, scans) in tables {
         let rows: i64 = run
             .client
             .query_one(
@@ -518,7 +525,7 @@ async fn query_checks(
             out.push(Finding::new(
                 subject,
                 "warning",
-                index_advice(q, &rel, rows, &s),
+                index_advice(q, &rel, rows, &scans),
             ));
         }
     }
@@ -569,32 +576,86 @@ pub fn seq_scans(plan: &serde_json::Value, out: &mut Vec<SeqScan>) {
     }
 }
 
-/// What to do about a sequential scan of a large table: the index to add, named from the scan's
-/// filter, or why no index can serve it.
-pub fn index_advice(q: QueryName, rel: &str, rows: i64, s: &SeqScan) -> String {
-    let head = format!(
-        "the {} query scans {rel} (about {rows} rows) sequentially on every cycle",
-        q.as_str()
-    );
-    let Some(filter) = &s.filter else {
-        return format!(
-            "{head}, without a condition: the view reads every row; filter it in the view on an indexed column"
-        );
+/// What to do about the sequential scans of one large table: the indexes to add, named from
+/// the columns of each scan's condition, and, where a condition only goes through a CASE in the
+/// view (status names mapped with CASE), the mapping that an index can serve instead.
+pub fn index_advice(q: QueryName, rel: &str, rows: i64, scans: &[SeqScan]) -> String {
+    let times = match scans.len() {
+        1 => String::new(),
+        n => format!(" ({n} scans)"),
     };
-    if filter.contains("CASE") {
-        return format!(
-            "{head}: its condition goes through a CASE in the view ({filter}), which no index serves; \
-             map the values with one UNION ALL branch per value instead (docs/supabase.md#status-names)"
+    let mut advice: Vec<String> = Vec::new();
+    let mut case_only = false;
+    let mut unfiltered = false;
+    for s in scans {
+        let Some(filter) = &s.filter else {
+            unfiltered = true;
+            continue;
+        };
+        let cols = filter_columns(&without_case(filter), &s.alias);
+        if cols.is_empty() {
+            case_only |= filter.contains("CASE");
+            continue;
+        }
+        let index = format!("create index on {rel} ({})", cols.join(", "));
+        if !advice.contains(&index) {
+            advice.push(index);
+        }
+    }
+    if case_only {
+        advice.push(
+            "its conditions on a value the view maps with CASE cannot use an index: map the values \
+             with one UNION ALL branch per value instead (docs/supabase.md#status-names)"
+                .into(),
         );
     }
-    let cols = filter_columns(filter, &s.alias);
-    if cols.is_empty() {
-        return format!("{head}: add an index that serves {filter}");
+    if unfiltered {
+        advice.push("the view reads every row: filter it on an indexed column".into());
+    }
+    if advice.is_empty() {
+        let filters: Vec<&str> = scans.iter().filter_map(|s| s.filter.as_deref()).collect();
+        advice.push(format!(
+            "add an index that serves {}",
+            filters.join(" and ")
+        ));
     }
     format!(
-        "{head}: create index on {rel} ({}) serves its condition {filter}",
-        cols.join(", ")
+        "the {} query scans {rel} (about {rows} rows) sequentially on every cycle{times}: {}",
+        q.as_str(),
+        advice.join("; ")
     )
+}
+
+/// A filter with its `CASE ... END` expressions cut out: the columns left are those an index
+/// on the table itself can serve.
+pub fn without_case(filter: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    let mut word = String::new();
+    let flush = |word: &mut String, depth: &mut usize, out: &mut String| {
+        let was_inside = *depth > 0;
+        match word.as_str() {
+            "CASE" => *depth += 1,
+            "END" if *depth > 0 => *depth -= 1,
+            _ => {}
+        }
+        if !was_inside && *depth == 0 {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for ch in filter.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '_' || ch == '.' || ch == '"' || ch == '$' {
+            word.push(ch);
+        } else {
+            flush(&mut word, &mut depth, &mut out);
+            if depth == 0 {
+                out.push(ch);
+            }
+        }
+    }
+    flush(&mut word, &mut depth, &mut out);
+    out
 }
 
 /// Columns of `alias` a filter expression names, in order of first appearance.
@@ -711,7 +772,7 @@ mod tests {
                 "((r.completed_at IS NOT NULL) AND (r.completed_at >= $2) AND (r.state = 'done'::text))",
             ),
         );
-        let a = index_advice(QueryName::Jobs, "public.render_jobs", 50_000, &s);
+        let a = index_advice(QueryName::Jobs, "public.render_jobs", 50_000, &[s]);
         assert!(
             a.contains("create index on public.render_jobs (completed_at, state)"),
             "{a}"
@@ -722,22 +783,42 @@ mod tests {
     }
 
     #[test]
-    fn advice_for_a_case_mapping_points_to_union_all() {
-        let s = scan(
+    fn advice_for_a_case_mapping_points_to_union_all_and_keeps_the_rest() {
+        let case = "CASE r_1.state WHEN 'pending'::text THEN 'queued'::text ELSE r_1.state END";
+        let only_case = scan("r_1", Some(&format!("({case} = 'queued'::text)")));
+        let mixed = scan(
             "r",
-            Some(
-                "(CASE r.state WHEN 'pending'::text THEN 'queued'::text ELSE NULL::text END = 'queued'::text)",
-            ),
+            Some(&format!(
+                "((r.completed_at >= now()) AND ({} = ANY ('{{succeeded,failed}}'::text[])))",
+                case.replace("r_1", "r")
+            )),
         );
-        let a = index_advice(QueryName::Jobs, "public.render_jobs", 20_000, &s);
+        let a = index_advice(
+            QueryName::Jobs,
+            "public.render_jobs",
+            20_000,
+            &[only_case, mixed],
+        );
+        assert!(a.contains("(2 scans)"), "{a}");
+        assert!(
+            a.contains("create index on public.render_jobs (completed_at)"),
+            "{a}"
+        );
+        assert!(!a.contains("(completed_at, state)"), "{a}");
         assert!(a.contains("UNION ALL"), "{a}");
         let none = index_advice(
             QueryName::ActiveClients,
             "public.orgs",
             20_000,
-            &scan("o", None),
+            &[scan("o", None)],
         );
-        assert!(none.contains("without a condition"), "{none}");
+        assert!(none.contains("reads every row"), "{none}");
+        assert_eq!(
+            without_case(
+                "(CASE WHEN (CASE x.a WHEN 1 THEN 2 END) = 2 THEN 1 END = 1) AND (x.b > 0)"
+            ),
+            "( = 1) AND (x.b > 0)"
+        );
     }
 
     #[test]
