@@ -118,7 +118,7 @@ pub fn sql(now: DateTime<Utc>) -> String {
 
 /// Every figure of the dataset, exact, on a parsed /metrics (`max_connections`: the server's).
 pub fn assert_exact(m: &BTreeMap<String, f64>, now: DateTime<Utc>, max_connections: f64) {
-    let v = |k: &str| value(&m, k);
+    let v = |k: &str| value(m, k);
     let first_of_month = now.day() == 1;
 
     // Performance Guard.

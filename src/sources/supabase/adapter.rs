@@ -245,10 +245,8 @@ async fn catalog_checks(
         out.push(Finding::new(
             subject,
             "missing",
-            format!(
-                "does not exist: apply the launchguard migrations as postgres (`launchguard sql`), \
-                 or define it over your own table (docs/supabase.md#the-adapter-views)"
-            ),
+            "does not exist: apply the launchguard migrations as postgres (`launchguard sql`), \
+             or define it over your own table (docs/supabase.md#the-adapter-views)",
         ));
         return Ok(());
     };

@@ -41,7 +41,7 @@ pub fn statement_timeout(cfg: &Config) -> Duration {
 
 fn pg_duration(d: Duration) -> String {
     let ms = d.as_millis().max(1);
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -65,7 +65,7 @@ pub fn script(cfg: &Config, reference_schema: bool) -> String {
              -- map launchguard.clients, usage_events, jobs and traffic_minutely onto your own tables.\n",
         );
     }
-    for (q, _) in &cfg.database.queries {
+    for q in cfg.database.queries.keys() {
         out.push_str(&format!(
             "-- database.queries.{} replaces its default query in this config: launchguard_reader\n\
              -- needs SELECT on what it reads (better: a view in schema launchguard, docs/supabase.md).\n",

@@ -585,7 +585,7 @@ fn missing_fix(msg: &str) -> Option<String> {
     let name = launchguard_name(quoted(msg)?)?;
     Some(match name.as_str() {
         "launchguard.cron_jobs" | "launchguard.cron_job_runs" => {
-            format!("enable pg_cron (Supabase: Database -> Extensions), then {APPLY}")
+            format!("{APPLY}, after enabling pg_cron (Supabase: Database -> Extensions)")
         }
         "launchguard.storage_buckets" => APPLY.to_string(),
         _ => format!("{APPLY}, or define {name} over your own table (docs/supabase.md)"),
