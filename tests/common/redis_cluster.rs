@@ -155,6 +155,8 @@ impl RedisCluster {
             .args(["--cluster-port", &n.bus_port.to_string()])
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            // Replicas sync at once instead of after the default 5 s diskless delay.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(n.dir.path())
             .arg("--logfile")
@@ -215,15 +217,23 @@ impl RedisCluster {
         self.nodes[i].dir.path().to_path_buf()
     }
 
-    /// One command to one node (not cluster-aware: a key of another node's slot gets MOVED).
+    /// A plain connection to one node (not cluster-aware: a key of another node's slot gets
+    /// MOVED). WAIT counts the replicas that have this connection's writes, so a write and its
+    /// WAIT go on one connection.
+    pub fn connection(&self, port: u16) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+        let con = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        con.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(con)
+    }
+
+    /// One command to one node, on a connection of its own.
     pub fn query<T: redis::FromRedisValue>(
         &self,
         port: u16,
         args: &[&str],
     ) -> redis::RedisResult<T> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-        let mut con = client.get_connection_with_timeout(Duration::from_secs(2))?;
-        con.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut con = self.connection(port)?;
         let mut cmd = redis::cmd(args[0]);
         for a in &args[1..] {
             cmd.arg(*a);
@@ -285,8 +295,9 @@ impl RedisCluster {
             .is_ok_and(|s| s.lines().any(|l| l.trim() == "cluster_state:ok"))
     }
 
-    /// Every running node says the cluster is ok and sees every other running node connected
-    /// and unflagged; every slot is served by a master that has a connected replica.
+    /// Every running node says the cluster is ok, sees every other running node connected
+    /// and unflagged, and sees every slot served by a master that has a connected replica;
+    /// every replica's replication link is up (its first sync done).
     pub fn healthy(&self) -> bool {
         let running: Vec<usize> = (0..self.len()).filter(|i| self.is_running(*i)).collect();
         for &i in &running {
@@ -311,6 +322,30 @@ impl RedisCluster {
                 .collect();
             if masters.iter().map(|m| m.slot_count()).sum::<u32>() != 16384 {
                 return false;
+            }
+            // Every running node has its role: a master serving slots, with a replica that
+            // this node knows of, or a replica (gossip spreads the roles after a change).
+            for &j in &running {
+                let n = t.iter().find(|n| n.port == self.port(j)).unwrap();
+                if n.master && n.slots.is_empty() {
+                    return false;
+                }
+            }
+            // A replica in the cluster's view may still be waiting for its first sync.
+            if !t.iter().any(|n| n.port == self.port(i) && n.master)
+                && !self
+                    .query::<String>(self.port(i), &["INFO", "replication"])
+                    .is_ok_and(|s| s.lines().any(|l| l.trim() == "master_link_status:up"))
+            {
+                return false;
+            }
+            for m in &masters {
+                if !t
+                    .iter()
+                    .any(|r| r.master_id.as_ref() == Some(&m.id) && r.connected && !r.failing)
+                {
+                    return false;
+                }
             }
         }
         true
