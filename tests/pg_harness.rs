@@ -137,6 +137,7 @@ async fn migrates_without_pg_cron_and_survives_a_restart() {
     let mut pg = TestPg::start_with(PgOptions {
         seed: true,
         pg_cron: false,
+        ..PgOptions::default()
     });
     let db = pg.connect_reader().await;
     let row = db.query_one(queries::ACTIVE_CLIENTS, &[]).await.unwrap();
