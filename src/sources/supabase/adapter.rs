@@ -143,7 +143,6 @@ impl Supabase {
     pub async fn inspect(&self, cfg: &Config) -> Result<Vec<Finding>, SourceError> {
         let pool = self.pool(cfg)?;
         let client = pool.get().await.map_err(pool_error)?;
-        super::no_row_security(&client).await?;
         let run = Runner {
             client: &client,
             cfg,

@@ -144,6 +144,13 @@ impl Supabase {
             },
         );
         let pool = Pool::builder(mgr)
+            .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    no_row_security(client)
+                        .await
+                        .map_err(deadpool_postgres::HookError::Backend)
+                })
+            }))
             .max_size(cfg.database.pool_size)
             .runtime(Runtime::Tokio1)
             .create_timeout(Some(cfg.database.timeout.0))
@@ -162,7 +169,6 @@ impl Supabase {
     async fn collect_at(&self, cfg: &Config, at: Instants) -> Result<DbFigures, SourceError> {
         let pool = self.pool(cfg)?;
         let client = pool.get().await.map_err(pool_error)?;
-        no_row_security(&client).await?;
         let run = Runner {
             client: &client,
             cfg,
@@ -291,7 +297,6 @@ impl Supabase {
         let at = Instants::at(Utc::now(), cfg);
         let pool = self.pool(cfg)?;
         let client = pool.get().await.map_err(pool_error)?;
-        no_row_security(&client).await?;
         let run = Runner {
             client: &client,
             cfg,
@@ -508,17 +513,11 @@ fn db_message(e: &tokio_postgres::Error) -> String {
 
 /// Row-level security must never shrink a figure: with `row_security = off` a query it would
 /// filter fails, naming the table, and the figure is reported unavailable. Reads through views
-/// owned by a role that bypasses row-level security (the adapter views) are not affected.
-async fn no_row_security(client: &tokio_postgres::Client) -> Result<(), SourceError> {
-    client
-        .batch_execute("set row_security = off")
-        .await
-        .map_err(|e| {
-            SourceError::new(
-                "connection_lost",
-                format!("cannot configure the session: {}", db_message(&e)),
-            )
-        })
+/// owned by a role that bypasses row-level security (the adapter views) are not affected. Set
+/// once on each new connection of the pool (the migration also sets it on the role, which covers
+/// a pooler that hands statements to other sessions).
+async fn no_row_security(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("set row_security = off").await
 }
 
 /// Why a figure's query failed, in words a person can act on: what went wrong, as the server
