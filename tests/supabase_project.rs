@@ -304,6 +304,15 @@ fn migration_files_follow_supabase_db_push_naming_and_need_no_psql() {
             "{name}: supabase db push wants <YYYYMMDDHHMMSS>_name.sql"
         );
         assert!(rest.ends_with(".sql"), "{name}");
+        // The compose stack's PostgreSQL applies each of them too.
+        let compose = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/compose/compose.yaml"),
+        )
+        .unwrap();
+        assert!(
+            compose.contains(&format!("../supabase/migrations/{name}:")),
+            "deploy/compose/compose.yaml does not mount {name}"
+        );
         // The SQL editor and `supabase db push` run SQL, not psql: no meta-commands.
         let text = std::fs::read_to_string(&f).unwrap();
         for (i, line) in text.lines().enumerate() {
