@@ -78,31 +78,6 @@ fn as_platform(pg: &SupabasePg, sql: &str) {
     pg.psql_as("authenticator", &format!("set role service_role; {sql}"));
 }
 
-fn config(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("launchguard.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "database:\n  interval: 1s\n  timeout: 10s\nguard:\n  state_file: {}\n",
-            dir.join("guard-state.json").display()
-        ),
-    )
-    .unwrap();
-    p
-}
-
-fn check_connect(cfg: &Path, url: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_launchguard"))
-        .args(["check", "--connect", "--config"])
-        .arg(cfg)
-        .env("SUPABASE_DB_URL", url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    text
-}
-
 fn line<'a>(text: &'a str, start: &str) -> &'a str {
     text.lines()
         .find(|l| l.starts_with(start))
@@ -147,7 +122,7 @@ async fn generations_with_cached_tokens_give_exact_spend() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let cfg = supabase::exporter_config(dir.path());
     let url = pg.reader_url();
     let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &url)]);
     let m = ex.wait_for(WAIT, "the first collection", up);
@@ -204,7 +179,7 @@ async fn generations_with_cached_tokens_give_exact_spend() {
     assert!(!m.contains_key("launchguard_queue_depth"));
     drop(ex);
 
-    let text = check_connect(&cfg, &url);
+    let text = supabase::check_connect(&cfg, &url);
     assert!(
         line(&text, "launchguard.usage_events ").contains(
             "ok         reads public.generations (row-level security on; postgres bypasses it); the usage query answers in"
@@ -237,7 +212,7 @@ async fn generations_with_cached_tokens_give_exact_spend() {
          grant select on public.generations to ledger_owner;
          alter view launchguard.usage_events owner to ledger_owner;",
     );
-    let text = check_connect(&cfg, &url);
+    let text = supabase::check_connect(&cfg, &url);
     let l = line(&text, "usage ");
     assert!(page.contains(l), "docs/supabase.md does not quote:\n{l}");
 }
@@ -294,7 +269,7 @@ async fn render_jobs_with_their_own_status_names_give_exact_queue_figures() {
     pg.psql("analyze public.render_jobs");
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let cfg = supabase::exporter_config(dir.path());
     let url = pg.reader_url();
     let exact = |m: &BTreeMap<String, f64>| {
         let v = |k: &str| value(m, k);
@@ -315,7 +290,7 @@ async fn render_jobs_with_their_own_status_names_give_exact_queue_figures() {
     let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &url)]);
     exact(&ex.wait_for(WAIT, "the first collection", up));
     drop(ex);
-    let text = check_connect(&cfg, &url);
+    let text = supabase::check_connect(&cfg, &url);
     assert!(
         line(&text, "jobs ").contains("ok         7 queued, 5 running"),
         "{text}"
@@ -332,7 +307,7 @@ async fn render_jobs_with_their_own_status_names_give_exact_queue_figures() {
     let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &url)]);
     exact(&ex.wait_for(WAIT, "the first collection", up));
     drop(ex);
-    let text = check_connect(&cfg, &url);
+    let text = supabase::check_connect(&cfg, &url);
     let jobs: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("launchguard.jobs "))

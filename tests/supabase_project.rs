@@ -325,31 +325,6 @@ fn migration_files_follow_supabase_db_push_naming_and_need_no_psql() {
     }
 }
 
-fn config(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("launchguard.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "database:\n  interval: 1s\n  timeout: 10s\nguard:\n  state_file: {}\n",
-            dir.join("guard-state.json").display()
-        ),
-    )
-    .unwrap();
-    p
-}
-
-fn check_connect(cfg: &Path, url: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_launchguard"))
-        .args(["check", "--connect", "--config"])
-        .arg(cfg)
-        .env("SUPABASE_DB_URL", url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    text
-}
-
 /// An AI admission for a client without spend today: (HTTP status, decision, reason).
 fn admit(ex: &Exporter) -> (u16, String, String) {
     let body = r#"{"client_id":"fresh-client","kind":"ai","provider":"anthropic","model":"claude-sonnet-4-5","estimate":{"input_tokens":1000,"output_tokens":0}}"#;
@@ -418,7 +393,7 @@ fn row_level_security_never_turns_into_zero() {
     let max_connections: f64 = pg.psql("show max_connections").trim().parse().unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let cfg = supabase::exporter_config(dir.path());
     let url = pg.reader_url();
     let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &url)]);
     let m = ex.wait_for(WAIT, "the first collection", |m| {
@@ -451,7 +426,7 @@ fn row_level_security_never_turns_into_zero() {
         admit(&ex),
         (429, "deny".to_string(), "ledger_unavailable".to_string())
     );
-    let text = check_connect(&cfg, &url);
+    let text = supabase::check_connect(&cfg, &url);
     let line = text
         .lines()
         .find(|l| l.starts_with("usage "))
@@ -499,7 +474,7 @@ fn row_level_security_never_turns_into_zero() {
         admit(&ex),
         (429, "deny".to_string(), "ledger_unavailable".to_string())
     );
-    let text = check_connect(&cfg, &url);
+    let text = supabase::check_connect(&cfg, &url);
     let line = text
         .lines()
         .find(|l| l.starts_with("usage "))

@@ -193,6 +193,34 @@ impl SupabasePg {
     }
 }
 
+/// An exporter config collecting every second, with the guard's state file in `dir`.
+pub fn exporter_config(dir: &Path) -> PathBuf {
+    let p = dir.join("launchguard.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "database:\n  interval: 1s\n  timeout: 10s\nguard:\n  state_file: {}\n",
+            dir.join("guard-state.json").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// `launchguard check --connect` with `cfg` against `url`: its output (it must exit 0).
+pub fn check_connect(cfg: &Path, url: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_launchguard"))
+        .args(["check", "--connect", "--config"])
+        .arg(cfg)
+        .env("SUPABASE_DB_URL", url)
+        .env_remove("LAUNCHGUARD_CONFIG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    text
+}
+
 impl Drop for SupabasePg {
     fn drop(&mut self) {
         let _ = Command::new(up_sh())
