@@ -56,6 +56,8 @@ metrics! { SELF:
         "Failed collections of a source by reason, since the exporter started";
     FIGURE_AVAILABLE = Gauge "launchguard_figure_available" ["figure"]
         "1 when the figure could be read; 0 when its table, column or extension is missing or its query failed";
+    LABELS_FOLDED = Gauge "launchguard_labels_folded" ["label"]
+        "Distinct values of a data-fed label past its cap (max_<label>_labels), summed into label=\"other\": client, provider, model and reported_model (max_model_labels), bucket, cron_job";
 }
 
 // --- core: tiers, cost, budgets, resource figures ---------------------------------------------
@@ -198,6 +200,8 @@ metrics! { GUARD:
         "1 when the reservation store (memory or redis) answered its last call";
     GUARD_SNAPSHOT_AGE = Gauge "launchguard_guard_snapshot_age_seconds" []
         "Age of the collection the guard decides from";
+    GUARD_LABELS_FOLDED = Gauge "launchguard_guard_labels_folded" ["label"]
+        "Distinct kill switch targets (label target; max_provider_labels, max_client_labels) and budget override clients (label client; max_client_labels) past their cap, folded into \"other\"";
 }
 
 // --- strain: load-test results and tier upgrade readiness ---------------------------------------
