@@ -173,6 +173,28 @@ fn top<K: Ord + Clone, W: Ord + Copy>(weights: &BTreeMap<K, W>, cap: usize) -> B
     v.into_iter().take(cap).map(|(k, _)| k.clone()).collect()
 }
 
+/// `got == want`, or a failure that names the first differences (the maps hold thousands).
+fn same<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
+    got: &BTreeMap<K, V>,
+    want: &BTreeMap<K, V>,
+    what: &str,
+) {
+    let keys: BTreeSet<&K> = got.keys().chain(want.keys()).collect();
+    let diff: Vec<String> = keys
+        .into_iter()
+        .filter(|k| got.get(k) != want.get(k))
+        .map(|k| format!("{k:?}: got {:?}, want {:?}", got.get(k), want.get(k)))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "{what}: {} of {} labels differ (want {}), first: {:#?}",
+        diff.len(),
+        got.len(),
+        want.len(),
+        &diff[..diff.len().min(8)]
+    );
+}
+
 fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap()
 }
@@ -228,7 +250,7 @@ fn check(m: &BTreeMap<String, f64>, caps: Caps, t: &Truth) {
             .iter()
             .map(|(k, v)| (k.clone(), f(*v)))
             .collect();
-        assert_eq!(got, want, "model cost, {period}");
+        same(&got, &want, &format!("model cost, {period}"));
         let tokens: BTreeMap<(String, String), f64> = family(m, "launchguard_ai_tokens")
             .into_iter()
             .filter(|(l, _)| l["period"] == period && l["type"] == "input")
@@ -238,7 +260,7 @@ fn check(m: &BTreeMap<String, f64>, caps: Caps, t: &Truth) {
             .iter()
             .map(|(k, v)| (k.clone(), *v as f64))
             .collect();
-        assert_eq!(tokens, want, "input tokens, {period}");
+        same(&tokens, &want, &format!("input tokens, {period}"));
         // Per provider: its cost is its models' exact sum, the folded ones in `other`.
         let mut want_p: BTreeMap<String, Decimal> = BTreeMap::new();
         for ((p, _), c) in &expect_cost {
@@ -250,7 +272,7 @@ fn check(m: &BTreeMap<String, f64>, caps: Caps, t: &Truth) {
             .map(|(l, v)| (l["provider"].clone(), v))
             .collect();
         let want_p: BTreeMap<String, f64> = want_p.into_iter().map(|(k, v)| (k, f(v))).collect();
-        assert_eq!(got_p, want_p, "provider cost, {period}");
+        same(&got_p, &want_p, &format!("provider cost, {period}"));
     }
     let total: Decimal = t.models.values().map(|v| v.0).sum();
     assert_eq!(
@@ -293,7 +315,7 @@ fn check(m: &BTreeMap<String, f64>, caps: Caps, t: &Truth) {
         .filter(|(l, _)| l["period"] == "day")
         .map(|(l, v)| (l["client"].clone(), v))
         .collect();
-    assert_eq!(got, want, "client cost");
+    same(&got, &want, "client cost");
     assert!(family(m, "launchguard_client_budget_used_ratio").len() <= caps.client + 1);
     assert_eq!(folded(m, "client"), (t.clients.len() - kept.len()) as f64);
 
@@ -314,7 +336,7 @@ fn check(m: &BTreeMap<String, f64>, caps: Caps, t: &Truth) {
         .into_iter()
         .map(|(l, v)| (l["bucket"].clone(), v))
         .collect();
-    assert_eq!(got, want, "bucket bytes");
+    same(&got, &want, "bucket bytes");
     assert_eq!(folded(m, "bucket"), (BUCKETS - kept.len()) as f64);
     let all: u64 = t.buckets.values().sum();
     assert_eq!(
@@ -347,9 +369,27 @@ fn check(m: &BTreeMap<String, f64>, caps: Caps, t: &Truth) {
         .into_iter()
         .map(|(l, v)| (l["cron_job"].clone(), v))
         .collect();
-    assert_eq!(got, want, "cron failures");
+    same(&got, &want, "cron failures");
     assert!(family(m, "launchguard_cron_load_ratio").len() <= caps.cron_job + 1);
     assert_eq!(folded(m, "cron_job"), (CRON_JOBS - kept.len()) as f64);
+}
+
+const ADMIN_TOKEN: &str = "labels-test-admin-token-0123456789";
+
+/// PUT with the admin token and a JSON body; the status code.
+fn admin_put(addr: &str, path: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn status_kb(pid: u32, field: &str) -> u64 {
@@ -371,9 +411,18 @@ fn twenty_thousand_models_give_at_most_the_configured_series() {
     assert_eq!(t.clients.len(), CLIENTS + 1, "every client and `none`");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("launchguard.yaml");
-    let base = "database:\n  interval: 5s\n  timeout: 30s\n";
-    std::fs::write(&cfg, base).unwrap();
-    let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &pg.reader_url())]);
+    let base = format!(
+        "database:\n  interval: 5s\n  timeout: 30s\nguard:\n  state_file: {}\n",
+        dir.path().join("guard-state.json").display()
+    );
+    std::fs::write(&cfg, &base).unwrap();
+    let ex = Exporter::start(
+        Some(&cfg),
+        &[
+            ("SUPABASE_DB_URL", &pg.reader_url()),
+            ("LAUNCHGUARD_ADMIN_TOKEN", ADMIN_TOKEN),
+        ],
+    );
     let m = ex.wait_for(WAIT, "the first collection", |m| {
         m.get("launchguard_source_up{source=\"supabase\"}") == Some(&1.0)
     });
@@ -422,4 +471,63 @@ fn twenty_thousand_models_give_at_most_the_configured_series() {
             == Some(&((t.clients.len() - small.client) as f64))
     });
     check(&m, small, &t);
+
+    // The guard's labels set by the founder: 12 client and 4 provider kill switches, 8 client
+    // budget overrides, under the same caps (the first targets by name, the largest overrides).
+    for i in 0..12 {
+        let path = format!("/api/v1/admin/kill-switches/client/c{i:02}");
+        assert_eq!(admin_put(&ex.addr, &path, "{}"), 200, "{path}");
+    }
+    for p in ["anthropic", "gemini", "openai", "perplexity"] {
+        let path = format!("/api/v1/admin/kill-switches/provider/{p}");
+        assert_eq!(admin_put(&ex.addr, &path, "{}"), 200, "{path}");
+    }
+    for i in 1..=8 {
+        let path = format!("/api/v1/admin/budgets/client_daily/v{i}");
+        let body = format!(r#"{{"budget_usd": "{i}.5", "for": "1h"}}"#);
+        assert_eq!(admin_put(&ex.addr, &path, &body), 200, "{path}");
+    }
+    let m = ex.metrics();
+    let switches: BTreeMap<(String, String), f64> = family(&m, "launchguard_guard_kill_switch")
+        .into_iter()
+        .map(|(l, v)| ((l["scope"].clone(), l["target"].clone()), v))
+        .collect();
+    let mut want: BTreeMap<(String, String), f64> = BTreeMap::new();
+    want.insert(("global".into(), String::new()), 0.0);
+    for i in 0..small.client {
+        want.insert(("client".into(), format!("c{i:02}")), 1.0);
+    }
+    want.insert(
+        ("client".into(), "other".into()),
+        (12 - small.client) as f64,
+    );
+    for p in ["anthropic", "gemini", "openai"] {
+        want.insert(("provider".into(), p.into()), 1.0);
+    }
+    want.insert(("provider".into(), "other".into()), 1.0);
+    same(&switches, &want, "kill switches");
+    let overrides: BTreeMap<String, f64> = family(&m, "launchguard_guard_budget_override_usd")
+        .into_iter()
+        .map(|(l, v)| (l["client"].clone(), v))
+        .collect();
+    let want: BTreeMap<String, f64> = [
+        ("v8", 8.5),
+        ("v7", 7.5),
+        ("v6", 6.5),
+        ("v5", 5.5),
+        ("v4", 4.5),
+        ("other", 3.5),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    same(&overrides, &want, "client budget overrides");
+    assert_eq!(
+        exporter::value(&m, r#"launchguard_guard_labels_folded{label="target"}"#),
+        (12 - small.client + 1) as f64
+    );
+    assert_eq!(
+        exporter::value(&m, r#"launchguard_guard_labels_folded{label="client"}"#),
+        3.0
+    );
 }

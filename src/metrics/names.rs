@@ -189,11 +189,11 @@ metrics! { GUARD:
     GUARD_RESERVED_USD = Gauge "launchguard_guard_reserved_usd" ["scope"]
         "Estimated cost of unsettled admissions counted against each budget scope (client_daily: the largest client's)";
     GUARD_KILL_SWITCH = Gauge "launchguard_guard_kill_switch" ["scope", "target"]
-        "1 while a founder's kill switch is on (scope global, provider or client)";
+        "1 while a founder's kill switch is on (scope global, provider or client); target=\"other\" counts the switches past max_provider_labels / max_client_labels";
     GUARD_THROTTLED = Gauge "launchguard_guard_throttled" ["scope"]
         "1 when the guard throttled or denied an admission in this scope during the last minute";
     GUARD_BUDGET_OVERRIDE = Gauge "launchguard_guard_budget_override_usd" ["scope", "client"]
-        "A founder's temporary budget in force (client set only for one client's daily budget)";
+        "A founder's temporary budget in force (client set only for one client's daily budget; client=\"other\": the largest past max_client_labels)";
     GUARD_ADMIN_CHANGES = Counter "launchguard_guard_admin_changes" ["action"]
         "Changes made through the admin API since the exporter started";
     GUARD_STORE_UP = Gauge "launchguard_guard_store_up" ["store"]
