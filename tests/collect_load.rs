@@ -55,7 +55,7 @@ async fn window(db: &tokio_postgres::Client, secs: u64) -> Load {
     let cycles = db
         .query_one(
             "select coalesce(sum(calls), 0)::float8 from pg_stat_statements \
-             where userid = 'launchguard_reader'::regrole and query ~ 'as active\\s+from public\\.clients'",
+             where userid = 'launchguard_reader'::regrole and query ~ 'as active\\s+from launchguard\\.clients'",
             &[],
         )
         .await
