@@ -27,9 +27,9 @@ pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
 pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
 pub use strain::{
-    ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, ScenarioDef, ScenarioName,
-    Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites, UpgradeChecklist,
-    seed_items,
+    CapacitySearch, ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, STRAIN_70_ITEM,
+    ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
+    UpgradeChecklist, seed_items,
 };
 
 /// Root of the configuration file.
