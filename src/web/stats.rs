@@ -1,0 +1,143 @@
+//! The server's own counters: connections, cuts and refused logins, encoded at scrape time
+//! after the published exposition (like the guard's).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::conn::{Cut, Slots};
+use crate::metrics::encode::Exposition;
+use crate::metrics::names as n;
+
+/// Why a basic-auth request was refused (the `reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Missing,
+    Wrong,
+    RateLimited,
+    Busy,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 4] = [
+        Refusal::Missing,
+        Refusal::Wrong,
+        Refusal::RateLimited,
+        Refusal::Busy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Missing => "missing",
+            Refusal::Wrong => "wrong",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::Busy => "busy",
+        }
+    }
+}
+
+/// At most one "connection limit reached" log line per this period.
+const LIMIT_LOG_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct Stats {
+    slots: Arc<Slots>,
+    limit_reached: AtomicU64,
+    cut: [AtomicU64; Cut::ALL.len()],
+    refused: [AtomicU64; Refusal::ALL.len()],
+    /// When the limit was last logged, and how many hits that line did not report.
+    limit_log: Mutex<(Option<Instant>, u64)>,
+}
+
+impl Stats {
+    pub fn new(slots: Arc<Slots>) -> Arc<Stats> {
+        Arc::new(Stats {
+            slots,
+            limit_reached: AtomicU64::new(0),
+            cut: Default::default(),
+            refused: Default::default(),
+            limit_log: Mutex::new((None, 0)),
+        })
+    }
+
+    pub fn cut(&self, c: Cut) {
+        self.cut[c.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, r: Refusal) {
+        self.refused[r as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A new connection found the cap reached: counted every time, logged once a minute at
+    /// most (an idle-socket flood would otherwise write one line per socket).
+    pub fn limit_reached(&self, evicted: bool) {
+        self.limit_reached.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut log = self.limit_log.lock().expect("lock");
+        let due = log
+            .0
+            .is_none_or(|at| now.duration_since(at) >= LIMIT_LOG_EVERY);
+        if !due {
+            log.1 += 1;
+            return;
+        }
+        tracing::warn!(
+            limit = self.slots.max(),
+            evicted,
+            since_last_line = log.1,
+            "connection limit reached: the longest-idle connection is closed to make room, or \
+             new connections wait; logged once a minute at most, counted in \
+             launchguard_http_connection_limit_reached_total"
+        );
+        *log = (Some(now), 0);
+    }
+
+    /// Every sample as of now.
+    pub fn exposition(&self) -> Exposition {
+        let mut e = Exposition::default();
+        e.set(&n::HTTP_CONNECTIONS_OPEN, &[], self.slots.open() as f64);
+        e.set(&n::HTTP_CONNECTIONS_LIMIT, &[], self.slots.max() as f64);
+        e.set(
+            &n::HTTP_CONNECTION_LIMIT_REACHED,
+            &[],
+            self.limit_reached.load(Ordering::Relaxed) as f64,
+        );
+        for c in Cut::ALL {
+            let v = self.cut[c.index()].load(Ordering::Relaxed);
+            e.set(&n::HTTP_CONNECTIONS_CUT, &[c.as_str()], v as f64);
+        }
+        for r in Refusal::ALL {
+            let v = self.refused[r as usize].load(Ordering::Relaxed);
+            e.set(&n::HTTP_AUTH_REFUSED, &[r.as_str()], v as f64);
+        }
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_value_is_exposed_from_the_start() {
+        let s = Stats::new(Slots::new(7));
+        s.cut(Cut::Evicted);
+        s.refused(Refusal::Busy);
+        let e = s.exposition();
+        assert_eq!(e.get(n::HTTP_CONNECTIONS_LIMIT.name, &[]), Some(7.0));
+        assert_eq!(
+            e.get(n::HTTP_CONNECTIONS_CUT.name, &[("reason", "evicted")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            e.get(n::HTTP_CONNECTIONS_CUT.name, &[("reason", "idle_timeout")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            e.get(n::HTTP_AUTH_REFUSED.name, &[("reason", "busy")]),
+            Some(1.0)
+        );
+    }
+}
