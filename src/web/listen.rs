@@ -196,12 +196,18 @@ async fn connection(
             }
         }
     };
+    // Counted before the socket closes (select! drops `work` before running an arm), so a
+    // client that sees the close and then scrapes sees the count.
+    let expired = async {
+        let cut = a.conn.expired().await;
+        stats.cut(cut);
+        cut
+    };
     tokio::select! {
         r = work => if let Err(e) = r {
             tracing::debug!(error = %e, "connection ended with an error");
         },
-        cut = a.conn.expired() => {
-            stats.cut(cut);
+        cut = expired => {
             tracing::debug!(peer = %a.peer, reason = cut.as_str(), "connection closed by the server");
         }
     }
