@@ -16,4 +16,4 @@ export BENCH_ROUNDS="${1:-5}"
 export BENCH_RATE="${2:-200}"
 cargo test --release --locked --quiet --test server_hardening -- \
     --ignored --exact bench_auth_flood --nocapture 2>&1 \
-  | grep -v -E '^(running [0-9]+ test|test result:|test bench_auth_flood|$)'
+  | grep -v -E -e '^running [0-9]+ test' -e '^test result:' -e '^test bench_auth_flood' -e '^\.?$'

@@ -491,6 +491,8 @@ struct FloodRun {
     flood_p99: Duration,
     /// Flood answers by status code.
     flood_codes: BTreeMap<u16, u64>,
+    /// Flood answers per second of flooded phases, as achieved.
+    flood_rate: f64,
 }
 
 /// Authorised requests (alternately /metrics and a guard admit, basic auth, one keep-alive
@@ -576,6 +578,7 @@ async fn measure_flood(
         }));
     }
     let (mut idle, mut flood) = (Vec::new(), Vec::new());
+    let mut flooded = Duration::ZERO;
     let mut i = 0;
     for _ in 0..rounds {
         for _ in 0..per_phase {
@@ -583,6 +586,7 @@ async fn measure_flood(
             i += 1;
         }
         on.store(true, Ordering::Relaxed);
+        let since = Instant::now();
         // Let the flood fill the bcrypt queue before measuring.
         tokio::time::sleep(Duration::from_millis(300)).await;
         for _ in 0..per_phase {
@@ -590,6 +594,7 @@ async fn measure_flood(
             i += 1;
         }
         on.store(false, Ordering::Relaxed);
+        flooded += since.elapsed();
         // Let the queued checks drain so the next quiet phase is quiet.
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
@@ -598,13 +603,14 @@ async fn measure_flood(
         t.await.unwrap();
     }
     let names = [401u16, 429, 503, 200, 0, 999];
-    let flood_codes = names
+    let flood_codes: BTreeMap<u16, u64> = names
         .iter()
         .enumerate()
         .map(|(k, code)| (*code, codes[k].load(Ordering::Relaxed)))
         .filter(|(_, n)| *n > 0)
         .collect();
     FloodRun {
+        flood_rate: flood_codes.values().sum::<u64>() as f64 / flooded.as_secs_f64(),
         idle_p99: p99(idle),
         flood_p99: p99(flood),
         flood_codes,
@@ -636,8 +642,9 @@ async fn a_wrong_password_flood_fails_fast_and_authorised_requests_keep_their_la
     let run = measure_flood(&e.addr, 3, 100, 8, 200.0).await;
     let ratio = run.flood_p99.as_secs_f64() / run.idle_p99.as_secs_f64();
     eprintln!(
-        "authorised p99: quiet {:?}, under the flood {:?} (ratio {ratio:.2}); flood answers {:?}",
-        run.idle_p99, run.flood_p99, run.flood_codes
+        "authorised p99: quiet {:?}, under the flood {:?} (ratio {ratio:.2}); flood answers {:?} \
+         ({:.0}/s)",
+        run.idle_p99, run.flood_p99, run.flood_codes, run.flood_rate
     );
     let busy = run.flood_codes.get(&503).copied().unwrap_or(0);
     let wrong = run.flood_codes.get(&401).copied().unwrap_or(0);
@@ -691,7 +698,10 @@ async fn bench_auth_flood() {
     println!(
         "wrong-password flood: {rate} requests/s from 16 connections, {rounds} rounds of 300 quiet + 300 flooded"
     );
-    println!("flood answers by status: {:?}", run.flood_codes);
+    println!(
+        "flood answers by status: {:?}, {:.0}/s achieved",
+        run.flood_codes, run.flood_rate
+    );
     println!(
         "authorised p99 quiet:       {:.3} ms",
         run.idle_p99.as_secs_f64() * 1e3
