@@ -55,7 +55,7 @@ metrics! { SELF:
     SOURCE_ERRORS = Counter "launchguard_source_errors" ["source", "reason"]
         "Failed collections of a source by reason, since the exporter started";
     FIGURE_AVAILABLE = Gauge "launchguard_figure_available" ["figure"]
-        "1 when the figure could be read; 0 when its table, column or extension is missing or its query failed";
+        "1 when the figure could be read whole; 0 when its view, table, column, extension or grant is missing, row-level security would hide rows, or its query failed";
 }
 
 // --- core: tiers, cost, budgets, resource figures ---------------------------------------------
