@@ -290,7 +290,7 @@ async fn idle_flood_past_the_cap_with_descriptors_lowered_leaves_metrics_answeri
                 if let Ok(s) = TcpStream::connect(&addr).await {
                     held.push(s);
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             held.len()
         })
@@ -314,13 +314,15 @@ async fn idle_flood_past_the_cap_with_descriptors_lowered_leaves_metrics_answeri
     for (path, r, took) in answers {
         let (code, _, body) = r.unwrap_or_else(|| panic!("{path}: no answer; logs:\n{}", e.logs()));
         assert_eq!(code, 200, "{path}");
-        assert!(took < Duration::from_secs(3), "{path} took {took:?}");
+        // Far before the 60 s deadline: eviction made the room (up to 128 idle sockets a
+        // second at this cap, so the backlog of the first 300 takes about 2 s to go through).
+        assert!(took < Duration::from_secs(10), "{path} took {took:?}");
         if path == "/metrics" {
             last = exporter::parse(&body);
         }
     }
     assert!(
-        flooded > 50,
+        flooded > 20,
         "the flood went on during the scrapes ({flooded})"
     );
     assert_eq!(metric(&last, "launchguard_http_connections_limit"), 64.0);
@@ -351,6 +353,39 @@ async fn idle_flood_past_the_cap_with_descriptors_lowered_leaves_metrics_answeri
         "{logs}"
     );
     drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_burst_past_the_cap_is_served_in_turn() {
+    // Eviction must only take sockets whose client is silent: 200 clients that connect and
+    // send at once, past a cap of 32, all get their answer (the rest wait in the backlog).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "  max_connections: 32\n", "");
+    let e = Exporter::start(Some(&cfg), &[]);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let addr = e.addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            until_closed(&mut s, Duration::from_secs(20)).await.0
+        }));
+    }
+    for t in tasks {
+        let text = t.await.unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+    }
+    let m = e.metrics();
+    assert!(metric(&m, "launchguard_http_connection_limit_reached_total") > 0.0);
+    assert_eq!(
+        metric(
+            &m,
+            "launchguard_http_connections_cut_total{reason=\"evicted\"}"
+        ),
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

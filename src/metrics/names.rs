@@ -207,9 +207,9 @@ metrics! { SERVER:
     HTTP_CONNECTIONS_LIMIT = Gauge "launchguard_http_connections_limit" []
         "Cap on open connections in force: server.max_connections, lowered at start to fit the process's file-descriptor limit";
     HTTP_CONNECTION_LIMIT_REACHED = Counter "launchguard_http_connection_limit_reached" []
-        "New connections that found the cap reached: the longest-idle connection was closed for each, or it waited in the listen backlog";
+        "New connections that found the cap reached: an idle connection whose client was silent was closed for each, or it waited in the listen backlog";
     HTTP_CONNECTIONS_CUT = Counter "launchguard_http_connections_cut" ["reason"]
-        "Connections the server closed: header_timeout (no request head in time, TLS handshake included), idle_timeout, evicted (idle, to make room at the cap), body_timeout (request answered 408; HTTP/1 connection closed)";
+        "Connections the server closed: header_timeout (no request head in time, TLS handshake included), idle_timeout, evicted (idle and its client silent, to make room at the cap), body_timeout (request answered 408; HTTP/1 connection closed)";
     HTTP_AUTH_REFUSED = Counter "launchguard_http_auth_refused" ["reason"]
         "Basic-auth requests refused: missing (no credentials, 401), wrong (401 after a password check), rate_limited (429, too many failures from the peer), busy (503, every bcrypt worker and queue place taken)";
 }

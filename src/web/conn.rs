@@ -5,14 +5,21 @@
 //! request head is read (TLS handshake and HTTP/2 sniff included), and between a response and
 //! the next request head. Idle time is always bounded (`header_timeout` for the first request,
 //! `idle_timeout` after a response); a request in flight has its body bounded by
-//! `body_timeout` (see `body.rs`). When the cap is reached, the connection idle the longest is
-//! closed to make room, so sockets that send nothing cannot lock out the scrapers.
+//! `body_timeout` (see `body.rs`). When the cap is reached, an idle connection whose client has
+//! sent nothing while the server waited to read (`SILENT_NEW` before its first request,
+//! `SILENT_KEPT` between requests) is closed to make room, the longest-idle first: sockets that
+//! send nothing cannot lock out the scrapers, while a connection the server has not read yet,
+//! or whose client is still sending, is never cut, and a burst of honest clients past the cap
+//! waits its turn.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
@@ -53,6 +60,27 @@ impl Cut {
 
 type Deadline = Option<(Instant, Cut)>;
 
+/// How long a client must have sent nothing while the server waited to read before its
+/// connection, which has not made a request yet, can be evicted for a new one: longer than an
+/// honest client pauses in a TLS handshake or before its request (one round trip). At the
+/// cap, about `max_connections / SILENT_NEW` such sockets a second can be displaced (1,024 at
+/// the default cap); a faster flood of new sockets waits in the listen backlog.
+pub const SILENT_NEW: Duration = Duration::from_millis(500);
+
+/// The same for a keep-alive connection between requests. Longer: its client (a pooled HTTP
+/// client) may reuse it at any moment, and one closed just then fails that request; holding a
+/// slot this way costs an attacker a request per connection every few seconds.
+pub const SILENT_KEPT: Duration = Duration::from_secs(5);
+
+/// What eviction found.
+#[derive(Debug, PartialEq, Eq)]
+enum Evict {
+    Done,
+    /// The longest-idle connection can be evicted at this instant.
+    NotBefore(Instant),
+    /// Every connection is serving a request.
+    NoneIdle,
+}
 /// The cap on open connections and the idle ones, oldest idle first.
 #[derive(Debug)]
 pub struct Slots {
@@ -61,16 +89,22 @@ pub struct Slots {
     /// Idle connections by the order in which they became idle.
     idle: Mutex<BTreeMap<u64, Weak<Conn>>>,
     seq: AtomicU64,
+    /// Silence after which an idle connection may be evicted: (before its first request, between
+    /// requests).
+    silence: (Duration, Duration),
 }
 
 impl Slots {
-    pub fn new(max: usize) -> Arc<Slots> {
+    /// `max` slots; an idle connection silent `silence.0` (before its first request) or
+    /// `silence.1` (between requests) may be evicted for a new one.
+    pub fn new(max: usize, silence: (Duration, Duration)) -> Arc<Slots> {
         let max = max.clamp(1, Semaphore::MAX_PERMITS);
         Arc::new(Slots {
             sem: Arc::new(Semaphore::new(max)),
             max,
             idle: Mutex::new(BTreeMap::new()),
             seq: AtomicU64::new(0),
+            silence,
         })
     }
 
@@ -88,8 +122,7 @@ impl Slots {
         self.sem.clone().try_acquire_owned().ok()
     }
 
-    /// Waits for a slot.
-    pub async fn take(&self) -> OwnedSemaphorePermit {
+    async fn take(&self) -> OwnedSemaphorePermit {
         self.sem
             .clone()
             .acquire_owned()
@@ -97,16 +130,64 @@ impl Slots {
             .expect("the semaphore is never closed")
     }
 
-    /// Closes the connection that has been idle the longest; false when none is idle.
-    pub fn evict_oldest_idle(&self) -> bool {
+    /// A slot at the cap: the longest-idle connection whose client has been silent long enough
+    /// is closed for it; until there is one, the slot of whichever connection ends first. True
+    /// when a connection was evicted.
+    pub async fn take_at_cap(&self) -> (OwnedSemaphorePermit, bool) {
         loop {
-            let Some((_, weak)) = self.idle.lock().expect("lock").pop_first() else {
-                return false;
+            let recheck = match self.evict_oldest_idle(Instant::now()) {
+                Evict::Done => return (self.take().await, true),
+                Evict::NotBefore(at) => at,
+                // A busy connection may go idle (keep-alive), a fresh one silent, without ending.
+                Evict::NoneIdle => Instant::now() + self.silence.0,
             };
-            if let Some(conn) = weak.upgrade()
-                && conn.evict()
-            {
-                return true;
+            tokio::select! {
+                p = self.take() => return (p, false),
+                _ = tokio::time::sleep_until(recheck) => {}
+            }
+        }
+    }
+
+    fn evict_oldest_idle(&self, now: Instant) -> Evict {
+        loop {
+            // Chosen under the map's lock, evicted after it (a connection takes its own lock,
+            // then the map's, when it goes idle).
+            let mut next: Option<Instant> = None;
+            let victim = {
+                let mut idle = self.idle.lock().expect("lock");
+                let mut found = None;
+                for (key, weak) in idle.iter() {
+                    let Some(conn) = weak.upgrade() else {
+                        continue;
+                    };
+                    let enough = if conn.served.load(Ordering::Relaxed) {
+                        self.silence.1
+                    } else {
+                        self.silence.0
+                    };
+                    match conn.silent_since() {
+                        Some(t) if now.saturating_duration_since(t) >= enough => {
+                            found = Some((*key, conn));
+                            break;
+                        }
+                        Some(t) => {
+                            let at = t + enough;
+                            next = Some(next.map_or(at, |n| n.min(at)));
+                        }
+                        // Not read yet, or the client is sending: not idle by its doing.
+                        None => {}
+                    }
+                }
+                if let Some((key, _)) = &found {
+                    idle.remove(key);
+                }
+                found
+            };
+            match victim {
+                Some((_, conn)) if conn.evict() => return Evict::Done,
+                // It started a request meanwhile: look again.
+                Some(_) => continue,
+                None => return next.map_or(Evict::NoneIdle, Evict::NotBefore),
             }
         }
     }
@@ -141,6 +222,12 @@ pub struct Conn {
     phase: Mutex<Phase>,
     slots: Arc<Slots>,
     idle_timeout: Duration,
+    opened: Instant,
+    /// Since when the server has waited to read and the client sent nothing, as nanoseconds
+    /// after `opened` plus one; 0 while not waiting (not read yet, or bytes just came).
+    silent: AtomicU64,
+    /// A request has been read on it (it is a keep-alive connection when idle).
+    served: AtomicBool,
 }
 
 impl Conn {
@@ -158,14 +245,45 @@ impl Conn {
             }),
             slots,
             idle_timeout,
+            opened: Instant::now(),
+            silent: AtomicU64::new(0),
+            served: AtomicBool::new(false),
         });
         let key = conn.slots.mark_idle(&conn);
         conn.phase.lock().expect("lock").idle_key = Some(key);
         conn
     }
 
+    /// The server waits to read and nothing has come (yet).
+    pub fn read_pending(&self) {
+        if self.silent.load(Ordering::Relaxed) == 0 {
+            let nanos = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+            let _ = self.silent.compare_exchange(
+                0,
+                nanos.saturating_add(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Bytes came from the client.
+    pub fn read_some(&self) {
+        if self.silent.load(Ordering::Relaxed) != 0 {
+            self.silent.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn silent_since(&self) -> Option<Instant> {
+        match self.silent.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.opened + Duration::from_nanos(n - 1)),
+        }
+    }
+
     /// A request head was read: no deadline on the connection until its response is ready.
     pub fn begin(self: &Arc<Self>) -> Busy {
+        self.served.store(true, Ordering::Relaxed);
         let mut p = self.phase.lock().expect("lock");
         p.in_flight += 1;
         if let Some(key) = p.idle_key.take() {
@@ -240,6 +358,67 @@ impl Drop for Busy {
     }
 }
 
+/// The connection's socket, telling its `Conn` when the server waits on the client for bytes
+/// and when bytes come (what eviction goes by).
+#[derive(Debug)]
+pub struct Watched<T> {
+    inner: T,
+    conn: Arc<Conn>,
+}
+
+impl<T> Watched<T> {
+    pub fn new(inner: T, conn: Arc<Conn>) -> Self {
+        Watched { inner, conn }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match &r {
+            Poll::Pending => self.conn.read_pending(),
+            Poll::Ready(Ok(())) if buf.filled().len() > before => self.conn.read_some(),
+            Poll::Ready(_) => {}
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +427,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_phases_are_bounded_and_requests_are_not() {
-        let slots = Slots::new(4);
+        let slots = Slots::new(4, (Duration::from_secs(1), Duration::from_secs(5)));
         let c = Conn::open(
             slots.clone(),
             Duration::from_secs(2),
@@ -277,7 +456,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn two_streams_keep_the_connection_busy_until_both_end() {
-        let slots = Slots::new(4);
+        let slots = Slots::new(4, (Duration::from_secs(1), Duration::from_secs(5)));
         let c = Conn::open(slots, Duration::from_secs(1), Duration::from_secs(1));
         let (a, b) = (c.begin(), c.begin());
         drop(a);
@@ -288,17 +467,25 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn eviction_takes_the_longest_idle_and_never_a_busy_one() {
-        let slots = Slots::new(4);
+        let slots = Slots::new(3, (Duration::from_secs(1), Duration::from_secs(5)));
         let old = Conn::open(slots.clone(), LONG, LONG);
         let busy_conn = Conn::open(slots.clone(), LONG, LONG);
         let young = Conn::open(slots.clone(), LONG, LONG);
+        for c in [&old, &busy_conn, &young] {
+            c.read_pending();
+        }
         // `busy_conn` became idle before `young` but is now serving a request.
         let _busy = busy_conn.begin();
-        assert!(slots.evict_oldest_idle());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(slots.evict_oldest_idle(Instant::now()), Evict::Done);
         assert_eq!(old.expired().await, Cut::Evicted);
-        assert!(slots.evict_oldest_idle());
+        assert_eq!(slots.evict_oldest_idle(Instant::now()), Evict::Done);
         assert_eq!(young.expired().await, Cut::Evicted);
-        assert!(!slots.evict_oldest_idle(), "only a busy connection is left");
+        assert_eq!(
+            slots.evict_oldest_idle(Instant::now()),
+            Evict::NoneIdle,
+            "only a busy connection is left"
+        );
         // A request head that arrives just after the eviction does not cancel it.
         let _late = young.begin();
         assert_eq!(young.expired().await, Cut::Evicted);
@@ -306,16 +493,81 @@ mod tests {
         assert!(slots.idle.lock().unwrap().is_empty());
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_connection_is_not_evicted_and_the_new_one_waits() {
+        let slots = Slots::new(1, (Duration::from_secs(1), Duration::from_secs(5)));
+        let permit = slots.try_take().unwrap();
+        // Silent for 200 ms: perhaps a client still in its handshake.
+        let c = Conn::open(slots.clone(), LONG, LONG);
+        c.read_pending();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t0 = Instant::now();
+        assert_eq!(
+            slots.evict_oldest_idle(t0),
+            Evict::NotBefore(t0 + Duration::from_millis(800))
+        );
+        // The new connection gets the slot when the old one has idled its second: evicted,
+        // and its task gives the slot back.
+        let waiter = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.take_at_cap().await.1 }
+        });
+        assert_eq!(c.expired().await, Cut::Evicted);
+        assert_eq!(t0.elapsed(), Duration::from_millis(800));
+        drop(permit);
+        assert!(waiter.await.unwrap(), "evicted for the new connection");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_not_read_yet_or_still_sending_is_never_evicted() {
+        let slots = Slots::new(4, (Duration::from_secs(1), Duration::from_secs(5)));
+        // Accepted, but the server has not read it yet (a burst: its bytes may be waiting).
+        let unread = Conn::open(slots.clone(), LONG, LONG);
+        // A client that sends a byte now and then: silent only since its last byte.
+        let sending = Conn::open(slots.clone(), LONG, LONG);
+        sending.read_pending();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        sending.read_some();
+        sending.read_pending();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let now = Instant::now();
+        assert_eq!(
+            slots.evict_oldest_idle(now),
+            Evict::NotBefore(now + Duration::from_millis(100))
+        );
+        sending.read_some();
+        assert_eq!(slots.evict_oldest_idle(now), Evict::NoneIdle);
+        drop(unread);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_keep_alive_connection_must_be_silent_longer() {
+        let slots = Slots::new(4, (Duration::from_secs(1), Duration::from_secs(5)));
+        let kept = Conn::open(slots.clone(), LONG, LONG);
+        drop(kept.begin());
+        kept.read_pending();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = Instant::now();
+        assert_eq!(
+            slots.evict_oldest_idle(now),
+            Evict::NotBefore(now + Duration::from_secs(3))
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(slots.evict_oldest_idle(Instant::now()), Evict::Done);
+        assert_eq!(kept.expired().await, Cut::Evicted);
+    }
+
     #[tokio::test]
     async fn slots_count_open_connections() {
-        let slots = Slots::new(2);
+        let slots = Slots::new(2, (Duration::from_secs(1), Duration::from_secs(5)));
         let a = slots.try_take().unwrap();
         let _b = slots.try_take().unwrap();
         assert_eq!(slots.open(), 2);
         assert!(slots.try_take().is_none());
         drop(a);
         assert_eq!(slots.open(), 1);
-        let _c = slots.take().await;
+        let (_c, evicted) = slots.take_at_cap().await;
+        assert!(!evicted);
         assert_eq!(slots.open(), 2);
     }
 }

@@ -26,7 +26,7 @@ use tower::ServiceExt;
 
 use super::auth::{Gate, Peer};
 use super::body::DeadlineBody;
-use super::conn::{Conn, Cut, Slots};
+use super::conn::{Conn, Cut, SILENT_KEPT, SILENT_NEW, Slots, Watched};
 use super::stats::Stats;
 use super::{Active, WebState};
 use crate::config::Server as Limits;
@@ -53,7 +53,13 @@ pub struct HttpServer {
 impl HttpServer {
     /// Fits the connection cap to the descriptor limit and starts the bcrypt workers.
     pub fn new(limits: &Limits, web: Arc<WebState>) -> std::io::Result<HttpServer> {
-        let slots = Slots::new(fit_to_descriptors(limits.max_connections));
+        let slots = Slots::new(
+            fit_to_descriptors(limits.max_connections),
+            (
+                SILENT_NEW.min(limits.header_timeout.0),
+                SILENT_KEPT.min(limits.idle_timeout.0),
+            ),
+        );
         let stats = Stats::new(slots.clone());
         let gate = Gate::new(web.clone(), limits, stats.clone())?;
         Ok(HttpServer {
@@ -98,12 +104,14 @@ impl HttpServer {
             let permit = match self.slots.try_take() {
                 Some(p) => p,
                 None => {
-                    // At the cap: make room by closing the longest-idle connection; when
-                    // every one is serving a request, wait (the next ones stay in the backlog).
-                    let evicted = self.slots.evict_oldest_idle();
-                    self.stats.limit_reached(evicted);
+                    // At the cap: room is made by closing the longest-idle connection, or
+                    // this one waits for a slot (the next ones stay in the listen backlog).
+                    self.stats.limit_reached();
                     tokio::select! {
-                        p = self.slots.take() => p,
+                        (p, evicted) = self.slots.take_at_cap() => {
+                            tracing::debug!(peer = %peer, evicted, "accepted at the connection cap");
+                            p
+                        }
                         _ = &mut shutdown => break,
                     }
                 }
@@ -184,11 +192,12 @@ async fn connection(
     let work = async {
         match &a.active.tls {
             None => {
-                let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+                let io = Watched::new(tcp, a.conn.clone());
+                let conn = builder.serve_connection(TokioIo::new(io), svc);
                 watcher.watch(conn).await
             }
             Some(cfg) => {
-                let Some(tls) = handshake(tcp, cfg.clone()).await else {
+                let Some(tls) = handshake(tcp, cfg.clone(), &a.conn).await else {
                     return Ok(());
                 };
                 let conn = builder.serve_connection(TokioIo::new(tls), svc);
@@ -279,10 +288,12 @@ fn request_timeout(version: Version) -> Response {
 async fn handshake(
     tcp: TcpStream,
     cfg: Arc<rustls::ServerConfig>,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    conn: &Arc<Conn>,
+) -> Option<tokio_rustls::server::TlsStream<Watched<TcpStream>>> {
     let mut first = [0u8; 1];
+    conn.read_pending();
     match tcp.peek(&mut first).await {
-        Ok(1) => {}
+        Ok(1) => conn.read_some(),
         _ => return None,
     }
     // 0x16 opens every TLS handshake record; an ASCII letter is an HTTP method.
@@ -292,6 +303,7 @@ async fn handshake(
         let _ = tcp.shutdown().await;
         return None;
     }
+    let tcp = Watched::new(tcp, conn.clone());
     match tokio_rustls::TlsAcceptor::from(cfg).accept(tcp).await {
         Ok(s) => Some(s),
         Err(e) => {

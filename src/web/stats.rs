@@ -72,7 +72,7 @@ impl Stats {
 
     /// A new connection found the cap reached: counted every time, logged once a minute at
     /// most (an idle-socket flood would otherwise write one line per socket).
-    pub fn limit_reached(&self, evicted: bool) {
+    pub fn limit_reached(&self) {
         self.limit_reached.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut log = self.limit_log.lock().expect("lock");
@@ -85,10 +85,9 @@ impl Stats {
         }
         tracing::warn!(
             limit = self.slots.max(),
-            evicted,
             since_last_line = log.1,
-            "connection limit reached: the longest-idle connection is closed to make room, or \
-             new connections wait; logged once a minute at most, counted in \
+            "connection limit reached: idle connections whose client is silent are closed to \
+             make room, or new connections wait; logged once a minute at most, counted in \
              launchguard_http_connection_limit_reached_total"
         );
         *log = (Some(now), 0);
@@ -122,7 +121,10 @@ mod tests {
 
     #[test]
     fn every_label_value_is_exposed_from_the_start() {
-        let s = Stats::new(Slots::new(7));
+        let s = Stats::new(Slots::new(
+            7,
+            (Duration::from_secs(1), Duration::from_secs(5)),
+        ));
         s.cut(Cut::Evicted);
         s.refused(Refusal::Busy);
         let e = s.exposition();
