@@ -93,23 +93,34 @@ impl Stats {
         *log = (Some(now), 0);
     }
 
-    /// Every sample as of now.
+    /// Every sample as of now. Counters export the label sets used so far (as the guard's and
+    /// client libraries do); their families are declared so HELP and TYPE show from the start.
     pub fn exposition(&self) -> Exposition {
         let mut e = Exposition::default();
         e.set(&n::HTTP_CONNECTIONS_OPEN, &[], self.slots.open() as f64);
         e.set(&n::HTTP_CONNECTIONS_LIMIT, &[], self.slots.max() as f64);
-        e.set(
-            &n::HTTP_CONNECTION_LIMIT_REACHED,
-            &[],
-            self.limit_reached.load(Ordering::Relaxed) as f64,
-        );
-        for c in Cut::ALL {
-            let v = self.cut[c.index()].load(Ordering::Relaxed);
-            e.set(&n::HTTP_CONNECTIONS_CUT, &[c.as_str()], v as f64);
-        }
-        for r in Refusal::ALL {
-            let v = self.refused[r as usize].load(Ordering::Relaxed);
-            e.set(&n::HTTP_AUTH_REFUSED, &[r.as_str()], v as f64);
+        let counters = [(&n::HTTP_CONNECTION_LIMIT_REACHED, None, &self.limit_reached)]
+            .into_iter()
+            .chain(Cut::ALL.iter().map(|c| {
+                (
+                    &n::HTTP_CONNECTIONS_CUT,
+                    Some(c.as_str()),
+                    &self.cut[c.index()],
+                )
+            }))
+            .chain(Refusal::ALL.iter().map(|r| {
+                (
+                    &n::HTTP_AUTH_REFUSED,
+                    Some(r.as_str()),
+                    &self.refused[*r as usize],
+                )
+            }));
+        for (def, label, count) in counters {
+            e.declare(def);
+            let v = count.load(Ordering::Relaxed);
+            if v > 0 {
+                e.set(def, label.as_slice(), v as f64);
+            }
         }
         e
     }
@@ -120,7 +131,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_label_value_is_exposed_from_the_start() {
+    fn counters_show_their_families_and_the_label_sets_used() {
         let s = Stats::new(Slots::new(
             7,
             (Duration::from_secs(1), Duration::from_secs(5)),
@@ -135,7 +146,13 @@ mod tests {
         );
         assert_eq!(
             e.get(n::HTTP_CONNECTIONS_CUT.name, &[("reason", "idle_timeout")]),
-            Some(0.0)
+            None,
+            "a label set not used yet"
+        );
+        let text = e.clone().encode();
+        assert!(
+            text.contains("# TYPE launchguard_http_connection_limit_reached counter"),
+            "{text}"
         );
         assert_eq!(
             e.get(n::HTTP_AUTH_REFUSED.name, &[("reason", "busy")]),
