@@ -204,6 +204,20 @@ metrics! { GUARD:
         "Distinct kill switch targets (label target; max_provider_labels, max_client_labels) and budget override clients (label client; max_client_labels) past their cap, folded into \"other\"";
 }
 
+// --- server: the HTTP server's connection and login limits (encoded at scrape time) ------------
+metrics! { SERVER:
+    HTTP_CONNECTIONS_OPEN = Gauge "launchguard_http_connections_open" []
+        "Connections open now, TLS handshakes included";
+    HTTP_CONNECTIONS_LIMIT = Gauge "launchguard_http_connections_limit" []
+        "Cap on open connections in force: server.max_connections, lowered at start to fit the process's file-descriptor limit";
+    HTTP_CONNECTION_LIMIT_REACHED = Counter "launchguard_http_connection_limit_reached" []
+        "New connections that found the cap reached: an idle connection whose client was silent was closed for each, or it waited in the listen backlog";
+    HTTP_CONNECTIONS_CUT = Counter "launchguard_http_connections_cut" ["reason"]
+        "Connections the server closed: header_timeout (no request head in time, TLS handshake included), idle_timeout, evicted (idle and its client silent, to make room at the cap), body_timeout (request answered 408; HTTP/1 connection closed)";
+    HTTP_AUTH_REFUSED = Counter "launchguard_http_auth_refused" ["reason"]
+        "Basic-auth requests refused: missing (no credentials, 401), wrong (401 after a password check), rate_limited (429, too many failures from the peer), busy (503, every bcrypt worker and queue place taken)";
+}
+
 // --- strain: load-test results and tier upgrade readiness ---------------------------------------
 metrics! { STRAIN:
     STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
@@ -225,7 +239,7 @@ metrics! { STRAIN:
 }
 
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS, GUARD];
+pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS, GUARD, SERVER];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {

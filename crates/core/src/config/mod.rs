@@ -10,6 +10,7 @@ mod load;
 mod providers;
 pub mod reference;
 mod secret;
+pub mod server;
 mod strain;
 mod syntax;
 mod validate;
@@ -26,6 +27,7 @@ pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
 pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
+pub use server::Server;
 pub use strain::{
     CapacitySearch, ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, STRAIN_70_ITEM,
     ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
@@ -66,6 +68,8 @@ pub struct Config {
     pub strain: Strain,
     /// Infrastructure items each target tier needs before an upgrade.
     pub upgrade_checklist: UpgradeChecklist,
+    /// Connection and login limits of the HTTP server (read at start).
+    pub server: Server,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             kit: kit::Kit::default(),
             strain: Strain::default(),
             upgrade_checklist: UpgradeChecklist::default(),
+            server: Server::default(),
         }
     }
 }
