@@ -71,6 +71,9 @@ fn main() -> ExitCode {
                     .map(|p| format!(": {}", p.display()))
                     .unwrap_or_default()
             );
+            for note in launchguard::guard::check_notes(&cfg) {
+                println!("{note}");
+            }
             if connect && !rt.block_on(launchguard::check::connect(&cfg)) {
                 return ExitCode::FAILURE;
             }
