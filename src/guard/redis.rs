@@ -78,9 +78,14 @@ local function release(p, id, r, acost, atok, sec)
     redis.call('HDEL', out, 'cost', 'tokens')
   end
   incr(out, 'n:' .. r.kind, -1)
-  untake(out, 'c:' .. r.client, r.cost)
-  if incr(out, 'k:' .. r.client, -1) <= 0 then
-    redis.call('HDEL', out, 'c:' .. r.client, 'k:' .. r.client)
+  local left = untake(out, 'c:' .. r.client, r.cost)
+  if redis.call('HEXISTS', out, 'k:' .. r.client) == 1 then
+    if incr(out, 'k:' .. r.client, -1) <= 0 then
+      redis.call('HDEL', out, 'c:' .. r.client, 'k:' .. r.client)
+    end
+  elseif left <= 0 then
+    -- Held before per-client counts existed: the cost alone says when nothing is left.
+    redis.call('HDEL', out, 'c:' .. r.client)
   end
   if acost ~= 0 then
     incr(p .. ':b:cost', sec, acost)
