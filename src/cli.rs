@@ -53,6 +53,17 @@ pub enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Print the SQL that installs or upgrades launchguard in the database, for this config:
+    /// paste it into Supabase's SQL editor or save it under supabase/migrations/ (run as
+    /// postgres; running it again is harmless). See docs/supabase.md.
+    Sql {
+        #[arg(long, env = "LAUNCHGUARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Also create launchguard's reference tables (clients, ai_usage_events, jobs,
+        /// http_traffic_minutely), for a platform without tables of its own for these figures.
+        #[arg(long)]
+        reference_schema: bool,
+    },
     /// Write the Prometheus rules (and their promtool tests), Grafana dashboards, Alertmanager
     /// and Prometheus config and runbooks from a config, so every threshold has one source.
     Render {

@@ -1,7 +1,8 @@
 //! Kubernetes resources made from the kit's files, so the thresholds keep one source: the
 //! PrometheusRule objects from `rules/*.yml` and the Grafana dashboards ConfigMap from
-//! `dashboards/*.json`. `launchguard render` writes them to `deploy/kubernetes/generated/`,
-//! which `deploy/kubernetes/kustomization.yaml` lists.
+//! `dashboards/*.json`. `launchguard render` writes them to `deploy/kubernetes/generated/`
+//! with a kustomization listing them, which `deploy/kubernetes/base/` includes as a resource
+//! (kustomize loads files only from inside a kustomization's own folder).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use serde_json::Value;
 pub const GENERATED_DIR: &str = "deploy/kubernetes/generated";
 pub const RULES_FILE: &str = "prometheusrules.yaml";
 pub const DASHBOARDS_FILE: &str = "dashboards.yaml";
+pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
 
 /// The label Grafana's dashboard sidecar (kube-prometheus-stack, the Grafana chart) looks for.
 pub const SIDECAR_LABEL: (&str, &str) = ("grafana_dashboard", "1");
@@ -167,6 +169,13 @@ pub fn generated(kit: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, String)>, St
         (
             dir.join(DASHBOARDS_FILE),
             format!("{header}{}", dashboards_configmap(&dashboards)?),
+        ),
+        (
+            dir.join(KUSTOMIZATION_FILE),
+            format!(
+                "{header}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+                 resources:\n  - {RULES_FILE}\n  - {DASHBOARDS_FILE}\n"
+            ),
         ),
     ])
 }

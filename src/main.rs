@@ -79,6 +79,20 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Sql {
+            config,
+            reference_schema,
+        } => {
+            let cfg = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            print!(
+                "{}",
+                launchguard::sources::supabase::install::script(&cfg, reference_schema)
+            );
+            ExitCode::SUCCESS
+        }
         Command::Render { config, out } => {
             let cfg = match load(config.as_deref()) {
                 Ok(c) => c,

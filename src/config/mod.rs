@@ -48,6 +48,15 @@ pub struct Config {
     pub providers: Providers,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
+    /// Ledger providers with their own `provider` label; the rest are `provider="other"`.
+    pub max_provider_labels: usize,
+    /// (provider, model) pairs with their own `model` label, in the ledger's families and
+    /// in the providers' own reports; the rest are `model="other"` of their provider.
+    pub max_model_labels: usize,
+    /// Storage buckets with their own `bucket` label; the rest are summed into `bucket="other"`.
+    pub max_bucket_labels: usize,
+    /// pg_cron jobs with their own `cron_job` label, the sync job always among them.
+    pub max_cron_job_labels: usize,
     /// The admission API: tier limits, budgets with a hard stop, throttling, kill switches.
     pub guard: Guard,
     /// What `launchguard render` writes: rules, dashboards, Alertmanager and Prometheus config.
@@ -70,6 +79,10 @@ impl Default for Config {
             database: Database::default(),
             providers: Providers::default(),
             max_client_labels: 100,
+            max_provider_labels: 20,
+            max_model_labels: 50,
+            max_bucket_labels: 50,
+            max_cron_job_labels: 50,
             guard: Guard::default(),
             kit: kit::Kit::default(),
             strain: Strain::default(),

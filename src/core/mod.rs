@@ -6,6 +6,8 @@ pub mod bounded;
 pub mod budget;
 pub mod cron;
 pub mod drift;
+pub mod folds;
+pub mod labels;
 pub mod latency;
 pub mod levels;
 pub mod periods;

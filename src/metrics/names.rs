@@ -55,7 +55,9 @@ metrics! { SELF:
     SOURCE_ERRORS = Counter "launchguard_source_errors" ["source", "reason"]
         "Failed collections of a source by reason, since the exporter started";
     FIGURE_AVAILABLE = Gauge "launchguard_figure_available" ["figure"]
-        "1 when the figure could be read; 0 when its table, column or extension is missing or its query failed";
+        "1 when the figure could be read whole; 0 when its view, table, column, extension or grant is missing, row-level security would hide rows, or its query failed";
+    LABELS_FOLDED = Gauge "launchguard_labels_folded" ["label"]
+        "Distinct values of a data-fed label past its cap (max_<label>_labels), summed into label=\"other\": client, provider, model and reported_model (max_model_labels), bucket, cron_job";
 }
 
 // --- core: tiers, cost, budgets, resource figures ---------------------------------------------
@@ -187,17 +189,19 @@ metrics! { GUARD:
     GUARD_RESERVED_USD = Gauge "launchguard_guard_reserved_usd" ["scope"]
         "Estimated cost of unsettled admissions counted against each budget scope (client_daily: the largest client's)";
     GUARD_KILL_SWITCH = Gauge "launchguard_guard_kill_switch" ["scope", "target"]
-        "1 while a founder's kill switch is on (scope global, provider or client)";
+        "1 while a founder's kill switch is on (scope global, provider or client); target=\"other\" counts the switches past max_provider_labels / max_client_labels";
     GUARD_THROTTLED = Gauge "launchguard_guard_throttled" ["scope"]
         "1 when the guard throttled or denied an admission in this scope during the last minute";
     GUARD_BUDGET_OVERRIDE = Gauge "launchguard_guard_budget_override_usd" ["scope", "client"]
-        "A founder's temporary budget in force (client set only for one client's daily budget)";
+        "A founder's temporary budget in force (client set only for one client's daily budget; client=\"other\": the largest past max_client_labels)";
     GUARD_ADMIN_CHANGES = Counter "launchguard_guard_admin_changes" ["action"]
         "Changes made through the admin API since the exporter started";
     GUARD_STORE_UP = Gauge "launchguard_guard_store_up" ["store"]
         "1 when the reservation store (memory or redis) answered its last call";
     GUARD_SNAPSHOT_AGE = Gauge "launchguard_guard_snapshot_age_seconds" []
         "Age of the collection the guard decides from";
+    GUARD_LABELS_FOLDED = Gauge "launchguard_guard_labels_folded" ["label"]
+        "Distinct kill switch targets (label target; max_provider_labels, max_client_labels) and budget override clients (label client; max_client_labels) past their cap, folded into \"other\"";
 }
 
 // --- strain: load-test results and tier upgrade readiness ---------------------------------------

@@ -27,6 +27,7 @@ pub const DOCS: &[(&str, &str)] = &[
     ("operations.md", include_str!("../../docs/operations.md")),
     ("providers.md", include_str!("../../docs/providers.md")),
     ("runbooks.md", include_str!("../../docs/runbooks.md")),
+    ("supabase.md", include_str!("../../docs/supabase.md")),
     (
         "upgrading-a-tier.md",
         include_str!("../../docs/upgrading-a-tier.md"),

@@ -27,6 +27,8 @@ pub struct PgOptions {
     pub seed: bool,
     /// Preload pg_cron and create the extension (false: a database without pg_cron).
     pub pg_cron: bool,
+    /// Preload pg_stat_statements and create the extension (what a test counts queries with).
+    pub stat_statements: bool,
 }
 
 impl Default for PgOptions {
@@ -34,6 +36,7 @@ impl Default for PgOptions {
         PgOptions {
             seed: false,
             pg_cron: true,
+            stat_statements: false,
         }
     }
 }
@@ -233,10 +236,21 @@ impl TestPg {
             pg.port,
             sock.display()
         );
+        let mut preload = Vec::new();
         if opts.pg_cron {
+            preload.push("pg_cron");
             conf.push_str(&format!(
-                "shared_preload_libraries = 'pg_cron'\ncron.database_name = '{DB}'\n\
+                "cron.database_name = '{DB}'\n\
                  cron.log_run = off\ncron.use_background_workers = on\nmax_worker_processes = 16\n"
+            ));
+        }
+        if opts.stat_statements {
+            preload.push("pg_stat_statements");
+        }
+        if !preload.is_empty() {
+            conf.push_str(&format!(
+                "shared_preload_libraries = '{}'\n",
+                preload.join(",")
             ));
         }
         let conf_path = data.join("postgresql.conf");
@@ -266,6 +280,9 @@ impl TestPg {
         }
         if opts.seed {
             pg.psql_file(&root.join("deploy/supabase/seed.sql"));
+        }
+        if opts.stat_statements {
+            pg.psql_query("create extension if not exists pg_stat_statements");
         }
         let pw = pg.reader_password.clone();
         pg.psql_query(&format!(

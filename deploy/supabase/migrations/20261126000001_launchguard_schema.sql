@@ -1,7 +1,14 @@
--- launchguard reference schema (BRIEF section 6).
+-- launchguard reference schema (BRIEF section 6): the tables a new platform can adopt.
 --
--- These are the tables the exporter's default queries read (src/sources/supabase/queries.rs).
--- A platform with other tables keeps its own schema and replaces the queries in the config.
+-- Apply it only when the platform has no tables of its own for these figures: a platform with
+-- its own ledger, jobs or traffic tables skips this file and maps them onto launchguard's
+-- adapter views instead (docs/supabase.md). The default queries read those views
+-- (launchguard.usage_events, launchguard.jobs, launchguard.traffic_minutely,
+-- launchguard.clients), which the adapter migration defines over these tables.
+--
+-- On Supabase the tables stay in `public`, where the platform writes them through the Data API
+-- with the service_role key, but are closed to the API roles (see the end of this file).
+-- Run it as `postgres` (the SQL editor's role, or `supabase db push`).
 -- Idempotent: safe to apply again (tables, constraints and indexes are created only if missing).
 --
 -- Every per-cycle query reads only today's / this month's / the last hour's rows through an
@@ -95,3 +102,38 @@ create index if not exists jobs_visual_finished_at_idx
     where kind = 'visual' and finished_at is not null;
 
 -- TRAFFIC and BANDWIDTH read a bucket range through the primary key on bucket (no extra index).
+
+-- ---------------------------------------------------------------------------------------------
+-- Closed to Supabase's API roles
+-- ---------------------------------------------------------------------------------------------
+-- Supabase grants every new table and sequence in `public` to `anon` and `authenticated`
+-- (default privileges of `postgres`): without this section anyone holding the project's public
+-- anon key could read the ledger and delete from it through the Data API. Two locks, each enough
+-- on its own: row-level security with no policy for any role (the API roles would see no row),
+-- and no privilege at all for them (the Data API answers "permission denied" and does not even
+-- list the tables). `service_role` keeps its grants and bypasses row-level security, so the
+-- platform's server code (supabase-js with the service key) and direct connections as
+-- `postgres` write as before. launchguard itself reads through its adapter views, which see
+-- every row (20261126000003_launchguard_adapter.sql).
+alter table public.clients enable row level security;
+alter table public.ai_usage_events enable row level security;
+alter table public.jobs enable row level security;
+alter table public.http_traffic_minutely enable row level security;
+
+revoke all on table public.clients, public.ai_usage_events, public.jobs, public.http_traffic_minutely
+    from public;
+do $$
+declare
+    api_role text;
+begin
+    foreach api_role in array array['anon', 'authenticated'] loop
+        -- A plain PostgreSQL has no API roles: nothing to revoke there.
+        continue when not exists (select 1 from pg_catalog.pg_roles where rolname = api_role);
+        execute format('revoke all on table public.clients, public.ai_usage_events, public.jobs, '
+                       'public.http_traffic_minutely from %I', api_role);
+        execute format('revoke all on sequence %s, %s from %I',
+                       pg_catalog.pg_get_serial_sequence('public.ai_usage_events', 'id'),
+                       pg_catalog.pg_get_serial_sequence('public.jobs', 'id'), api_role);
+    end loop;
+end
+$$;

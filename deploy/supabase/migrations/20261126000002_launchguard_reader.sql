@@ -1,4 +1,10 @@
--- launchguard's read-only role and the views it reads Supabase's own tables through.
+-- launchguard's read-only role, its schema, and the SECURITY DEFINER readers of Supabase's own
+-- tables (pg_cron, Storage). Run it as `postgres` (the SQL editor's role, or `supabase db push`).
+--
+-- The role reads nothing but schema `launchguard`: the adapter views over the platform's tables
+-- (20261126000003_launchguard_adapter.sql) and the cron and storage views below. It has no grant
+-- on any table of `public`, so the exporter's credentials cannot read a prompt, an e-mail address
+-- or anything else the views do not expose.
 --
 -- The operator sets the password once, outside version control:
 --   alter role launchguard_reader with password '<a long random secret>';
@@ -26,6 +32,11 @@ alter role launchguard_reader set lock_timeout = '2s';
 alter role launchguard_reader set default_transaction_read_only = on;
 -- A client that opens a transaction and goes away must not keep a snapshot (and vacuum) pinned.
 alter role launchguard_reader set idle_in_transaction_session_timeout = '30s';
+-- A query that row-level security would filter fails instead of returning fewer rows: a figure
+-- launchguard cannot see whole is reported unavailable with the table's name, never as a smaller
+-- number (0 spend, an empty queue). Reads through the views below are not filtered, since their
+-- owner bypasses row-level security. The exporter also sets it on each session it opens.
+alter role launchguard_reader set row_security = off;
 
 -- pg_stat_activity (CONNECTIONS) shows other roles' sessions only to pg_read_all_stats members.
 -- On a managed service the migration owner may lack the right to grant it: then the figure only
@@ -38,18 +49,34 @@ exception when insufficient_privilege then
 end
 $$;
 
--- ---------------------------------------------------------------------------------------------
--- App tables (public): exactly what the default queries read
--- ---------------------------------------------------------------------------------------------
-grant usage on schema public to launchguard_reader;
-grant select on public.clients, public.ai_usage_events, public.jobs, public.http_traffic_minutely
-    to launchguard_reader;
+-- Earlier versions granted the reference tables to the role directly; it reads them through
+-- the adapter views now, so those grants go (where the tables exist).
+do $$
+declare
+    t text;
+begin
+    foreach t in array array['public.clients', 'public.ai_usage_events', 'public.jobs',
+                             'public.http_traffic_minutely', 'storage.objects', 'storage.buckets'] loop
+        if to_regclass(t) is not null then
+            begin
+                execute format('revoke all on table %s from launchguard_reader', t);
+            exception when insufficient_privilege then
+                raise warning 'launchguard: could not revoke the old grant on % (%)', t, sqlerrm;
+            end;
+        end if;
+    end loop;
+end
+$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Schema launchguard: SECURITY DEFINER readers of Supabase's own tables
 -- ---------------------------------------------------------------------------------------------
 create schema if not exists launchguard;
-comment on schema launchguard is 'Read-only views for the launchguard exporter';
+comment on schema launchguard is
+    'launchguard: adapter views the exporter reads (docs/supabase.md); not exposed to the Data API';
+-- Only the reader may look inside. The Data API does not expose this schema (Supabase exposes
+-- public and graphql_public unless told otherwise), and without USAGE on it the API roles could
+-- not reach its objects even if it did.
 revoke all on schema launchguard from public;
 grant usage on schema launchguard to launchguard_reader;
 
@@ -187,9 +214,5 @@ begin
     $v$;
     grant select on launchguard.storage_buckets to launchguard_reader;
 
-    -- Also the plain tables, for operators who replace the query (effective only where their
-    -- RLS policies or a BYPASSRLS reader allow it).
-    grant usage on schema storage to launchguard_reader;
-    grant select on storage.objects, storage.buckets to launchguard_reader;
 end
 $storage$;

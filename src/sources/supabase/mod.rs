@@ -1,6 +1,10 @@
 //! The Supabase (PostgreSQL) source: runs each figure query and turns rows into figures. A
-//! missing table, column or extension makes that one figure unavailable, never the source.
+//! missing table, column or extension makes that one figure unavailable, never the source; so
+//! does a table row-level security would filter (the session runs with `row_security = off`, so
+//! such a query fails instead of returning fewer rows).
 
+pub mod adapter;
+pub mod install;
 pub mod ledger_ranges;
 pub mod queries;
 
@@ -140,6 +144,13 @@ impl Supabase {
             },
         );
         let pool = Pool::builder(mgr)
+            .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    no_row_security(client)
+                        .await
+                        .map_err(deadpool_postgres::HookError::Backend)
+                })
+            }))
             .max_size(cfg.database.pool_size)
             .runtime(Runtime::Tokio1)
             .create_timeout(Some(cfg.database.timeout.0))
@@ -342,6 +353,35 @@ impl Runner<'_> {
         q: QueryName,
         range: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Fig<Vec<Row>>, SourceError> {
+        let (sql, values) = self.statement(q, range);
+        self.run(q, sql, &values).await
+    }
+
+    /// `EXPLAIN (FORMAT JSON, VERBOSE)` of a figure query with the values it would bind.
+    async fn explain(
+        &self,
+        q: QueryName,
+        range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<Fig<serde_json::Value>, SourceError> {
+        let (sql, values) = self.statement(q, range);
+        let explain = format!("explain (format json, verbose) {sql}");
+        Ok(match self.run(q, &explain, &values).await? {
+            Ok(rows) => rows
+                .first()
+                .and_then(|r| r.try_get::<_, serde_json::Value>(0).ok())
+                .ok_or_else(|| Unavailable {
+                    reason: format!("{} query: EXPLAIN returned no plan", q.as_str()),
+                }),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The SQL of a figure query (the config's or the default) and the instants it binds.
+    fn statement(
+        &self,
+        q: QueryName,
+        range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> (&str, Vec<DateTime<Utc>>) {
         let (sql, params): (&str, Vec<QueryParam>) = match self.cfg.database.queries.get(&q) {
             Some(def) => (def.sql.as_str(), def.params.clone()),
             None => {
@@ -349,7 +389,7 @@ impl Runner<'_> {
                 (s, p.to_vec())
             }
         };
-        let values: Vec<DateTime<Utc>> = params
+        let values = params
             .iter()
             .map(|p| match p {
                 QueryParam::DayStart => self.at.day_start,
@@ -359,6 +399,15 @@ impl Runner<'_> {
                 QueryParam::To => range.map_or(self.at.next_day_start, |r| r.1),
             })
             .collect();
+        (sql, values)
+    }
+
+    async fn run(
+        &self,
+        q: QueryName,
+        sql: &str,
+        values: &[DateTime<Utc>],
+    ) -> Result<Fig<Vec<Row>>, SourceError> {
         let refs: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         match self.client.query(sql, &refs).await {
@@ -373,7 +422,8 @@ impl Runner<'_> {
                 ))
             }
             Err(e) => {
-                let reason = figure_error(q, &e);
+                let replaced = self.cfg.database.queries.contains_key(&q);
+                let reason = figure_error(q, replaced, &e);
                 tracing::debug!(query = q.as_str(), %reason, "figure unavailable");
                 Ok(Err(Unavailable { reason }))
             }
@@ -461,19 +511,121 @@ fn db_message(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Why a figure's query failed, in words a person can act on.
-fn figure_error(q: QueryName, e: &tokio_postgres::Error) -> String {
+/// Row-level security must never shrink a figure: with `row_security = off` a query it would
+/// filter fails, naming the table, and the figure is reported unavailable. Reads through views
+/// owned by a role that bypasses row-level security (the adapter views) are not affected. Set
+/// once on each new connection of the pool (the migration also sets it on the role, which covers
+/// a pooler that hands statements to other sessions).
+async fn no_row_security(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("set row_security = off").await
+}
+
+/// Why a figure's query failed, in words a person can act on: what went wrong, as the server
+/// said it, and the fix, naming the object (`replaced`: the config replaced the query).
+fn figure_error(q: QueryName, replaced: bool, e: &tokio_postgres::Error) -> String {
     let msg = db_message(e);
-    let what = match e.code() {
-        Some(c) if *c == SqlState::UNDEFINED_TABLE => "missing table or view",
-        Some(c) if *c == SqlState::UNDEFINED_COLUMN => "missing column",
-        Some(c) if *c == SqlState::INVALID_SCHEMA_NAME => "missing schema",
-        Some(c) if *c == SqlState::UNDEFINED_FUNCTION => "missing function",
-        Some(c) if *c == SqlState::QUERY_CANCELED => "statement timeout",
-        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => "permission denied",
-        _ => "query failed",
+    let view = adapter::view_of(q)
+        .filter(|_| !replaced)
+        .map(|v| format!("launchguard.{}", v.name));
+    let (what, fix) = match e.code() {
+        Some(c) if *c == SqlState::UNDEFINED_TABLE => ("missing table or view", missing_fix(&msg)),
+        Some(c) if *c == SqlState::UNDEFINED_COLUMN => (
+            "missing column",
+            view.map(|v| {
+                format!("{v} must have the columns docs/supabase.md lists (`launchguard check --connect` names the missing ones)")
+            }),
+        ),
+        Some(c) if *c == SqlState::INVALID_SCHEMA_NAME => (
+            "missing schema",
+            Some(APPLY.to_string()),
+        ),
+        Some(c) if *c == SqlState::UNDEFINED_FUNCTION => ("missing function", None),
+        Some(c) if *c == SqlState::QUERY_CANCELED => (
+            "statement timeout",
+            Some("the query read more rows than an index allows within launchguard_reader's statement timeout; `launchguard check --connect` names the index to add".to_string()),
+        ),
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE && msg.contains("row-level security") => (
+            "row-level security would hide rows",
+            Some(rls_fix(&msg, view.as_deref())),
+        ),
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {
+            ("permission denied", permission_fix(&msg, view.as_deref()))
+        }
+        _ => ("query failed", None),
     };
-    format!("{} query: {what}: {msg}", q.as_str())
+    match fix {
+        Some(fix) => format!("{} query: {what}: {msg}. Fix: {fix}", q.as_str()),
+        None => format!("{} query: {what}: {msg}", q.as_str()),
+    }
+}
+
+const APPLY: &str = "apply the launchguard migrations as postgres (`launchguard sql` prints them; they are idempotent)";
+
+/// The object a server message quotes (`relation "x" does not exist`, `... for table "x"`).
+fn quoted(msg: &str) -> Option<&str> {
+    let start = msg.find('"')? + 1;
+    let len = msg[start..].find('"')?;
+    Some(&msg[start..start + len])
+}
+
+/// The last word of a message (`permission denied for view usage_events`).
+fn last_word(msg: &str) -> &str {
+    msg.rsplit(' ').next().unwrap_or("").trim_matches('"')
+}
+
+fn launchguard_name(name: &str) -> Option<String> {
+    let bare = name.strip_prefix("launchguard.").unwrap_or(name);
+    let ours = adapter::VIEWS.iter().any(|v| v.name == bare)
+        || ["cron_jobs", "cron_job_runs", "storage_buckets"].contains(&bare);
+    ours.then(|| format!("launchguard.{bare}"))
+}
+
+fn missing_fix(msg: &str) -> Option<String> {
+    let name = launchguard_name(quoted(msg)?)?;
+    Some(match name.as_str() {
+        "launchguard.cron_jobs" | "launchguard.cron_job_runs" => {
+            format!("{APPLY}, after enabling pg_cron (Supabase: Database -> Extensions)")
+        }
+        "launchguard.storage_buckets" => APPLY.to_string(),
+        _ => format!("{APPLY}, or define {name} over your own table (docs/supabase.md)"),
+    })
+}
+
+fn rls_fix(msg: &str, view: Option<&str>) -> String {
+    let table = quoted(msg).unwrap_or("the table");
+    match view {
+        Some(v) => format!(
+            "{v} reads {table} as a role that does not bypass row-level security; make the view owned by one that does (Supabase: `alter view {v} owner to postgres`, docs/supabase.md#row-level-security)"
+        ),
+        None => format!(
+            "read {table} through a view in schema launchguard owned by postgres instead of directly (docs/supabase.md#row-level-security)"
+        ),
+    }
+}
+
+fn permission_fix(msg: &str, view: Option<&str>) -> Option<String> {
+    let name = last_word(msg);
+    let what = msg
+        .strip_prefix("permission denied for ")
+        .and_then(|r| r.split(' ').next())?;
+    Some(match (what, launchguard_name(name)) {
+        ("schema", _) => format!("grant usage on schema {name} to launchguard_reader, or {APPLY}"),
+        ("view" | "table", Some(ours)) => {
+            format!("grant select on {ours} to launchguard_reader, or {APPLY}")
+        }
+        ("table" | "view", None) => match view {
+            Some(v) => format!(
+                "the owner of {v} may not read {name}: grant select on {name} to it (`launchguard check --connect` names the owner)"
+            ),
+            None => format!(
+                "grant select on {name} to launchguard_reader, or read it through a view in schema launchguard (docs/supabase.md)"
+            ),
+        },
+        ("function", _) => {
+            format!("grant execute on function {name} to launchguard_reader, or {APPLY}")
+        }
+        _ => return None,
+    })
 }
 
 fn tls_connector(cfg: &Config) -> Result<tokio_postgres_rustls::MakeRustlsConnect, SourceError> {

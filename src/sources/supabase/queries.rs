@@ -1,17 +1,20 @@
 //! Default SQL for every Supabase figure (BRIEF section 6).
 //!
-//! Each query reads the reference schema of `deploy/supabase/migrations` and can be replaced in
+//! The platform's figures are read through launchguard's adapter views (`launchguard.clients`,
+//! `launchguard.usage_events`, `launchguard.jobs`, `launchguard.traffic_minutely`, see
+//! `adapter::VIEWS`), which `deploy/supabase/migrations` defines over the reference tables and a
+//! founder redefines over their own (docs/supabase.md). Each query can also be replaced in
 //! the config. Contract: parameters are bound as `timestamptz` (and cast explicitly in the SQL, so
 //! their types never depend on inference); result columns are read by name and cast explicitly
 //! (`sum(bigint)` is `numeric` in PostgreSQL, hence the `::bigint` casts; money stays `numeric`).
 //! Every per-cycle query reads only the rows of its period through an index (see the migration's
 //! index comments), so its cost does not grow with the history the tables hold.
 
-/// Active clients (status trial or active). No parameters; one row: `active bigint`.
+/// Active clients (trial or paying). No parameters; one row: `active bigint`.
 pub const ACTIVE_CLIENTS: &str = "\
 select count(*)::bigint as active
-from public.clients
-where status in ('trial', 'active')";
+from launchguard.clients c
+where c.active";
 
 /// AI usage in [$1, $2) grouped by client, provider, model and whether rows carry their own cost.
 /// $1 from timestamptz, $2 to timestamptz. Rows: `client_id text` (nullable), `provider text`,
@@ -29,7 +32,7 @@ select e.client_id::text as client_id,
        coalesce(sum(e.characters), 0)::bigint as characters,
        coalesce(sum(e.requests), 0)::bigint as requests,
        coalesce(sum(e.cost_usd), 0)::numeric as cost_usd
-from public.ai_usage_events e
+from launchguard.usage_events e
 where e.occurred_at >= $1::timestamptz
   and e.occurred_at < $2::timestamptz
 group by e.client_id, e.provider, e.model, (e.cost_usd is not null)
@@ -40,13 +43,13 @@ order by 2, 3, 1, 4";
 /// (bigint), `visual_mean_processing_seconds double precision` (NULL when none finished).
 pub const JOBS: &str = "\
 select
-    (select count(*) from public.jobs
+    (select count(*) from launchguard.jobs
       where status = 'queued')::bigint as queued,
-    (select count(*) from public.jobs
+    (select count(*) from launchguard.jobs
       where status = 'running')::bigint as running,
-    (select count(*) from public.jobs
+    (select count(*) from launchguard.jobs
       where status = 'queued' and kind = 'visual')::bigint as visual_queued,
-    (select count(*) from public.jobs
+    (select count(*) from launchguard.jobs
       where kind = 'visual' and created_at >= $1::timestamptz)::bigint as visual_today,
     f.failed::bigint as visual_failed_last_hour,
     f.finished::bigint as visual_finished_last_hour,
@@ -55,7 +58,7 @@ from (
     select count(*) filter (where status = 'failed') as failed,
            count(*) as finished,
            avg(extract(epoch from finished_at - started_at)) as mean_seconds
-    from public.jobs
+    from launchguard.jobs
     where kind = 'visual'
       and finished_at is not null
       and status in ('succeeded', 'failed')
@@ -80,14 +83,14 @@ select coalesce(sum(t.requests) filter (
        coalesce(sum(t.lat_le_5000), 0)::bigint as lat_le_5000,
        coalesce(sum(t.lat_le_inf), 0)::bigint as lat_le_inf,
        max(t.p95_ms)::double precision as p95_ms
-from public.http_traffic_minutely t
+from launchguard.traffic_minutely t
 where t.bucket >= date_trunc('minute', $1::timestamptz) - interval '5 minutes'
   and t.bucket < date_trunc('minute', $1::timestamptz)";
 
 /// Bytes served since $1 (day_start timestamptz). One row: `bytes bigint` (0 when none).
 pub const BANDWIDTH: &str = "\
 select coalesce(sum(t.bytes_out), 0)::bigint as bytes
-from public.http_traffic_minutely t
+from launchguard.traffic_minutely t
 where t.bucket >= $1::timestamptz";
 
 /// Storage object bytes per bucket (0 for empty buckets), through the migration's SECURITY
