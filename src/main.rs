@@ -71,9 +71,8 @@ fn main() -> ExitCode {
                     .map(|p| format!(": {}", p.display()))
                     .unwrap_or_default()
             );
-            for note in launchguard::guard::check_notes(&cfg) {
-                println!("{note}");
-            }
+            println!("{}", launchguard::check::admin_api(&cfg));
+            println!("{}", launchguard::check::guard_callers(&cfg));
             if connect && !rt.block_on(launchguard::check::connect(&cfg)) {
                 return ExitCode::FAILURE;
             }

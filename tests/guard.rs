@@ -476,7 +476,9 @@ async fn without_a_caller_token_admit_and_settle_are_off_unless_opted_in_on_loop
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("note: guard: admit and settle are disabled"),
+        text.contains(
+            "admit and settle: disabled: guard.caller_token (${LAUNCHGUARD_CALLER_TOKEN})"
+        ),
         "{text}"
     );
     drop(s);

@@ -10,6 +10,7 @@ mod load;
 mod providers;
 pub mod reference;
 mod secret;
+pub mod server;
 mod strain;
 mod validate;
 
@@ -25,10 +26,11 @@ pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
 pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
+pub use server::Server;
 pub use strain::{
-    ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, ScenarioDef, ScenarioName,
-    Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites, UpgradeChecklist,
-    seed_items,
+    CapacitySearch, ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, STRAIN_70_ITEM,
+    ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
+    UpgradeChecklist, seed_items,
 };
 
 /// Root of the configuration file.
@@ -65,6 +67,8 @@ pub struct Config {
     pub strain: Strain,
     /// Infrastructure items each target tier needs before an upgrade.
     pub upgrade_checklist: UpgradeChecklist,
+    /// Connection and login limits of the HTTP server (read at start).
+    pub server: Server,
 }
 
 impl Default for Config {
@@ -87,6 +91,7 @@ impl Default for Config {
             kit: kit::Kit::default(),
             strain: Strain::default(),
             upgrade_checklist: UpgradeChecklist::default(),
+            server: Server::default(),
         }
     }
 }

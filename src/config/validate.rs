@@ -165,6 +165,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
         }
     }
     super::guard::validate(&cfg.guard, &mut out);
+    super::server::validate(&cfg.server, &mut out);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     out

@@ -219,6 +219,7 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
         Callers::Token(t) => t,
         Callers::Loopback => return None,
         Callers::Disabled(why) => {
+            let why = format!("admit and settle are disabled: {why}");
             return Some(error(StatusCode::UNAUTHORIZED, "unauthorized", why));
         }
     };

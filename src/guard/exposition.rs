@@ -202,12 +202,7 @@ impl Guard {
 
     /// The published exposition with the guard's families appended before `# EOF`.
     pub fn append_to(&self, published: &[u8]) -> Vec<u8> {
-        let body = published.strip_suffix(b"# EOF\n").unwrap_or(published);
-        let guard = self.exposition().encode();
-        let mut out = Vec::with_capacity(body.len() + guard.len());
-        out.extend_from_slice(body);
-        out.extend_from_slice(guard.as_bytes());
-        out
+        self.exposition().append_to(published)
     }
 }
 

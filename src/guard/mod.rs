@@ -174,7 +174,7 @@ pub enum Callers {
     /// Anyone who reaches the loopback address launchguard alone listens on: the founder
     /// opted in (`guard.unauthenticated_on_loopback`) and set no caller token.
     Loopback,
-    /// Nobody; the reason, for the 401 and the log.
+    /// Nobody; why, for the 401, the log and `check`.
     Disabled(String),
 }
 
@@ -182,27 +182,23 @@ impl Callers {
     /// From the config and the address `serve` listens on (None: unknown, as in `check`).
     pub fn of(cfg: &Config, listen: Option<SocketAddr>) -> Callers {
         let g = &cfg.guard;
-        let unset = match g.caller_token.resolve() {
+        let r = &g.caller_token;
+        let unset = match r.resolve() {
             // An empty token would match an empty header: it counts as unset.
             Ok(Some(t)) if !t.expose().is_empty() => return Callers::Token(t),
-            Ok(_) => format!(
-                "no caller token is configured (guard.caller_token: {} is not set)",
-                g.caller_token
-            ),
-            Err(e) => format!("the caller token cannot be read ({e})"),
+            Ok(_) => format!("guard.caller_token ({r}): {}", r.describe_unset()),
+            Err(e) => format!("guard.caller_token: {e}"),
         };
         if !g.unauthenticated_on_loopback {
-            return Callers::Disabled(format!(
-                "admit and settle are disabled: {unset}; set it, or see docs/guard.md"
-            ));
+            return Callers::Disabled(unset);
         }
         match listen {
             Some(a) if a.ip().is_loopback() => Callers::Loopback,
             Some(a) => Callers::Disabled(format!(
-                "admit and settle are disabled: {unset}, and guard.unauthenticated_on_loopback allows that only while listening on a loopback address, not {a}"
+                "{unset}, and guard.unauthenticated_on_loopback applies only while listening on a loopback address, not {a}"
             )),
             None => Callers::Disabled(format!(
-                "{unset}: admit and settle accept callers without a token only while `serve --listen` is a loopback address"
+                "{unset}; guard.unauthenticated_on_loopback lets callers in without it only while `serve --listen` is a loopback address"
             )),
         }
     }
@@ -214,17 +210,19 @@ impl Callers {
             Callers::Disabled(_) => "disabled",
         }
     }
-}
 
-/// What `launchguard check` says about the guard: how its callers authenticate.
-pub fn check_notes(cfg: &Config) -> Vec<String> {
-    if !cfg.guard.enabled {
-        return Vec::new();
-    }
-    match Callers::of(cfg, None) {
-        Callers::Token(_) => Vec::new(),
-        Callers::Loopback => Vec::new(),
-        Callers::Disabled(why) => vec![format!("note: guard: {why}")],
+    /// Logs the state: at start, and when it changes.
+    fn log(&self) {
+        match self {
+            Callers::Disabled(why) => tracing::warn!(
+                reason = %why,
+                "guard: admit and settle are disabled; set guard.caller_token to enable them (docs/guard.md)"
+            ),
+            c => tracing::info!(
+                callers = c.describe(),
+                "guard: admit and settle are enabled"
+            ),
+        }
     }
 }
 
@@ -273,14 +271,17 @@ impl Guard {
             shared,
             store,
             admin: RwLock::new(Arc::new(admin)),
-            admin_token: RwLock::new(None),
-            callers: RwLock::new(Callers::Disabled("starting".into())),
+            admin_token: RwLock::new(admin::token_of(&cfg).ok()),
+            callers: RwLock::new(Callers::of(&cfg, listen)),
             listen,
             stats: Stats::new(),
             status: RwLock::new(StoreStatus::default()),
             store_up: AtomicBool::new(true),
         });
-        guard.refresh_token(&cfg);
+        if let Err(why) = admin::token_of(&cfg) {
+            tracing::warn!(reason = %why, "guard: the admin API is disabled; set guard.admin_token to enable it");
+        }
+        guard.callers().log();
         tracing::info!(
             store = guard.store.name(),
             fail_mode = g.fail_mode.as_str(),
@@ -339,23 +340,25 @@ impl Guard {
         }
     }
 
+    /// Re-reads the admin token (every tick: a rotated file applies at once); logs only when
+    /// the admin API turns on or off, not every second.
     fn refresh_token(&self, cfg: &Config) {
-        let t = match cfg.guard.admin_token.resolve() {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "guard: cannot read the admin token; the admin API is disabled");
-                None
+        let t = admin::token_of(cfg);
+        let mut cur = self.admin_token.write().unwrap_or_else(|e| e.into_inner());
+        match (&*cur, &t) {
+            (Some(_), Err(why)) => {
+                tracing::warn!(reason = %why, "guard: the admin API is now disabled")
             }
-        };
-        *self.admin_token.write().unwrap_or_else(|e| e.into_inner()) = t;
+            (None, Ok(_)) => tracing::info!("guard: the admin API is now enabled"),
+            _ => {}
+        }
+        *cur = t.ok();
+        drop(cur);
         let callers = Callers::of(cfg, self.listen);
         let mut cur = self.callers.write().unwrap_or_else(|e| e.into_inner());
         if *cur != callers {
             // One line per change, never one per tick; the token itself is never printed.
-            match &callers {
-                Callers::Disabled(why) => tracing::warn!("guard: {why}"),
-                c => tracing::info!(callers = c.describe(), "guard: admit and settle enabled"),
-            }
+            callers.log();
             *cur = callers;
         }
     }
@@ -561,7 +564,10 @@ mod tests {
         let Callers::Disabled(why) = Callers::of(&cfg, Some(lo)) else {
             panic!("open without opt-in")
         };
-        assert!(why.contains("guard.caller_token"), "{why}");
+        assert_eq!(
+            why,
+            "guard.caller_token (${LG_TEST_UNSET_CALLER_TOKEN}): environment variable LG_TEST_UNSET_CALLER_TOKEN is unset or empty"
+        );
         cfg.guard.unauthenticated_on_loopback = true;
         assert_eq!(Callers::of(&cfg, Some(lo)), Callers::Loopback);
         assert_eq!(Callers::of(&cfg, Some(lo6)), Callers::Loopback);
@@ -569,7 +575,7 @@ mod tests {
             panic!("open on a public address")
         };
         assert!(why.contains("loopback") && why.contains("0.0.0.0"), "{why}");
-        assert_eq!(check_notes(&cfg).len(), 1);
+        assert!(crate::check::guard_callers(&cfg).starts_with("admit and settle: disabled: "));
         // An empty token file counts as unset: an empty header must never match it.
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("caller-token");
@@ -582,6 +588,9 @@ mod tests {
             panic!("token not read")
         };
         assert_eq!(t.expose(), "s3cret");
-        assert!(check_notes(&cfg).is_empty());
+        assert_eq!(
+            crate::check::guard_callers(&cfg),
+            "admit and settle: enabled (guard.caller_token is set)"
+        );
     }
 }
