@@ -20,6 +20,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -287,6 +288,11 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
 /// Reservations expired per script, so one call never blocks Redis for long.
 const EXPIRE_BATCH: usize = 1000;
 
+/// Redis timeouts a cluster connection may answer nothing for before it is replaced (see
+/// `RedisStore::failed`): well past a single slow reply, well short of a stuck connection's
+/// forever.
+const STUCK_AFTER: u32 = 2;
+
 /// Clients whose buckets one script prunes.
 const PRUNE_BATCH: usize = 200;
 
@@ -336,10 +342,13 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// A lazily opened connection and when the next attempt may be made.
+/// A lazily opened connection, when the next attempt may be made, and when it last answered.
 struct Lazy {
     conn: RwLock<Option<Conn>>,
     next_try: tokio::sync::Mutex<Instant>,
+    base: Instant,
+    /// Milliseconds from `base` to the last answer (or to opening the connection).
+    answered: AtomicU64,
 }
 
 impl Lazy {
@@ -347,6 +356,8 @@ impl Lazy {
         Lazy {
             conn: RwLock::new(None),
             next_try: tokio::sync::Mutex::new(Instant::now()),
+            base: Instant::now(),
+            answered: AtomicU64::new(0),
         }
     }
 
@@ -355,7 +366,22 @@ impl Lazy {
     }
 
     fn set(&self, c: Option<Conn>) {
+        if c.is_some() {
+            self.answered_now();
+        }
         *self.conn.write().unwrap_or_else(|e| e.into_inner()) = c;
+    }
+
+    fn answered_now(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.answered.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long the connection has answered nothing.
+    fn silent_for(&self) -> Duration {
+        self.base
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.answered.load(Ordering::Relaxed)))
     }
 }
 
@@ -584,12 +610,47 @@ impl RedisStore {
         self.open(&self.conn, false).await
     }
 
+    /// What a call's outcome says about its connection. Any answer from Redis, an error reply
+    /// included, shows it alive.
+    fn answered<T>(&self, which: &Lazy, r: redis::RedisResult<T>) -> Result<T, StoreError> {
+        match r {
+            Ok(v) => {
+                which.answered_now();
+                Ok(v)
+            }
+            Err(e) => {
+                if matches!(e.kind(), redis::ErrorKind::Server(_)) {
+                    which.answered_now();
+                }
+                Err(self.failed(which, &e))
+            }
+        }
+    }
+
     /// Drops a connection to one endpoint that failed, so the next call reconnects. A timeout
     /// alone keeps it: one slow reply under a burst must not turn every caller away while
-    /// reconnecting. A cluster connection is kept: it reconnects to nodes, and refreshes its
-    /// slot map after a failover, by itself.
+    /// reconnecting.
+    ///
+    /// A cluster connection reconnects to nodes, and refreshes its slot map after a failover,
+    /// by itself, so it is kept, with one exception: redis 1.8.1's cluster connection can
+    /// deadlock in its own recovery when a node dies under concurrent load (a node repair
+    /// waiting for its lock while the recovery that holds it waits for the repair; reproduced
+    /// with 500 concurrent scripts and a SIGKILLed master: every call times out, forever). One
+    /// that has answered nothing but timeouts for `STUCK_AFTER` redis timeouts is replaced by a
+    /// new one from the seed nodes.
     fn failed(&self, which: &Lazy, e: &redis::RedisError) -> StoreError {
-        if e.is_timeout() || matches!(which.get(), Some(Conn::Cluster(_))) {
+        if let Some(Conn::Cluster(_)) = which.get() {
+            let silent = which.silent_for();
+            if e.is_timeout() && silent > self.timeout.saturating_mul(STUCK_AFTER) {
+                tracing::warn!(
+                    silent_ms = silent.as_millis() as u64,
+                    "guard: the redis cluster connection answers nothing; opening a new one from the seed nodes"
+                );
+                which.set(None);
+            }
+            return redis_error(e);
+        }
+        if e.is_timeout() {
             return redis_error(e);
         }
         if e.is_io_error()
@@ -607,16 +668,14 @@ impl RedisStore {
         inv: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut c = self.conn().await?;
-        inv.invoke_async(&mut c)
-            .await
-            .map_err(|e| self.failed(&self.conn, &e))
+        let r = inv.invoke_async(&mut c).await;
+        self.answered(&self.conn, r)
     }
 
     async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         let mut c = self.conn().await?;
-        cmd.query_async(&mut c)
-            .await
-            .map_err(|e| self.failed(&self.conn, &e))
+        let r = cmd.query_async(&mut c).await;
+        self.answered(&self.conn, r)
     }
 
     /// Expires due reservations, at most `EXPIRE_BATCH` a script: reads them first, so the
@@ -684,21 +743,16 @@ impl RedisStore {
         let mut p = redis::pipe();
         p.add_command(write).ignore();
         if self.wait_replicas == 0 {
-            let _: () = p
-                .query_async(&mut c)
-                .await
-                .map_err(|e| self.failed(&self.admin_conn, &e))?;
-            return Ok(());
+            let r = p.query_async::<()>(&mut c).await;
+            return self.answered(&self.admin_conn, r);
         }
         let ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
         p.cmd("WAIT").arg(self.wait_replicas).arg(ms);
-        let (acked,): (i64,) = p
-            .query_async(&mut c)
-            .await
-            .map_err(|e| self.failed(&self.admin_conn, &e))?;
+        let r = p.query_async::<(i64,)>(&mut c).await;
+        let (acked,) = self.answered(&self.admin_conn, r)?;
         if acked < i64::from(self.wait_replicas) {
             return Err(StoreError(format!(
-                "redis: the change reached the master, but {acked} of the {} replicas guard.redis_wait_replicas asks for acknowledged it within {}ms; a failover now could lose it: repeat the call",
+                "redis: only the master holds it ({acked} of the {} replicas guard.redis_wait_replicas asks for acknowledged it within {}ms); a failover now could lose it: repeat the call",
                 self.wait_replicas, ms
             )));
         }
@@ -895,14 +949,14 @@ impl ReservationStore for RedisStore {
     async fn admin(&self) -> Result<AdminState, StoreError> {
         let mut c = self.conn().await?;
         type Pairs = Vec<(String, String)>;
-        let (kill, over): (Pairs, Pairs) = redis::pipe()
+        let got: redis::RedisResult<(Pairs, Pairs)> = redis::pipe()
             .cmd("HGETALL")
             .arg(self.key("kill"))
             .cmd("HGETALL")
             .arg(self.key("override"))
             .query_async(&mut c)
-            .await
-            .map_err(|e| self.failed(&self.conn, &e))?;
+            .await;
+        let (kill, over) = self.answered(&self.conn, got)?;
         let mut s = AdminState::default();
         for (k, v) in kill {
             match serde_json::from_str(&v) {

@@ -257,9 +257,34 @@ pub async fn post_as(
     (status, json, retry)
 }
 
+/// One admit's answer, as a burst saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub decision: String,
+    pub reason: String,
+    pub reservation_id: Option<String>,
+}
+
 /// Fires `n` admits for one client at once, alternating over `servers`; returns the
 /// (status, decision, reason) of each.
 pub async fn burst(servers: &[&str], client: &str, n: usize) -> Vec<(u16, String, String)> {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    burst_counted(servers, client, n, done)
+        .await
+        .into_iter()
+        .map(|a| (a.status, a.decision, a.reason))
+        .collect()
+}
+
+/// The same, with each answer's reservation id; `done` counts the answers as they arrive (a
+/// test can act in the middle of the burst).
+pub async fn burst_counted(
+    servers: &[&str],
+    client: &str,
+    n: usize,
+    done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Vec<Answer> {
     let c = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .build()
@@ -271,17 +296,20 @@ pub async fn burst(servers: &[&str], client: &str, n: usize) -> Vec<(u16, String
         let url = format!("{}/api/v1/guard/admit", servers[i % servers.len()]);
         let body = admit_body(client);
         let start = start.clone();
+        let done = done.clone();
         tasks.push(tokio::spawn(async move {
             start.wait().await;
             let (s, j, retry) = post(&c, &url, body).await;
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if s == 429 {
                 assert!(retry.is_some(), "429 without Retry-After: {j}");
             }
-            (
-                s,
-                j["decision"].as_str().unwrap().to_string(),
-                j["reason"].as_str().unwrap().to_string(),
-            )
+            Answer {
+                status: s,
+                decision: j["decision"].as_str().unwrap().to_string(),
+                reason: j["reason"].as_str().unwrap().to_string(),
+                reservation_id: j["reservation_id"].as_str().map(str::to_string),
+            }
         }));
     }
     let mut out = Vec::new();

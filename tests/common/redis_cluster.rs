@@ -30,6 +30,8 @@ struct Node {
     bus_port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Stopped with SIGSTOP (`pause`): running, but answering nothing.
+    paused: bool,
 }
 
 /// One line of `CLUSTER NODES`, as a node sees the cluster.
@@ -117,6 +119,7 @@ impl RedisCluster {
                     .tempdir()
                     .unwrap(),
                 child: None,
+                paused: false,
             });
         }
         for i in 0..c.nodes.len() {
@@ -251,7 +254,7 @@ impl RedisCluster {
 
     fn any_running(&self) -> usize {
         (0..self.len())
-            .find(|i| self.is_running(*i))
+            .find(|i| self.is_running(*i) && !self.nodes[*i].paused)
             .expect("no node is running")
     }
 
@@ -372,12 +375,32 @@ impl RedisCluster {
         }
     }
 
+    fn signal(&self, i: usize, sig: rustix::process::Signal) {
+        let pid = self.nodes[i].child.as_ref().expect("node is running").id();
+        let pid = rustix::process::Pid::from_raw(pid as i32).expect("a process id");
+        rustix::process::kill_process(pid, sig).expect("signal the node");
+    }
+
+    /// Stops node `i` with SIGSTOP: it keeps its sockets but answers nothing, neither its
+    /// clients, nor the cluster bus, nor its master's replication stream (a replica that
+    /// falls behind). `resume` continues it.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, rustix::process::Signal::STOP);
+        self.nodes[i].paused = true;
+    }
+
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, rustix::process::Signal::CONT);
+        self.nodes[i].paused = false;
+    }
+
     /// Kills node `i` with SIGKILL (a crash: no shutdown, no final save).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.nodes[i].paused = false;
     }
 
     /// After killing master `killed`: waits until another node serves its slots (the replica
