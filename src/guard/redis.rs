@@ -463,9 +463,7 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
         }
         Some(path) => Some(TlsCertificates {
             client_tls: None,
-            root_cert: Some(std::fs::read(path).map_err(|e| {
-                format!("guard.redis_ca_file: cannot read {}: {e}", path.display())
-            })?),
+            root_cert: Some(ca_pem(path)?),
         }),
     };
     if !cfg.redis_cluster {
@@ -510,6 +508,32 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
         main: Box::new(build(t)?),
         admin: Box::new(build(t.saturating_mul(2))?),
     })
+}
+
+/// The CA file's bytes, once they are known to hold PEM certificates (the crate would take a
+/// file of none and then refuse every server).
+fn ca_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("guard.redis_ca_file: cannot read {}: {e}", path.display()))?;
+    let mut n = 0;
+    for c in CertificateDer::pem_slice_iter(&bytes) {
+        c.map_err(|e| {
+            format!(
+                "guard.redis_ca_file: bad certificate in {}: {e}",
+                path.display()
+            )
+        })?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(format!(
+            "guard.redis_ca_file: {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(bytes)
 }
 
 impl RedisStore {
@@ -1018,5 +1042,69 @@ impl ReservationStore for RedisStore {
         }
         self.write_admin(write).await?;
         self.admin().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client `guard.redis_url` (written to a file) and the flags make, or the error.
+    fn made(url: &str, cluster: bool, ca: Option<&str>) -> Result<&'static str, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("redis-url");
+        std::fs::write(&file, url).unwrap();
+        let ca_file = ca.map(|pem| {
+            let p = dir.path().join("ca.pem");
+            std::fs::write(&p, pem).unwrap();
+            p
+        });
+        let cfg = GuardConfig {
+            redis_cluster: cluster,
+            redis_ca_file: ca_file,
+            ..GuardConfig::default()
+        };
+        client(&cfg, &SecretRef::File(file)).map(|c| match c {
+            Client::Single(_) => "single",
+            Client::Cluster { .. } => "cluster",
+        })
+    }
+
+    #[test]
+    fn one_url_or_a_list_of_seed_nodes() {
+        assert_eq!(made("redis://127.0.0.1:6379/", false, None), Ok("single"));
+        assert_eq!(
+            made("rediss://default:tok@eu1.upstash.io:6379", false, None),
+            Ok("single")
+        );
+        let seeds = "redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2:7000,";
+        assert_eq!(made(seeds, true, None), Ok("cluster"));
+        // A managed cluster's one configuration endpoint is a list of one.
+        assert_eq!(made("redis://cfg.example:6379", true, None), Ok("cluster"));
+
+        let e = made(seeds, false, None).unwrap_err();
+        assert!(e.contains("needs guard.redis_cluster: true"), "{e}");
+        let e = made("redis://:hunter2@a:1,http://:hunter2@b:2", true, None).unwrap_err();
+        assert!(e.contains("seed node 2 is not a valid Redis URL"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = made("rediss://a:1,redis://b:2", true, None).unwrap_err();
+        assert!(e.contains("mix rediss:// and redis://"), "{e}");
+        let e = made(" , ", false, None).unwrap_err();
+        assert!(e.contains("is empty"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_goes_with_rediss_only() {
+        let e = made("redis://127.0.0.1:6379/", false, Some("x")).unwrap_err();
+        assert!(e.contains("applies to rediss:// URLs"), "{e}");
+        let e = made("rediss://127.0.0.1:6379/", false, Some("not a certificate")).unwrap_err();
+        assert!(e.contains("holds no PEM certificate"), "{e}");
+        let e = made(
+            "rediss://127.0.0.1:6379/",
+            false,
+            Some("-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n"),
+        )
+        .unwrap_err();
+        assert!(e.contains("bad certificate"), "{e}");
     }
 }
