@@ -344,7 +344,7 @@ async fn a_fake_month_matches_the_hand_computed_table() {
 
     let keys = Keys::new();
     let mut cfg = keys.config(&server.uri());
-    cfg.timezone = "Europe/Berlin".into();
+    cfg.timezone = "Europe/Berlin".parse().unwrap();
     let url_file = keys.file("database_url");
     std::fs::write(&url_file, pg.reader_url()).unwrap();
     cfg.database.url = SecretRef::File(url_file);

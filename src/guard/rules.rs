@@ -1185,7 +1185,7 @@ mod tests {
         // Berlin: the snapshot was collected at 23:59:30 local; the day's budget is spent.
         let at = utc("2026-11-26T22:59:30Z");
         let cfg = Config {
-            timezone: "Europe/Berlin".into(),
+            timezone: "Europe/Berlin".parse().unwrap(),
             tier: crate::config::TierName::Growth,
             ..Config::default()
         };

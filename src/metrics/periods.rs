@@ -43,7 +43,7 @@ mod tests {
     #[test]
     fn ends_at_local_midnight_and_month_start() {
         let cfg = Config {
-            timezone: "Europe/Berlin".into(),
+            timezone: "Europe/Berlin".parse().unwrap(),
             ..Config::default()
         };
         let now: DateTime<Utc> = "2026-11-30T20:00:00Z".parse().unwrap();

@@ -303,7 +303,7 @@ pub fn render(input: &PageInput) -> String {
             .now
             .with_timezone(&cfg.tz())
             .format("%Y-%m-%d %H:%M:%S"),
-        esc(&cfg.timezone),
+        esc(cfg.timezone.name()),
     );
 
     // Performance Guard: tier usage.

@@ -14,6 +14,7 @@ pub mod server;
 mod strain;
 mod syntax;
 mod validate;
+mod zone;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub use strain::{
     ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
     UpgradeChecklist, seed_items,
 };
+pub use zone::Zone;
 
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -41,7 +43,7 @@ pub struct Config {
     /// The tier the platform runs at now. A tier change is a config change, never automatic.
     pub tier: TierName,
     /// IANA time zone in which "today" and "this month" are counted.
-    pub timezone: String,
+    pub timezone: Zone,
     pub tiers: Tiers,
     pub budgets: Budgets,
     pub thresholds: Thresholds,
@@ -76,7 +78,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             tier: TierName::SoftLaunch,
-            timezone: "UTC".into(),
+            timezone: Zone::UTC,
             tiers: Tiers::default(),
             budgets: Budgets::default(),
             thresholds: Thresholds::default(),
@@ -103,9 +105,9 @@ impl Config {
         self.tiers.get(self.tier)
     }
 
-    /// The parsed time zone; validation guarantees it parses.
+    /// The time zone periods are counted in (parsed when the config was read).
     pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+        self.timezone.tz()
     }
 }
 
