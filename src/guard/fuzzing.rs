@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{self, AdminState, BudgetScope, Change, KillKey};
+use super::admin::{self, FounderControls, Scope, Change, KillKey};
 use super::api::parse_settle;
 use super::reservations::{
     AdmitCall, Admitted, MemoryStore, Reservation, ReservationStore, Settle,
@@ -157,11 +157,11 @@ pub fn admin_body(data: &[u8]) {
     let Ok(change) = change else {
         return;
     };
-    let mut state = AdminState::default();
+    let mut state = FounderControls::default();
     change.apply(&mut state, now());
     assert!(state.problems().is_empty(), "{:?}", state.problems());
     let text = serde_json::to_vec(&state).unwrap_or_default();
-    let back: AdminState = serde_json::from_slice(&text)
+    let back: FounderControls = serde_json::from_slice(&text)
         .unwrap_or_else(|e| panic!("the state file would not load again: {e}"));
     assert_eq!(back, state);
     if let Change::SetOverride { until, .. } = &change {
@@ -199,9 +199,9 @@ pub fn admin_body(data: &[u8]) {
         let _ = rules::finish(&req, &limits, &pending, failed);
     }
     for scope in [
-        BudgetScope::Daily,
-        BudgetScope::Monthly,
-        BudgetScope::ClientDaily,
+        Scope::Daily,
+        Scope::Monthly,
+        Scope::ClientDaily,
     ] {
         let b = state.budget(scope, Some("c-1"), &cfg.budgets, now());
         assert!(rules::to_nanos(b) <= CEILING);

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Secret};
 use crate::state::Shared;
-use admin::{AdminState, Change, KillKey};
+use admin::{FounderControls, Change, KillKey};
 use reservations::{
     AdmitCall, Admitted, MemoryStore, Pricer, Reservation, ReservationStore, Settle, StoreError,
     StoreStatus,
@@ -112,7 +112,7 @@ impl ReservationStore for Store {
         }
     }
 
-    async fn admin(&self) -> Result<AdminState, StoreError> {
+    async fn admin(&self) -> Result<FounderControls, StoreError> {
         match self {
             Store::Memory(s) => s.admin().await,
             Store::Redis(s) => s.admin().await,
@@ -123,7 +123,7 @@ impl ReservationStore for Store {
         &self,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<AdminState, StoreError> {
+    ) -> Result<FounderControls, StoreError> {
         match self {
             Store::Memory(s) => s.apply_admin(change, now).await,
             Store::Redis(s) => s.apply_admin(change, now).await,
@@ -237,7 +237,7 @@ fn new_id() -> Result<String, String> {
 pub struct Guard {
     shared: Arc<Shared>,
     store: Store,
-    admin: RwLock<Arc<AdminState>>,
+    admin: RwLock<Arc<FounderControls>>,
     admin_token: RwLock<Option<Secret>>,
     callers: RwLock<Callers>,
     listen: Option<SocketAddr>,
@@ -264,7 +264,7 @@ impl Guard {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "guard: cannot read the founder's switches yet; retrying every second");
-                AdminState::default()
+                FounderControls::default()
             }
         };
         let guard = Arc::new(Guard {
@@ -386,11 +386,11 @@ impl Guard {
             .clone()
     }
 
-    pub fn admin_state(&self) -> Arc<AdminState> {
+    pub fn admin_state(&self) -> Arc<FounderControls> {
         self.admin.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn set_admin(&self, a: AdminState) {
+    fn set_admin(&self, a: FounderControls) {
         let mut cur = self.admin.write().unwrap_or_else(|e| e.into_inner());
         if **cur != a {
             *cur = Arc::new(a);
@@ -478,7 +478,7 @@ impl Guard {
                     }
                     Ok(Admitted::Killed(field)) => {
                         // Set on another replica since this one last refreshed its copy.
-                        let mut a = AdminState::default();
+                        let mut a = FounderControls::default();
                         a.kill_switches.insert(
                             field,
                             admin::KillSwitch {
@@ -518,7 +518,7 @@ impl Guard {
     }
 
     /// Makes a founder's change, persists it, logs it and counts it.
-    pub async fn apply_admin(&self, change: &Change) -> Result<Arc<AdminState>, StoreError> {
+    pub async fn apply_admin(&self, change: &Change) -> Result<Arc<FounderControls>, StoreError> {
         let now = Utc::now();
         let s = self.store.apply_admin(change, now).await?;
         self.set_admin(s);

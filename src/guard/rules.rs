@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::admin::{AdminState, BudgetScope, KillKey};
+use super::admin::{FounderControls, KillKey};
 use crate::config::{Config, FailMode};
 use crate::core::assess::Assessment;
 use crate::core::budget::Scope;
@@ -457,7 +457,7 @@ pub fn first_failing(limits: &[Limit], pending: &[i64]) -> Option<usize> {
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub snap: &'a Assessment,
-    pub admin: &'a AdminState,
+    pub admin: &'a FounderControls,
     pub now: DateTime<Utc>,
 }
 
@@ -490,7 +490,7 @@ fn level(snap: &Assessment, f: FigureName) -> Option<Level> {
 }
 
 /// Kill switches: the founder's hard stops, checked before anything else.
-pub fn kill_switch(admin: &AdminState, req: &Request) -> Option<Verdict> {
+pub fn kill_switch(admin: &FounderControls, req: &Request) -> Option<Verdict> {
     let hit = |k: &KillKey| admin.kill_switches.contains_key(&k.field());
     let (reason, scope, what) = if hit(&KillKey::Global) {
         (Reason::KillSwitchGlobal, "global", "all spend".to_string())
@@ -647,7 +647,7 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
             }
             return Plan::Check(Vec::new());
         };
-        let b = |s: BudgetScope, client: Option<&str>| {
+        let b = |s: Scope, client: Option<&str>| {
             nanos(ctx.admin.budget(s, client, &cfg.budgets, now))
         };
         let spent_m = if same_month {
@@ -663,8 +663,8 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
         } else {
             0
         };
-        let (bm, bd) = (b(BudgetScope::Monthly, None), b(BudgetScope::Daily, None));
-        let bc = b(BudgetScope::ClientDaily, Some(&req.client_id));
+        let (bm, bd) = (b(Scope::Monthly, None), b(Scope::Daily, None));
+        let bc = b(Scope::ClientDaily, Some(&req.client_id));
         for (counter, reason, scope, budget, spent, retry) in [
             (
                 Counter::Cost,
@@ -787,7 +787,7 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
         // Spend at the last 15 minutes' rate until local midnight must fit in what is left.
         let budget = nanos(
             ctx.admin
-                .budget(BudgetScope::Daily, None, &cfg.budgets, now),
+                .budget(Scope::Daily, None, &cfg.budgets, now),
         );
         let spent = if same_day { nanos(daily.spent_usd) } else { 0 };
         let projected = ceil_count(
@@ -940,7 +940,7 @@ mod tests {
     struct World {
         cfg: Config,
         snap: Assessment,
-        admin: AdminState,
+        admin: FounderControls,
         now: DateTime<Utc>,
     }
 
@@ -955,7 +955,7 @@ mod tests {
             World {
                 cfg,
                 snap,
-                admin: AdminState::default(),
+                admin: FounderControls::default(),
                 now: now + Duration::seconds(5),
             }
         }
@@ -1141,7 +1141,7 @@ mod tests {
         assert_eq!(reason(&v), "budget_daily_exceeded");
         // A founder's override raises the budget at once.
         w.admin.set_override(
-            BudgetScope::Daily,
+            Scope::Daily,
             None,
             dec!(60),
             w.now + Duration::hours(1),
@@ -1192,7 +1192,7 @@ mod tests {
         let mut d = figures(at, dec!(50));
         d.usage_month = Ok(Vec::new());
         let snap = assess(&cfg, Some(&d), at);
-        let admin = AdminState::default();
+        let admin = FounderControls::default();
         let req = ai("b", 1000);
         let amt = estimate(&cfg, &req).unwrap();
         let at_time = |now: &str| {

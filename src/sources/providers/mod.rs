@@ -9,7 +9,7 @@
 
 pub mod anthropic;
 pub mod elevenlabs;
-pub mod figures;
+pub use crate::figures::providers as figures;
 pub mod http;
 pub mod json;
 pub mod openai;
