@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::guard::Guard;
+use crate::ingest::vercel::Receiver;
 use crate::metrics::encode::CONTENT_TYPE;
 use crate::state::Shared;
 
@@ -16,6 +17,7 @@ use crate::state::Shared;
 struct App {
     shared: Arc<Shared>,
     guard: Option<Arc<Guard>>,
+    drain: Option<Arc<Receiver>>,
 }
 
 /// /metrics, /healthz and /readyz.
@@ -25,6 +27,15 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 /// The same with the guard's API and its metrics, when the guard is enabled.
 pub fn router_with(shared: Arc<Shared>, guard: Option<Arc<Guard>>) -> Router {
+    router_full(shared, guard, None)
+}
+
+/// The same with the Vercel drain receiver's route and its metrics.
+pub fn router_full(
+    shared: Arc<Shared>,
+    guard: Option<Arc<Guard>>,
+    drain: Option<Arc<Receiver>>,
+) -> Router {
     let base = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -32,8 +43,13 @@ pub fn router_with(shared: Arc<Shared>, guard: Option<Arc<Guard>>) -> Router {
         .with_state(App {
             shared: shared.clone(),
             guard: guard.clone(),
+            drain: drain.clone(),
         })
         .merge(crate::status::routes().with_state(shared));
+    let base = match drain {
+        Some(d) => base.merge(d.router()),
+        None => base,
+    };
     match guard {
         Some(g) => base
             .merge(crate::guard::api::router(g.clone()))
@@ -47,6 +63,10 @@ async fn metrics(State(s): State<App>) -> impl IntoResponse {
     // The guard's counters change per request: encode them now, after the published bytes.
     let body = match &s.guard {
         Some(g) => bytes::Bytes::from(g.append_to(&body)),
+        None => body,
+    };
+    let body = match &s.drain {
+        Some(d) => bytes::Bytes::from(d.append_to(&body)),
         None => body,
     };
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)

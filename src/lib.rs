@@ -8,6 +8,7 @@ pub mod core;
 pub mod figures;
 pub mod guard;
 pub mod http;
+pub mod ingest;
 pub mod k8s;
 pub mod kit;
 pub mod logging;

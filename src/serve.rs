@@ -175,6 +175,10 @@ pub async fn run(
         None
     };
 
+    // The Vercel drain receiver: its route answers 404 while `vercel_drain.enabled` is false.
+    let drain = crate::ingest::vercel::Receiver::new(shared.clone());
+    drain.spawn_cleanup();
+
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -187,7 +191,7 @@ pub async fn run(
     // The web setup wraps the whole router: every route, the guard's included, is behind it.
     crate::web::serve(
         listener,
-        crate::http::router_with(shared, guard),
+        crate::http::router_full(shared, guard, Some(drain)),
         web,
         shutdown_signal(),
     )

@@ -12,6 +12,7 @@ pub mod reference;
 mod secret;
 mod strain;
 mod validate;
+pub mod vercel;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ pub struct Config {
     pub strain: Strain,
     /// Infrastructure items each target tier needs before an upgrade.
     pub upgrade_checklist: UpgradeChecklist,
+    /// The receiver of Vercel's log drains (docs/vercel.md).
+    pub vercel_drain: vercel::VercelDrain,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             kit: kit::Kit::default(),
             strain: Strain::default(),
             upgrade_checklist: UpgradeChecklist::default(),
+            vercel_drain: vercel::VercelDrain::default(),
         }
     }
 }

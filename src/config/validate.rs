@@ -151,6 +151,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
         out.push(("max_client_labels".into(), "must be at least 1".into()));
     }
     super::guard::validate(&cfg.guard, &mut out);
+    super::vercel::validate(&cfg.vercel_drain, &mut out);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     out
