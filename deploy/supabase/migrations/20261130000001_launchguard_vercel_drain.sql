@@ -114,9 +114,9 @@ $$;
 -- figure unavailable rather than reading zero.
 do $$
 begin
-    if to_regclass('launchguard.traffic_minutely') is not null
-       and pg_catalog.obj_description('launchguard.traffic_minutely'::regclass, 'pg_class')
-           = 'launchguard adapter view over public.http_traffic_minutely (reference mapping)' then
+    if pg_catalog.obj_description(pg_catalog.to_regclass('launchguard.traffic_minutely'), 'pg_class')
+           = 'launchguard adapter view over public.http_traffic_minutely (reference mapping)'
+       and pg_catalog.to_regclass('public.http_traffic_minutely') is not null then
         create or replace view launchguard.traffic_minutely as
         select t.bucket::timestamptz as bucket,
                t.requests::bigint as requests,
