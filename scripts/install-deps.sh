@@ -7,7 +7,8 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-15-cron)
 if [[ "${1:-}" != "--run" ]]; then
-  packages+=(prometheus prometheus-alertmanager prometheus-pushgateway redis-server redis-tools wrk chromium chromium-driver systemd)
+  # util-linux: prlimit, for the descriptor-limit test (tests/server_hardening.rs).
+  packages+=(prometheus prometheus-alertmanager prometheus-pushgateway redis-server redis-tools wrk chromium chromium-driver systemd util-linux)
 fi
 # Python tools of the deployment checks (tests/deploy_files.rs): hadolint, the Kubernetes and
 # Compose schema validators. Pinned, so a new release cannot change what passes.

@@ -5,6 +5,18 @@ use chrono::Utc;
 use crate::config::Config;
 use crate::sources::supabase::Supabase;
 
+/// What `check` says about the admin API, so an unset or empty token is seen before `serve`
+/// (where the admin API is then disabled, never open).
+pub fn admin_api(cfg: &Config) -> String {
+    if !cfg.guard.enabled {
+        return "admin API: off (guard.enabled is false)".into();
+    }
+    match crate::guard::admin::token_of(cfg) {
+        Ok(_) => "admin API: enabled (guard.admin_token is set)".into(),
+        Err(why) => format!("admin API: disabled: {why}"),
+    }
+}
+
 /// Prints one line per figure; returns false when a source could not be reached at all.
 pub async fn connect(cfg: &Config) -> bool {
     let db = Supabase::new();

@@ -142,6 +142,11 @@ pub struct StrainArgs {
     /// Read the memory of the system under test from this Prometheus (strain.memory_query).
     #[arg(long)]
     pub prometheus_url: Option<String>,
+    /// Ramp each scenario's arrival rate in steps until a threshold breaks and report the
+    /// highest rate that passed (strain.capacity; --intensity sets the first step, --duration
+    /// each step's length).
+    #[arg(long)]
+    pub find_capacity: bool,
 }
 
 fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
@@ -202,6 +207,7 @@ impl StrainArgs {
             junit: self.junit.clone(),
             pushgateway: self.pushgateway.clone(),
             prometheus_url: self.prometheus_url.clone(),
+            find_capacity: self.find_capacity,
         }
     }
 }

@@ -12,28 +12,36 @@ use crate::guard::Guard;
 use crate::ingest::vercel::Receiver;
 use crate::metrics::encode::CONTENT_TYPE;
 use crate::state::Shared;
+use crate::web::Stats;
 
 #[derive(Clone)]
 struct App {
     shared: Arc<Shared>,
     guard: Option<Arc<Guard>>,
+    server: Option<Arc<Stats>>,
     drain: Option<Arc<Receiver>>,
 }
 
 /// /metrics, /healthz and /readyz.
 pub fn router(shared: Arc<Shared>) -> Router {
-    router_with(shared, None)
+    router_with(shared, None, None)
 }
 
-/// The same with the guard's API and its metrics, when the guard is enabled.
-pub fn router_with(shared: Arc<Shared>, guard: Option<Arc<Guard>>) -> Router {
-    router_full(shared, guard, None)
+/// The same with the guard's API and its metrics, when the guard is enabled, and the HTTP
+/// server's own metrics.
+pub fn router_with(
+    shared: Arc<Shared>,
+    guard: Option<Arc<Guard>>,
+    server: Option<Arc<Stats>>,
+) -> Router {
+    router_full(shared, guard, server, None)
 }
 
 /// The same with the Vercel drain receiver's route and its metrics.
 pub fn router_full(
     shared: Arc<Shared>,
     guard: Option<Arc<Guard>>,
+    server: Option<Arc<Stats>>,
     drain: Option<Arc<Receiver>>,
 ) -> Router {
     let base = Router::new()
@@ -43,6 +51,7 @@ pub fn router_full(
         .with_state(App {
             shared: shared.clone(),
             guard: guard.clone(),
+            server,
             drain: drain.clone(),
         })
         .merge(crate::status::routes().with_state(shared));
@@ -60,7 +69,12 @@ pub fn router_full(
 
 async fn metrics(State(s): State<App>) -> impl IntoResponse {
     let body = s.shared.published.read().expect("lock").metrics.clone();
-    // The guard's counters change per request: encode them now, after the published bytes.
+    // The server's and the guard's counters change per request: encode them now, after the
+    // published bytes.
+    let body = match &s.server {
+        Some(st) => bytes::Bytes::from(st.exposition().append_to(&body)),
+        None => body,
+    };
     let body = match &s.guard {
         Some(g) => bytes::Bytes::from(g.append_to(&body)),
         None => body,

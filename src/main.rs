@@ -71,6 +71,7 @@ fn main() -> ExitCode {
                     .map(|p| format!(": {}", p.display()))
                     .unwrap_or_default()
             );
+            println!("{}", launchguard::check::admin_api(&cfg));
             if connect && !rt.block_on(launchguard::check::connect(&cfg)) {
                 return ExitCode::FAILURE;
             }

@@ -39,8 +39,12 @@ pub fn publish(shared: &Shared) {
 pub fn reload(shared: &Shared, path: &Path) {
     match config::load_file(path) {
         Ok(cfg) => {
-            if *shared.config.borrow().as_ref() != cfg {
+            let running = shared.config();
+            if *running != cfg {
                 tracing::info!(file = %path.display(), tier = cfg.tier.as_str(), "config reloaded");
+            }
+            if running.server != cfg.server {
+                tracing::warn!("the `server` section changed: it applies at the next start");
             }
             shared.config.send_replace(Arc::new(cfg));
             *shared.reload.write().expect("lock") = ReloadStatus {
@@ -179,6 +183,8 @@ pub async fn run(
     let drain = crate::ingest::vercel::Receiver::new(shared.clone());
     drain.spawn_cleanup();
 
+    let server = crate::web::HttpServer::new(&cfg.server, web.clone())
+        .map_err(|e| anyhow::anyhow!("cannot start the password-check workers: {e}"))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -189,12 +195,7 @@ pub async fn run(
         "serving /, /metrics, /healthz, /readyz and the guard API"
     );
     // The web setup wraps the whole router: every route, the guard's included, is behind it.
-    crate::web::serve(
-        listener,
-        crate::http::router_full(shared, guard, Some(drain)),
-        web,
-        shutdown_signal(),
-    )
-    .await?;
+    let router = crate::http::router_full(shared, guard, Some(server.stats()), Some(drain));
+    server.serve(listener, router, shutdown_signal()).await?;
     Ok(())
 }

@@ -69,19 +69,50 @@ fn command(cfg: &Path, dir: &Path, base_url: &str, args: &[&str]) -> tokio::proc
 
 async fn strain(yaml: &str, base_url: &str, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), yaml);
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        command(&cfg, dir.path(), base_url, args).output(),
-    )
-    .await
-    .expect("strain run ended within a minute")
-    .unwrap();
+    let out = run_in(dir.path(), yaml, base_url, args, Duration::from_secs(60)).await;
     Run {
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        dir,
+    }
+}
+
+/// What one run printed, and its report (the newest file of the report directory).
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    report: Option<Value>,
+}
+
+impl Out {
+    fn report(&self) -> &Value {
+        self.report.as_ref().expect("a report was written")
+    }
+
+    fn show(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `launchguard strain` with the config `yaml` in `dir` (reports in `dir`/reports, kept
+/// between runs), bounded by `limit`.
+async fn run_in(dir: &Path, yaml: &str, base_url: &str, args: &[&str], limit: Duration) -> Out {
+    let cfg = write_config(dir, yaml);
+    let out = tokio::time::timeout(limit, command(&cfg, dir, base_url, args).output())
+        .await
+        .expect("strain run ended within its limit")
+        .unwrap();
+    let reports = dir.join("reports");
+    let report = reports.exists().then(|| {
+        serde_json::from_str(&std::fs::read_to_string(newest_report(&reports)).unwrap()).unwrap()
+    });
+    Out {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
+        report,
     }
 }
 
@@ -506,47 +537,35 @@ async fn wait_metric(url: &str, line_prefix: &str, want: f64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exporter_exports_readiness_from_a_real_runs_report() {
-    let t = TestTarget::start(1000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let reports = dir.path().join("reports");
-    let yaml = format!(
+/// A hard_launch suite defined as three 2-second steps at 50%, so a full run matches its own
+/// suite's definition and takes seconds. ai_load goes to /tunable, which the test can make fail.
+fn tiny_suite(reports: &Path) -> String {
+    format!(
         "strain:
   report_dir: {}
   refresh: 1s
   scenarios:
-    ai_load: {{rate: 20, requests: [{{path: /delay/1}}]}}
-    visual_jobs: {{rate: 20, requests: [{{method: POST, path: /delay/1, body: '{{\"n\": {{{{seq}}}}}}'}}]}}
-    concurrent_users: {{vus: 15, think_time: 1s, requests: [{{path: '/delay/1?user={{{{vu}}}}'}}]}}
+    ai_load: {{rate: 40, requests: [{{path: /tunable}}]}}
+    visual_jobs: {{rate: 40, requests: [{{method: POST, path: /delay/1, body: '{{\"n\": {{{{seq}}}}}}'}}]}}
+    concurrent_users: {{vus: 30, think_time: 1s, requests: [{{path: '/delay/1?user={{{{vu}}}}'}}]}}
+  suites:
+    hard_launch:
+      - {{scenario: ai_load, intensity: 50, duration: 2s}}
+      - {{scenario: visual_jobs, intensity: 50, duration: 2s}}
+      - {{scenario: concurrent_users, intensity: 50, duration: 2s}}
 upgrade_checklist:
   hard_launch:
     done: [error_tracking, webhook_retries, log_aggregation]
 ",
         reports.display()
-    );
-    let cfg = write_config(dir.path(), &yaml);
-    let out = command(
-        &cfg,
-        dir.path(),
-        &t.url(),
-        &["--suite", "hard_launch", "--duration", "1s"],
     )
-    .output()
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+}
 
-    let redis_port = free_port();
-    let redis = start_redis(redis_port);
+/// `launchguard serve` on a free loopback port with `cfg`; its database URL goes through port
+/// 6543 (Supabase's pooler: the pooler item is observed done) and its Redis is `redis_port`.
+fn serve(cfg: &Path, redis_port: u16) -> (Child, String) {
     let listen = format!("127.0.0.1:{}", free_port());
-    let serve = Child(
+    let child = Child(
         std::process::Command::new(BIN)
             .args([
                 "serve",
@@ -555,7 +574,6 @@ upgrade_checklist:
                 "--listen",
                 &listen,
             ])
-            // Port 6543 is Supabase's transaction pooler: the pooler item is observed done.
             .env(
                 "SUPABASE_DB_URL",
                 "postgres://reader:pw@127.0.0.1:6543/postgres",
@@ -566,44 +584,205 @@ upgrade_checklist:
             .spawn()
             .unwrap(),
     );
-    let url = format!("http://{listen}/metrics");
-    wait_metric(
-        &url,
-        "launchguard_tier_upgrade_ready{target=\"hard_launch\"}",
-        1.0,
-    )
-    .await;
-    wait_metric(
-        &url,
-        "launchguard_strain_pass_ratio{suite=\"hard_launch\"}",
-        1.0,
-    )
-    .await;
+    (child, format!("http://{listen}"))
+}
+
+fn unix_seconds(report: &Value) -> f64 {
+    let t: chrono::DateTime<chrono::Utc> = report["finished_at"].as_str().unwrap().parse().unwrap();
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+/// A schema_version 1 report, as launchguard wrote it before rehearsals existed.
+fn as_v1(report: &Value) -> Value {
+    let mut v1 = report.clone();
+    let top = v1.as_object_mut().unwrap();
+    for k in [
+        "rehearsal",
+        "rehearsal_reasons",
+        "abort_on_fail",
+        "previous_run",
+        "regression_ratio",
+        "capacity_rule",
+    ] {
+        top.remove(k);
+    }
+    top.insert("schema_version".into(), 1.into());
+    for sc in v1["scenarios"].as_array_mut().unwrap() {
+        let o = sc.as_object_mut().unwrap();
+        for k in ["early_stop", "comparison", "capacity"] {
+            o.remove(k);
+        }
+    }
+    v1
+}
+
+/// A run of the hard_launch suite with `extra` flags, in `dir`.
+async fn hard_launch(dir: &Path, yaml: &str, url: &str, extra: &[&str]) -> Out {
+    let mut args = vec!["--suite", "hard_launch"];
+    args.extend_from_slice(extra);
+    run_in(dir, yaml, url, &args, Duration::from_secs(60)).await
+}
+
+const HL_READY: &str = "launchguard_tier_upgrade_ready{target=\"hard_launch\"}";
+const HL_REHEARSAL: &str = "launchguard_strain_rehearsal{suite=\"hard_launch\"}";
+const HL_RATIO: &str = "launchguard_strain_pass_ratio{suite=\"hard_launch\"}";
+const HL_TS: &str = "launchguard_strain_last_run_timestamp_seconds{suite=\"hard_launch\"}";
+const HL_70: &str =
+    "launchguard_upgrade_checklist_done{target=\"hard_launch\",item=\"strain_all_pass_70\"}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rehearsals_never_count_and_readiness_needs_a_real_run_at_70_percent() {
+    let t = TestTarget::start(1000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let yaml = tiny_suite(&reports);
+    let cfg_path = write_config(dir.path(), &yaml);
+    let redis_port = free_port();
+    let redis = start_redis(redis_port);
+    let (exporter, base) = serve(&cfg_path, redis_port);
+    let url = format!("{base}/metrics");
+    let limit = Duration::from_secs(60);
+
+    // 1. A rehearsal: every step 1 s of the suite's 2 s. It passes, and says it never counts.
+    let junit = dir.path().join("rehearsal.xml");
+    let j = junit.to_str().unwrap().to_string();
+    let args = ["--suite", "hard_launch", "--duration", "1s", "--junit", &j];
+    let out = run_in(dir.path(), &yaml, &t.url(), &args, limit).await;
+    assert_eq!(out.code, 0, "{}", out.show());
+    let r = out.report().clone();
+    check_schema(&r);
+    assert_eq!(r["rehearsal"], true);
+    assert_eq!(r["passed"], true, "a rehearsal is still judged");
+    assert_eq!(
+        r["rehearsal_reasons"][0], "ai_load ran 1 s of the suite's 2 s",
+        "{r:#}"
+    );
+    assert_eq!(r["rehearsal_reasons"].as_array().unwrap().len(), 3);
+    assert!(
+        out.stdout.contains("REHEARSAL: this run never counts"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("suite hard_launch (rehearsal): 3/3"),
+        "{}",
+        out.show()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"strain.hard_launch.rehearsal\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<property name=\"rehearsal\" value=\"true\"/>"),
+        "{xml}"
+    );
+    wait_metric(&url, HL_REHEARSAL, 1.0).await;
+    wait_metric(&url, HL_READY, 0.0).await;
+    assert_eq!(
+        metric(&url, HL_RATIO).await,
+        None,
+        "a rehearsal measures nothing"
+    );
+    let page = reqwest::get(&base).await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-rehearsal=\"1\""), "{page}");
+    assert!(page.contains("Not measured yet"), "{page}");
+
+    // A report written before rehearsals existed (schema_version 1, no flag) is still read,
+    // and the exporter recognises the rehearsal from its steps and its own config.
+    let v1 = as_v1(&r);
+    check_schema(&v1);
+    let old = tempfile::tempdir().unwrap();
+    let name = newest_report(&reports).file_name().unwrap().to_owned();
+    std::fs::write(old.path().join(&name), serde_json::to_string(&v1).unwrap()).unwrap();
+    let cfg = launchguard::config::load_file(&cfg_path).unwrap();
+    let runs = launchguard::sources::strain_reports::newest_per_suite(old.path(), &cfg).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0].rehearsal,
+        [
+            "ai_load ran 1 s of the suite's 2 s",
+            "visual_jobs ran 1 s of the suite's 2 s",
+            "concurrent_users ran 1 s of the suite's 2 s"
+        ]
+    );
+
+    // 2. The full suite as defined: it counts, but its 50% steps do not validate at 70%.
+    let out = hard_launch(dir.path(), &yaml, &t.url(), &[]).await;
+    assert_eq!(out.code, 0, "{}", out.show());
+    check_schema(out.report());
+    assert_eq!(out.report()["rehearsal"], false);
+    assert_eq!(out.report()["rehearsal_reasons"], serde_json::json!([]));
+    assert!(!out.stdout.contains("REHEARSAL"), "{}", out.show());
+    assert!(!out.stdout.contains("validation at 70%"), "{}", out.show());
+    wait_metric(&url, HL_REHEARSAL, 0.0).await;
+    wait_metric(&url, HL_RATIO, 1.0).await;
+    wait_metric(&url, HL_70, 0.0).await;
+    wait_metric(&url, HL_READY, 0.0).await;
+
+    // 3. At 60%: a real run (heavier than the suite), still not the seed's 70%.
+    let out = hard_launch(dir.path(), &yaml, &t.url(), &["--intensity", "60"]).await;
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.report()["rehearsal"], false);
+    let ts60 = unix_seconds(out.report());
+    wait_metric(&url, HL_TS, ts60).await;
+    assert_eq!(metric(&url, HL_70).await, Some(0.0));
+
+    // 4. At 70% with one scenario failing (ai_load gets 25% errors): not validated.
+    t.set_tunable(Duration::ZERO, 4);
+    let out = hard_launch(dir.path(), &yaml, &t.url(), &["--intensity", "70"]).await;
+    assert_eq!(out.code, 1, "{}", out.show());
+    assert_eq!(failed_thresholds(out.report(), 0), ["error_rate"]);
+    assert!(
+        out.stdout.contains("not every one passed"),
+        "{}",
+        out.show()
+    );
+    wait_metric(&url, HL_TS, unix_seconds(out.report())).await;
+    assert_eq!(metric(&url, HL_70).await, Some(0.0));
+    assert_eq!(metric(&url, HL_READY).await, Some(0.0));
+
+    // 5. At 70% with every scenario passing: the item is done, and with it readiness.
+    t.set_tunable(Duration::ZERO, 0);
+    let out = hard_launch(dir.path(), &yaml, &t.url(), &["--intensity", "70"]).await;
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout
+            .contains("passed: marks strain_all_pass_70 for hard_launch"),
+        "{}",
+        out.show()
+    );
+    let ts70 = unix_seconds(out.report());
+    wait_metric(&url, HL_70, 1.0).await;
+    wait_metric(&url, HL_READY, 1.0).await;
     for s in ["ai_load", "visual_jobs", "concurrent_users"] {
         let p =
             format!("launchguard_strain_scenario_passed{{suite=\"hard_launch\",scenario=\"{s}\"}}");
         wait_metric(&url, &p, 1.0).await;
     }
-    let ts = metric(
-        &url,
-        "launchguard_strain_last_run_timestamp_seconds{suite=\"hard_launch\"}",
-    )
-    .await
-    .unwrap();
-    let now = chrono::Utc::now().timestamp() as f64;
-    assert!((now - 120.0..=now + 1.0).contains(&ts), "{ts} vs {now}");
-    wait_metric(
-        &url,
-        "launchguard_upgrade_checklist_done{target=\"hard_launch\",item=\"redis\"}",
-        1.0,
-    )
-    .await;
     wait_metric(
         &url,
         "launchguard_upgrade_checklist_done{target=\"hard_launch\",item=\"connection_pooler\"}",
         1.0,
     )
     .await;
+
+    // 6. A newer failing rehearsal changes nothing but its own flag.
+    t.set_tunable(Duration::ZERO, 2);
+    let out = hard_launch(dir.path(), &yaml, &t.url(), &["--duration", "1s"]).await;
+    assert_eq!(out.code, 1, "{}", out.show());
+    assert_eq!(out.report()["rehearsal"], true);
+    t.set_tunable(Duration::ZERO, 0);
+    wait_metric(&url, HL_REHEARSAL, 1.0).await;
+    assert_eq!(metric(&url, HL_READY).await, Some(1.0));
+    assert_eq!(metric(&url, HL_RATIO).await, Some(1.0));
+    assert_eq!(metric(&url, HL_TS).await, Some(ts70));
+    let page = reqwest::get(&base).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("data-rehearsal=\"1\"") && page.contains("data-readiness=\"ready\""),
+        "{page}"
+    );
+
     // Growth has no suite run and nothing marked done.
     wait_metric(
         &url,
@@ -611,13 +790,6 @@ upgrade_checklist:
         0.0,
     )
     .await;
-    wait_metric(
-        &url,
-        "launchguard_upgrade_checklist_done{target=\"growth\",item=\"cdn\"}",
-        0.0,
-    )
-    .await;
-
     // The Redis item is checked, not trusted: with Redis gone, readiness is lost.
     drop(redis);
     wait_metric(
@@ -626,13 +798,220 @@ upgrade_checklist:
         0.0,
     )
     .await;
+    wait_metric(&url, HL_READY, 0.0).await;
+    drop(exporter);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_search_finds_the_capacity_of_a_one_at_a_time_path() {
+    // /paced/10 serves one request at a time in exactly 10 ms: 100 requests/s at most.
+    let t = TestTarget::start(1000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let yaml = format!(
+        "strain:
+  report_dir: {}
+  refresh: 1s
+  request_timeout: 2s
+  thresholds: {{response_time: 500ms}}
+  capacity: {{start_intensity: 25, step_duration: 2s, cooldown: 2s}}
+  scenarios:
+    ai_load: {{rate: 100, requests: [{{path: /paced/10}}]}}
+",
+        reports.display()
+    );
+    let junit = dir.path().join("capacity.xml");
+    let args = [
+        "--find-capacity",
+        "--scenario",
+        "ai_load",
+        "--junit",
+        junit.to_str().unwrap(),
+    ];
+    let out = run_in(dir.path(), &yaml, &t.url(), &args, Duration::from_secs(150)).await;
+    assert_eq!(out.code, 0, "{}", out.show());
+    let r = out.report();
+    check_schema(r);
+    assert_eq!(r["suite"], "capacity");
+    let c = &r["scenarios"][0]["capacity"];
+    let rps = c["requests_per_second"].as_f64().unwrap();
+    assert!(
+        (90.0..=110.0).contains(&rps),
+        "capacity {rps}, known 100: {c:#}"
+    );
+    assert_eq!(c["limited_by"], "threshold", "{c:#}");
+    let failing = c["first_failing_rate"].as_f64().unwrap();
+    assert!(
+        failing > rps && (failing - rps) / rps <= 0.05 + 1e-9,
+        "{c:#}"
+    );
+    assert_eq!(c["full_rate"], 100.0);
+    let steps = c["steps"].as_array().unwrap();
+    let rates: Vec<f64> = steps
+        .iter()
+        .map(|s| s["target_rate"].as_f64().unwrap())
+        .collect();
+    assert_eq!(&rates[..3], [25.0, 50.0, 100.0], "{rates:?}");
+    // Abort-on-fail is on for a search: a step at twice the capacity stopped early.
+    let early: Vec<&Value> = steps
+        .iter()
+        .filter(|s| !s["early_stop"].is_null())
+        .collect();
+    assert!(!early.is_empty(), "{c:#}");
+    for s in &early {
+        assert_eq!(s["passed"], false);
+        let e = &s["early_stop"];
+        assert!(e["after_requests"].as_u64().unwrap() < e["planned_requests"].as_u64().unwrap());
+    }
+    assert_eq!(r["capacity_rule"]["abort_on_fail"], true);
+    assert!(out.stdout.contains("ai_load: capacity"), "{}", out.show());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("name=\"capacity\"") && xml.contains("failures=\"0\""),
+        "{xml}"
+    );
+
+    // The exporter exports it with the report's time.
+    let (exporter, base) = serve(&write_config(dir.path(), &yaml), free_port());
+    let url = format!("{base}/metrics");
     wait_metric(
         &url,
-        "launchguard_tier_upgrade_ready{target=\"hard_launch\"}",
-        0.0,
+        "launchguard_strain_capacity_requests_per_second{scenario=\"ai_load\"}",
+        rps,
     )
     .await;
-    drop(serve);
+    assert_eq!(
+        metric(
+            &url,
+            "launchguard_strain_last_run_timestamp_seconds{suite=\"capacity\"}"
+        )
+        .await,
+        Some(unix_seconds(r))
+    );
+    assert_eq!(
+        metric(
+            &url,
+            "launchguard_strain_capacity_bounded{scenario=\"ai_load\"}"
+        )
+        .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&url, "launchguard_strain_pass_ratio{suite=\"capacity\"}").await,
+        None
+    );
+    drop(exporter);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_stops_a_step_once_its_failure_is_certain() {
+    let t = TestTarget::start(1000).await;
+    // Half the requests fail: past 50 errors of the 1000 planned, error_rate cannot pass.
+    let run = strain(
+        &one_scenario(50, "/fail/2", "  abort_on_fail: true\n"),
+        &t.url(),
+        &["--scenario", "ai_load", "--duration", "20s"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.report();
+    check_schema(&r);
+    assert_eq!(r["abort_on_fail"], true);
+    let sc = &r["scenarios"][0];
+    assert_eq!(sc["status"], "failed");
+    let e = &sc["early_stop"];
+    assert_eq!(e["threshold"], "error_rate", "{e:#}");
+    assert_eq!(e["planned_requests"], 1000);
+    assert_eq!(e["allowed_bad_requests"], 50);
+    assert!(e["bad_requests"].as_u64().unwrap() > 50, "{e:#}");
+    assert!(e["after_requests"].as_u64().unwrap() <= 500, "{e:#}");
+    assert!(e["after_seconds"].as_f64().unwrap() < 20.0, "{e:#}");
+    assert!(sc["stats"]["window_seconds"].as_f64().unwrap() < 20.0);
+    assert_eq!(verdict(&r, 0, "error_rate")["passed"], false);
+    assert_eq!(
+        r["complete"], true,
+        "a certain failure is a finished verdict"
+    );
+    assert!(
+        run.stdout.contains("ai_load stopped early after"),
+        "{}",
+        run.stdout
+    );
+
+    // Latency: every answer takes 3 s against a 1 s limit; past 10 slow of 200 planned, p95
+    // cannot stay within it.
+    let run = strain(
+        &one_scenario(
+            10,
+            "/delay/3000",
+            "  abort_on_fail: true\n  thresholds: {response_time: 1s}\n",
+        ),
+        &t.url(),
+        &["--scenario", "ai_load", "--duration", "20s"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.report();
+    let e = &r["scenarios"][0]["early_stop"];
+    assert_eq!(e["threshold"], "response_time", "{e:#}");
+    assert_eq!(e["allowed_bad_requests"], 10);
+    assert!(e["after_seconds"].as_f64().unwrap() < 20.0, "{e:#}");
+    assert_eq!(verdict(&r, 0, "response_time")["passed"], false);
+
+    // Off by default for a suite or scenario run: the failing step runs its whole window.
+    let run = strain(
+        &one_scenario(50, "/fail/2", ""),
+        &t.url(),
+        &["--scenario", "ai_load", "--duration", "2s"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.report();
+    assert_eq!(r["abort_on_fail"], false);
+    assert!(r["scenarios"][0]["early_stop"].is_null());
+    assert_eq!(r["scenarios"][0]["stats"]["window_seconds"], 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slower_target_is_flagged_against_the_previous_run() {
+    let t = TestTarget::start(1000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = one_scenario(20, "/tunable", "  regression_ratio: 0.5\n");
+    let args = ["--scenario", "ai_load", "--duration", "2s"];
+    let limit = Duration::from_secs(60);
+    t.set_tunable(Duration::from_millis(2), 0);
+    let first = run_in(dir.path(), &yaml, &t.url(), &args, limit).await;
+    assert_eq!(first.code, 0, "{}", first.show());
+    assert!(first.report()["previous_run"].is_null());
+    let first_file = newest_report(&dir.path().join("reports"));
+
+    t.set_tunable(Duration::from_millis(150), 0);
+    // (The verdict is not the point here: answers to the last requests of the window come
+    // after it closes, which may fail achieved_rate.)
+    let second = run_in(dir.path(), &yaml, &t.url(), &args, limit).await;
+    assert!(second.code == 0 || second.code == 1, "{}", second.show());
+    let r = second.report();
+    check_schema(r);
+    assert_eq!(
+        r["previous_run"]["file"],
+        first_file.file_name().unwrap().to_str().unwrap()
+    );
+    assert_eq!(r["regression_ratio"], 0.5);
+    let c = &r["scenarios"][0]["comparison"];
+    assert_eq!(c["same_load"], true, "{c:#}");
+    assert_eq!(c["regressions"], serde_json::json!(["p95_ms"]), "{c:#}");
+    assert!(c["p95_ms"]["change_ratio"].as_f64().unwrap() > 0.5, "{c:#}");
+    assert!(
+        second.stdout.contains("REGRESSION: p95_ms"),
+        "{}",
+        second.show()
+    );
+
+    // The same slow target again: no regression against the slow run.
+    let third = run_in(dir.path(), &yaml, &t.url(), &args, limit).await;
+    let c = &third.report()["scenarios"][0]["comparison"];
+    assert_eq!(c["regressions"], serde_json::json!([]), "{c:#}");
+    assert!(!third.stdout.contains("REGRESSION"), "{}", third.show());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -693,6 +1072,37 @@ async fn results_are_pushed_to_a_real_pushgateway() {
     assert!(line("launchguard_strain_pass_ratio{").ends_with(" 0"));
     assert!(line("launchguard_strain_scenario_passed{").contains("scenario=\"ai_load\""));
     line("launchguard_strain_last_run_timestamp_seconds{");
+    assert!(line("launchguard_strain_rehearsal{").ends_with(" 0"));
+
+    // A rehearsal goes to its own group, so it never replaces the real run's figures.
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = tiny_suite(&dir.path().join("reports"));
+    let args = [
+        "--suite",
+        "hard_launch",
+        "--duration",
+        "1s",
+        "--pushgateway",
+        &gw_url,
+    ];
+    let out = run_in(dir.path(), &yaml, &t.url(), &args, Duration::from_secs(60)).await;
+    assert_eq!(out.code, 0, "{}", out.show());
+    let text = reqwest::get(format!("{gw_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rehearsal = text
+        .lines()
+        .find(|l| {
+            l.starts_with("launchguard_strain_rehearsal{") && l.contains("suite=\"hard_launch\"")
+        })
+        .unwrap_or_else(|| panic!("no rehearsal flag on the Pushgateway:\n{text}"));
+    assert!(
+        rehearsal.contains("kind=\"rehearsal\"") && rehearsal.ends_with(" 1"),
+        "{rehearsal}"
+    );
     drop(gw);
 }
 

@@ -4,6 +4,8 @@
 
 #[path = "common/exporter.rs"]
 mod exporter;
+#[path = "common/pki.rs"]
+mod pki;
 #[path = "common/port.rs"]
 mod port;
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use exporter::Exporter;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use pki::{ca, leaf};
 
 struct Pki {
     ca_pem: String,
@@ -24,22 +26,6 @@ struct Pki {
     /// A client certificate from a CA the server does not trust.
     stranger_cert: String,
     stranger_key: String,
-}
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
-}
-
-fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, names: &[&str]) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut p =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, names[0]);
-    let cert = p.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
 }
 
 fn pki() -> Pki {
@@ -61,7 +47,12 @@ fn pki() -> Pki {
 
 fn start(web_config: &Path) -> Exporter {
     let web = web_config.to_str().unwrap();
-    Exporter::spawn(None, &["--web.config.file", web], &[])
+    // These tests try more wrong passwords in a second than the default per-peer failure
+    // limit allows (10 a minute, then 429: tests/server_hardening.rs); raised so each wrong
+    // password still shows its 401.
+    let cfg = web_config.with_file_name("launchguard.yaml");
+    std::fs::write(&cfg, "server:\n  auth_failures_per_peer: 1000\n").unwrap();
+    Exporter::spawn(Some(&cfg), &["--web.config.file", web], &[])
 }
 
 fn port(e: &Exporter) -> u16 {

@@ -10,6 +10,7 @@ mod load;
 mod providers;
 pub mod reference;
 mod secret;
+pub mod server;
 mod strain;
 mod validate;
 pub mod vercel;
@@ -26,10 +27,11 @@ pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
 pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
 pub use secret::{Secret, SecretRef};
+pub use server::Server;
 pub use strain::{
-    ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, ScenarioDef, ScenarioName,
-    Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites, UpgradeChecklist,
-    seed_items,
+    CapacitySearch, ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, STRAIN_70_ITEM,
+    ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
+    UpgradeChecklist, seed_items,
 };
 
 /// Root of the configuration file.
@@ -49,6 +51,15 @@ pub struct Config {
     pub providers: Providers,
     /// Bound on per-client label values; the rest are summed into `client="other"`.
     pub max_client_labels: usize,
+    /// Ledger providers with their own `provider` label; the rest are `provider="other"`.
+    pub max_provider_labels: usize,
+    /// (provider, model) pairs with their own `model` label, in the ledger's families and
+    /// in the providers' own reports; the rest are `model="other"` of their provider.
+    pub max_model_labels: usize,
+    /// Storage buckets with their own `bucket` label; the rest are summed into `bucket="other"`.
+    pub max_bucket_labels: usize,
+    /// pg_cron jobs with their own `cron_job` label, the sync job always among them.
+    pub max_cron_job_labels: usize,
     /// The admission API: tier limits, budgets with a hard stop, throttling, kill switches.
     pub guard: Guard,
     /// What `launchguard render` writes: rules, dashboards, Alertmanager and Prometheus config.
@@ -57,6 +68,8 @@ pub struct Config {
     pub strain: Strain,
     /// Infrastructure items each target tier needs before an upgrade.
     pub upgrade_checklist: UpgradeChecklist,
+    /// Connection and login limits of the HTTP server (read at start).
+    pub server: Server,
     /// The receiver of Vercel's log drains (docs/vercel.md).
     pub vercel_drain: vercel::VercelDrain,
 }
@@ -73,10 +86,15 @@ impl Default for Config {
             database: Database::default(),
             providers: Providers::default(),
             max_client_labels: 100,
+            max_provider_labels: 20,
+            max_model_labels: 50,
+            max_bucket_labels: 50,
+            max_cron_job_labels: 50,
             guard: Guard::default(),
             kit: kit::Kit::default(),
             strain: Strain::default(),
             upgrade_checklist: UpgradeChecklist::default(),
+            server: Server::default(),
             vercel_drain: vercel::VercelDrain::default(),
         }
     }

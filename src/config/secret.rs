@@ -37,17 +37,23 @@ impl SecretRef {
         Err("secrets are never written in the config: use ${ENV_VAR} or file:/path".into())
     }
 
-    /// Reads the secret. `Ok(None)` when the variable is unset (the source is then disabled or
-    /// reported down by its owner); an unreadable file is an error.
+    /// Reads the secret. `Ok(None)` when the variable is unset or the value is empty (only
+    /// whitespace included, from an env var or a file): an empty secret is no secret, and
+    /// whoever owns it is then disabled or reported down. An unreadable file is an error.
     pub fn resolve(&self) -> Result<Option<Secret>, String> {
         match self {
-            SecretRef::Env(name) => match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim().to_string()))),
-                _ => Ok(None),
-            },
+            SecretRef::Env(name) => Ok(std::env::var(name).ok().and_then(Secret::new)),
             SecretRef::File(p) => std::fs::read_to_string(p)
-                .map(|v| Some(Secret::new(v.trim().to_string())))
+                .map(Secret::new)
                 .map_err(|e| format!("cannot read secret file {}: {e}", p.display())),
+        }
+    }
+
+    /// Where the secret is unset or empty, in words for a log line or `check`.
+    pub fn describe_unset(&self) -> String {
+        match self {
+            SecretRef::Env(n) => format!("environment variable {n} is unset or empty"),
+            SecretRef::File(p) => format!("file {} is empty", p.display()),
         }
     }
 }
@@ -85,8 +91,11 @@ impl<'de> Deserialize<'de> for SecretRef {
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(v: String) -> Self {
-        Secret(v)
+    /// The value trimmed of surrounding whitespace (a file's trailing newline); `None` when
+    /// nothing is left, so no secret is ever empty and an empty header can never match one.
+    pub fn new(v: impl AsRef<str>) -> Option<Self> {
+        let t = v.as_ref().trim();
+        (!t.is_empty()).then(|| Secret(t.to_string()))
     }
 
     /// The value itself, for the one place that sends it.
@@ -128,7 +137,27 @@ mod tests {
 
     #[test]
     fn secret_never_prints() {
-        let s = Secret::new("sk-live-123".into());
+        let s = Secret::new("sk-live-123").unwrap();
         assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn empty_and_blank_secrets_are_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("zero", ""), ("newline", "\n"), ("blank", " \t\r\n ")] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            assert_eq!(SecretRef::File(p).resolve(), Ok(None), "{name}");
+        }
+        let p = dir.path().join("token");
+        std::fs::write(&p, "s3cret\n").unwrap();
+        let s = SecretRef::File(p).resolve().unwrap().unwrap();
+        assert_eq!(s.expose(), "s3cret");
+        assert!(
+            SecretRef::File(dir.path().join("absent"))
+                .resolve()
+                .is_err()
+        );
+        assert_eq!(Secret::new("  "), None);
     }
 }

@@ -50,6 +50,13 @@ pub struct Strain {
     /// How often the exporter re-reads the report directory and the checklist checks.
     pub refresh: Dur,
     pub thresholds: StrainThresholds,
+    /// Stop a suite or scenario step as soon as its failure is certain (docs/strain.md).
+    pub abort_on_fail: bool,
+    /// A scenario's change against the previous run of its suite counts as a regression past
+    /// this ratio (p95 up, achieved rate down, error ratio up by this share of its threshold).
+    pub regression_ratio: f64,
+    /// `launchguard strain --find-capacity`: the step rule of the search.
+    pub capacity: CapacitySearch,
     pub scenarios: Scenarios,
     pub suites: Suites,
 }
@@ -75,6 +82,9 @@ impl Default for Strain {
             ready_max_age: Dur::from_secs(7 * 86_400),
             refresh: Dur::from_secs(60),
             thresholds: StrainThresholds::default(),
+            abort_on_fail: false,
+            regression_ratio: 0.2,
+            capacity: CapacitySearch::default(),
             scenarios: Scenarios::default(),
             suites: Suites::default(),
         }
@@ -348,6 +358,39 @@ impl Default for StrainThresholds {
     }
 }
 
+/// The step rule of a capacity search: start at `start_intensity` percent of the scenario's
+/// full-intensity rate, multiply by `factor` while steps pass, then halve the gap between the
+/// last passing and the first failing rate until it is within `resolution` of the former.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapacitySearch {
+    /// Percent of full intensity of the first step (`--intensity` overrides it).
+    pub start_intensity: f64,
+    /// Each passing step's rate times this is the next step's, until one fails.
+    pub factor: f64,
+    /// The search ends when (first failing - highest passing) / highest passing <= this.
+    pub resolution: f64,
+    /// Length of each step (`--duration` overrides it).
+    pub step_duration: Dur,
+    /// Pause after a failing step, so the target drains the queue it left before the next.
+    pub cooldown: Dur,
+    /// Stop a step as soon as its failure is certain.
+    pub abort_on_fail: bool,
+}
+
+impl Default for CapacitySearch {
+    fn default() -> Self {
+        CapacitySearch {
+            start_intensity: 20.0,
+            factor: 2.0,
+            resolution: 0.05,
+            step_duration: Dur::from_secs(30),
+            cooldown: Dur::from_secs(30),
+            abort_on_fail: true,
+        }
+    }
+}
+
 /// One step of a suite: a scenario at an intensity for a duration.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -391,8 +434,12 @@ impl Default for Suites {
     }
 }
 
+/// The seed's week-2 validation, "pass all strain tests at 70% intensity", as a checklist item
+/// derived from the strain reports (docs/strain.md says which runs count).
+pub const STRAIN_70_ITEM: &str = "strain_all_pass_70";
+
 /// Checklist items launchguard observes itself; they cannot be marked done by hand.
-pub const OBSERVED_ITEMS: [&str; 2] = ["connection_pooler", "redis"];
+pub const OBSERVED_ITEMS: [&str; 3] = ["connection_pooler", "redis", STRAIN_70_ITEM];
 
 /// The seed's infrastructure checklist for moving up to a tier.
 pub fn seed_items(t: TierName) -> &'static [&'static str] {
@@ -404,6 +451,7 @@ pub fn seed_items(t: TierName) -> &'static [&'static str] {
             "redis",
             "webhook_retries",
             "log_aggregation",
+            STRAIN_70_ITEM,
         ],
         TierName::Growth => &[
             "cdn",
@@ -507,6 +555,28 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
     }
     if !ratio(s.upgrade_pass_ratio) {
         bad("strain.upgrade_pass_ratio", "must be above 0 and at most 1");
+    }
+    if !(s.regression_ratio.is_finite() && s.regression_ratio > 0.0 && s.regression_ratio <= 10.0) {
+        bad("strain.regression_ratio", "must be above 0 and at most 10");
+    }
+    let cap = &s.capacity;
+    if !(cap.start_intensity.is_finite()
+        && cap.start_intensity > 0.0
+        && cap.start_intensity <= 1000.0)
+    {
+        bad(
+            "strain.capacity.start_intensity",
+            "must be a percent above 0 (at most 1000)",
+        );
+    }
+    if !(cap.factor.is_finite() && cap.factor >= 1.1 && cap.factor <= 10.0) {
+        bad("strain.capacity.factor", "must be between 1.1 and 10");
+    }
+    if !(cap.resolution.is_finite() && cap.resolution >= 0.005 && cap.resolution <= 1.0) {
+        bad("strain.capacity.resolution", "must be between 0.005 and 1");
+    }
+    if cap.step_duration.0.is_zero() {
+        bad("strain.capacity.step_duration", "must be greater than zero");
     }
     for (i, h) in s.allowed_hosts.iter().enumerate() {
         if h.trim().is_empty() || h.contains('/') || h.contains(' ') {
@@ -699,7 +769,8 @@ mod tests {
     #[test]
     fn checklist_items_follow_the_seed() {
         let c = UpgradeChecklist::default();
-        assert_eq!(c.items(TierName::HardLaunch).len(), 5);
+        // The seed's five infrastructure items and its week-2 validation at 70%.
+        assert_eq!(c.items(TierName::HardLaunch).len(), 6);
         assert_eq!(c.items(TierName::Growth).len(), 6);
     }
 }

@@ -4,6 +4,9 @@ use rust_decimal::Decimal;
 
 use super::{Config, QueryParam, Threshold, TierName};
 
+/// Largest accepted label cap: beyond it a label stops bounding anything.
+pub const MAX_LABEL_CAP: usize = 10_000;
+
 /// Every problem as (dotted field path, message); empty when the config is sound.
 pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -147,10 +150,22 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
         }
     }
     super::providers::validate(&cfg.providers, &mut out);
-    if cfg.max_client_labels == 0 {
-        out.push(("max_client_labels".into(), "must be at least 1".into()));
+    for (field, cap) in [
+        ("max_client_labels", cfg.max_client_labels),
+        ("max_provider_labels", cfg.max_provider_labels),
+        ("max_model_labels", cfg.max_model_labels),
+        ("max_bucket_labels", cfg.max_bucket_labels),
+        ("max_cron_job_labels", cfg.max_cron_job_labels),
+    ] {
+        if !(1..=MAX_LABEL_CAP).contains(&cap) {
+            out.push((
+                field.into(),
+                format!("must be between 1 and {MAX_LABEL_CAP}"),
+            ));
+        }
     }
     super::guard::validate(&cfg.guard, &mut out);
+    super::server::validate(&cfg.server, &mut out);
     super::vercel::validate(&cfg.vercel_drain, &mut out);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
@@ -338,6 +353,18 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(validate(&Config::default()).is_empty());
+    }
+
+    #[test]
+    fn label_caps_are_bounded_both_ways() {
+        let c = Config {
+            max_model_labels: 0,
+            max_cron_job_labels: MAX_LABEL_CAP + 1,
+            max_bucket_labels: MAX_LABEL_CAP,
+            ..Config::default()
+        };
+        let paths: Vec<_> = validate(&c).into_iter().map(|e| e.0).collect();
+        assert_eq!(paths, ["max_model_labels", "max_cron_job_labels"]);
     }
 
     #[test]

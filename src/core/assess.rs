@@ -7,6 +7,8 @@ use rust_decimal::Decimal;
 
 use super::budget::{self, BudgetState, Scope};
 use super::cron;
+use super::folds;
+use super::labels::{Kept, OTHER};
 use super::latency;
 use super::levels::{self, FigureName, Level};
 use super::pricing::row_cost;
@@ -18,7 +20,7 @@ use crate::figures::{DbFigures, UsageRow};
 /// The label for ledger rows with no client.
 pub const NO_CLIENT: &str = "none";
 /// The label that collects clients past `max_client_labels`.
-pub const OTHER_CLIENT: &str = "other";
+pub const OTHER_CLIENT: &str = OTHER;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Period {
@@ -79,7 +81,8 @@ pub struct CronStatus {
 pub struct Assessment {
     pub tier: TierName,
     pub tiers: Vec<TierUsage>,
-    /// Per (provider, model, period); absent periods had no readable ledger.
+    /// Per (provider, model, period), bounded by `max_provider_labels` and `max_model_labels`
+    /// (see `folds::usage`); absent periods had no readable ledger.
     pub usage: BTreeMap<(String, String, Period), ModelUsage>,
     pub cost_total: BTreeMap<Period, Decimal>,
     /// Per (client label, period), bounded by `max_client_labels` plus `other`.
@@ -89,9 +92,15 @@ pub struct Assessment {
     pub budgets: Vec<BudgetStatus>,
     pub figures: Vec<FigureStatus>,
     pub visual_risk: Option<VisualRisk>,
+    /// Bounded by `max_cron_job_labels`, the rest in `cron_job="other"`.
     pub cron: Vec<CronStatus>,
     pub storage_database_bytes: Option<u64>,
     pub storage_objects_bytes: Option<u64>,
+    /// Bytes per bucket, bounded by `max_bucket_labels`, the rest in `bucket="other"`.
+    pub storage_buckets: BTreeMap<String, u64>,
+    /// Distinct values folded into `other`, per label (client, provider, model, bucket,
+    /// cron_job).
+    pub labels_folded: BTreeMap<&'static str, usize>,
     /// When the figures were collected; None before the first collection.
     pub collected_at: Option<DateTime<Utc>>,
     /// Every client's spend today, unbounded: the guard's per-client budget (never a label).
@@ -179,14 +188,9 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
             ranked.push((k, *v));
         }
     }
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let labelled: std::collections::HashSet<&String> = ranked
-        .iter()
-        .take(cfg.max_client_labels)
-        .map(|(k, _)| *k)
-        .collect();
+    let labelled = Kept::choose(ranked, cfg.max_client_labels);
     let label = |id: &String| {
-        if labelled.contains(id) {
+        if labelled.keeps(&id) {
             id.clone()
         } else {
             OTHER_CLIENT.to_string()
@@ -309,6 +313,14 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
             .or(Some(0.0))
     });
+    let (cron, cron_folded) = folds::cron(
+        cron.unwrap_or_default(),
+        &cfg.database.sync_job,
+        cfg.max_cron_job_labels,
+    );
+    let buckets = db
+        .and_then(|d| d.storage_buckets.as_ref().ok())
+        .map(|b| folds::buckets(b, cfg.max_bucket_labels));
 
     let storage_database_bytes = db.and_then(|d| d.database_size_bytes.as_ref().ok().copied());
     let storage_objects_bytes = db.and_then(|d| {
@@ -364,6 +376,16 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
         .and_then(|d| d.usage_last_15m.as_ref().ok())
         .map(|rows| rows.iter().map(|r| row_cost(&cfg.prices, r)).sum());
 
+    let (usage, providers_folded, models_folded) =
+        folds::usage(usage, cfg.max_provider_labels, cfg.max_model_labels);
+    let labels_folded = BTreeMap::from([
+        ("client", labelled.folded),
+        ("provider", providers_folded),
+        ("model", models_folded),
+        ("bucket", buckets.as_ref().map_or(0, |b| b.folded)),
+        ("cron_job", cron_folded),
+    ]);
+
     Assessment {
         collected_at: db.map(|d| d.collected_at),
         client_day_cost: day_by_client,
@@ -377,9 +399,11 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
         budgets,
         figures,
         visual_risk,
-        cron: cron.unwrap_or_default(),
+        cron,
         storage_database_bytes,
         storage_objects_bytes,
+        storage_buckets: buckets.map(|b| b.values).unwrap_or_default(),
+        labels_folded,
     }
 }
 
@@ -471,6 +495,58 @@ mod tests {
         );
         assert_eq!(a.client_budget_ratio[OTHER_CLIENT], 0.9);
         assert_eq!(a.client_cost.len(), 3);
+    }
+
+    #[test]
+    fn every_data_fed_label_is_capped_and_counted() {
+        let cfg = Config {
+            max_client_labels: 1,
+            max_provider_labels: 1,
+            max_model_labels: 1,
+            max_bucket_labels: 1,
+            max_cron_job_labels: 1,
+            ..Config::default()
+        };
+        let mut d = figures();
+        d.storage_buckets = Ok(vec![("a".into(), 5), ("b".into(), 7), ("c".into(), 1)]);
+        let a = assess(&cfg, Some(&d), now());
+        // openai (21.30 this month) keeps its label, anthropic goes to provider="other".
+        let keys: Vec<_> = a
+            .usage
+            .keys()
+            .map(|(p, m, _)| (p.as_str(), m.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("openai", "m"),
+                ("openai", "m"),
+                ("other", "other"),
+                ("other", "other")
+            ]
+        );
+        let day: Decimal = a
+            .usage
+            .iter()
+            .filter(|(k, _)| k.2 == Period::Day)
+            .map(|(_, u)| u.cost_usd)
+            .sum();
+        assert_eq!(day, a.cost_total[&Period::Day]);
+        assert_eq!(
+            a.storage_buckets,
+            BTreeMap::from([("b".into(), 7), (OTHER.into(), 6)])
+        );
+        assert_eq!(a.storage_objects_bytes, Some(13));
+        assert_eq!(
+            a.labels_folded,
+            BTreeMap::from([
+                ("bucket", 2),
+                ("client", 2),
+                ("cron_job", 0),
+                ("model", 1),
+                ("provider", 1)
+            ])
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod assess;
 pub mod budget;
 pub mod cron;
 pub mod drift;
+pub mod folds;
+pub mod labels;
 pub mod latency;
 pub mod levels;
 pub mod periods;

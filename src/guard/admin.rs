@@ -359,6 +359,17 @@ pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -
         .into_response()
 }
 
+/// The admin token, or why the admin API is disabled: the secret is unset, empty (a token
+/// file of 0 bytes or only whitespace included) or unreadable. Never an empty token.
+pub fn token_of(cfg: &crate::config::Config) -> Result<crate::config::Secret, String> {
+    let r = &cfg.guard.admin_token;
+    match r.resolve() {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(format!("guard.admin_token ({r}): {}", r.describe_unset())),
+        Err(e) => Err(format!("guard.admin_token: {e}")),
+    }
+}
+
 /// The header that carries the admin token when `Authorization` holds basic-auth credentials.
 pub const ADMIN_TOKEN_HEADER: &str = "x-launchguard-admin-token";
 
@@ -369,7 +380,7 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
         return Some(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "the admin API is disabled: no admin token is configured (guard.admin_token)",
+            "the admin API is disabled: guard.admin_token is unset or empty",
         ));
     };
     // With basic auth on (--web.config.file), Authorization carries the Basic credentials, so

@@ -6,10 +6,16 @@ use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 
-use super::admin::{ACTIONS, KillKey};
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+use rust_decimal::Decimal;
+
+use super::admin::{ACTIONS, AdminState, KillKey};
 use super::reservations::ReservationStore;
 use super::rules::{Kind, Reason, from_nanos};
 use super::{Guard, SCOPES};
+use crate::core::labels::{self, OTHER};
 use crate::metrics::encode::Exposition;
 use crate::metrics::names as n;
 
@@ -19,6 +25,88 @@ const THROTTLED_WINDOW_SECONDS: i64 = 60;
 fn usd(nanos: i64) -> f64 {
     use rust_decimal::prelude::ToPrimitive;
     from_nanos(nanos).to_f64().unwrap_or(f64::NAN)
+}
+
+/// Values per (scope, target or client).
+type Samples<V> = BTreeMap<(String, String), V>;
+
+/// Kill switches per (scope, target), the global one always (0 or 1). Targets past their
+/// scope's cap (providers: `provider_cap`, clients: `client_cap`; the first by name) are
+/// counted in `target="other"`. Also returns how many targets were folded.
+fn kill_switches(
+    admin: &AdminState,
+    provider_cap: usize,
+    client_cap: usize,
+) -> (Samples<u64>, usize) {
+    let global = KillKey::Global.field();
+    let mut out = BTreeMap::from([(
+        ("global".to_string(), String::new()),
+        u64::from(admin.kill_switches.contains_key(&global)),
+    )]);
+    let mut folded = 0;
+    for (scope, cap) in [("provider", provider_cap), ("client", client_cap)] {
+        let targets = admin.kill_switches.keys().filter_map(|f| {
+            let (s, target) = KillKey::labels(f);
+            (s == scope).then(|| (target.to_string(), 1u64))
+        });
+        // Every switch weighs the same: the first targets by name keep their label.
+        let f = labels::fold(
+            targets,
+            cap,
+            OTHER.to_string(),
+            |_| (),
+            |a, b| *a = a.saturating_add(b),
+        );
+        folded += f.folded;
+        out.extend(
+            f.values
+                .into_iter()
+                .map(|(t, n)| ((scope.to_string(), t), n)),
+        );
+    }
+    (out, folded)
+}
+
+/// Budget overrides in force per (scope, client); per-client ones past `client_cap` (the
+/// largest kept) are shown as `client="other"` with the largest of them.
+fn overrides(
+    admin: &AdminState,
+    now: DateTime<Utc>,
+    client_cap: usize,
+) -> (Samples<Decimal>, usize) {
+    let mut out = Samples::new();
+    let mut per_client = Vec::new();
+    for (field, o) in admin.budget_overrides.iter().filter(|(_, o)| o.until > now) {
+        match field.split_once(':') {
+            Some((scope, client)) => per_client.push(((scope, client.to_string()), o.budget_usd)),
+            None => {
+                out.insert((field.clone(), String::new()), o.budget_usd);
+            }
+        }
+    }
+    let mut folded = 0;
+    let scopes: std::collections::BTreeSet<&str> =
+        per_client.iter().map(|((s, _), _)| *s).collect();
+    for scope in scopes {
+        let clients = per_client
+            .iter()
+            .filter(|((s, _), _)| *s == scope)
+            .map(|((_, c), v)| (c.clone(), *v));
+        let f = labels::fold(
+            clients,
+            client_cap,
+            OTHER.to_string(),
+            |v| *v,
+            |a, b| *a = (*a).max(b),
+        );
+        folded += f.folded;
+        out.extend(
+            f.values
+                .into_iter()
+                .map(|(c, v)| ((scope.to_string(), c), v)),
+        );
+    }
+    (out, folded)
 }
 
 impl Guard {
@@ -62,31 +150,23 @@ impl Guard {
             e.set(&n::GUARD_RESERVED_USD, &[scope], usd(v));
         }
         let admin = self.admin_state();
-        let global = KillKey::Global.field();
-        e.set(
-            &n::GUARD_KILL_SWITCH,
-            &["global", ""],
-            if admin.kill_switches.contains_key(&global) {
-                1.0
-            } else {
-                0.0
-            },
-        );
-        for field in admin.kill_switches.keys().filter(|f| **f != global) {
-            let (scope, target) = KillKey::labels(field);
-            e.set(&n::GUARD_KILL_SWITCH, &[scope, target], 1.0);
+        let cfg = self.config();
+        let (switches, targets_folded) =
+            kill_switches(&admin, cfg.max_provider_labels, cfg.max_client_labels);
+        for ((scope, target), on) in &switches {
+            e.set(&n::GUARD_KILL_SWITCH, &[scope, target], *on as f64);
         }
         e.declare(&n::GUARD_BUDGET_OVERRIDE);
-        for (field, o) in &admin.budget_overrides {
-            if o.until > now {
-                let (scope, client) = field.split_once(':').unwrap_or((field, ""));
-                e.set(
-                    &n::GUARD_BUDGET_OVERRIDE,
-                    &[scope, client],
-                    usd(super::rules::to_nanos(o.budget_usd)),
-                );
-            }
+        let (overrides, clients_folded) = overrides(&admin, now, cfg.max_client_labels);
+        for ((scope, client), budget_usd) in overrides {
+            e.set(
+                &n::GUARD_BUDGET_OVERRIDE,
+                &[&scope, &client],
+                usd(super::rules::to_nanos(budget_usd)),
+            );
         }
+        e.set(&n::GUARD_LABELS_FOLDED, &["target"], targets_folded as f64);
+        e.set(&n::GUARD_LABELS_FOLDED, &["client"], clients_folded as f64);
         for (i, scope) in SCOPES.iter().enumerate() {
             let at = self.stats.throttled_at[i].load(Ordering::Relaxed);
             let on = at > 0 && now.timestamp() - at < THROTTLED_WINDOW_SECONDS;
@@ -121,11 +201,69 @@ impl Guard {
 
     /// The published exposition with the guard's families appended before `# EOF`.
     pub fn append_to(&self, published: &[u8]) -> Vec<u8> {
-        let body = published.strip_suffix(b"# EOF\n").unwrap_or(published);
-        let guard = self.exposition().encode();
-        let mut out = Vec::with_capacity(body.len() + guard.len());
-        out.extend_from_slice(body);
-        out.extend_from_slice(guard.as_bytes());
-        out
+        self.exposition().append_to(published)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::admin::BudgetScope;
+    use rust_decimal_macros::dec;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-26T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn kill_switch_targets_are_capped_per_scope() {
+        let mut a = AdminState::default();
+        for i in 0..30 {
+            a.set_kill(KillKey::Client(format!("c{i:02}")), now(), "");
+        }
+        a.set_kill(KillKey::Provider("openai".into()), now(), "");
+        a.set_kill(KillKey::Provider("anthropic".into()), now(), "");
+        let (s, folded) = kill_switches(&a, 1, 5);
+        let get = |scope: &str, t: &str| s.get(&(scope.to_string(), t.to_string())).copied();
+        // The global switch is always there, off here.
+        assert_eq!(get("global", ""), Some(0));
+        // The first targets by name keep their label; `other` counts the rest.
+        assert_eq!(get("provider", "anthropic"), Some(1));
+        assert_eq!(get("provider", OTHER), Some(1));
+        assert_eq!(get("client", "c04"), Some(1));
+        assert_eq!(get("client", "c05"), None);
+        assert_eq!(get("client", OTHER), Some(25));
+        assert_eq!(s.len(), 1 + 2 + 6);
+        assert_eq!(folded, 1 + 25);
+        // Under the caps nothing is folded.
+        let (s, folded) = kill_switches(&a, 10, 100);
+        assert_eq!((s.len(), folded), (1 + 2 + 30, 0));
+    }
+
+    #[test]
+    fn client_overrides_are_capped_keeping_the_largest() {
+        let mut a = AdminState::default();
+        let until = now() + chrono::Duration::hours(1);
+        a.set_override(BudgetScope::Daily, None, dec!(80), until, now());
+        for i in 1..=10 {
+            let c = format!("c{i:02}");
+            a.set_override(BudgetScope::ClientDaily, Some(&c), i.into(), until, now());
+        }
+        // Expired overrides are not in force and never labelled.
+        a.set_override(
+            BudgetScope::ClientDaily,
+            Some("old"),
+            dec!(99),
+            now(),
+            now(),
+        );
+        let (s, folded) = overrides(&a, now(), 3);
+        let get = |scope: &str, c: &str| s.get(&(scope.to_string(), c.to_string())).copied();
+        assert_eq!(get("daily", ""), Some(dec!(80)));
+        assert_eq!(get("client_daily", "c10"), Some(dec!(10)));
+        assert_eq!(get("client_daily", "c08"), Some(dec!(8)));
+        assert_eq!(get("client_daily", OTHER), Some(dec!(7)));
+        assert_eq!(get("client_daily", "old"), None);
+        assert_eq!((s.len(), folded), (5, 7));
     }
 }

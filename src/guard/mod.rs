@@ -205,14 +205,16 @@ impl Guard {
             shared,
             store,
             admin: RwLock::new(Arc::new(admin)),
-            admin_token: RwLock::new(None),
+            admin_token: RwLock::new(admin::token_of(&cfg).ok()),
             stats: Stats::new(),
             status: RwLock::new(StoreStatus::default()),
             store_up: AtomicBool::new(true),
             id_seed: random_seed(),
             id_next: AtomicU64::new(1),
         });
-        guard.refresh_token(&cfg);
+        if let Err(why) = admin::token_of(&cfg) {
+            tracing::warn!(reason = %why, "guard: the admin API is disabled; set guard.admin_token to enable it");
+        }
         tracing::info!(
             store = guard.store.name(),
             fail_mode = g.fail_mode.as_str(),
@@ -270,15 +272,19 @@ impl Guard {
         }
     }
 
+    /// Re-reads the admin token (every tick: a rotated file applies at once); logs only when
+    /// the admin API turns on or off, not every second.
     fn refresh_token(&self, cfg: &Config) {
-        let t = match cfg.guard.admin_token.resolve() {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "guard: cannot read the admin token; the admin API is disabled");
-                None
+        let t = admin::token_of(cfg);
+        let mut cur = self.admin_token.write().unwrap_or_else(|e| e.into_inner());
+        match (&*cur, &t) {
+            (Some(_), Err(why)) => {
+                tracing::warn!(reason = %why, "guard: the admin API is now disabled")
             }
-        };
-        *self.admin_token.write().unwrap_or_else(|e| e.into_inner()) = t;
+            (None, Ok(_)) => tracing::info!("guard: the admin API is now enabled"),
+            _ => {}
+        }
+        *cur = t.ok();
     }
 
     pub fn config(&self) -> Arc<Config> {

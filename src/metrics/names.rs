@@ -56,6 +56,8 @@ metrics! { SELF:
         "Failed collections of a source by reason, since the exporter started";
     FIGURE_AVAILABLE = Gauge "launchguard_figure_available" ["figure"]
         "1 when the figure could be read whole; 0 when its view, table, column, extension or grant is missing, row-level security would hide rows, or its query failed";
+    LABELS_FOLDED = Gauge "launchguard_labels_folded" ["label"]
+        "Distinct values of a data-fed label past its cap (max_<label>_labels), summed into label=\"other\": client, provider, model and reported_model (max_model_labels), bucket, cron_job";
 }
 
 // --- core: tiers, cost, budgets, resource figures ---------------------------------------------
@@ -187,17 +189,33 @@ metrics! { GUARD:
     GUARD_RESERVED_USD = Gauge "launchguard_guard_reserved_usd" ["scope"]
         "Estimated cost of unsettled admissions counted against each budget scope (client_daily: the largest client's)";
     GUARD_KILL_SWITCH = Gauge "launchguard_guard_kill_switch" ["scope", "target"]
-        "1 while a founder's kill switch is on (scope global, provider or client)";
+        "1 while a founder's kill switch is on (scope global, provider or client); target=\"other\" counts the switches past max_provider_labels / max_client_labels";
     GUARD_THROTTLED = Gauge "launchguard_guard_throttled" ["scope"]
         "1 when the guard throttled or denied an admission in this scope during the last minute";
     GUARD_BUDGET_OVERRIDE = Gauge "launchguard_guard_budget_override_usd" ["scope", "client"]
-        "A founder's temporary budget in force (client set only for one client's daily budget)";
+        "A founder's temporary budget in force (client set only for one client's daily budget; client=\"other\": the largest past max_client_labels)";
     GUARD_ADMIN_CHANGES = Counter "launchguard_guard_admin_changes" ["action"]
         "Changes made through the admin API since the exporter started";
     GUARD_STORE_UP = Gauge "launchguard_guard_store_up" ["store"]
         "1 when the reservation store (memory or redis) answered its last call";
     GUARD_SNAPSHOT_AGE = Gauge "launchguard_guard_snapshot_age_seconds" []
         "Age of the collection the guard decides from";
+    GUARD_LABELS_FOLDED = Gauge "launchguard_guard_labels_folded" ["label"]
+        "Distinct kill switch targets (label target; max_provider_labels, max_client_labels) and budget override clients (label client; max_client_labels) past their cap, folded into \"other\"";
+}
+
+// --- server: the HTTP server's connection and login limits (encoded at scrape time) ------------
+metrics! { SERVER:
+    HTTP_CONNECTIONS_OPEN = Gauge "launchguard_http_connections_open" []
+        "Connections open now, TLS handshakes included";
+    HTTP_CONNECTIONS_LIMIT = Gauge "launchguard_http_connections_limit" []
+        "Cap on open connections in force: server.max_connections, lowered at start to fit the process's file-descriptor limit";
+    HTTP_CONNECTION_LIMIT_REACHED = Counter "launchguard_http_connection_limit_reached" []
+        "New connections that found the cap reached: an idle connection whose client was silent was closed for each, or it waited in the listen backlog";
+    HTTP_CONNECTIONS_CUT = Counter "launchguard_http_connections_cut" ["reason"]
+        "Connections the server closed: header_timeout (no request head in time, TLS handshake included), idle_timeout, evicted (idle and its client silent, to make room at the cap), body_timeout (request answered 408; HTTP/1 connection closed)";
+    HTTP_AUTH_REFUSED = Counter "launchguard_http_auth_refused" ["reason"]
+        "Basic-auth requests refused: missing (no credentials, 401), wrong (401 after a password check), rate_limited (429, too many failures from the peer), busy (503, every bcrypt worker and queue place taken)";
 }
 
 // --- vercel drain: the receiver (encoded at scrape time, see ingest/vercel/receiver.rs) ----------
@@ -215,19 +233,34 @@ metrics! { VERCEL_DRAIN:
 // --- strain: load-test results and tier upgrade readiness ---------------------------------------
 metrics! { STRAIN:
     STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
-        "Scenarios passed over scenarios run in the newest strain report of a suite";
+        "Scenarios passed over scenarios run in the newest strain report of a suite that counts (rehearsals are skipped)";
     STRAIN_SCENARIO_PASSED = Gauge "launchguard_strain_scenario_passed" ["suite", "scenario"]
-        "1 when the scenario passed every threshold in the newest strain report of its suite";
+        "1 when the scenario passed every threshold in the newest strain report of its suite that counts (rehearsals are skipped)";
     STRAIN_LAST_RUN_TS = Gauge "launchguard_strain_last_run_timestamp_seconds" ["suite"]
-        "Unix time the newest strain report of a suite finished";
+        "Unix time the newest strain report of a suite that counts finished (suite capacity: the newest capacity search)";
+    STRAIN_REHEARSAL = Gauge "launchguard_strain_rehearsal" ["suite"]
+        "1 when the newest strain report of a suite is a rehearsal (shorter or lighter than the suite's definition, or judged by looser thresholds): it never counts for readiness";
+    STRAIN_CAPACITY_RPS = Gauge "launchguard_strain_capacity_requests_per_second" ["scenario"]
+        "Highest arrival rate at which a whole step passed in the newest capacity search (launchguard strain --find-capacity); its time is launchguard_strain_last_run_timestamp_seconds{suite=\"capacity\"}";
+    STRAIN_CAPACITY_BOUNDED = Gauge "launchguard_strain_capacity_bounded" ["scenario"]
+        "1 when the newest capacity search stopped at a safety limit or an interruption before a step failed: the capacity is at least the exported value";
     TIER_UPGRADE_READY = Gauge "launchguard_tier_upgrade_ready" ["target"]
-        "1 when the target tier's suite reached the required pass ratio (default 0.8) in a complete run within ready_max_age (default 7 days) and every checklist item is done";
+        "1 when the newest run of the target tier's suite that counts (not a rehearsal) is complete, reached the required pass ratio (default 0.8) within ready_max_age (default 7 days), and every checklist item is done";
     UPGRADE_CHECKLIST_DONE = Gauge "launchguard_upgrade_checklist_done" ["target", "item"]
-        "1 when an infrastructure checklist item for the target tier is done (connection_pooler and redis are checked, the rest marked in the config)";
+        "1 when an infrastructure checklist item for the target tier is done (connection_pooler, redis and strain_all_pass_70 are observed, the rest marked in the config)";
 }
 
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS, GUARD, VERCEL_DRAIN];
+pub const GROUPS: &[&[MetricDef]] = &[
+    SELF,
+    CORE,
+    STRAIN,
+    KIT,
+    PROVIDERS,
+    GUARD,
+    SERVER,
+    VERCEL_DRAIN,
+];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {

@@ -73,6 +73,9 @@ fn self_metrics(e: &mut Exposition, c: &Collected, reload: ReloadStatus) {
 }
 
 fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment) {
+    for (label, count) in &a.labels_folded {
+        e.set(&n::LABELS_FOLDED, &[label], *count as f64);
+    }
     e.set(&n::TIER_INFO, &[a.tier.as_str()], 1.0);
     for t in &a.tiers {
         let r = t.resource.label();
@@ -156,11 +159,6 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
         if let Ok(bw) = &db.bandwidth_today_bytes {
             e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);
         }
-        if let Ok(buckets) = &db.storage_buckets {
-            for (bucket, bytes) in buckets {
-                e.set(&n::STORAGE_BUCKET_BYTES, &[bucket], *bytes as f64);
-            }
-        }
         if let Ok(conn) = &db.connections {
             e.set(&n::DB_CONNECTIONS, &[], conn.used as f64);
             e.set(&n::DB_MAX_CONNECTIONS, &[], conn.max as f64);
@@ -177,6 +175,9 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     }
     if let Some(v) = a.storage_objects_bytes {
         e.set(&n::STORAGE_BYTES, &["objects"], v as f64);
+    }
+    for (bucket, bytes) in &a.storage_buckets {
+        e.set(&n::STORAGE_BUCKET_BYTES, &[bucket], *bytes as f64);
     }
     for j in &a.cron {
         let job = j.job.as_str();

@@ -2,7 +2,6 @@
 //! directory and checks the checklist items launchguard can observe (its database URL going
 //! through the Supabase pooler; the guard's Redis answering PING), then evaluates readiness.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +37,8 @@ impl Source for StrainReports {
 
     async fn collect(&self, cfg: Arc<Config>) -> Result<StrainFigures, SourceError> {
         let dir = cfg.strain.report_dir.clone();
-        let runs = tokio::task::spawn_blocking(move || newest_per_suite(&dir))
+        let c = cfg.clone();
+        let runs = tokio::task::spawn_blocking(move || newest_per_suite(&dir, &c))
             .await
             .map_err(|e| SourceError::new("internal", e.to_string()))??;
         let obs = observe(&cfg).await;
@@ -87,49 +87,59 @@ async fn redis_answers(url: &SecretRef) -> bool {
     ok
 }
 
-/// The newest readable report of each suite. Names sort by finish time within a suite, so only
-/// the newest file (or the next, when it is unreadable) of each suite is parsed.
-pub fn newest_per_suite(dir: &Path) -> Result<Vec<SuiteRun>, SourceError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(SourceError::new(
-                "unreadable",
-                format!("cannot read the report directory {}: {e}", dir.display()),
-            ));
-        }
-    };
-    let mut by_suite: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name
-            .strip_prefix("strain-")
-            .and_then(|s| s.strip_suffix(".json"))
-        else {
-            continue;
-        };
-        if let Some((suite, _stamp)) = stem.rsplit_once('-') {
-            by_suite.entry(suite.to_string()).or_default().push(name);
-        }
-    }
+/// Suites whose reports are read; a file naming any other suite is skipped, so the `suite`
+/// label stays bounded whatever lands in the directory.
+pub const KNOWN_SUITES: [&str; 4] = ["hard_launch", "growth", "custom", report::CAPACITY_SUITE];
+/// Files parsed per suite at most, newest first, looking for the runs readiness needs.
+const MAX_FILES_PER_SUITE: usize = 100;
+
+/// Per suite, the runs readiness needs, read newest first: the newest readable report (shown
+/// as the suite's newest run, a rehearsal or not), the newest that counts (not a rehearsal),
+/// and the newest that counts with every step at 70% or more. Unreadable files are skipped.
+pub fn newest_per_suite(dir: &Path, cfg: &Config) -> Result<Vec<SuiteRun>, SourceError> {
+    let by_suite = report::list(dir).map_err(|e| {
+        SourceError::new(
+            "unreadable",
+            format!("cannot read the report directory {}: {e}", dir.display()),
+        )
+    })?;
     let mut out = Vec::new();
-    for (suite, mut files) in by_suite {
-        files.sort_unstable_by(|a, b| b.cmp(a));
-        for f in files {
-            match report::read(&dir.join(&f)) {
-                Ok(r) if r.suite == suite => {
-                    out.push(SuiteRun::from(&r));
-                    break;
-                }
+    for (suite, files) in by_suite {
+        if !KNOWN_SUITES.contains(&suite.as_str()) {
+            continue;
+        }
+        let (mut newest, mut counting, mut at_70) = (false, false, false);
+        for f in files.into_iter().take(MAX_FILES_PER_SUITE) {
+            let run = match report::read(&dir.join(&f)) {
+                Ok(r) if r.suite == suite => SuiteRun::from_report(&r, cfg),
                 Ok(_) => {
-                    tracing::warn!(file = %f, "strain report names another suite than its file; skipped")
+                    tracing::warn!(file = %f, "strain report names another suite than its file; skipped");
+                    continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "unreadable strain report; trying the one before")
+                    tracing::warn!(error = %e, "unreadable strain report; trying the one before");
+                    continue;
                 }
+            };
+            let wanted = !newest
+                || (!counting && run.counts())
+                || (!at_70 && run.counts() && run.at_validation_intensity);
+            if wanted {
+                newest = true;
+                counting |= run.counts();
+                at_70 |= run.counts() && run.at_validation_intensity;
+                out.push(run);
+            }
+            // Capacity searches and custom runs need only their newest report.
+            let suite_run = readiness_suite(&suite);
+            if newest && (!suite_run || (counting && at_70)) {
+                break;
             }
         }
     }
     Ok(out)
+}
+
+fn readiness_suite(suite: &str) -> bool {
+    suite == "hard_launch" || suite == "growth"
 }

@@ -254,6 +254,17 @@ fn checklist_note(h: &mut String, missing: &[String]) {
     }
 }
 
+/// Says that the newest run of the target's suite was a rehearsal, which never counts.
+fn rehearsal_note(h: &mut String, rehearsal: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    if let Some(at) = rehearsal {
+        let _ = write!(
+            h,
+            r#"<p class="note" data-rehearsal="1">Newest run, {} ago: a rehearsal (shorter or lighter than the suite, or judged by looser thresholds). It does not count.</p>"#,
+            age((now - at).num_seconds())
+        );
+    }
+}
+
 /// Renders the whole page.
 pub fn render(input: &PageInput) -> String {
     let a = input.assessment;
@@ -412,7 +423,11 @@ pub fn render(input: &PageInput) -> String {
         Readiness::TopTier => h.push_str(
             r#"<p class="note" data-readiness="top">Growth is the top tier: there is no next tier to prepare for.</p>"#,
         ),
-        Readiness::NotMeasured { target, missing } => {
+        Readiness::NotMeasured {
+            target,
+            missing,
+            rehearsal,
+        } => {
             let _ = write!(
                 h,
                 r#"<div class="line"><span class="name">{t}</span>{p}</div><p class="note" data-readiness="not_measured">Not measured yet: run <code>launchguard strain --suite {key}</code>; an upgrade needs a suite pass rate of {req} or more.</p>"#,
@@ -421,6 +436,7 @@ pub fn render(input: &PageInput) -> String {
                 p = pill("none", "not measured yet"),
                 req = percent(REQUIRED_PASS_RATIO),
             );
+            rehearsal_note(&mut h, *rehearsal, input.now);
             checklist_note(&mut h, missing);
         }
         Readiness::Measured {
@@ -430,6 +446,7 @@ pub fn render(input: &PageInput) -> String {
             last_run,
             ready,
             missing,
+            rehearsal,
         } => {
             let _ = write!(
                 h,
@@ -446,6 +463,7 @@ pub fn render(input: &PageInput) -> String {
                 pct = percent(*pass_ratio),
                 req = percent(REQUIRED_PASS_RATIO),
             );
+            rehearsal_note(&mut h, *rehearsal, input.now);
             checklist_note(&mut h, missing);
         }
     }

@@ -1,11 +1,13 @@
 //! Readiness for the next tier, as the status page shows it: read from what the strain reports
 //! source collected (`Collected::strain`), so the page and `launchguard_tier_upgrade_ready`
-//! always agree. No report for the target's suite yet means "not measured", never ready.
+//! always agree. No report for the target's suite yet means "not measured", never ready; a
+//! rehearsal never measures it, and the page says so when the newest run is one.
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, TierName};
 use crate::state::Collected;
+use crate::strain::readiness::{SuiteRun, newest};
 
 /// The pass rate a tier upgrade needs (brief section 5).
 pub const REQUIRED_PASS_RATIO: f64 = 0.8;
@@ -19,6 +21,8 @@ pub enum Readiness {
         target: TierName,
         /// Checklist items of the target not done yet.
         missing: Vec<String>,
+        /// When the newest run of the target's suite was a rehearsal: its finish time.
+        rehearsal: Option<DateTime<Utc>>,
     },
     Measured {
         target: TierName,
@@ -28,6 +32,8 @@ pub enum Readiness {
         /// The strain module's verdict: a recent complete passing run and the checklist done.
         ready: bool,
         missing: Vec<String>,
+        /// When the newest run of the target's suite was a rehearsal: its finish time.
+        rehearsal: Option<DateTime<Utc>>,
     },
 }
 
@@ -47,6 +53,7 @@ pub fn next_tier(cfg: &Config, collected: &Collected) -> Readiness {
         return Readiness::NotMeasured {
             target,
             missing: Vec::new(),
+            rehearsal: None,
         };
     };
     let missing: Vec<String> = f
@@ -55,13 +62,15 @@ pub fn next_tier(cfg: &Config, collected: &Collected) -> Readiness {
         .filter(|i| i.target == target && !i.done)
         .map(|i| i.item.clone())
         .collect();
-    let newest = f
-        .runs
-        .iter()
-        .filter(|r| r.suite == target.as_str())
-        .max_by_key(|r| r.finished_at);
-    match newest {
-        None => Readiness::NotMeasured { target, missing },
+    let rehearsal = newest(&f.runs, target.as_str(), |_| true)
+        .filter(|r| !r.counts())
+        .map(|r| r.finished_at);
+    match newest(&f.runs, target.as_str(), SuiteRun::counts) {
+        None => Readiness::NotMeasured {
+            target,
+            missing,
+            rehearsal,
+        },
         Some(r) => Readiness::Measured {
             target,
             suite: r.suite.clone(),
@@ -69,6 +78,7 @@ pub fn next_tier(cfg: &Config, collected: &Collected) -> Readiness {
             last_run: r.finished_at,
             ready: f.ready.iter().any(|(t, ok)| *t == target && *ok),
             missing,
+            rehearsal,
         },
     }
 }
@@ -76,7 +86,7 @@ pub fn next_tier(cfg: &Config, collected: &Collected) -> Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strain::readiness::{ItemState, StrainFigures, SuiteRun};
+    use crate::strain::readiness::{ItemState, StrainFigures};
 
     fn figures(ratio: f64, ready: bool, missing: &[&str]) -> StrainFigures {
         let now = Utc::now();
@@ -86,7 +96,7 @@ mod tests {
                 finished_at: now,
                 complete: true,
                 pass_ratio: ratio,
-                scenarios: vec![],
+                ..SuiteRun::default()
             }],
             checklist: ["connection_pooler", "redis"]
                 .iter()
@@ -147,5 +157,39 @@ mod tests {
             ..Collected::default()
         };
         assert!(matches!(next_tier(&cfg, &c), Readiness::NotMeasured { .. }));
+    }
+
+    #[test]
+    fn a_rehearsal_never_measures_and_is_named() {
+        let cfg = Config::default();
+        let mut f = figures(1.0, false, &[]);
+        f.runs[0].rehearsal = vec!["ai_load ran 3 s of the suite's 60 s".into()];
+        let at = f.runs[0].finished_at;
+        let c = Collected {
+            strain: Some(f.clone()),
+            ..Collected::default()
+        };
+        assert!(matches!(
+            next_tier(&cfg, &c),
+            Readiness::NotMeasured { rehearsal: Some(t), .. } if t == at
+        ));
+        // An older full run measures; the newer rehearsal is still named.
+        let mut full = f.runs[0].clone();
+        full.rehearsal.clear();
+        full.pass_ratio = 0.5;
+        full.finished_at = at - chrono::Duration::hours(1);
+        f.runs.push(full);
+        let c = Collected {
+            strain: Some(f),
+            ..Collected::default()
+        };
+        match next_tier(&cfg, &c) {
+            Readiness::Measured {
+                pass_ratio,
+                rehearsal,
+                ..
+            } => assert_eq!((pass_ratio, rehearsal), (0.5, Some(at))),
+            other => panic!("{other:?}"),
+        }
     }
 }

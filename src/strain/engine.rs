@@ -24,11 +24,12 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use url::Url;
 
+use super::abort::{self, EarlyStop, Tally};
 use super::http1;
 use super::judge::Quantiles;
 use super::report::Counts;
 use super::scenario::Load;
-use crate::config::{RequestDef, ScenarioName, SecretRef, StatusSet};
+use crate::config::{RequestDef, ScenarioName, SecretRef, StatusSet, StrainThresholds};
 
 /// A request that starts this far behind its schedule is counted as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(10);
@@ -277,10 +278,20 @@ impl Budget {
     pub fn exhausted(&self) -> bool {
         self.exhausted.load(Relaxed)
     }
+
+    /// Requests the run may still send.
+    pub fn remaining(&self) -> u64 {
+        self.remaining.load(Relaxed)
+    }
 }
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
+}
+
+/// A latency in microseconds as the histograms record it.
+fn clamp_us(d: Duration) -> u64 {
+    d.as_micros().clamp(1, HIST_MAX_US as u128) as u64
 }
 
 /// Corrected and raw latency histograms, sharded so connections rarely share a lock.
@@ -298,8 +309,8 @@ impl Latencies {
 
     fn record(&self, shard: usize, corrected: Duration, raw: Duration) {
         let mut h = self.0[shard % self.0.len()].lock().expect("lock");
-        h.0.saturating_record(corrected.as_micros().clamp(1, HIST_MAX_US as u128) as u64);
-        h.1.saturating_record(raw.as_micros().clamp(1, HIST_MAX_US as u128) as u64);
+        h.0.saturating_record(clamp_us(corrected));
+        h.1.saturating_record(clamp_us(raw));
     }
 
     fn merged(&self) -> (Histogram<u64>, Histogram<u64>) {
@@ -340,6 +351,8 @@ struct Counters {
     transport_errors: AtomicU64,
     timeouts: AtomicU64,
     late: AtomicU64,
+    /// Finished with a corrected latency above the response-time limit (for abort-on-fail).
+    slow: AtomicU64,
 }
 
 impl Counters {
@@ -377,6 +390,7 @@ struct LoadCtx {
     target: Arc<Target>,
     timeout: Duration,
     budget: Arc<Budget>,
+    slow_after_us: u64,
     c: Counters,
     statuses: Vec<AtomicU64>,
     lat: Latencies,
@@ -474,6 +488,9 @@ async fn worker(ctx: Arc<LoadCtx>, id: u64, mut stop: watch::Receiver<bool>) {
             }
         };
         let done = Instant::now();
+        if clamp_us(done - sched) > ctx.slow_after_us {
+            ctx.c.slow.fetch_add(1, Relaxed);
+        }
         ctx.lat.record(id as usize, done - sched, done - began);
         match outcome {
             Outcome::Status(s) => {
@@ -540,6 +557,8 @@ pub struct StepResult {
     /// From the start to the last request's end.
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Set when abort-on-fail stopped the step because its failure was certain.
+    pub early_stop: Option<EarlyStop>,
 }
 
 /// Settings shared by every step of a run.
@@ -550,15 +569,30 @@ pub struct RunSettings {
     pub budget: Arc<Budget>,
 }
 
+/// Abort-on-fail for one step: the thresholds, and the highest memory sample so far.
+pub struct AbortOnFail<'a> {
+    pub thresholds: &'a StrainThresholds,
+    pub memory_max: &'a (dyn Fn() -> Option<f64> + Sync),
+}
+
+/// How often abort-on-fail looks at the counters (atomics only; cheap).
+const ABORT_CHECK_EVERY: Duration = Duration::from_millis(100);
+
 /// Runs the loads of one step at once for `duration`. A stop signal ends scheduling at once;
-/// requests in flight then get `grace` to finish before they are cut off.
+/// requests in flight then get `grace` to finish before they are cut off. With `abort`, the
+/// step ends as soon as its failure is certain (`strain::abort`); requests in flight are cut
+/// off then (counted as unfinished: the verdict no longer depends on them).
 pub async fn run_step(
     specs: Vec<LoadSpec>,
     duration: Duration,
     s: &RunSettings,
     stop: watch::Receiver<bool>,
+    abort: Option<AbortOnFail<'_>>,
     mut on_tick: impl FnMut(Live),
 ) -> StepResult {
+    let slow_after_us = abort
+        .as_ref()
+        .map_or(u64::MAX, |a| clamp_us(a.thresholds.response_time.0));
     let start = Instant::now() + Duration::from_millis(20);
     let end = start + duration;
     let mut ctxs = Vec::new();
@@ -577,6 +611,7 @@ pub async fn run_step(
             target: s.target.clone(),
             timeout: s.timeout,
             budget: s.budget.clone(),
+            slow_after_us,
             c: Counters::default(),
             statuses: (0..600).map(|_| AtomicU64::new(0)).collect(),
             lat: Latencies::new(),
@@ -594,6 +629,10 @@ pub async fn run_step(
     };
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut checker = tokio::time::interval(ABORT_CHECK_EVERY);
+    checker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let planned: u64 = ctxs.iter().map(|(c, _)| c.total_slots).sum();
+    let mut early_stop: Option<EarlyStop> = None;
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
     loop {
         let deadline = stopped_at.map_or(far, |t| t + s.grace);
@@ -608,6 +647,27 @@ pub async fn run_step(
                 break;
             }
             _ = ticker.tick() => on_tick(live(&ctxs, start)),
+            _ = checker.tick(), if abort.is_some() && stopped_at.is_none() => {
+                let a = abort.as_ref().expect("checked by the guard");
+                let tally = tally(&ctxs, planned, (a.memory_max)());
+                if let Some((threshold, rule, bad, allowed)) = abort::certain_failure(&tally, a.thresholds) {
+                    let now = Instant::now();
+                    early_stop = Some(EarlyStop {
+                        threshold,
+                        rule,
+                        bad_requests: bad,
+                        allowed_bad_requests: allowed,
+                        after_requests: tally.finished,
+                        planned_requests: planned,
+                        after_seconds: now.saturating_duration_since(start).as_secs_f64(),
+                        planned_seconds: duration.as_secs_f64(),
+                    });
+                    stopped_at = Some(now);
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    break;
+                }
+            }
         }
     }
     let finished_at = Instant::now();
@@ -644,8 +704,25 @@ pub async fn run_step(
         loads,
         window,
         elapsed: finished_at.saturating_duration_since(start),
-        interrupted: stopped_at.is_some(),
+        interrupted: stopped_at.is_some() && early_stop.is_none(),
+        early_stop,
     }
+}
+
+/// The running tally abort-on-fail judges, every load summed.
+fn tally(ctxs: &[(Arc<LoadCtx>, usize)], planned: u64, memory_max: Option<f64>) -> Tally {
+    let mut t = Tally {
+        planned,
+        memory_max,
+        ..Tally::default()
+    };
+    for (ctx, _) in ctxs {
+        let c = ctx.c.read(0);
+        t.finished += c.finished();
+        t.errors += c.errors();
+        t.slow += ctx.c.slow.load(Relaxed);
+    }
+    t
 }
 
 fn live(ctxs: &[(Arc<LoadCtx>, usize)], start: Instant) -> Live {

@@ -1,6 +1,8 @@
-//! The strain and readiness samples of /metrics, from what the `strain_reports` source read.
+//! The strain and readiness samples of /metrics, from what the `strain_reports` source read:
+//! per suite, the newest run that counts (rehearsals skipped) and whether the newest run is a
+//! rehearsal; the newest capacity search's capacities.
 
-use super::readiness::StrainFigures;
+use super::readiness::{self, StrainFigures};
 use crate::metrics::encode::Exposition;
 use crate::metrics::names as n;
 
@@ -11,20 +13,47 @@ pub fn samples(e: &mut Exposition, f: Option<&StrainFigures>) {
         &n::STRAIN_PASS_RATIO,
         &n::STRAIN_SCENARIO_PASSED,
         &n::STRAIN_LAST_RUN_TS,
+        &n::STRAIN_REHEARSAL,
+        &n::STRAIN_CAPACITY_RPS,
+        &n::STRAIN_CAPACITY_BOUNDED,
     ] {
         e.declare(def);
     }
-    for r in &f.runs {
-        e.set(&n::STRAIN_PASS_RATIO, &[&r.suite], r.pass_ratio);
+    let mut suites: Vec<&str> = f.runs.iter().map(|r| r.suite.as_str()).collect();
+    suites.sort_unstable();
+    suites.dedup();
+    for suite in suites {
+        let ts = |r: &readiness::SuiteRun| r.finished_at.timestamp_millis() as f64 / 1000.0;
+        if let Some(newest) = readiness::newest(&f.runs, suite, |_| true)
+            && newest.is_capacity()
+        {
+            e.set(&n::STRAIN_LAST_RUN_TS, &[suite], ts(newest));
+            for (scenario, rps, bounded) in &newest.capacity {
+                e.set(&n::STRAIN_CAPACITY_RPS, &[scenario], *rps);
+                e.set(
+                    &n::STRAIN_CAPACITY_BOUNDED,
+                    &[scenario],
+                    if *bounded { 1.0 } else { 0.0 },
+                );
+            }
+            continue;
+        }
+        let newest_is_rehearsal =
+            readiness::newest(&f.runs, suite, |_| true).is_some_and(|r| !r.counts());
         e.set(
-            &n::STRAIN_LAST_RUN_TS,
-            &[&r.suite],
-            r.finished_at.timestamp_millis() as f64 / 1000.0,
+            &n::STRAIN_REHEARSAL,
+            &[suite],
+            if newest_is_rehearsal { 1.0 } else { 0.0 },
         );
+        let Some(r) = readiness::newest(&f.runs, suite, readiness::SuiteRun::counts) else {
+            continue;
+        };
+        e.set(&n::STRAIN_PASS_RATIO, &[suite], r.pass_ratio);
+        e.set(&n::STRAIN_LAST_RUN_TS, &[suite], ts(r));
         for (scenario, passed) in &r.scenarios {
             e.set(
                 &n::STRAIN_SCENARIO_PASSED,
-                &[&r.suite, scenario],
+                &[suite, scenario],
                 if *passed { 1.0 } else { 0.0 },
             );
         }

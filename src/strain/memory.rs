@@ -144,6 +144,11 @@ impl Sampler {
         Sampler { stats, task }
     }
 
+    /// The highest sample so far (for abort-on-fail).
+    pub fn max_so_far(&self) -> Option<f64> {
+        self.stats.lock().expect("lock").max_ratio
+    }
+
     /// Takes one last sample's worth of stats and stops sampling.
     pub fn finish(self) -> MemoryStats {
         self.task.abort();

@@ -1,20 +1,22 @@
-//! Tier upgrade readiness, pure: the newest suite runs, the checklist and the clock in, one
-//! verdict per target tier out. A target is ready only when its own suite reached the required
-//! pass ratio in a complete run within `ready_max_age`, and every checklist item is done.
+//! Tier upgrade readiness, pure: the suite runs, the checklist and the clock in, one verdict
+//! per target tier out. Rehearsals are ignored. A target is ready only when the newest run of
+//! its own suite that counts is complete and reached the required pass ratio within
+//! `ready_max_age`, and every checklist item is done, the seed's 70% validation included.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::judge;
-use super::report::Report;
-use crate::config::{OBSERVED_ITEMS, TierName, UpgradeChecklist};
+use super::rehearsal::{self, VALIDATION_INTENSITY};
+use super::report::{CAPACITY_SUITE, Report};
+use crate::config::{Config, OBSERVED_ITEMS, STRAIN_70_ITEM, TierName, UpgradeChecklist};
 
 /// The targets one can move up to.
 pub const TARGETS: [TierName; 2] = [TierName::HardLaunch, TierName::Growth];
 
-/// What the exporter keeps of a suite's newest report.
-#[derive(Debug, Clone, PartialEq)]
+/// What the exporter keeps of a report.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SuiteRun {
     pub suite: String,
     pub finished_at: DateTime<Utc>,
@@ -22,10 +24,28 @@ pub struct SuiteRun {
     pub pass_ratio: f64,
     /// (scenario, passed) in run order.
     pub scenarios: Vec<(String, bool)>,
+    /// Why it is a rehearsal (the report's own reasons and the exporter's check against its
+    /// config); empty when the run counts.
+    pub rehearsal: Vec<String>,
+    /// Every step ran at [`VALIDATION_INTENSITY`] or more (by intensity and rate).
+    pub at_validation_intensity: bool,
+    /// (scenario, requests/s, bounded) of a capacity search.
+    pub capacity: Vec<(String, f64, bool)>,
 }
 
-impl From<&Report> for SuiteRun {
-    fn from(r: &Report) -> Self {
+impl SuiteRun {
+    /// A report as the exporter judges it under its own config.
+    pub fn from_report(r: &Report, cfg: &Config) -> SuiteRun {
+        let ran = rehearsal::ran_steps(r);
+        let mut reasons = r.rehearsal_reasons.clone();
+        if r.rehearsal && reasons.is_empty() {
+            reasons.push("marked a rehearsal by the run".into());
+        }
+        for why in rehearsal::reasons(cfg, &r.suite, &ran, &r.thresholds) {
+            if !reasons.contains(&why) {
+                reasons.push(why);
+            }
+        }
         SuiteRun {
             suite: r.suite.clone(),
             finished_at: r.finished_at,
@@ -36,8 +56,68 @@ impl From<&Report> for SuiteRun {
                 .iter()
                 .map(|s| (s.name.as_str().to_string(), s.passed))
                 .collect(),
+            rehearsal: reasons,
+            at_validation_intensity: rehearsal::at_least(cfg, &r.suite, &ran, VALIDATION_INTENSITY),
+            capacity: r
+                .scenarios
+                .iter()
+                .filter_map(|s| {
+                    let c = s.capacity.as_ref()?;
+                    Some((
+                        s.name.as_str().to_string(),
+                        c.requests_per_second?,
+                        c.limited_by.bounded(),
+                    ))
+                })
+                .collect(),
         }
     }
+
+    /// A run counts unless it is a rehearsal.
+    pub fn counts(&self) -> bool {
+        self.rehearsal.is_empty()
+    }
+
+    /// Complete, and every scenario of it passed.
+    pub fn all_passed(&self) -> bool {
+        self.complete && !self.scenarios.is_empty() && self.scenarios.iter().all(|(_, p)| *p)
+    }
+
+    /// A capacity search's report.
+    pub fn is_capacity(&self) -> bool {
+        self.suite == CAPACITY_SUITE
+    }
+}
+
+/// The newest run of `suite` that satisfies `keep`.
+pub fn newest<'a>(
+    runs: &'a [SuiteRun],
+    suite: &str,
+    keep: impl Fn(&SuiteRun) -> bool,
+) -> Option<&'a SuiteRun> {
+    runs.iter()
+        .filter(|r| r.suite == suite && keep(r))
+        .max_by_key(|r| r.finished_at)
+}
+
+/// Finished within `max_age` of `now` (and not from the future, beyond 5 minutes of skew).
+fn fresh(r: &SuiteRun, now: DateTime<Utc>, max_age: Duration) -> bool {
+    let age = now.signed_duration_since(r.finished_at);
+    age >= chrono::Duration::minutes(-5) && age.to_std().map_or(true, |a| a <= max_age)
+}
+
+/// The seed's week-2 validation for `target`: the newest run of its suite that counts and ran
+/// every step at 70% or more is complete, passed every scenario, and is fresh.
+pub fn validated_at_70(
+    target: TierName,
+    runs: &[SuiteRun],
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> bool {
+    newest(runs, target.as_str(), |r| {
+        r.counts() && r.at_validation_intensity
+    })
+    .is_some_and(|r| r.all_passed() && fresh(r, now, max_age))
 }
 
 /// What launchguard checked itself rather than take on trust.
@@ -57,8 +137,15 @@ pub struct ItemState {
     pub done: bool,
 }
 
-/// Every item of every target: observed items from the observations, the rest from `done`.
-pub fn checklist(c: &UpgradeChecklist, obs: Observations) -> Vec<ItemState> {
+/// Every item of every target: observed items from the observations and the runs (for
+/// `strain_all_pass_70`), the rest from `done`.
+pub fn checklist(
+    c: &UpgradeChecklist,
+    obs: Observations,
+    runs: &[SuiteRun],
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> Vec<ItemState> {
     let mut out = Vec::new();
     for t in TARGETS {
         let marked = c.tier(t).map(|ct| ct.done.as_slice()).unwrap_or(&[]);
@@ -66,6 +153,7 @@ pub fn checklist(c: &UpgradeChecklist, obs: Observations) -> Vec<ItemState> {
             let done = match item {
                 "connection_pooler" => obs.pooler,
                 "redis" => obs.redis,
+                STRAIN_70_ITEM => validated_at_70(t, runs, now, max_age),
                 _ => !OBSERVED_ITEMS.contains(&item) && marked.iter().any(|m| m == item),
             };
             out.push(ItemState {
@@ -87,13 +175,8 @@ pub fn ready(
     max_age: Duration,
     required_ratio: f64,
 ) -> bool {
-    let suite_ok = runs.iter().any(|r| {
-        let age = now.signed_duration_since(r.finished_at);
-        r.suite == target.as_str()
-            && r.complete
-            && age >= chrono::Duration::minutes(-5)
-            && age.to_std().map_or(true, |a| a <= max_age)
-            && judge::suite_passes(r.pass_ratio, required_ratio)
+    let suite_ok = newest(runs, target.as_str(), SuiteRun::counts).is_some_and(|r| {
+        r.complete && fresh(r, now, max_age) && judge::suite_passes(r.pass_ratio, required_ratio)
     });
     let items_ok = items.iter().filter(|i| i.target == target).all(|i| i.done);
     suite_ok && items_ok
@@ -141,7 +224,7 @@ impl StrainFigures {
         max_age: Duration,
         required_ratio: f64,
     ) -> StrainFigures {
-        let items = checklist(c, obs);
+        let items = checklist(c, obs, &runs, now, max_age);
         let ready = TARGETS
             .iter()
             .map(|t| (*t, ready(*t, &runs, &items, now, max_age, required_ratio)))
@@ -167,7 +250,8 @@ mod tests {
             finished_at: now - chrono::Duration::days(days_ago),
             complete,
             pass_ratio: ratio,
-            scenarios: vec![],
+            scenarios: vec![("ai_load".into(), ratio >= 1.0)],
+            ..SuiteRun::default()
         }
     }
 
@@ -179,51 +263,91 @@ mod tests {
         c
     }
 
+    const OBS: Observations = Observations {
+        pooler: true,
+        redis: true,
+    };
+
+    /// A passing run at 70% that marks the validation item, `days_ago` old.
+    fn at_70(days_ago: i64, now: DateTime<Utc>) -> SuiteRun {
+        SuiteRun {
+            at_validation_intensity: true,
+            ..run("hard_launch", days_ago, 1.0, true, now)
+        }
+    }
+
     #[test]
     fn ready_needs_a_recent_complete_passing_run_of_its_own_suite_and_the_checklist() {
         let now: DateTime<Utc> = "2025-06-10T12:00:00Z".parse().unwrap();
-        let obs = Observations {
-            pooler: true,
-            redis: true,
-        };
-        let items = checklist(&all_done(), obs);
         let t = TierName::HardLaunch;
-        let ok = |runs: &[SuiteRun], items: &[ItemState]| ready(t, runs, items, now, WEEK, 0.8);
-        assert!(ok(&[run("hard_launch", 1, 1.0, true, now)], &items));
+        let v = at_70(3, now);
+        // Every item done (the 70% item by `v`); the suite rule judged on `runs` alone.
+        let done = checklist(&all_done(), OBS, std::slice::from_ref(&v), now, WEEK);
+        assert!(done.iter().filter(|i| i.target == t).all(|i| i.done));
+        let ok_suite = |runs: &[SuiteRun]| ready(t, runs, &done, now, WEEK, 0.8);
+        assert!(ok_suite(&[run("hard_launch", 1, 1.0, true, now)]));
         assert!(
-            ok(&[run("hard_launch", 7, 0.8, true, now)], &items),
+            ok_suite(&[run("hard_launch", 7, 0.8, true, now)]),
             "0.8 and 7 days are inclusive"
         );
         assert!(
-            !ok(&[run("hard_launch", 8, 1.0, true, now)], &items),
+            !ok_suite(&[run("hard_launch", 8, 1.0, true, now)]),
             "too old"
         );
         assert!(
-            !ok(&[run("hard_launch", 1, 0.75, true, now)], &items),
+            !ok_suite(&[run("hard_launch", 1, 0.75, true, now)]),
             "ratio below 0.8"
         );
         assert!(
-            !ok(&[run("hard_launch", 1, 1.0, false, now)], &items),
+            !ok_suite(&[run("hard_launch", 1, 1.0, false, now)]),
             "interrupted run"
         );
         assert!(
-            !ok(&[run("growth", 1, 1.0, true, now)], &items),
+            !ok_suite(&[run("growth", 1, 1.0, true, now)]),
             "another tier's suite"
         );
         assert!(
-            !ok(&[run("custom", 1, 1.0, true, now)], &items),
+            !ok_suite(&[run("custom", 1, 1.0, true, now)]),
             "a custom run never counts"
         );
-        assert!(!ok(&[], &items), "no run at all");
+        assert!(!ok_suite(&[]), "no run at all");
+        // The checklist computed from the runs themselves.
+        let ok = |runs: &[SuiteRun]| {
+            let items = checklist(&all_done(), OBS, runs, now, WEEK);
+            ready(t, runs, &items, now, WEEK, 0.8)
+        };
+        assert!(
+            !ok(&[run("hard_launch", 1, 1.0, true, now)]),
+            "no validation run at 70%"
+        );
+        // A validation run at 70% is a suite run too: alone it is enough.
+        assert!(ok(std::slice::from_ref(&v)));
+        // The newest run that counts decides, not any run: an older pass does not hide a fail.
+        assert!(!ok(&[
+            run("hard_launch", 2, 1.0, true, now),
+            run("hard_launch", 1, 0.5, true, now),
+            v.clone()
+        ]));
         let no_redis = checklist(
             &all_done(),
             Observations {
                 pooler: true,
                 redis: false,
             },
+            std::slice::from_ref(&v),
+            now,
+            WEEK,
         );
-        assert!(!ok(&[run("hard_launch", 1, 1.0, true, now)], &no_redis));
+        assert!(!ready(
+            t,
+            std::slice::from_ref(&v),
+            &no_redis,
+            now,
+            WEEK,
+            0.8
+        ));
         // Growth's checklist is its own: nothing marked there, so growth is not ready.
+        let items = checklist(&all_done(), OBS, &[], now, WEEK);
         assert!(!ready(
             TierName::Growth,
             &[run("growth", 1, 1.0, true, now)],
@@ -235,13 +359,81 @@ mod tests {
     }
 
     #[test]
+    fn rehearsals_are_ignored() {
+        let now: DateTime<Utc> = "2025-06-10T12:00:00Z".parse().unwrap();
+        let t = TierName::HardLaunch;
+        let rehearsal = |r: SuiteRun| SuiteRun {
+            rehearsal: vec!["ai_load ran 3 s of the suite's 60 s".into()],
+            ..r
+        };
+        let ok = |runs: &[SuiteRun]| {
+            let items = checklist(&all_done(), OBS, runs, now, WEEK);
+            ready(t, runs, &items, now, WEEK, 0.8)
+        };
+        // A passing rehearsal at 70% marks nothing and readies nothing.
+        assert!(!ok(&[rehearsal(at_70(0, now))]));
+        // A failing full run stays the verdict when a newer rehearsal passes.
+        assert!(!ok(&[
+            run("hard_launch", 2, 0.5, true, now),
+            rehearsal(at_70(0, now))
+        ]));
+        // A passing full run still counts when a newer rehearsal fails.
+        assert!(ok(&[
+            at_70(2, now),
+            rehearsal(run("hard_launch", 0, 0.0, true, now))
+        ]));
+    }
+
+    #[test]
+    fn the_70_percent_item_needs_every_scenario_passing_in_the_newest_such_run() {
+        let now: DateTime<Utc> = "2025-06-10T12:00:00Z".parse().unwrap();
+        let t = TierName::HardLaunch;
+        let item = |runs: &[SuiteRun]| validated_at_70(t, runs, now, WEEK);
+        assert!(item(&[at_70(1, now)]));
+        // Not at 70%: a normal suite run passing everything does not mark it.
+        assert!(!item(&[run("hard_launch", 1, 1.0, true, now)]));
+        // One scenario failing at 70% (ratio 0.8 would pass the suite rule, not this).
+        let mut one_fails = at_70(1, now);
+        one_fails.scenarios = vec![
+            ("ai_load".into(), true),
+            ("visual_jobs".into(), true),
+            ("concurrent_users".into(), true),
+            ("queue_flood".into(), true),
+            ("full_system".into(), false),
+        ];
+        one_fails.pass_ratio = 0.8;
+        assert!(!item(&[one_fails.clone()]));
+        // The newest run at 70% decides: a newer failing attempt unsets an older pass.
+        assert!(!item(&[at_70(3, now), one_fails]));
+        // Interrupted, or older than ready_max_age.
+        let mut cut = at_70(1, now);
+        cut.complete = false;
+        assert!(!item(&[cut]));
+        assert!(!item(&[at_70(8, now)]));
+        // Another target's suite.
+        let mut growth = at_70(1, now);
+        growth.suite = "growth".into();
+        assert!(!item(&[growth]));
+        // The item is in hard_launch's checklist, observed: never marked by hand.
+        let items = checklist(&all_done(), OBS, &[at_70(1, now)], now, WEEK);
+        let it = items
+            .iter()
+            .find(|i| i.target == t && i.item == STRAIN_70_ITEM)
+            .unwrap();
+        assert!(it.done);
+    }
+
+    #[test]
     fn observed_items_come_from_observations_only() {
         let mut c = all_done();
         // Even if a hand-edited struct marks an observed item, the observation decides.
         c.hard_launch.done.push("redis".into());
-        let items = checklist(&c, Observations::default());
+        c.hard_launch.done.push(STRAIN_70_ITEM.into());
+        let now = Utc::now();
+        let items = checklist(&c, Observations::default(), &[], now, WEEK);
         let get = |name: &str| items.iter().find(|i| i.item == name).unwrap().done;
         assert!(!get("redis") && !get("connection_pooler") && get("error_tracking"));
+        assert!(!get(STRAIN_70_ITEM));
         assert_eq!(
             items
                 .iter()

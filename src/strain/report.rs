@@ -7,14 +7,23 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::abort::EarlyStop;
+use super::capacity;
+use super::compare::{PreviousRun, ScenarioChange};
 use super::judge::{Quantiles, Verdict};
 use super::memory::MemoryStats;
 use crate::config::{ScenarioName, StrainThresholds, TierName};
 use crate::markup::escape as xml;
 use crate::metrics::names as n;
 
-/// Bumped when a field changes meaning or disappears; readers refuse other versions.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped when a field changes meaning, appears or disappears. Version 2 added the rehearsal
+/// flag, abort-on-fail, the comparison with the previous run and capacity search; readers
+/// accept [`OLDEST_READABLE`] to this one (the new fields take their defaults) and refuse the rest.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema version the exporter still reads.
+pub const OLDEST_READABLE: u32 = 1;
+/// The suite name of a capacity search's report.
+pub const CAPACITY_SUITE: &str = "capacity";
 
 /// One run of `launchguard strain`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +31,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
-    /// `hard_launch`, `growth`, or `custom` for a run of chosen scenarios.
+    /// `hard_launch`, `growth`, `custom` for a run of chosen scenarios, or `capacity`.
     pub suite: String,
     /// The tier whose limits sized the load.
     pub target_tier: TierName,
@@ -39,8 +48,29 @@ pub struct Report {
     /// scenarios_passed / scenarios_run.
     pub pass_ratio: f64,
     pub required_pass_ratio: f64,
-    /// complete and pass_ratio >= required_pass_ratio.
+    /// complete and pass_ratio >= required_pass_ratio (a capacity search: complete and a
+    /// capacity found for every scenario).
     pub passed: bool,
+    /// A run of a suite shorter or lighter than the suite's definition, or judged by looser
+    /// thresholds: it never counts for readiness (docs/strain.md).
+    #[serde(default)]
+    pub rehearsal: bool,
+    /// Why it is a rehearsal, one reason per step or threshold.
+    #[serde(default)]
+    pub rehearsal_reasons: Vec<String>,
+    /// Steps stopped as soon as their failure was certain.
+    #[serde(default)]
+    pub abort_on_fail: bool,
+    /// The run each scenario was compared with: the newest report of the same suite found in
+    /// the report directory before this one.
+    #[serde(default)]
+    pub previous_run: Option<PreviousRun>,
+    /// `strain.regression_ratio` of the comparison.
+    #[serde(default)]
+    pub regression_ratio: Option<f64>,
+    /// The step rule of a capacity search (`suite` is then `capacity`).
+    #[serde(default)]
+    pub capacity_rule: Option<capacity::Rule>,
     pub thresholds: StrainThresholds,
     pub scenarios: Vec<ScenarioReport>,
     /// The whole effective config of the run (secrets appear only as their references).
@@ -89,6 +119,16 @@ pub struct ScenarioReport {
     pub loads: Vec<LoadReport>,
     pub stats: Option<ScenarioStats>,
     pub verdicts: Vec<Verdict>,
+    /// Set when abort-on-fail ended the step early: which threshold, after how much.
+    #[serde(default)]
+    pub early_stop: Option<EarlyStop>,
+    /// Against the same scenario of the previous run of the suite.
+    #[serde(default)]
+    pub comparison: Option<ScenarioChange>,
+    /// A capacity search's result; the stats and verdicts above are then those of its highest
+    /// passing step (or of its last step when none passed).
+    #[serde(default)]
+    pub capacity: Option<capacity::Outcome>,
 }
 
 /// The load of one scenario or one part of full_system, as planned and as it went.
@@ -196,6 +236,46 @@ pub fn file_name(suite: &str, finished: DateTime<Utc>) -> String {
     )
 }
 
+/// The report files in `dir` by suite, each suite's newest first (names sort by finish time).
+/// A directory that does not exist holds none.
+pub fn list(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<String>>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e),
+    };
+    let mut by_suite: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name
+            .strip_prefix("strain-")
+            .and_then(|s| s.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        if let Some((suite, _stamp)) = stem.rsplit_once('-') {
+            by_suite.entry(suite.to_string()).or_default().push(name);
+        }
+    }
+    for files in by_suite.values_mut() {
+        files.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    Ok(by_suite)
+}
+
+/// The newest readable report of `suite` in `dir` with its file name, parsing at most
+/// `max_tries` files; None when there is none.
+pub fn newest(dir: &Path, suite: &str, max_tries: usize) -> Option<(String, Report)> {
+    let mut all = list(dir).ok()?;
+    all.remove(suite)?
+        .into_iter()
+        .take(max_tries)
+        .find_map(|n| match read(&dir.join(&n)) {
+            Ok(r) if r.suite == suite => Some((n, r)),
+            _ => None,
+        })
+}
+
 /// Writes the report atomically (temporary file, then rename) so a reader never sees half.
 pub fn write_json(dir: &Path, r: &Report) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
@@ -207,68 +287,134 @@ pub fn write_json(dir: &Path, r: &Report) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-/// JUnit XML: one test suite per run, one test case per scenario threshold.
+/// JUnit XML: one test suite per run, one test case per scenario threshold (a capacity
+/// search: one per scenario). A rehearsal's test suite is named `strain.<suite>.rehearsal` and
+/// carries the property `rehearsal=true` with its reasons, so CI keeps it apart.
 pub fn junit(r: &Report) -> String {
-    let cases: Vec<(&ScenarioReport, &Verdict)> = r
-        .scenarios
-        .iter()
-        .flat_map(|s| s.verdicts.iter().map(move |v| (s, v)))
-        .collect();
-    let not_run: Vec<&ScenarioReport> = r
-        .scenarios
-        .iter()
-        .filter(|s| s.verdicts.is_empty())
-        .collect();
-    let failures = cases.iter().filter(|(_, v)| !v.passed).count();
-    let total = cases.len() + not_run.len();
     let secs = (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0;
-    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    o.push_str(&format!(
-        "<testsuites name=\"launchguard strain\" tests=\"{total}\" failures=\"{failures}\" skipped=\"{}\" time=\"{secs:.3}\">\n",
-        not_run.len()
-    ));
-    o.push_str(&format!(
-        "  <testsuite name=\"strain.{}\" tests=\"{total}\" failures=\"{failures}\" skipped=\"{}\" time=\"{secs:.3}\" timestamp=\"{}\">\n",
-        xml(&r.suite),
-        not_run.len(),
-        r.started_at.format("%Y-%m-%dT%H:%M:%S")
-    ));
-    o.push_str(&format!(
-        "    <properties><property name=\"base_url\" value=\"{}\"/><property name=\"pass_ratio\" value=\"{}\"/><property name=\"launchguard_version\" value=\"{}\"/></properties>\n",
-        xml(&r.base_url),
-        r.pass_ratio,
-        xml(&r.tool.version)
-    ));
-    for (s, v) in &cases {
-        let time = s.stats.as_ref().map_or(0.0, |st| st.elapsed_seconds);
-        o.push_str(&format!(
-            "    <testcase classname=\"strain.{}.{}\" name=\"{}: {}\" time=\"{time:.3}\"",
-            xml(&r.suite),
-            s.name,
-            v.threshold,
-            xml(&v.rule)
-        ));
-        if v.passed {
-            o.push_str("/>\n");
-        } else {
-            let msg = v.reason.clone().unwrap_or_else(|| "failed".into());
-            o.push_str(&format!(
+    let name = if r.rehearsal {
+        format!("strain.{}.rehearsal", r.suite)
+    } else {
+        format!("strain.{}", r.suite)
+    };
+    let mut body = String::new();
+    let (mut total, mut failures, mut skipped) = (0usize, 0usize, 0usize);
+    let time_of = |s: &ScenarioReport| s.stats.as_ref().map_or(0.0, |st| st.elapsed_seconds);
+    for s in &r.scenarios {
+        let class = format!("strain.{}.{}", xml(&r.suite), s.name);
+        if let Some(c) = &s.capacity {
+            total += 1;
+            let text = capacity_line(s.name.as_str(), c);
+            body.push_str(&format!(
+                "    <testcase classname=\"{class}\" name=\"capacity\" time=\"{:.3}\">\n",
+                time_of(s)
+            ));
+            if c.requests_per_second.is_none() {
+                failures += 1;
+                body.push_str(&format!(
+                    "      <failure message=\"{}\" type=\"capacity\"/>\n",
+                    xml(&text)
+                ));
+            }
+            body.push_str(&format!(
+                "      <system-out>{}</system-out>\n    </testcase>\n",
+                xml(&text)
+            ));
+            continue;
+        }
+        if s.verdicts.is_empty() {
+            total += 1;
+            skipped += 1;
+            body.push_str(&format!(
+                "    <testcase classname=\"{class}\" name=\"run\" time=\"0\">\n      <skipped message=\"not run: {}\"/>\n    </testcase>\n",
+                xml(r.stop_reason.as_deref().unwrap_or("stopped"))
+            ));
+            continue;
+        }
+        for v in &s.verdicts {
+            total += 1;
+            body.push_str(&format!(
+                "    <testcase classname=\"{class}\" name=\"{}: {}\" time=\"{:.3}\"",
+                v.threshold,
+                xml(&v.rule),
+                time_of(s)
+            ));
+            if v.passed {
+                body.push_str("/>\n");
+                continue;
+            }
+            failures += 1;
+            let mut msg = v.reason.clone().unwrap_or_else(|| "failed".into());
+            if let Some(e) = s.early_stop.as_ref().filter(|e| e.threshold == v.threshold) {
+                msg.push_str(&format!("; {}", early_stop_text(e)));
+            }
+            body.push_str(&format!(
                 ">\n      <failure message=\"{}\" type=\"{}\"/>\n    </testcase>\n",
                 xml(&msg),
                 v.threshold
             ));
         }
     }
-    for s in not_run {
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    o.push_str(&format!(
+        "<testsuites name=\"launchguard strain\" tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{secs:.3}\">\n"
+    ));
+    o.push_str(&format!(
+        "  <testsuite name=\"{}\" tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{secs:.3}\" timestamp=\"{}\">\n",
+        xml(&name),
+        r.started_at.format("%Y-%m-%dT%H:%M:%S")
+    ));
+    o.push_str(&format!(
+        "    <properties><property name=\"base_url\" value=\"{}\"/><property name=\"pass_ratio\" value=\"{}\"/><property name=\"rehearsal\" value=\"{}\"/>",
+        xml(&r.base_url),
+        r.pass_ratio,
+        r.rehearsal
+    ));
+    if r.rehearsal {
         o.push_str(&format!(
-            "    <testcase classname=\"strain.{}.{}\" name=\"run\" time=\"0\">\n      <skipped message=\"not run: {}\"/>\n    </testcase>\n",
-            xml(&r.suite),
-            s.name,
-            xml(r.stop_reason.as_deref().unwrap_or("stopped"))
+            "<property name=\"rehearsal_reasons\" value=\"{}\"/>",
+            xml(&r.rehearsal_reasons.join("; "))
         ));
     }
+    o.push_str(&format!(
+        "<property name=\"launchguard_version\" value=\"{}\"/></properties>\n",
+        xml(&r.tool.version)
+    ));
+    o.push_str(&body);
     o.push_str("  </testsuite>\n</testsuites>\n");
     o
+}
+
+/// An early stop in words: which threshold, after how many requests and seconds.
+pub fn early_stop_text(e: &EarlyStop) -> String {
+    format!(
+        "stopped early after {} of {} planned requests, {:.1} s of {:.0} s: {}",
+        e.after_requests, e.planned_requests, e.after_seconds, e.planned_seconds, e.rule
+    )
+}
+
+/// A scenario's capacity in words.
+pub fn capacity_line(name: &str, c: &capacity::Outcome) -> String {
+    let found = match c.requests_per_second {
+        Some(rps) if c.limited_by.bounded() => format!(
+            "at least {rps:.1} requests/s (the search stopped at {})",
+            c.limited_by.as_str()
+        ),
+        Some(rps) => format!(
+            "{rps:.1} requests/s (first failing step at {:.1})",
+            c.first_failing_rate.unwrap_or(f64::NAN)
+        ),
+        None => "no step passed".to_string(),
+    };
+    let burst = match c.requests_per_second {
+        Some(rps) if c.full_rate > 0.0 => format!(
+            "; {:.2}x the target tier's full (burst) rate of {:.1} requests/s",
+            rps / c.full_rate,
+            c.full_rate
+        ),
+        _ => String::new(),
+    };
+    format!("{name}: capacity {found}{burst}")
 }
 
 fn text_sample(out: &mut String, def: &n::MetricDef, labels: &[&str], value: f64) {
@@ -288,49 +434,76 @@ fn text_sample(out: &mut String, def: &n::MetricDef, labels: &[&str], value: f64
     out.push_str(&format!("{}{{{}}} {value}\n", def.name, ls.join(",")));
 }
 
-/// The push body in the Prometheus text format (0.0.4), which the Pushgateway reads.
+fn family(out: &mut String, def: &n::MetricDef) {
+    out.push_str(&format!(
+        "# HELP {} {}\n# TYPE {} gauge\n",
+        def.name, def.help, def.name
+    ));
+}
+
+/// The push body in the Prometheus text format (0.0.4), which the Pushgateway reads: the
+/// suite's pass ratio, scenarios and time with the rehearsal flag, or a capacity search's
+/// capacities.
 pub fn push_body(r: &Report) -> String {
     let mut o = String::new();
-    for def in [
-        &n::STRAIN_PASS_RATIO,
-        &n::STRAIN_SCENARIO_PASSED,
-        &n::STRAIN_LAST_RUN_TS,
-    ] {
-        o.push_str(&format!(
-            "# HELP {} {}\n# TYPE {} gauge\n",
-            def.name, def.help, def.name
-        ));
-        match def.name {
-            x if x == n::STRAIN_PASS_RATIO.name => {
-                text_sample(&mut o, def, &[&r.suite], r.pass_ratio)
+    let ts = r.finished_at.timestamp_millis() as f64 / 1000.0;
+    family(&mut o, &n::STRAIN_LAST_RUN_TS);
+    text_sample(&mut o, &n::STRAIN_LAST_RUN_TS, &[&r.suite], ts);
+    if r.capacity_rule.is_some() {
+        family(&mut o, &n::STRAIN_CAPACITY_RPS);
+        for s in &r.scenarios {
+            if let Some(rps) = s.capacity.as_ref().and_then(|c| c.requests_per_second) {
+                text_sample(&mut o, &n::STRAIN_CAPACITY_RPS, &[s.name.as_str()], rps);
             }
-            x if x == n::STRAIN_SCENARIO_PASSED.name => {
-                for s in &r.scenarios {
-                    text_sample(
-                        &mut o,
-                        def,
-                        &[&r.suite, s.name.as_str()],
-                        if s.passed { 1.0 } else { 0.0 },
-                    );
-                }
-            }
-            _ => text_sample(
-                &mut o,
-                def,
-                &[&r.suite],
-                r.finished_at.timestamp_millis() as f64 / 1000.0,
-            ),
         }
+        family(&mut o, &n::STRAIN_CAPACITY_BOUNDED);
+        for s in &r.scenarios {
+            if let Some(c) = s
+                .capacity
+                .as_ref()
+                .filter(|c| c.requests_per_second.is_some())
+            {
+                let b = if c.limited_by.bounded() { 1.0 } else { 0.0 };
+                text_sample(&mut o, &n::STRAIN_CAPACITY_BOUNDED, &[s.name.as_str()], b);
+            }
+        }
+        return o;
     }
+    family(&mut o, &n::STRAIN_PASS_RATIO);
+    text_sample(&mut o, &n::STRAIN_PASS_RATIO, &[&r.suite], r.pass_ratio);
+    family(&mut o, &n::STRAIN_SCENARIO_PASSED);
+    for s in &r.scenarios {
+        let v = if s.passed { 1.0 } else { 0.0 };
+        text_sample(
+            &mut o,
+            &n::STRAIN_SCENARIO_PASSED,
+            &[&r.suite, s.name.as_str()],
+            v,
+        );
+    }
+    family(&mut o, &n::STRAIN_REHEARSAL);
+    let v = if r.rehearsal { 1.0 } else { 0.0 };
+    text_sample(&mut o, &n::STRAIN_REHEARSAL, &[&r.suite], v);
     o
 }
 
-/// Replaces this suite's group on the Pushgateway (PUT /metrics/job/launchguard_strain/suite/S).
+/// The Pushgateway group of a run: `job/launchguard_strain/suite/<suite>`, and for a
+/// rehearsal `.../kind/rehearsal`, so a rehearsal never replaces the real run's figures.
+pub fn push_group(r: &Report) -> String {
+    let base = format!("job/launchguard_strain/suite/{}", r.suite);
+    if r.rehearsal {
+        format!("{base}/kind/rehearsal")
+    } else {
+        base
+    }
+}
+
+/// Replaces this run's group on the Pushgateway (PUT /metrics/[`push_group`]).
 pub async fn push(gateway: &str, r: &Report) -> Result<(), String> {
     let url = format!(
-        "{}/metrics/job/launchguard_strain/suite/{}",
+        "{}/metrics/{}",
         gateway.trim_end_matches('/'),
-        r.suite
+        push_group(r)
     );
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
@@ -358,9 +531,9 @@ pub async fn push(gateway: &str, r: &Report) -> Result<(), String> {
 pub fn read(path: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let r: Report = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if r.schema_version != SCHEMA_VERSION {
+    if !(OLDEST_READABLE..=SCHEMA_VERSION).contains(&r.schema_version) {
         return Err(format!(
-            "{}: schema_version {} is not {SCHEMA_VERSION}",
+            "{}: schema_version {} is not one this launchguard reads ({OLDEST_READABLE} to {SCHEMA_VERSION})",
             path.display(),
             r.schema_version
         ));

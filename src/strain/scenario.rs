@@ -142,6 +142,39 @@ pub fn default_requests(name: ScenarioName) -> Vec<RequestDef> {
 /// Builds the plan, or says in one sentence why the request is refused.
 pub fn plan(cfg: &Config, sel: &Selection) -> Result<Plan, String> {
     let s = &cfg.strain;
+    let plan = unbounded(cfg, sel)?;
+    for step in &plan.steps {
+        if step.target_rate() > s.rate_cap {
+            return Err(format!(
+                "{} at {}% asks {:.1} requests/s, above strain.rate_cap ({}); lower --intensity or raise the cap in the config",
+                step.scenario,
+                step.intensity,
+                step.target_rate(),
+                s.rate_cap
+            ));
+        }
+    }
+    if plan.planned_requests() > s.max_requests as f64 {
+        return Err(format!(
+            "the run plans {:.0} requests, above strain.max_requests ({}); shorten --duration, lower --intensity or raise the bound",
+            plan.planned_requests(),
+            s.max_requests
+        ));
+    }
+    if plan.planned_duration() > s.max_duration.0 {
+        return Err(format!(
+            "the run lasts {}, above strain.max_duration ({})",
+            humantime::format_duration(plan.planned_duration()),
+            s.max_duration
+        ));
+    }
+    Ok(plan)
+}
+
+/// The plan before the safety bounds: what a selection means under a config. Used to run
+/// (through [`plan`]) and to compare a run with the suite's definition (`strain::rehearsal`).
+pub fn unbounded(cfg: &Config, sel: &Selection) -> Result<Plan, String> {
+    let s = &cfg.strain;
     if let Some(p) = sel.intensity
         && !(p.is_finite() && p > 0.0 && p <= 1000.0)
     {
@@ -180,55 +213,44 @@ pub fn plan(cfg: &Config, sel: &Selection) -> Result<Plan, String> {
                 .collect();
             (CUSTOM_SUITE.to_string(), tier, e)
         };
-    let limits = cfg.tiers.get(target);
     let mut steps = Vec::new();
     for (name, intensity, duration) in entries {
         let intensity = sel.intensity.unwrap_or(intensity);
         let duration = sel.duration.unwrap_or(duration);
-        let parts: Vec<ScenarioName> = if name == ScenarioName::FullSystem {
-            ScenarioName::PARTS.to_vec()
-        } else {
-            vec![name]
-        };
-        let mut loads = Vec::new();
-        for part in parts {
-            loads.push(load(cfg, part, limits, intensity)?);
-        }
-        let step = Step {
-            scenario: name,
-            intensity,
-            duration,
-            loads,
-        };
-        if step.target_rate() > s.rate_cap {
-            return Err(format!(
-                "{name} at {intensity}% asks {:.1} requests/s, above strain.rate_cap ({}); lower --intensity or raise the cap in the config",
-                step.target_rate(),
-                s.rate_cap
-            ));
-        }
-        steps.push(step);
+        steps.push(step(cfg, target, name, intensity, duration)?);
     }
-    let plan = Plan {
+    Ok(Plan {
         suite,
         target_tier: target,
         steps,
+    })
+}
+
+/// One scenario at an intensity (percent of its full load for `target`) for a duration; no
+/// bound checked here (the callers do).
+pub fn step(
+    cfg: &Config,
+    target: TierName,
+    name: ScenarioName,
+    intensity: f64,
+    duration: Duration,
+) -> Result<Step, String> {
+    let limits = cfg.tiers.get(target);
+    let parts: Vec<ScenarioName> = if name == ScenarioName::FullSystem {
+        ScenarioName::PARTS.to_vec()
+    } else {
+        vec![name]
     };
-    if plan.planned_requests() > s.max_requests as f64 {
-        return Err(format!(
-            "the run plans {:.0} requests, above strain.max_requests ({}); shorten --duration, lower --intensity or raise the bound",
-            plan.planned_requests(),
-            s.max_requests
-        ));
+    let mut loads = Vec::new();
+    for part in parts {
+        loads.push(load(cfg, part, limits, intensity)?);
     }
-    if plan.planned_duration() > s.max_duration.0 {
-        return Err(format!(
-            "the run lasts {}, above strain.max_duration ({})",
-            humantime::format_duration(plan.planned_duration()),
-            s.max_duration
-        ));
-    }
-    Ok(plan)
+    Ok(Step {
+        scenario: name,
+        intensity,
+        duration,
+        loads,
+    })
 }
 
 /// The tier the platform would move up to (growth stays growth).

@@ -1,7 +1,10 @@
-//! The end-of-run summary table: one row per scenario, one verdict column per threshold.
+//! The end-of-run summary: one row per scenario, one verdict column per threshold; then the
+//! early stops, the comparison with the previous run of the suite, a capacity search's
+//! capacities, and the verdict line (which says REHEARSAL when the run never counts).
 
+use super::compare::Change;
 use super::judge::THRESHOLDS;
-use super::report::Report;
+use super::report::{self, Report};
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| {
@@ -11,6 +14,51 @@ fn ms(v: Option<f64>) -> String {
             format!("{v:.1}")
         }
     })
+}
+
+fn change(what: &str, c: &Change, unit: &str, pct: bool) -> String {
+    let v = |x: Option<f64>| match x {
+        None => "-".to_string(),
+        Some(x) if pct => format!("{:.2}%", x * 100.0),
+        Some(x) => format!("{}{unit}", ms(Some(x))),
+    };
+    let ratio = c
+        .change_ratio
+        .map_or(String::new(), |r| format!(" ({:+.0}%)", r * 100.0));
+    format!("{what} {} -> {}{ratio}", v(c.previous), v(c.current))
+}
+
+/// The comparison lines: one per scenario, regressions named.
+fn comparison(r: &Report, out: &mut String) {
+    let Some(prev) = &r.previous_run else {
+        return;
+    };
+    out.push_str(&format!(
+        "against the previous {} run ({}{}), regression past {:.0}%:\n",
+        r.suite,
+        prev.finished_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        if prev.rehearsal { ", a rehearsal" } else { "" },
+        r.regression_ratio.unwrap_or(0.0) * 100.0
+    ));
+    for s in &r.scenarios {
+        let Some(c) = &s.comparison else {
+            continue;
+        };
+        let flag = if !c.same_load {
+            "  (load differs: not judged)".to_string()
+        } else if c.regressions.is_empty() {
+            String::new()
+        } else {
+            format!("  REGRESSION: {}", c.regressions.join(", "))
+        };
+        out.push_str(&format!(
+            "  {}: {}; {}; {}{flag}\n",
+            s.name,
+            change("p95", &c.p95_ms, " ms", false),
+            change("errors", &c.error_ratio, "", true),
+            change("achieved", &c.achieved_rate, "/s", false),
+        ));
+    }
 }
 
 /// The table as text, ending with the suite's verdict line.
@@ -59,11 +107,16 @@ pub fn table(r: &Report) -> String {
             None => row.extend(std::iter::repeat_n("-".to_string(), 11)),
         }
         for t in THRESHOLDS {
-            let cell = s
-                .verdicts
-                .iter()
-                .find(|v| v.threshold == t)
-                .map_or("not run", |v| if v.passed { "pass" } else { "FAIL" });
+            let cell = s.verdicts.iter().find(|v| v.threshold == t).map_or(
+                if s.verdicts.is_empty() {
+                    "not run"
+                } else {
+                    "-"
+                },
+                |v| {
+                    if v.passed { "pass" } else { "FAIL" }
+                },
+            );
             row.push(cell.to_string());
         }
         rows.push(row);
@@ -101,10 +154,61 @@ pub fn table(r: &Report) -> String {
                 v.reason.as_deref().unwrap_or("failed")
             ));
         }
+        if let Some(e) = &s.early_stop {
+            out.push_str(&format!("  {} {}\n", s.name, report::early_stop_text(e)));
+        }
+    }
+    comparison(r, &mut out);
+    if r.capacity_rule.is_some() {
+        for s in &r.scenarios {
+            if let Some(c) = &s.capacity {
+                out.push_str(&format!("{}\n", report::capacity_line(s.name.as_str(), c)));
+                for st in &c.steps {
+                    out.push_str(&format!(
+                        "  step {:>8.1} req/s: {} (achieved {:.1}/s, p95 {} ms, errors {}){}\n",
+                        st.target_rate,
+                        if st.passed { "pass" } else { "FAIL" },
+                        st.achieved_rate,
+                        ms(st.p95_ms),
+                        st.error_ratio
+                            .map_or("-".into(), |e| format!("{:.2}%", e * 100.0)),
+                        if st.failed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " {}{}",
+                                st.failed.join(", "),
+                                if st.early_stop.is_some() {
+                                    ", stopped early"
+                                } else {
+                                    ""
+                                }
+                            )
+                        }
+                    ));
+                }
+            }
+        }
+        out.push_str(&format!(
+            "capacity search: {} of {} scenarios found a passing rate{}\n",
+            r.scenarios_passed,
+            r.scenarios.len(),
+            r.stop_reason
+                .as_deref()
+                .map_or(String::new(), |s| format!(", stopped early ({s})"))
+        ));
+        return out;
+    }
+    if r.rehearsal {
+        out.push_str(&format!(
+            "REHEARSAL: this run never counts for readiness: {}\n",
+            r.rehearsal_reasons.join("; ")
+        ));
     }
     out.push_str(&format!(
-        "suite {}: {}/{} scenarios passed (ratio {:.2}, an upgrade needs >= {:.2}){}: {}\n",
+        "suite {}{}: {}/{} scenarios passed (ratio {:.2}, an upgrade needs >= {:.2}){}: {}\n",
         r.suite,
+        if r.rehearsal { " (rehearsal)" } else { "" },
         r.scenarios_passed,
         r.scenarios_run,
         r.pass_ratio,

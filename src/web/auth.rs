@@ -3,7 +3,9 @@
 //! is covered, the 404 fallback included.
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,16 +14,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::WebState;
+use super::bcrypt_pool::{Against, BcryptPool};
 use super::file::BcryptHash;
+use super::peers::PeerFailures;
+use super::stats::{Refusal, Stats};
+use super::{Active, WebState};
 
 /// Bound on remembered successful logins; the set is cleared when full.
 const CACHE_MAX: usize = 256;
-
-/// A hash at the usual cost that matches nothing: unknown users cost as much as known ones,
-/// so response time does not tell which user names exist.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| bcrypt::hash("launchguard: no such user", 10).unwrap_or_default());
 
 /// Successful (user, password, hash) checks, remembered as SHA-256 digests: bcrypt costs tens
 /// of milliseconds per check, and Prometheus and the status page ask every few seconds.
@@ -41,29 +41,93 @@ fn cache_key(user: &str, password: &str, hash: &BcryptHash) -> [u8; 32] {
 }
 
 impl VerifiedCache {
-    /// True when `password` matches `user`'s hash.
-    pub async fn verify(&self, user: &str, password: &str, hash: Option<&BcryptHash>) -> bool {
-        let Some(hash) = hash else {
-            let pw = password.to_string();
-            let _ = tokio::task::spawn_blocking(move || bcrypt::verify(pw, &DUMMY_HASH)).await;
-            return false;
+    fn contains(&self, key: &[u8; 32]) -> bool {
+        self.0.lock().expect("lock").contains(key)
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut set = self.0.lock().expect("lock");
+        if set.len() >= CACHE_MAX {
+            set.clear();
+        }
+        set.insert(key);
+    }
+}
+
+/// The peer address of a request's connection, set by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// Basic auth with bounded cost: remembered successes first (no bcrypt), then the peer's
+/// failure budget (429), then a place on the bcrypt workers (503 when none is free).
+#[derive(Debug)]
+pub struct Gate {
+    web: Arc<WebState>,
+    cache: VerifiedCache,
+    pool: BcryptPool,
+    peers: PeerFailures,
+    stats: Arc<Stats>,
+}
+
+impl Gate {
+    pub fn new(
+        web: Arc<WebState>,
+        limits: &crate::config::Server,
+        stats: Arc<Stats>,
+    ) -> std::io::Result<Arc<Gate>> {
+        Ok(Arc::new(Gate {
+            web,
+            cache: VerifiedCache::default(),
+            pool: BcryptPool::start(limits.bcrypt_workers, limits.bcrypt_queue)?,
+            peers: PeerFailures::new(limits.auth_failures_per_peer, limits.auth_failure_window.0),
+            stats,
+        }))
+    }
+
+    /// None when the request may pass; otherwise the refusal to send.
+    async fn check(
+        &self,
+        active: &Active,
+        headers: &HeaderMap,
+        peer: Option<Peer>,
+    ) -> Option<Response> {
+        let Some((user, pw)) = credentials(headers) else {
+            self.stats.refused(Refusal::Missing);
+            return Some(unauthorized());
         };
-        let key = cache_key(user, password, hash);
-        if self.0.lock().expect("lock").contains(&key) {
-            return true;
+        let hash = active.users.get(&user);
+        let key = hash.map(|h| cache_key(&user, &pw, h));
+        if key.is_some_and(|k| self.cache.contains(&k)) {
+            return None;
         }
-        let (pw, h) = (password.to_string(), hash.as_str().to_string());
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false))
-            .await
-            .unwrap_or(false);
-        if ok {
-            let mut set = self.0.lock().expect("lock");
-            if set.len() >= CACHE_MAX {
-                set.clear();
+        let ip = peer.map(|p| p.0.ip());
+        if let Some(wait) = ip.and_then(|ip| self.peers.wait(ip, tokio::time::Instant::now())) {
+            self.stats.refused(Refusal::RateLimited);
+            return Some(too_many_failures(wait));
+        }
+        let against = match hash {
+            Some(h) => Against::Hash(h.as_str().to_string()),
+            None => Against::Nobody,
+        };
+        match self.pool.verify(pw, against).await {
+            Err(_) => {
+                self.stats.refused(Refusal::Busy);
+                Some(busy())
             }
-            set.insert(key);
+            Ok(true) => {
+                if let Some(k) = key {
+                    self.cache.remember(k);
+                }
+                None
+            }
+            Ok(false) => {
+                if let Some(ip) = ip {
+                    self.peers.failed(ip, tokio::time::Instant::now());
+                }
+                self.stats.refused(Refusal::Wrong);
+                Some(unauthorized())
+            }
         }
-        ok
     }
 }
 
@@ -91,16 +155,39 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
+/// Whole seconds, at least 1, for Retry-After.
+fn retry_after(wait: Duration) -> String {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
+        .to_string()
+}
+
+fn too_many_failures(wait: Duration) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, retry_after(wait))],
+        "Too many failed logins from this address; retry later\n",
+    )
+        .into_response()
+}
+
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1".to_string())],
+        "Password checks are busy; retry shortly\n",
+    )
+        .into_response()
+}
+
 /// The middleware: authenticate when users are configured, then add the configured headers.
-pub async fn guard(State(web): State<Arc<WebState>>, req: Request, next: Next) -> Response {
-    let active = web.current();
+pub async fn guard(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
+    let active = gate.web.current();
     if !active.users.is_empty() {
-        let ok = match credentials(req.headers()) {
-            Some((user, pw)) => web.cache.verify(&user, &pw, active.users.get(&user)).await,
-            None => false,
-        };
-        if !ok {
-            return unauthorized();
+        let peer = req.extensions().get::<Peer>().copied();
+        if let Some(refusal) = gate.check(&active, req.headers(), peer).await {
+            return refusal;
         }
     }
     let mut res = next.run(req).await;
@@ -132,20 +219,26 @@ mod tests {
     }
 
     #[test]
-    fn dummy_hash_is_well_formed() {
-        assert!(BcryptHash::new(DUMMY_HASH.clone()).is_valid());
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after(Duration::from_millis(1)), "1");
+        assert_eq!(retry_after(Duration::from_millis(20_001)), "21");
+        assert_eq!(retry_after(Duration::ZERO), "1");
     }
 
-    #[tokio::test]
-    async fn verifies_and_remembers_only_successes() {
-        let hash = BcryptHash::new(bcrypt::hash("right", 4).unwrap());
+    #[test]
+    fn cache_remembers_and_is_bounded() {
+        let hash = BcryptHash::new("$2y$04$abcdefghijklmnopqrstuv".into());
         let c = VerifiedCache::default();
-        assert!(c.verify("alice", "right", Some(&hash)).await);
-        assert!(!c.verify("alice", "wrong", Some(&hash)).await);
-        assert!(!c.verify("bob", "right", None).await);
-        assert_eq!(c.0.lock().unwrap().len(), 1);
+        let k = cache_key("alice", "right", &hash);
+        assert!(!c.contains(&k));
+        c.remember(k);
+        assert!(c.contains(&k));
         // A changed hash is a different key: the old success does not carry over.
-        let other = BcryptHash::new(bcrypt::hash("new", 4).unwrap());
-        assert!(!c.verify("alice", "right", Some(&other)).await);
+        let other = BcryptHash::new("$2y$04$zzzzzzzzzzzzzzzzzzzzzz".into());
+        assert!(!c.contains(&cache_key("alice", "right", &other)));
+        for i in 0..CACHE_MAX {
+            c.remember(cache_key(&i.to_string(), "p", &hash));
+        }
+        assert!(c.0.lock().unwrap().len() <= CACHE_MAX);
     }
 }

@@ -6,8 +6,13 @@
 //! once, as in exporter-toolkit; a bad new file is logged once and the previous setup kept.
 
 mod auth;
+mod bcrypt_pool;
+mod body;
+mod conn;
 pub mod file;
 mod listen;
+mod peers;
+mod stats;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -18,7 +23,8 @@ use std::time::SystemTime;
 use axum::http::{HeaderName, HeaderValue};
 
 pub use file::{BcryptHash, WebFile};
-pub use listen::serve;
+pub use listen::HttpServer;
+pub use stats::Stats;
 
 use crate::config::ConfigError;
 
@@ -130,7 +136,6 @@ pub struct WebState {
     active: RwLock<Arc<Active>>,
     /// The stamp of the last failed reload, so a bad file is logged once, not per request.
     failed: Mutex<Option<Stamp>>,
-    cache: auth::VerifiedCache,
 }
 
 impl WebState {
@@ -149,7 +154,6 @@ impl WebState {
             path,
             active: RwLock::new(Arc::new(active)),
             failed: Mutex::new(None),
-            cache: auth::VerifiedCache::default(),
         })
     }
 

@@ -27,11 +27,30 @@ impl Exporter {
     /// Like `start` with extra `serve` arguments (e.g. `--web.config.file`); returns as soon
     /// as the port accepts connections, since it may speak TLS or ask for a password.
     pub fn spawn(config: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Exporter::spawn_wrapped(&[], config, args, env)
+    }
+
+    /// Like `spawn`, run through `wrapper` (a program that execs its arguments, such as
+    /// `prlimit --nofile=128:128`), so the pid is still launchguard's.
+    pub fn spawn_wrapped(
+        wrapper: &[&str],
+        config: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Exporter {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("launchguard.log");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_launchguard"));
+        let bin = env!("CARGO_BIN_EXE_launchguard");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(bin),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
         cmd.args(["--log-format", "json", "serve", "--listen", &addr]);
         if let Some(c) = config {
             cmd.arg("--config").arg(c);

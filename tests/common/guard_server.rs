@@ -185,12 +185,17 @@ impl Drop for Redis {
 
 /// A config whose snapshot comes from the seeded database: growth tier, budgets wide enough
 /// that only the per-client daily budget ($0.30: room for exactly 100 admits of $0.003) binds.
+/// The bursts open a thousand connections at once, past the default connection cap, where the
+/// server closes connections a pooled client opened and left unused, and a request it then
+/// sends on one fails: these tests count admissions, not the cap (tests/server_hardening.rs),
+/// so the cap is raised above the bursts.
 pub fn config(dir: &Path, extra_guard: &str) -> PathBuf {
     let path = dir.join(format!("launchguard-{}.yaml", free_port()));
     let text = format!(
         "tier: growth\n\
          budgets:\n  daily_usd: 100000\n  monthly_usd: 1000000\n  client_daily_usd: 0.3\n\
          database:\n  url: ${{SUPABASE_DB_URL}}\n  interval: 1s\n  timeout: 10s\n\
+         server:\n  max_connections: 4096\n\
          guard:\n  state_file: {}\n{extra_guard}",
         dir.join("guard-state.json").display()
     );

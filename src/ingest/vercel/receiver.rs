@@ -211,12 +211,7 @@ impl Receiver {
         if !self.shared.config().vercel_drain.enabled {
             return published.to_vec();
         }
-        let body = published.strip_suffix(b"# EOF\n").unwrap_or(published);
-        let mine = self.exposition().encode();
-        let mut out = Vec::with_capacity(body.len() + mine.len());
-        out.extend_from_slice(body);
-        out.extend_from_slice(mine.as_bytes());
-        out
+        self.exposition().append_to(published)
     }
 }
 

@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn redaction_removes_keys_and_key_like_words() {
-        let s = vec![Secret::new("sk-ant-admin01-SECRET".into())];
+        let s = vec![Secret::new("sk-ant-admin01-SECRET").unwrap()];
         let out = redact(
             "bad key sk-ant-admin01-SECRET; Incorrect API key provided: sk-proj-****abcd.",
             &s,
