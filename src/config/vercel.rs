@@ -54,7 +54,7 @@ impl Default for VercelDrain {
             api_paths: vec!["/api/".into()],
             environments: vec!["production".into()],
             projects: Vec::new(),
-            dedup_window: Dur::from_secs(24 * 3600),
+            dedup_window: Dur::from_secs(6 * 3600),
             sync_job_path: None,
             sync_job_schedule: None,
         }
