@@ -5,7 +5,8 @@
 #      server as the baseline of this machine at this moment;
 #   3. the same with reservations in a local redis-server, as a ratio to (2).
 # The snapshot comes from a throwaway seeded PostgreSQL (scripts/dev-db.sh). Every admit is
-# allowed (budgets set out of reach), so each one runs the rules and reserves.
+# allowed (budgets at their bound of $1,000,000, reservation caps out of reach), so each one
+# runs the rules and reserves; each carries the caller token, as the platform's calls do.
 #
 #   scripts/bench-guard.sh [SECONDS] [CONNECTIONS]      (default 15 s, 32 connections)
 #
@@ -36,6 +37,9 @@ cargo build --release --locked --quiet
 bin=target/release/launchguard
 
 export LAUNCHGUARD_DEV_DB_DIR="$dbdir"
+# The caller token of this run (read by launchguard from the environment, sent by wrk).
+LAUNCHGUARD_CALLER_TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export LAUNCHGUARD_CALLER_TOKEN
 url_line="$(scripts/dev-db.sh start | grep '^SUPABASE_DB_URL=' || true)"
 [[ -n "$url_line" ]] || { echo "bench-guard: the throwaway database did not start" >&2; exit 1; }
 export "${url_line?}"
@@ -47,15 +51,18 @@ tiers:
   growth:
     ai_tokens_per_day: 1000000000000
 budgets:
-  daily_usd: 1000000000
-  monthly_usd: 1000000000
-  client_daily_usd: 1000000000
+  daily_usd: 1000000
+  monthly_usd: 1000000
+  client_daily_usd: 1000000
 database:
   url: \${SUPABASE_DB_URL}
   interval: 5s
 guard:
   state_file: $work/state.json
   reservation_ttl: 60s
+  caller_token: \${LAUNCHGUARD_CALLER_TOKEN}
+  max_reservations: 5000000
+  max_reservations_per_client: 5000000
 $2
 YAML
 }
@@ -78,7 +85,7 @@ stop_last() { local p="${pids[-1]}"; kill "$p"; wait "$p" 2>/dev/null || true; u
 
 run_wrk() { # $1 URL, $2 seconds, [$3 lua]
     local args=(-t1 -c"$conns" -d"$2s" --latency)
-    if [[ -n "${3:-}" ]]; then args+=(-s "$3"); else args+=(-s scripts/bench-guard.lua); fi
+    if [[ -n "${3:-}" ]]; then args+=(-s "$3"); else args+=(-s scripts/bench-guard.lua -H "Authorization: Bearer $LAUNCHGUARD_CALLER_TOKEN"); fi
     wrk "${args[@]}" "$1" | grep '^RESULT' | sed 's/^RESULT //'
 }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }

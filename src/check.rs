@@ -17,6 +17,21 @@ pub fn admin_api(cfg: &Config) -> String {
     }
 }
 
+/// What `check` says about admit and settle: who may call them, so an unset caller token is
+/// seen before `serve`, where they are then disabled, never open.
+pub fn guard_callers(cfg: &Config) -> String {
+    use crate::guard::Callers;
+    if !cfg.guard.enabled {
+        return "admit and settle: off (guard.enabled is false)".into();
+    }
+    match Callers::of(cfg, None) {
+        Callers::Token(_) => "admit and settle: enabled (guard.caller_token is set)".into(),
+        // Never without a listen address; said the same way should that change.
+        Callers::Loopback => "admit and settle: unauthenticated, loopback only".into(),
+        Callers::Disabled(why) => format!("admit and settle: disabled: {why}"),
+    }
+}
+
 /// Prints one line per figure; returns false when a source could not be reached at all.
 pub async fn connect(cfg: &Config) -> bool {
     let db = Supabase::new();

@@ -1,11 +1,12 @@
 //! launchguard: a Prometheus exporter and alerting kit that keeps an AI SaaS platform inside
 //! its tier, its budget and its queue while it grows. See ARCHITECTURE.md for the map.
 
+// The bottom layer, re-exported so `crate::config`, `crate::core` and `crate::figures` read the
+// same everywhere above it.
+pub use launchguard_core::{config, core, figures};
+
 pub mod check;
 pub mod cli;
-pub mod config;
-pub mod core;
-pub mod figures;
 pub mod guard;
 pub mod http;
 pub mod ingest;

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
                     .unwrap_or_default()
             );
             println!("{}", launchguard::check::admin_api(&cfg));
+            println!("{}", launchguard::check::guard_callers(&cfg));
             if connect && !rt.block_on(launchguard::check::connect(&cfg)) {
                 return ExitCode::FAILURE;
             }

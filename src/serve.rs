@@ -170,7 +170,7 @@ pub async fn run(
     }
 
     let guard = if shared.config().guard.enabled {
-        let g = crate::guard::Guard::open(shared.clone())
+        let g = crate::guard::Guard::open(shared.clone(), Some(listen))
             .await
             .map_err(|e| anyhow::anyhow!(e))?;
         g.spawn();

@@ -53,3 +53,15 @@ fn configuration_doc_yaml_block_is_a_valid_config_equal_to_the_defaults() {
     let cfg = launchguard::config::load_str(block).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(cfg, launchguard::config::Config::default());
 }
+
+#[test]
+fn guard_doc_lists_every_reason_code_with_its_decision() {
+    let doc = read("docs/guard.md");
+    for r in launchguard::guard::rules::Reason::ALL {
+        let row = format!("| `{}` | {} |", r.code(), r.decision().as_str());
+        assert!(
+            doc.contains(&row),
+            "docs/guard.md has no reason row starting {row}"
+        );
+    }
+}

@@ -115,6 +115,72 @@ fn provider_and_guard_parsers_survive_every_kept_input() {
 }
 
 #[test]
+fn guard_settle_path_and_admin_bodies_survive_every_kept_input() {
+    use launchguard::guard::fuzzing::{admin_body, settle_path};
+    for target in ["guard_settle", "guard_admin"] {
+        let run = if target == "guard_settle" {
+            settle_path
+        } else {
+            admin_body
+        };
+        for (p, bytes) in regressions(target).into_iter().chain(seeds(target)) {
+            eprintln!("{}", p.display());
+            run(&bytes);
+        }
+    }
+    // The issue's absurd values, held at the ceiling and settled past every bound.
+    let held = |cost: i64, tokens: i64, body: &str| {
+        let mut v = cost.to_le_bytes().to_vec();
+        v.extend_from_slice(&tokens.to_le_bytes());
+        v.extend_from_slice(body.as_bytes());
+        v
+    };
+    for body in [
+        r#"{"reservation_id":"r1","usage":{"characters":9000000000000000000}}"#,
+        r#"{"reservation_id":"r1","usage":{"characters":1000000000000000,"requests":1000000000000000}}"#,
+        r#"{"reservation_id":"r1","usage":{"cost_usd":"1000000"}}"#,
+        r#"{"reservation_id":"r1","usage":{"cost_usd":"1e20"}}"#,
+        r#"{"reservation_id":"r1","usage":{"output_tokens":1e15,"cache_write_tokens":1e15}}"#,
+    ] {
+        for (cost, tokens) in [(0, 0), (i64::MAX, i64::MAX), (i64::MIN, -1)] {
+            settle_path(&held(cost, tokens, body));
+        }
+    }
+    for scope in 0u8..8 {
+        for body in [
+            r#"{"budget_usd":"1e20"}"#,
+            r#"{"budget_usd":"79228162514264337593543950335"}"#,
+            r#"{"budget_usd":1e400}"#,
+            r#"{"budget_usd":80,"for":"300000y"}"#,
+            r#"{"budget_usd":80,"for":"99999999999999999999h"}"#,
+            r#"{"budget_usd":80,"until":"9999-12-31T23:59:59Z"}"#,
+            r#"{"budget_usd":80,"until":"-262143-01-01T00:00:00Z"}"#,
+            r#"{"note":"x"}"#,
+        ] {
+            let mut v = vec![scope];
+            v.extend_from_slice(body.as_bytes());
+            admin_body(&v);
+        }
+    }
+}
+
+fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
 fn web_config_parser_survives_every_kept_input() {
     for (p, bytes) in regressions("web_config") {
         if let Ok(t) = std::str::from_utf8(&bytes) {

@@ -27,6 +27,7 @@ async fn replica(pg: &pg::TestPg, redis: &Redis, dir: &std::path::Path, extra: &
         &[
             ("SUPABASE_DB_URL", url.as_str()),
             ("LAUNCHGUARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("LAUNCHGUARD_CALLER_TOKEN", gs::CALLER_TOKEN),
             ("REDIS_URL", redis_url.as_str()),
         ],
     )
@@ -191,5 +192,112 @@ async fn redis_outage_holds_the_fail_mode_and_recovers() {
     }
     let log = closed.log_text();
     assert!(log.contains("reservation store down"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// The Lua scripts negated amounts with `-tonumber(x)`: for 0 that is `-0`, which HINCRBY
+/// refuses after HDEL and ZREM already ran. With the default `job_usd: 0` every job and visual
+/// settle answered 503 and `concurrent_jobs` filled up. Now they book and release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_visual_and_zero_cost_settles_book_and_release() {
+    let pg = pg::TestPg::start_seeded();
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    // One collection (at start), so jobs admitted since count for the whole test: the seeded
+    // jobs table never learns of them.
+    let cfg = gs::config(
+        dir.path(),
+        "  redis_url: ${REDIS_URL}\n  redis_timeout: 2s\n  reservation_ttl: 2s\n  snapshot_max_age: 10m\n",
+    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("interval: 1s", "interval: 5m");
+    std::fs::write(&cfg, text).unwrap();
+    let (url, redis_url) = (pg.reader_url(), redis.url());
+    let s = Server::start(
+        &cfg,
+        &[
+            ("SUPABASE_DB_URL", url.as_str()),
+            ("LAUNCHGUARD_CALLER_TOKEN", gs::CALLER_TOKEN),
+            ("REDIS_URL", redis_url.as_str()),
+        ],
+    )
+    .await;
+    let c = reqwest::Client::new();
+    let admit = s.url("/api/v1/guard/admit");
+    let settle = s.url("/api/v1/guard/settle");
+    let job = |kind: &str| format!(r#"{{"client_id":"j","kind":"{kind}"}}"#);
+
+    // Growth allows 25 concurrent jobs; the seed runs 4: 21 fit, the next one waits.
+    let mut ids = Vec::new();
+    for i in 0..21 {
+        let kind = if i % 3 == 0 { "visual" } else { "job" };
+        let (st, j, _) = post(&c, &admit, job(kind)).await;
+        assert_eq!(
+            (st, j["estimated_cost_usd"].as_str()),
+            (200, Some("0")),
+            "{i}: {j}"
+        );
+        ids.push(j["reservation_id"].as_str().unwrap().to_string());
+    }
+    let (st, j, _) = post(&c, &admit, job("job")).await;
+    assert_eq!(
+        (st, j["reason"].as_str()),
+        (429, Some("tier_concurrent_jobs")),
+        "{j}"
+    );
+    // Each zero-cost settle books the job as done.
+    for id in &ids {
+        let (st, j, _) = post(&c, &settle, format!(r#"{{"reservation_id":"{id}"}}"#)).await;
+        assert_eq!((st, j["settled"].as_bool()), (200, Some(true)), "{j}");
+    }
+    // The slots are free again.
+    for i in 0..21 {
+        let (st, j, _) = post(&c, &admit, job("job")).await;
+        assert_eq!(st, 200, "{i}: {j}");
+    }
+    // Unsettled, they expire (reservation_ttl 2s): the sweep books them as done too.
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (st, j, _) = post(&c, &admit, job("job")).await;
+        if st == 200 {
+            break;
+        }
+        assert_eq!(j["reason"].as_str(), Some("tier_concurrent_jobs"), "{j}");
+        assert!(
+            Instant::now() < until,
+            "expiry never freed a slot\n{}",
+            s.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // A zero-cost AI call holds nothing.
+    let (st, j, _) = post(
+        &c,
+        &admit,
+        r#"{"client_id":"z","kind":"ai","provider":"anthropic","estimate":{"cost_usd":0,"input_tokens":0,"output_tokens":0}}"#,
+    )
+    .await;
+    assert_eq!((st, j["reservation_id"].is_null()), (200, true), "{j}");
+    // Absurd usage is refused before the store: 400, never a half-done script.
+    let (st, j, _) = post(&c, &admit, admit_body("z")).await;
+    assert_eq!(st, 200, "{j}");
+    let id = j["reservation_id"].as_str().unwrap();
+    let (st, j, _) = post(
+        &c,
+        &settle,
+        format!(r#"{{"reservation_id":"{id}","usage":{{"characters":9000000000000000000}}}}"#),
+    )
+    .await;
+    assert_eq!(st, 400, "{j}");
+    let (st, _, _) = post(&c, &settle, format!(r#"{{"reservation_id":"{id}"}}"#)).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        s.metric(r#"launchguard_guard_store_up{store="redis"}"#)
+            .await,
+        Some(1.0)
+    );
+    let log = s.log_text();
+    assert!(!log.contains("reservation store down"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 }

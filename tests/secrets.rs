@@ -114,6 +114,7 @@ async fn no_secret_in_any_log_response_or_metric() {
         format!("postgres://launchguard_reader:{malformed_secret}@127.0.0.1:notaport/x");
     let literal_secret = "literal-pw-93d1e0";
     let admin_token = "admin-token-5c0ffee5";
+    let caller_token = "caller-token-7e57ab1e";
     let provider_key = "sk-ant-admin-9a8b7c6d5e";
     // launchguard has no SMTP secret (Alertmanager reads its own file); it sits in the
     // environment all the same, so a dump of the environment anywhere would show here.
@@ -128,6 +129,7 @@ async fn no_secret_in_any_log_response_or_metric() {
         ("bcrypt hash", hash.clone()),
         ("TLS private key", key_body),
         ("admin token", admin_token.into()),
+        ("caller token", caller_token.into()),
         ("provider key", provider_key.into()),
         ("SMTP password", smtp_password.into()),
     ]);
@@ -151,6 +153,7 @@ async fn no_secret_in_any_log_response_or_metric() {
         &[
             ("RUST_LOG", "debug"),
             ("LAUNCHGUARD_ADMIN_TOKEN", admin_token),
+            ("LAUNCHGUARD_CALLER_TOKEN", caller_token),
             ("ANTHROPIC_ADMIN_KEY", provider_key),
             ("SMTP_PASSWORD", smtp_password),
             ("WRONG_DB_URL", &wrong_url),
@@ -266,14 +269,20 @@ async fn no_secret_in_any_log_response_or_metric() {
         );
         seen.0.push_str(&res.text().await.unwrap());
     }
-    for body in [
-        r#"{"client_id":"c1","kind":"ai","provider":"anthropic","model":"m","input_tokens":10,"output_tokens":10}"#,
-        "{not json",
-        r#"{"kind":"teleport"}"#,
+    for (body, token) in [
+        (
+            r#"{"client_id":"c1","kind":"ai","provider":"anthropic","model":"m","input_tokens":10,"output_tokens":10}"#,
+            caller_token,
+        ),
+        ("{not json", caller_token),
+        (r#"{"kind":"teleport"}"#, caller_token),
+        (r#"{"client_id":"c1","kind":"api"}"#, caller_token),
+        (r#"{"client_id":"c1","kind":"api"}"#, "caller-token-wrong"),
     ] {
         let res = c
             .post(format!("{base}/api/v1/guard/admit"))
             .basic_auth("prometheus", Some(&basic_password))
+            .header("X-Launchguard-Caller-Token", token)
             .header("content-type", "application/json")
             .body(body)
             .send()

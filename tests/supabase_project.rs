@@ -29,7 +29,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
-use exporter::{Exporter, http_post_json, value};
+use exporter::{Exporter, http_post_json_as, value};
 use supabase::SupabasePg;
 use tokio_postgres::error::SqlState;
 
@@ -331,10 +331,14 @@ fn migration_files_follow_supabase_db_push_naming_and_need_no_psql() {
     }
 }
 
+/// The guard's caller token in these tests.
+const CALLER_TOKEN: &str = "supabase-project-caller-token";
+
 /// An AI admission for a client without spend today: (HTTP status, decision, reason).
 fn admit(ex: &Exporter) -> (u16, String, String) {
     let body = r#"{"client_id":"fresh-client","kind":"ai","provider":"anthropic","model":"claude-sonnet-4-5","estimate":{"input_tokens":1000,"output_tokens":0}}"#;
-    let (status, _, text) = http_post_json(&ex.addr, "/api/v1/guard/admit", body).unwrap();
+    let (status, _, text) =
+        http_post_json_as(&ex.addr, "/api/v1/guard/admit", body, Some(CALLER_TOKEN)).unwrap();
     let j: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     (
@@ -401,7 +405,13 @@ fn row_level_security_never_turns_into_zero() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = supabase::exporter_config(dir.path());
     let url = pg.reader_url();
-    let ex = Exporter::start(Some(&cfg), &[("SUPABASE_DB_URL", &url)]);
+    let ex = Exporter::start(
+        Some(&cfg),
+        &[
+            ("SUPABASE_DB_URL", &url),
+            ("LAUNCHGUARD_CALLER_TOKEN", CALLER_TOKEN),
+        ],
+    );
     let m = ex.wait_for(WAIT, "the first collection", |m| {
         m.get(r#"launchguard_source_up{source="supabase"}"#) == Some(&1.0)
     });

@@ -2,6 +2,8 @@
 //! budget overrides, set through `/api/v1/admin/...` with a bearer token. With one replica
 //! they persist in a state file written atomically (temp file, fsync, rename); with Redis they
 //! live in Redis. Every change is logged and counted in `launchguard_guard_admin_changes_total`.
+//! Bodies are parsed by pure functions (`parse_kill`, `parse_override`) that the fuzz target
+//! drives; every number in them is bounded (`core::bounded`), in the state file too.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,7 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Guard;
 use crate::config::Budgets;
-use crate::core::periods;
+use crate::core::{bounded, periods};
+
+/// The furthest an override may reach: past a year, change the budget in the config.
+pub const MAX_OVERRIDE_DAYS: i64 = 366;
 
 /// What a kill switch stops.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -176,6 +181,14 @@ impl AdminState {
         );
     }
 
+    /// What is out of bounds in a state read back (file or Redis), as (key, problem).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        self.budget_overrides
+            .iter()
+            .filter_map(|(k, o)| bounded::usd_problem(o.budget_usd).map(|p| (k.clone(), p)))
+            .collect()
+    }
+
     /// The budget in force: an unexpired override for the client, then for the scope, then the
     /// config.
     pub fn budget(
@@ -266,12 +279,21 @@ impl Change {
 /// without the founder's kill switches would be worse than not starting).
 pub fn load_state_file(path: &Path) -> Result<AdminState, String> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "guard state file {} is not valid: {e}; fix or remove it",
-                path.display()
-            )
-        }),
+        Ok(bytes) => {
+            let s: AdminState = serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "guard state file {} is not valid: {e}; fix or remove it",
+                    path.display()
+                )
+            })?;
+            match s.problems().first() {
+                None => Ok(s),
+                Some((key, p)) => Err(format!(
+                    "guard state file {} is not valid: budget_overrides.{key}.budget_usd {p}; fix or remove it",
+                    path.display()
+                )),
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AdminState::default()),
         Err(e) => Err(format!(
             "cannot read guard state file {}: {e}",
@@ -281,6 +303,7 @@ pub fn load_state_file(path: &Path) -> Result<AdminState, String> {
 }
 
 /// Writes the state file atomically: a reader sees the old file or the new one, never half.
+/// Only the owner may read it (0600): it names the clients the founder stopped.
 pub fn write_state_file(path: &Path, s: &AdminState) -> Result<(), String> {
     let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
     let dir = path
@@ -294,7 +317,14 @@ pub fn write_state_file(path: &Path, s: &AdminState) -> Result<(), String> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let json = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot encode state: {e}"))?;
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // A leftover from a crash may carry other permissions: start from a new file.
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&json)?;
         f.write_all(b"\n")?;
         f.sync_all()
@@ -452,21 +482,30 @@ struct KillBody {
     note: String,
 }
 
-async fn json_body<T: for<'de> Deserialize<'de> + Default>(
-    g: &Guard,
-    body: Body,
-) -> Result<T, String> {
-    let bytes = axum::body::to_bytes(body, g.body_limit())
+async fn body_bytes(g: &Guard, body: Body) -> Result<axum::body::Bytes, String> {
+    axum::body::to_bytes(body, g.body_limit())
         .await
-        .map_err(|_| format!("the body is larger than {} bytes", g.body_limit()))?;
+        .map_err(|_| format!("the body is larger than {} bytes", g.body_limit()))
+}
+
+fn json_body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON body: {e}"))
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
 fn target_ok(what: &str, t: &str) -> Result<(), String> {
     super::api::check_name(what, t, false)
+}
+
+/// A kill switch's body: `{"note": "…"}` or nothing.
+pub fn parse_kill(key: KillKey, body: &[u8]) -> Result<Change, String> {
+    let b: KillBody = json_body(body)?;
+    if b.note.chars().count() > 200 {
+        return Err("`note` is longer than 200 characters".into());
+    }
+    Ok(Change::SetKill(key, b.note))
 }
 
 async fn kill_change(
@@ -475,11 +514,7 @@ async fn kill_change(
     body: Body,
 ) -> Result<Change, String> {
     let key = key?;
-    let b: KillBody = json_body(g, body).await?;
-    if b.note.chars().count() > 200 {
-        return Err("`note` is longer than 200 characters".into());
-    }
-    Ok(Change::SetKill(key, b.note))
+    parse_kill(key, &body_bytes(g, body).await?)
 }
 
 fn kill_key(scope: &str, target: &str) -> Result<KillKey, String> {
@@ -536,27 +571,14 @@ struct OverrideBody {
     lasting: Option<String>,
 }
 
-fn money(v: &serde_json::Value, what: &str) -> Result<Decimal, String> {
-    let text = match v {
-        serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::String(s) => s.clone(),
-        _ => return Err(format!("`{what}` must be a number or a decimal string")),
-    };
-    let d = text
-        .parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(&text))
-        .map_err(|_| format!("`{what}` is not a number: {text}"))?;
-    if d < Decimal::ZERO {
-        return Err(format!("`{what}` must not be negative (got {text})"));
-    }
-    Ok(d)
-}
-
-async fn override_change(
-    g: &Guard,
+/// A budget override's body, checked: the scope from the path, `budget_usd` within
+/// `bounded::MAX_USD`, and an end within `MAX_OVERRIDE_DAYS` of `now`.
+pub fn parse_override(
     scope: &str,
     client: Option<String>,
-    body: Body,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
 ) -> Result<Change, String> {
     let s = BudgetScope::parse(scope).ok_or_else(|| {
         format!("unknown budget scope `{scope}`: use daily, monthly or client_daily")
@@ -567,20 +589,24 @@ async fn override_change(
         }
         target_ok("client", c)?;
     }
-    let b: OverrideBody = json_body(g, body).await?;
-    let usd = money(
-        b.budget_usd.as_ref().ok_or("`budget_usd` is required")?,
+    let b: OverrideBody = json_body(body)?;
+    let usd = bounded::parse_usd(
         "budget_usd",
+        b.budget_usd.as_ref().ok_or("`budget_usd` is required")?,
     )?;
-    let now = Utc::now();
-    let cfg = g.config();
-    let tz = cfg.tz();
+    let latest = now
+        .checked_add_signed(Duration::days(MAX_OVERRIDE_DAYS))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let until = match (b.until, b.lasting) {
         (Some(_), Some(_)) => return Err("give `until` or `for`, not both".into()),
         (Some(u), None) => u,
         (None, Some(d)) => {
-            let d = crate::config::Dur::parse(&d)?;
-            now + Duration::from_std(d.0).map_err(|_| "`for` is too long".to_string())?
+            let d = crate::config::Dur::parse(&d).map_err(|e| format!("`for`: {e}"))?;
+            Duration::from_std(d.0)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .filter(|u| *u <= latest)
+                .ok_or_else(|| format!("`for` is longer than {MAX_OVERRIDE_DAYS} days"))?
         }
         (None, None) => match s {
             BudgetScope::Monthly => {
@@ -592,12 +618,27 @@ async fn override_change(
     if until <= now {
         return Err("`until` is in the past".into());
     }
+    if until > latest {
+        return Err(format!(
+            "`until` is more than {MAX_OVERRIDE_DAYS} days away: change the budget in the config instead"
+        ));
+    }
     Ok(Change::SetOverride {
         scope: s,
         client,
         budget_usd: usd,
         until,
     })
+}
+
+async fn override_change(
+    g: &Guard,
+    scope: &str,
+    client: Option<String>,
+    body: Body,
+) -> Result<Change, String> {
+    let bytes = body_bytes(g, body).await?;
+    parse_override(scope, client, &bytes, Utc::now(), g.config().tz())
 }
 
 async fn override_set(
@@ -713,6 +754,52 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         std::fs::write(&p, "{not json").unwrap();
         assert!(load_state_file(&p).unwrap_err().contains("not valid"));
+        // Written before bounds existed: 1e20 via the admin API, persisted. A clear error now.
+        std::fs::write(
+            &p,
+            r#"{"budget_overrides":{"daily":{"budget_usd":"100000000000000000000","until":"2026-11-27T00:00:00Z","since":"2026-11-26T00:00:00Z"}}}"#,
+        )
+        .unwrap();
+        let e = load_state_file(&p).unwrap_err();
+        assert!(
+            e.contains("budget_overrides.daily.budget_usd must be at most"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_state_file_is_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        // A stale temporary file with open permissions must not carry them over.
+        let tmp = dir
+            .path()
+            .join(format!(".state.json.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, "old").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_state_file(&p, &AdminState::default()).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    #[test]
+    fn override_bodies_are_bounded() {
+        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+        let tz = chrono_tz::UTC;
+        let e = |b: &str| parse_override("daily", None, b.as_bytes(), now, tz).unwrap_err();
+        assert!(e(r#"{"budget_usd":"1e20"}"#).contains("`budget_usd` must be at most 1000000"));
+        assert!(e(r#"{"budget_usd":80,"for":"300000y"}"#).contains("`for`"));
+        assert!(e(r#"{"budget_usd":80,"for":"367d"}"#).contains("366 days"));
+        assert!(e(r#"{"budget_usd":80,"until":"9999-01-01T00:00:00Z"}"#).contains("366 days"));
+        let ok = parse_override(
+            "daily",
+            None,
+            br#"{"budget_usd":"1000000","for":"366d"}"#,
+            now,
+            tz,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

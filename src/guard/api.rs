@@ -1,5 +1,6 @@
-//! `POST /api/v1/guard/admit` and `POST /api/v1/guard/settle`. Requests are validated
-//! strictly: malformed JSON, unknown fields or kinds, negative estimates and bodies past
+//! `POST /api/v1/guard/admit` and `POST /api/v1/guard/settle`. Callers authenticate with the
+//! caller token (`Callers`). Requests are validated strictly: malformed JSON, unknown fields or
+//! kinds, negative or out-of-bounds numbers (`core::bounded`) and bodies past
 //! `guard.body_limit_bytes` get a 400 with a reason that names the field; nothing panics.
 //! The parsers are pure functions of the body, so fuzzers can drive them.
 
@@ -8,16 +9,18 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::Guard;
-use super::admin::error;
+use super::admin::{constant_time_eq, error};
+use super::reservations::Settle;
 use super::rules::{self, Kind, Request, Usage};
+use super::{Callers, Guard};
+use crate::core::bounded;
 
 /// Longest client id, provider, model or reservation id accepted.
 pub const MAX_NAME: usize = 128;
@@ -51,12 +54,12 @@ pub fn check_name(what: &str, v: &str, strict_id: bool) -> Result<(), String> {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct UsageBody {
-    input_tokens: Option<i64>,
-    output_tokens: Option<i64>,
-    cache_read_tokens: Option<i64>,
-    cache_write_tokens: Option<i64>,
-    characters: Option<i64>,
-    requests: Option<i64>,
+    input_tokens: Option<serde_json::Number>,
+    output_tokens: Option<serde_json::Number>,
+    cache_read_tokens: Option<serde_json::Number>,
+    cache_write_tokens: Option<serde_json::Number>,
+    characters: Option<serde_json::Number>,
+    requests: Option<serde_json::Number>,
     cost_usd: Option<serde_json::Value>,
 }
 
@@ -81,44 +84,31 @@ struct SettleBody {
     usage: Option<UsageBody>,
 }
 
-fn count(field: &str, v: Option<i64>) -> Result<Option<u64>, String> {
-    match v {
-        Some(n) if n < 0 => Err(format!("`{field}` must not be negative (got {n})")),
-        Some(n) => Ok(Some(n as u64)),
-        None => Ok(None),
+/// A count: a whole JSON number (`1200`, or `1.2e3`) within `bounded::MAX_COUNT`; the error
+/// names the field.
+fn count(field: &str, v: Option<serde_json::Number>) -> Result<Option<u64>, String> {
+    let Some(n) = v else { return Ok(None) };
+    if let Some(i) = n.as_i64() {
+        return bounded::parse_count(field, i).map(Some);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e18 => {
+            bounded::parse_count(field, f as i64).map(Some)
+        }
+        Some(f) if f.fract() == 0.0 || f.is_infinite() => Err(if f < 0.0 {
+            format!("`{field}` must not be negative (got {n})")
+        } else {
+            format!("`{field}` must be at most {} (got {n})", bounded::MAX_COUNT)
+        }),
+        _ => Err(format!("`{field}` must be a whole number (got {n})")),
     }
 }
 
 fn usage(prefix: &str, b: UsageBody) -> Result<Usage, String> {
     let f = |name: &str| format!("{prefix}.{name}");
-    let cost_usd = match b.cost_usd {
+    let cost_usd: Option<Decimal> = match b.cost_usd {
         None | Some(serde_json::Value::Null) => None,
-        Some(v) => {
-            let text = match &v {
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::String(s) => s.clone(),
-                _ => {
-                    return Err(format!(
-                        "`{}` must be a number or a decimal string",
-                        f("cost_usd")
-                    ));
-                }
-            };
-            let d = text
-                .parse::<Decimal>()
-                .or_else(|_| Decimal::from_scientific(&text))
-                .map_err(|_| format!("`{}` is not a number: {text}", f("cost_usd")))?;
-            if d < Decimal::ZERO {
-                return Err(format!(
-                    "`{}` must not be negative (got {text})",
-                    f("cost_usd")
-                ));
-            }
-            if d > Decimal::from(1_000_000) {
-                return Err(format!("`{}` is above $1,000,000", f("cost_usd")));
-            }
-            Some(d)
-        }
+        Some(v) => Some(bounded::parse_usd(&f("cost_usd"), &v)?),
     };
     Ok(Usage {
         input_tokens: count(&f("input_tokens"), b.input_tokens)?.unwrap_or(0),
@@ -220,7 +210,50 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn admit(State(g): State<Arc<Guard>>, body: Body) -> Response {
+/// The header that carries the caller token when `Authorization` holds basic-auth credentials.
+pub const CALLER_TOKEN_HEADER: &str = "x-launchguard-caller-token";
+
+/// None when the caller may call; otherwise the 401 to send.
+fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
+    let token = match g.callers() {
+        Callers::Token(t) => t,
+        Callers::Loopback => return None,
+        Callers::Disabled(why) => {
+            let why = format!("admit and settle are disabled: {why}");
+            return Some(error(StatusCode::UNAUTHORIZED, "unauthorized", why));
+        }
+    };
+    // With basic auth on (--web.config.file), Authorization carries the Basic credentials, so
+    // the token may also come in its own header.
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| {
+            headers
+                .get(CALLER_TOKEN_HEADER)
+                .and_then(|v| v.to_str().ok())
+        })
+        .map(str::trim);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => None,
+        Some(_) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong caller token",
+        )),
+        None => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing `Authorization: Bearer <caller token>` (or X-Launchguard-Caller-Token) header",
+        )),
+    }
+}
+
+async fn admit(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(r) = authorize(&g, &headers) {
+        return r;
+    }
     let bytes = match read(&g, body).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -253,7 +286,10 @@ async fn admit(State(g): State<Arc<Guard>>, body: Body) -> Response {
     resp
 }
 
-async fn settle(State(g): State<Arc<Guard>>, body: Body) -> Response {
+async fn settle(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(r) = authorize(&g, &headers) {
+        return r;
+    }
     let bytes = match read(&g, body).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -263,7 +299,7 @@ async fn settle(State(g): State<Arc<Guard>>, body: Body) -> Response {
         Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
     };
     match g.settle(&req.reservation_id, &req.usage, Utc::now()).await {
-        Ok(Some(s)) => {
+        Ok(Settle::Done(s)) => {
             let body = serde_json::json!({
                 "settled": true,
                 "reservation_id": req.reservation_id,
@@ -273,7 +309,14 @@ async fn settle(State(g): State<Arc<Guard>>, body: Body) -> Response {
             });
             json_response(StatusCode::OK, body.to_string().into_bytes())
         }
-        Ok(None) => error(
+        Ok(Settle::Refused(why)) => error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "{why}; the reservation is kept (settle again with the real usage, or it expires)"
+            ),
+        ),
+        Ok(Settle::Unknown) => error(
             StatusCode::NOT_FOUND,
             "unknown_reservation",
             "no such reservation: it expired (guard.reservation_ttl) or was already settled; the ledger counts the usage at the next collection",
@@ -327,9 +370,10 @@ mod tests {
         assert!(e(br#"{"client_id":"a|b","kind":"api"}"#).contains("client_id"));
         assert!(e(br#"{"client_id":"c","kind":"ai"}"#).contains("provider"));
         assert!(e(br#"[1,2]"#).contains("invalid request"));
+        let frac = e(br#"{"client_id":"c","kind":"api","estimate":{"requests":1.5}}"#);
         assert!(
-            e(br#"{"client_id":"c","kind":"api","estimate":{"requests":1.5}}"#)
-                .contains("invalid request")
+            frac.contains("`estimate.requests` must be a whole number"),
+            "{frac}"
         );
         let s =
             parse_settle(br#"{"reservation_id":"r1","usage":{"output_tokens":-1}}"#).unwrap_err();
@@ -341,5 +385,48 @@ mod tests {
                 .tokens(),
             0
         );
+    }
+
+    #[test]
+    fn absurd_numbers_are_refused_naming_the_field() {
+        let s = |b: &str| parse_settle(b.as_bytes()).unwrap_err();
+        for (body, want) in [
+            (
+                r#"{"reservation_id":"r","usage":{"characters":9000000000000000000}}"#,
+                "`usage.characters` must be at most 1000000000000000",
+            ),
+            (
+                r#"{"reservation_id":"r","usage":{"characters":9e18}}"#,
+                "`usage.characters` must be at most",
+            ),
+            (
+                r#"{"reservation_id":"r","usage":{"input_tokens":18446744073709551615}}"#,
+                "`usage.input_tokens` must be at most",
+            ),
+            (
+                r#"{"reservation_id":"r","usage":{"output_tokens":1e400}}"#,
+                "invalid request",
+            ),
+            (
+                r#"{"reservation_id":"r","usage":{"cost_usd":"5000000"}}"#,
+                "`usage.cost_usd` must be at most 1000000",
+            ),
+            (
+                r#"{"reservation_id":"r","usage":{"cost_usd":1e20}}"#,
+                "`usage.cost_usd` must be at most",
+            ),
+            (
+                r#"{"reservation_id":"r","usage":{"requests":-1e3}}"#,
+                "`usage.requests` must not be negative",
+            ),
+        ] {
+            let got = s(body);
+            assert!(got.contains(want), "{body}: {got}");
+        }
+        let ok = parse_settle(
+            br#"{"reservation_id":"r","usage":{"input_tokens":1.2e3,"cost_usd":"1000000"}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.usage.input_tokens, 1200);
     }
 }

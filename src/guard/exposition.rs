@@ -15,6 +15,7 @@ use super::admin::{ACTIONS, AdminState, KillKey};
 use super::reservations::ReservationStore;
 use super::rules::{Kind, Reason, from_nanos};
 use super::{Guard, SCOPES};
+use crate::core::bounded::Bounded;
 use crate::core::labels::{self, OTHER};
 use crate::metrics::encode::Exposition;
 use crate::metrics::names as n;
@@ -55,7 +56,7 @@ fn kill_switches(
             cap,
             OTHER.to_string(),
             |_| (),
-            |a, b| *a = a.saturating_add(b),
+            |a, b| *a = a.plus(b),
         );
         folded += f.folded;
         out.extend(

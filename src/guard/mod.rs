@@ -6,15 +6,20 @@
 //! rules.rs is pure; reservations.rs holds the store trait and the in-process store,
 //! redis.rs the Redis store for several replicas; admin.rs the founder's switches and their
 //! API; api.rs the admit and settle handlers; exposition.rs the guard's metrics, encoded at
-//! scrape time.
+//! scrape time; fuzzing.rs the entry points the fuzz targets and their replay share.
+//!
+//! Callers authenticate with the caller token (`guard.caller_token`); a reservation id is a
+//! random 128-bit capability, so only the caller that was given it can settle it.
 
 pub mod admin;
 pub mod api;
 pub mod exposition;
+pub mod fuzzing;
 pub mod redis;
 pub mod reservations;
 pub mod rules;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -25,13 +30,13 @@ use crate::config::{Config, Secret};
 use crate::state::Shared;
 use admin::{AdminState, Change, KillKey};
 use reservations::{
-    AdmitCall, Admitted, MemoryStore, Pricer, Reservation, ReservationStore, Settled, StoreError,
+    AdmitCall, Admitted, MemoryStore, Pricer, Reservation, ReservationStore, Settle, StoreError,
     StoreStatus,
 };
-use rules::{Amounts, Ctx, Plan, Reason, Request, Verdict};
+use rules::{Amounts, Caps, Ctx, Plan, Reason, Request, Verdict};
 
 /// The scopes a verdict can name, for `launchguard_guard_throttled{scope}`.
-pub const SCOPES: [&str; 17] = [
+pub const SCOPES: [&str; 18] = [
     "global",
     "provider",
     "client",
@@ -49,6 +54,7 @@ pub const SCOPES: [&str; 17] = [
     "error_rate",
     "concurrent_jobs",
     "api_requests_per_minute",
+    "reservations",
 ];
 
 /// How often the guard expires reservations, reconciles, and refreshes switches and status.
@@ -80,7 +86,7 @@ impl ReservationStore for Store {
         id: &str,
         price: Pricer<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Settled>, StoreError> {
+    ) -> Result<Settle, StoreError> {
         match self {
             Store::Memory(s) => s.settle(id, price, now).await,
             Store::Redis(s) => s.settle(id, price, now).await,
@@ -160,34 +166,94 @@ pub struct Answer {
     pub amounts: Amounts,
 }
 
+/// Who may call admit and settle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callers {
+    /// Those who send this token.
+    Token(Secret),
+    /// Anyone who reaches the loopback address launchguard alone listens on: the founder
+    /// opted in (`guard.unauthenticated_on_loopback`) and set no caller token.
+    Loopback,
+    /// Nobody; why, for the 401, the log and `check`.
+    Disabled(String),
+}
+
+impl Callers {
+    /// From the config and the address `serve` listens on (None: unknown, as in `check`).
+    pub fn of(cfg: &Config, listen: Option<SocketAddr>) -> Callers {
+        let g = &cfg.guard;
+        let r = &g.caller_token;
+        let unset = match r.resolve() {
+            // An empty token would match an empty header: it counts as unset.
+            Ok(Some(t)) if !t.expose().is_empty() => return Callers::Token(t),
+            Ok(_) => format!("guard.caller_token ({r}): {}", r.describe_unset()),
+            Err(e) => format!("guard.caller_token: {e}"),
+        };
+        if !g.unauthenticated_on_loopback {
+            return Callers::Disabled(unset);
+        }
+        match listen {
+            Some(a) if a.ip().is_loopback() => Callers::Loopback,
+            Some(a) => Callers::Disabled(format!(
+                "{unset}, and guard.unauthenticated_on_loopback applies only while listening on a loopback address, not {a}"
+            )),
+            None => Callers::Disabled(format!(
+                "{unset}; guard.unauthenticated_on_loopback lets callers in without it only while `serve --listen` is a loopback address"
+            )),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Callers::Token(_) => "caller token",
+            Callers::Loopback => "unauthenticated, loopback only",
+            Callers::Disabled(_) => "disabled",
+        }
+    }
+
+    /// Logs the state: at start, and when it changes.
+    fn log(&self) {
+        match self {
+            Callers::Disabled(why) => tracing::warn!(
+                reason = %why,
+                "guard: admit and settle are disabled; set guard.caller_token to enable them (docs/guard.md)"
+            ),
+            c => tracing::info!(
+                callers = c.describe(),
+                "guard: admit and settle are enabled"
+            ),
+        }
+    }
+}
+
+/// A new reservation id: 128 random bits from the operating system, as 32 hex digits. The id
+/// is the capability to settle, so it must not be guessable from any other id.
+fn new_id() -> Result<String, String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| format!("no randomness for a reservation id: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 pub struct Guard {
     shared: Arc<Shared>,
     store: Store,
     admin: RwLock<Arc<AdminState>>,
     admin_token: RwLock<Option<Secret>>,
+    callers: RwLock<Callers>,
+    listen: Option<SocketAddr>,
     stats: Stats,
     status: RwLock<StoreStatus>,
     store_up: AtomicBool,
-    id_seed: u64,
-    id_next: AtomicU64,
-}
-
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 impl Guard {
     /// Opens the configured store and loads the founder's switches. A corrupt state file is
     /// an error: starting without the founder's kill switches would be worse than not starting.
-    pub async fn open(shared: Arc<Shared>) -> Result<Arc<Guard>, String> {
+    /// `listen` is the address `serve` listens on (the loopback opt-in depends on it).
+    pub async fn open(
+        shared: Arc<Shared>,
+        listen: Option<SocketAddr>,
+    ) -> Result<Arc<Guard>, String> {
         let cfg = shared.config();
         let g = &cfg.guard;
         let store = match &g.redis_url {
@@ -206,19 +272,21 @@ impl Guard {
             store,
             admin: RwLock::new(Arc::new(admin)),
             admin_token: RwLock::new(admin::token_of(&cfg).ok()),
+            callers: RwLock::new(Callers::of(&cfg, listen)),
+            listen,
             stats: Stats::new(),
             status: RwLock::new(StoreStatus::default()),
             store_up: AtomicBool::new(true),
-            id_seed: random_seed(),
-            id_next: AtomicU64::new(1),
         });
         if let Err(why) = admin::token_of(&cfg) {
             tracing::warn!(reason = %why, "guard: the admin API is disabled; set guard.admin_token to enable it");
         }
+        guard.callers().log();
         tracing::info!(
             store = guard.store.name(),
             fail_mode = g.fail_mode.as_str(),
             admin_api = guard.admin_token().is_some(),
+            callers = guard.callers().describe(),
             "guard ready"
         );
         Ok(guard)
@@ -285,6 +353,22 @@ impl Guard {
             _ => {}
         }
         *cur = t.ok();
+        drop(cur);
+        let callers = Callers::of(cfg, self.listen);
+        let mut cur = self.callers.write().unwrap_or_else(|e| e.into_inner());
+        if *cur != callers {
+            // One line per change, never one per tick; the token itself is never printed.
+            callers.log();
+            *cur = callers;
+        }
+    }
+
+    /// Who may call admit and settle now.
+    pub fn callers(&self) -> Callers {
+        self.callers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -322,11 +406,6 @@ impl Guard {
             .clone()
     }
 
-    fn next_id(&self) -> String {
-        let n = self.id_next.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}{:012x}", self.id_seed, n)
-    }
-
     pub fn store_name(&self) -> &'static str {
         self.store.name()
     }
@@ -345,18 +424,27 @@ impl Guard {
         };
         let (verdict, reservation_id) = match rules::plan(&ctx, req, amounts) {
             Plan::Decided(v) => (v, None),
-            Plan::Check(limits) => {
+            Plan::Check(limits) => 'check: {
                 let ttl = chrono::Duration::from_std(cfg.guard.reservation_ttl.0)
                     .unwrap_or(chrono::Duration::MAX);
+                let id = match new_id() {
+                    Ok(id) => id,
+                    Err(e) => {
+                        let v = Verdict::store_unavailable(cfg.guard.fail_mode, &e);
+                        break 'check (v, None);
+                    }
+                };
                 let res = Reservation {
-                    id: self.next_id(),
+                    id,
                     client_id: req.client_id.clone(),
                     kind: req.kind,
                     provider: req.provider.clone().unwrap_or_default(),
                     model: req.model.clone().unwrap_or_default(),
                     amounts,
                     new_client: req.new_client,
-                    expires: now + ttl,
+                    expires: now
+                        .checked_add_signed(ttl)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 };
                 let mut kill = vec![
                     KillKey::Global.field(),
@@ -370,6 +458,7 @@ impl Guard {
                     limits: &limits,
                     kill: &kill,
                     collected_sec: snap.collected_at.map_or(0, |t| t.timestamp()),
+                    caps: Caps::of(&cfg),
                     now,
                 };
                 let out = self.store.admit(call).await;
@@ -383,6 +472,9 @@ impl Guard {
                     ),
                     Ok(Admitted::Refused { index, pending }) => {
                         (rules::finish(req, &limits, &pending, Some(index)), None)
+                    }
+                    Ok(Admitted::Full(full)) => {
+                        (Verdict::reservations_full(&full, &req.client_id), None)
                     }
                     Ok(Admitted::Killed(field)) => {
                         // Set on another replica since this one last refreshed its copy.
@@ -409,13 +501,13 @@ impl Guard {
         })
     }
 
-    /// Releases a reservation with its actual usage; `Ok(None)` when it is unknown.
+    /// Releases a reservation with its actual usage.
     pub async fn settle(
         &self,
         id: &str,
         usage: &rules::Usage,
         now: DateTime<Utc>,
-    ) -> Result<Option<Settled>, StoreError> {
+    ) -> Result<Settle, StoreError> {
         let cfg = self.config();
         let price = |provider: &str, model: &str| rules::actual(&cfg, provider, model, usage);
         let out = self.store.settle(id, &price, now).await;
@@ -438,5 +530,67 @@ impl Guard {
             "guard: founder's change"
         );
         Ok(self.admin_state())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservation_ids_are_random_128_bit() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id().unwrap()).collect();
+        assert!(
+            ids.iter()
+                .all(|i| i.len() == 32 && i.chars().all(|c| c.is_ascii_hexdigit()))
+        );
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        // No digit position is constant across ids (a counter or a per-process seed would be).
+        for pos in 0..32 {
+            let digits: std::collections::HashSet<_> =
+                ids.iter().map(|i| i.as_bytes()[pos]).collect();
+            assert!(digits.len() > 8, "position {pos}");
+        }
+    }
+
+    #[test]
+    fn without_a_caller_token_only_a_loopback_opt_in_opens_the_guard() {
+        let mut cfg = Config::default();
+        cfg.guard.caller_token = crate::config::SecretRef::Env("LG_TEST_UNSET_CALLER_TOKEN".into());
+        let lo: SocketAddr = "127.0.0.1:10071".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:10071".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:10071".parse().unwrap();
+        let Callers::Disabled(why) = Callers::of(&cfg, Some(lo)) else {
+            panic!("open without opt-in")
+        };
+        assert_eq!(
+            why,
+            "guard.caller_token (${LG_TEST_UNSET_CALLER_TOKEN}): environment variable LG_TEST_UNSET_CALLER_TOKEN is unset or empty"
+        );
+        cfg.guard.unauthenticated_on_loopback = true;
+        assert_eq!(Callers::of(&cfg, Some(lo)), Callers::Loopback);
+        assert_eq!(Callers::of(&cfg, Some(lo6)), Callers::Loopback);
+        let Callers::Disabled(why) = Callers::of(&cfg, Some(any)) else {
+            panic!("open on a public address")
+        };
+        assert!(why.contains("loopback") && why.contains("0.0.0.0"), "{why}");
+        assert!(crate::check::guard_callers(&cfg).starts_with("admit and settle: disabled: "));
+        // An empty token file counts as unset: an empty header must never match it.
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("caller-token");
+        std::fs::write(&empty, "\n").unwrap();
+        cfg.guard.caller_token = crate::config::SecretRef::File(empty.clone());
+        cfg.guard.unauthenticated_on_loopback = false;
+        assert!(matches!(Callers::of(&cfg, Some(lo)), Callers::Disabled(_)));
+        std::fs::write(&empty, "s3cret\n").unwrap();
+        let Callers::Token(t) = Callers::of(&cfg, Some(any)) else {
+            panic!("token not read")
+        };
+        assert_eq!(t.expose(), "s3cret");
+        assert_eq!(
+            crate::check::guard_callers(&cfg),
+            "admit and settle: enabled (guard.caller_token is set)"
+        );
     }
 }

@@ -5,10 +5,14 @@
 //!
 //! Keys (`P` = `{prefix}`): `P:res` hash id -> record `client|kind|cost|tokens|provider|model`;
 //! `P:exp` zset id by expiry (ms); `P:out` hash of unsettled sums (`cost`, `tokens`,
-//! `c:CLIENT`, `n:KIND`); per-second bucket hashes `P:b:cost`, `P:b:tokens`, `P:b:visual`,
+//! `c:CLIENT` cost, `k:CLIENT` count, `n:KIND`); per-second bucket hashes `P:b:cost`, `P:b:tokens`, `P:b:visual`,
 //! `P:b:js` (jobs started), `P:b:jd` (jobs done), `P:b:nc` (new clients), `P:b:api`,
 //! `P:b:cc:CLIENT`; `P:clients` set of clients with buckets; `P:kill` and `P:override` hashes
 //! of the founder's switches (JSON values).
+//!
+//! Each script checks every argument (and each record it reads) before its first write, since
+//! Redis does not roll a failed script back, and counts with `core::bounded`'s saturating
+//! arithmetic (`bounded::LUA`), so each script is all or nothing and no counter wraps.
 
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -19,13 +23,14 @@ use redis::{AsyncConnectionConfig, Script};
 
 use super::admin::{AdminState, Change};
 use super::reservations::{
-    AdmitCall, Admitted, Pricer, ReservationStore, Settled, StoreError, StoreStatus,
+    AdmitCall, Admitted, Pricer, ReservationStore, Settle, Settled, StoreError, StoreStatus,
 };
-use super::rules::{Amounts, Kind};
+use super::rules::{Amounts, Full, Kind};
 use crate::config::{Guard as GuardConfig, SecretRef};
+use crate::core::bounded;
 
-/// Shared Lua: split a record and release a reservation, booking `acost`/`atok` as settled.
-const LUA_RELEASE: &str = r#"
+/// Shared Lua: records and the saturating counter update. Runs after `bounded::LUA`.
+const LUA_RECORDS: &str = r#"
 local function split(s)
   local t, start = {}, 1
   while true do
@@ -35,122 +40,196 @@ local function split(s)
     start = j + 1
   end
 end
-local function release(p, id, rec, acost, atok, sec)
+local HELD = {ai = true, visual = true, job = true}
+-- A stored record `client|kind|cost|tokens|provider|model`, checked; nil when corrupt.
+local function record(rec)
   local f = split(rec)
-  local client, kind, cost, tokens = f[1], f[2], f[3], f[4]
+  if #f ~= 6 or f[1] == '' or not HELD[f[2]] then return nil end
+  local cost, tokens = int(f[3], 0, CEILING), int(f[4], 0, CEILING)
+  if cost == nil or tokens == nil then return nil end
+  return {client = f[1], kind = f[2], cost = cost, tokens = tokens}
+end
+-- HINCRBY that saturates (HINCRBY itself errors on overflow and on '-0', halfway through a
+-- script that Redis does not roll back). Returns the new value; adding 0 writes nothing.
+local function incr(key, field, d)
+  local v = tonumber(redis.call('HGET', key, field) or '0') or 0
+  if d == 0 then return v end
+  v = plus(v, d)
+  redis.call('HSET', key, field, itoa(v))
+  return v
+end
+-- Takes d out of a held sum (saturated sums stay saturated, see bounded::take).
+local function untake(key, field, d)
+  local v = tonumber(redis.call('HGET', key, field) or '0') or 0
+  if d == 0 then return v end
+  v = take(v, d)
+  redis.call('HSET', key, field, itoa(v))
+  return v
+end
+-- Releases checked record r, booking acost/atok (checked integers) as settled at sec.
+local function release(p, id, r, acost, atok, sec)
   redis.call('HDEL', p .. ':res', id)
   redis.call('ZREM', p .. ':exp', id)
   local out = p .. ':out'
-  redis.call('HINCRBY', out, 'cost', -tonumber(cost))
-  redis.call('HINCRBY', out, 'tokens', -tonumber(tokens))
-  redis.call('HINCRBY', out, 'n:' .. kind, -1)
-  if tonumber(redis.call('HINCRBY', out, 'c:' .. client, -tonumber(cost))) <= 0 then
-    redis.call('HDEL', out, 'c:' .. client)
+  untake(out, 'cost', r.cost)
+  untake(out, 'tokens', r.tokens)
+  if redis.call('HLEN', p .. ':res') == 0 then
+    -- Nothing held: exact again, even after a saturation.
+    redis.call('HDEL', out, 'cost', 'tokens')
   end
-  if tonumber(acost) ~= 0 then
-    redis.call('HINCRBY', p .. ':b:cost', sec, acost)
-    redis.call('HINCRBY', p .. ':b:cc:' .. client, sec, acost)
-    redis.call('SADD', p .. ':clients', client)
+  incr(out, 'n:' .. r.kind, -1)
+  local left = untake(out, 'c:' .. r.client, r.cost)
+  if redis.call('HEXISTS', out, 'k:' .. r.client) == 1 then
+    if incr(out, 'k:' .. r.client, -1) <= 0 then
+      redis.call('HDEL', out, 'c:' .. r.client, 'k:' .. r.client)
+    end
+  elseif left <= 0 then
+    -- Held before per-client counts existed: the cost alone says when nothing is left.
+    redis.call('HDEL', out, 'c:' .. r.client)
   end
-  if tonumber(atok) ~= 0 then redis.call('HINCRBY', p .. ':b:tokens', sec, atok) end
-  if kind == 'visual' or kind == 'job' then redis.call('HINCRBY', p .. ':b:jd', sec, 1) end
-  return f
+  if acost ~= 0 then
+    incr(p .. ':b:cost', sec, acost)
+    incr(p .. ':b:cc:' .. r.client, sec, acost)
+    redis.call('SADD', p .. ':clients', r.client)
+  end
+  if atok ~= 0 then incr(p .. ':b:tokens', sec, atok) end
+  if r.kind == 'visual' or r.kind == 'job' then incr(p .. ':b:jd', sec, 1) end
 end
+local function bad(what) return redis.error_reply('launchguard: invalid argument ' .. what) end
+-- Largest Unix time (seconds) a script accepts: year 33658, far past any clock reading.
+local MAX_SEC = 1e12
 "#;
 
 /// KEYS: res, exp, out, kill, b:cost, b:tokens, b:visual, b:js, b:jd, b:nc, b:api, b:cc:CLIENT.
-/// ARGV: now_sec, collected_sec, id, record, expires_ms, client, kind, cost, tokens, flags
-/// (r reserve, v visual, j job, n new client, a api), nkill, kill fields..., nlimits,
-/// (counter, headroom, amount)...
-/// Returns {'ok', pending...} | {'refused', index, pending...} | {'killed', field}.
+/// ARGV: now_sec, collected_sec, id, provider, expires_ms, client, kind, cost, tokens, flags
+/// (r reserve, v visual, j job, n new client, a api), model, max_total, max_client, nkill,
+/// kill fields..., nlimits, (counter, headroom, amount)...
+/// Every argument is checked before the first write. Returns {'ok', pending...} |
+/// {'refused', index, pending...} | {'killed', field} | {'full', 'client'|'total', held}.
 const LUA_ADMIT: &str = r#"
-local now_sec, c_sec = tonumber(ARGV[1]), tonumber(ARGV[2])
-local id, record, expires_ms, client, kind = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local cost, tokens, flags = ARGV[8], ARGV[9], ARGV[10]
-local i = 12
-for _ = 1, tonumber(ARGV[11]) do
-  if redis.call('HEXISTS', KEYS[4], ARGV[i]) == 1 then return {'killed', ARGV[i]} end
-  i = i + 1
+local now_sec, c_sec = int(ARGV[1], 0, MAX_SEC), int(ARGV[2], 0, MAX_SEC)
+local id, provider, expires_ms, client, kind = ARGV[3], ARGV[4], int(ARGV[5], 0, MAX_SEC * 1000), ARGV[6], ARGV[7]
+local cost, tokens, flags, model = int(ARGV[8], 0, CEILING), int(ARGV[9], 0, CEILING), ARGV[10], ARGV[11]
+local max_total, max_client = int(ARGV[12], 1, CEILING), int(ARGV[13], 1, CEILING)
+if not (now_sec and c_sec and expires_ms and cost and tokens and max_total and max_client) then
+  return bad('number')
+end
+if id == '' or client == '' or not (HELD[kind] or kind == 'api') then return bad('reservation') end
+for _, s in ipairs({id, client, provider, model}) do
+  if string.find(s, '|', 1, true) then return bad('name') end
+end
+if string.find(flags, '[^rvjna]') then return bad('flags') end
+local nkill = int(ARGV[14], 0, 64)
+if not nkill then return bad('nkill') end
+local i = 15 + nkill
+local n = int(ARGV[i], 0, 64)
+if not n or #ARGV ~= i + 3 * n then return bad('limits') end
+local COUNTERS = {cost = true, client_cost = true, tokens = true, visual = true, jobs = true, new_clients = true, api = true}
+local limits = {}
+for k = 1, n do
+  local j = i + 3 * (k - 1) + 1
+  local code, headroom, amount = ARGV[j], int(ARGV[j + 1], -CEILING, CEILING), int(ARGV[j + 2], 0, CEILING)
+  if not COUNTERS[code] or headroom == nil or amount == nil then return bad('limit ' .. k) end
+  limits[k] = {code, headroom, amount}
+end
+local reserve = string.find(flags, 'r', 1, true) ~= nil
+if reserve and redis.call('HEXISTS', KEYS[1], id) == 1 then return bad('duplicate id') end
+
+for k = 15, 14 + nkill do
+  if redis.call('HEXISTS', KEYS[4], ARGV[k]) == 1 then return {'killed', ARGV[k]} end
 end
 local function bsum(key, from)
   local t, s = redis.call('HGETALL', key), 0
   for j = 1, #t, 2 do
-    if tonumber(t[j]) >= from then s = s + tonumber(t[j + 1]) end
+    if (tonumber(t[j]) or -1) >= from then s = plus(s, tonumber(t[j + 1]) or 0) end
   end
   return s
 end
-local function outv(f) return tonumber(redis.call('HGET', KEYS[3], f) or '0') end
+local function outv(f) return tonumber(redis.call('HGET', KEYS[3], f) or '0') or 0 end
 local cache = {}
 local function pending(code)
   local v = cache[code]
   if v then return v end
-  if code == 'cost' then v = outv('cost') + bsum(KEYS[5], c_sec)
-  elseif code == 'client_cost' then v = outv('c:' .. client) + bsum(KEYS[12], c_sec)
-  elseif code == 'tokens' then v = outv('tokens') + bsum(KEYS[6], c_sec)
+  if code == 'cost' then v = plus(outv('cost'), bsum(KEYS[5], c_sec))
+  elseif code == 'client_cost' then v = plus(outv('c:' .. client), bsum(KEYS[12], c_sec))
+  elseif code == 'tokens' then v = plus(outv('tokens'), bsum(KEYS[6], c_sec))
   elseif code == 'visual' then v = bsum(KEYS[7], c_sec)
-  elseif code == 'jobs' then v = bsum(KEYS[8], c_sec) - bsum(KEYS[9], c_sec)
+  elseif code == 'jobs' then v = plus(bsum(KEYS[8], c_sec), -bsum(KEYS[9], c_sec))
   elseif code == 'new_clients' then v = bsum(KEYS[10], c_sec)
-  elseif code == 'api' then v = bsum(KEYS[11], now_sec - 59)
-  else return redis.error_reply('unknown counter ' .. code) end
+  else v = bsum(KEYS[11], now_sec - 59) end
   cache[code] = v
   return v
 end
-local n = tonumber(ARGV[i]); i = i + 1
-local got = {}
-local failed = nil
+local got, failed = {}, nil
 for k = 1, n do
-  local p = pending(ARGV[i])
-  local headroom, amount = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  got[k] = string.format('%.0f', p)
-  if failed == nil and (p + amount > headroom or (amount == 0 and p >= headroom)) then
-    failed = k
-  end
-  i = i + 3
-  if failed then break end
+  local l = limits[k]
+  local p = pending(l[1])
+  got[k] = itoa(p)
+  local t = plus(p, l[3])
+  if failed == nil and (t >= CEILING or t > l[2] or (l[3] == 0 and p >= l[2])) then failed = k end
 end
 if failed then return {'refused', tostring(failed - 1), unpack(got)} end
-if string.find(flags, 'v', 1, true) then redis.call('HINCRBY', KEYS[7], now_sec, 1) end
-if string.find(flags, 'j', 1, true) then redis.call('HINCRBY', KEYS[8], now_sec, 1) end
-if string.find(flags, 'n', 1, true) then redis.call('HINCRBY', KEYS[10], now_sec, 1) end
-if string.find(flags, 'a', 1, true) then redis.call('HINCRBY', KEYS[11], now_sec, 1) end
-if string.find(flags, 'r', 1, true) then
-  redis.call('HSET', KEYS[1], id, record)
+if reserve then
+  local mine = outv('k:' .. client)
+  if mine >= max_client then return {'full', 'client', itoa(mine)} end
+  local all = redis.call('HLEN', KEYS[1])
+  if all >= max_total then return {'full', 'total', itoa(all)} end
+end
+if string.find(flags, 'v', 1, true) then incr(KEYS[7], now_sec, 1) end
+if string.find(flags, 'j', 1, true) then incr(KEYS[8], now_sec, 1) end
+if string.find(flags, 'n', 1, true) then incr(KEYS[10], now_sec, 1) end
+if string.find(flags, 'a', 1, true) then incr(KEYS[11], now_sec, 1) end
+if reserve then
+  redis.call('HSET', KEYS[1], id, table.concat({client, kind, itoa(cost), itoa(tokens), provider, model}, '|'))
   redis.call('ZADD', KEYS[2], expires_ms, id)
-  redis.call('HINCRBY', KEYS[3], 'cost', cost)
-  redis.call('HINCRBY', KEYS[3], 'tokens', tokens)
-  redis.call('HINCRBY', KEYS[3], 'c:' .. client, cost)
-  redis.call('HINCRBY', KEYS[3], 'n:' .. kind, 1)
+  incr(KEYS[3], 'cost', cost)
+  incr(KEYS[3], 'tokens', tokens)
+  incr(KEYS[3], 'c:' .. client, cost)
+  incr(KEYS[3], 'k:' .. client, 1)
+  incr(KEYS[3], 'n:' .. kind, 1)
 end
 return {'ok', unpack(got)}
 "#;
 
-/// ARGV: prefix, id, actual cost, actual tokens, now_sec. Returns the record, or nil.
+/// ARGV: prefix, id, actual cost, actual tokens, now_sec. Returns the record, or nil. Checks
+/// every argument and the record before the first write.
 const LUA_SETTLE: &str = r#"
 local p, id = ARGV[1], ARGV[2]
+local acost, atok, sec = int(ARGV[3], 0, CEILING), int(ARGV[4], 0, CEILING), int(ARGV[5], 0, MAX_SEC)
+if not (acost and atok and sec) then return bad('usage') end
 local rec = redis.call('HGET', p .. ':res', id)
 if not rec then return false end
-release(p, id, rec, ARGV[3], ARGV[4], ARGV[5])
+local r = record(rec)
+if not r then return redis.error_reply('launchguard: corrupt reservation record ' .. id) end
+release(p, id, r, acost, atok, sec)
 return rec
 "#;
 
 /// ARGV: prefix, now_ms, now_sec, prune_before_sec. Expires due reservations (their estimate
 /// is booked as settled) and drops buckets older than prune_before (api: the last minute).
+/// Returns {expired, corrupt records dropped}.
 const LUA_SWEEP: &str = r#"
-local p, now_ms, now_sec, before = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local p = ARGV[1]
+local now_ms, now_sec, before = int(ARGV[2], 0, MAX_SEC * 1000), int(ARGV[3], 0, MAX_SEC), int(ARGV[4], -MAX_SEC, MAX_SEC)
+if not (now_ms and now_sec and before) then return bad('sweep') end
 local due = redis.call('ZRANGEBYSCORE', p .. ':exp', '-inf', now_ms, 'LIMIT', 0, 5000)
+local dropped = 0
 for _, id in ipairs(due) do
   local rec = redis.call('HGET', p .. ':res', id)
-  if rec then
-    local f = split(rec)
-    release(p, id, rec, f[3], f[4], now_sec)
+  local r = rec and record(rec)
+  if r then
+    release(p, id, r, r.cost, r.tokens, now_sec)
   else
+    -- Gone, or not ours to count: drop it from both, touching no counter.
+    if rec then dropped = dropped + 1 end
+    redis.call('HDEL', p .. ':res', id)
     redis.call('ZREM', p .. ':exp', id)
   end
 end
 local function prune(key, b)
   local t = redis.call('HKEYS', key)
   for _, s in ipairs(t) do
-    if tonumber(s) < b then redis.call('HDEL', key, s) end
+    if (tonumber(s) or -1) < b then redis.call('HDEL', key, s) end
   end
 end
 for _, b in ipairs({'cost', 'tokens', 'visual', 'js', 'jd', 'nc'}) do prune(p .. ':b:' .. b, before) end
@@ -159,7 +238,7 @@ for _, c in ipairs(redis.call('SMEMBERS', p .. ':clients')) do
   prune(p .. ':b:cc:' .. c, before)
   if redis.call('EXISTS', p .. ':b:cc:' .. c) == 0 then redis.call('SREM', p .. ':clients', c) end
 end
-return #due
+return {#due, dropped}
 "#;
 
 /// Wait this long after a failed connection before trying again, so an outage costs callers
@@ -175,6 +254,11 @@ pub struct RedisStore {
     admit: Script,
     settle: Script,
     sweep: Script,
+}
+
+/// A script with the shared arithmetic and record helpers in front.
+fn script(body: &str) -> Script {
+    Script::new(&format!("{}{LUA_RECORDS}{body}", bounded::LUA))
 }
 
 fn redis_error(e: &redis::RedisError) -> StoreError {
@@ -198,9 +282,9 @@ impl RedisStore {
             timeout: cfg.redis_timeout.0,
             conn: RwLock::new(None),
             next_try: tokio::sync::Mutex::new(Instant::now()),
-            admit: Script::new(LUA_ADMIT),
-            settle: Script::new(&format!("{LUA_RELEASE}{LUA_SETTLE}")),
-            sweep: Script::new(&format!("{LUA_RELEASE}{LUA_SWEEP}")),
+            admit: script(LUA_ADMIT),
+            settle: script(LUA_SETTLE),
+            sweep: script(LUA_SWEEP),
         }
     }
 
@@ -314,25 +398,19 @@ impl ReservationStore for RedisStore {
             inv.key(self.key(k));
         }
         inv.key(self.key(&format!("b:cc:{}", r.client_id)));
-        let record = format!(
-            "{}|{}|{}|{}|{}|{}",
-            r.client_id,
-            r.kind.as_str(),
-            r.amounts.cost_nano,
-            r.amounts.tokens,
-            r.provider,
-            r.model
-        );
         inv.arg(call.now.timestamp())
-            .arg(call.collected_sec)
+            .arg(call.collected_sec.max(0))
             .arg(&r.id)
-            .arg(record)
+            .arg(&r.provider)
             .arg(r.expires.timestamp_millis())
             .arg(&r.client_id)
             .arg(r.kind.as_str())
             .arg(r.amounts.cost_nano)
             .arg(r.amounts.tokens)
             .arg(kind_flags(&call))
+            .arg(&r.model)
+            .arg(call.caps.total)
+            .arg(call.caps.per_client)
             .arg(call.kill.len());
         for k in call.kill {
             inv.arg(k);
@@ -351,6 +429,10 @@ impl ReservationStore for RedisStore {
                 Ok(Admitted::Refused { index, pending })
             }
             Some("killed") if reply.len() == 2 => Ok(Admitted::Killed(reply[1].clone())),
+            Some("full") if reply.len() == 3 => Ok(Admitted::Full(Full {
+                per_client: reply[1] == "client",
+                held: parse_nums(&reply[2..])?[0].max(0) as u64,
+            })),
             _ => Err(StoreError(format!(
                 "redis: unexpected admit reply {reply:?}"
             ))),
@@ -362,23 +444,28 @@ impl ReservationStore for RedisStore {
         id: &str,
         price: Pricer<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Settled>, StoreError> {
-        // Price from the record, then release atomically (None if it expired meanwhile).
+    ) -> Result<Settle, StoreError> {
+        // Price from the record, then release atomically (Unknown if it expired meanwhile).
         let rec: Option<String> = self
             .cmd(redis::cmd("HGET").arg(self.key("res")).arg(id))
             .await?;
-        let Some(rec) = rec else { return Ok(None) };
-        let f: Vec<&str> = rec.splitn(6, '|').collect();
-        if f.len() != 6 {
-            return Err(StoreError(format!("redis: malformed reservation {id}")));
-        }
-        let kind =
-            Kind::parse(f[1]).ok_or_else(|| StoreError(format!("redis: bad kind in {id}")))?;
-        let reserved = Amounts {
-            cost_nano: f[2].parse().unwrap_or(0),
-            tokens: f[3].parse().unwrap_or(0),
+        let Some(rec) = rec else {
+            return Ok(Settle::Unknown);
         };
-        let actual = price(f[4], f[5]);
+        let f: Vec<&str> = rec.splitn(6, '|').collect();
+        let malformed = || StoreError(format!("redis: malformed reservation {id}"));
+        if f.len() != 6 {
+            return Err(malformed());
+        }
+        let kind = Kind::parse(f[1]).ok_or_else(malformed)?;
+        let reserved = Amounts {
+            cost_nano: f[2].parse().map_err(|_| malformed())?,
+            tokens: f[3].parse().map_err(|_| malformed())?,
+        };
+        let actual = match price(f[4], f[5]) {
+            Ok(a) => a,
+            Err(why) => return Ok(Settle::Refused(why)),
+        };
         let mut inv = self.settle.prepare_invoke();
         inv.key(self.key("res"))
             .arg(&self.prefix)
@@ -387,11 +474,14 @@ impl ReservationStore for RedisStore {
             .arg(actual.tokens)
             .arg(now.timestamp());
         let done: Option<String> = self.run(&inv).await?;
-        Ok(done.map(|_| Settled {
-            kind,
-            reserved,
-            actual,
-        }))
+        Ok(match done {
+            Some(_) => Settle::Done(Settled {
+                kind,
+                reserved,
+                actual,
+            }),
+            None => Settle::Unknown,
+        })
     }
 
     async fn reconcile(
@@ -412,7 +502,13 @@ impl ReservationStore for RedisStore {
                 .arg(now.timestamp_millis())
                 .arg(now_sec)
                 .arg(before);
-            let swept: i64 = self.run(&inv).await?;
+            let (swept, dropped): (i64, i64) = self.run(&inv).await?;
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    "guard: dropped expired reservation records in redis that were not launchguard's"
+                );
+            }
             if swept < 5000 {
                 break;
             }
@@ -424,6 +520,7 @@ impl ReservationStore for RedisStore {
         let out: Vec<(String, i64)> = self.cmd(redis::cmd("HGETALL").arg(self.key("out"))).await?;
         let mut s = StoreStatus::default();
         for (f, v) in out {
+            let v = v.clamp(-bounded::CEILING, bounded::CEILING);
             match f.as_str() {
                 "cost" => s.reserved_cost_nano = v,
                 _ => {
@@ -461,10 +558,15 @@ impl ReservationStore for RedisStore {
             }
         }
         for (k, v) in over {
-            match serde_json::from_str(&v) {
-                Ok(o) => {
-                    s.budget_overrides.insert(k, o);
-                }
+            match serde_json::from_str::<super::admin::BudgetOverride>(&v) {
+                Ok(o) => match bounded::usd_problem(o.budget_usd) {
+                    None => {
+                        s.budget_overrides.insert(k, o);
+                    }
+                    Some(p) => {
+                        tracing::warn!(key = %k, "guard: budget override in redis ignored: budget_usd {p}")
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(key = %k, error = %e, "guard: unreadable budget override in redis")
                 }

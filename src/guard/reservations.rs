@@ -11,6 +11,11 @@
 //! in per-second buckets and counted while their second is >= floor(C): a little early
 //! double counting, never a gap. Each collection reconciles: buckets the newest snapshot
 //! already covers are dropped.
+//!
+//! Every sum saturates (`core::bounded`): no sequence of admits and settles, however absurd
+//! the amounts, can wrap a counter below what was really reserved and spent. What a store
+//! holds is bounded too: an admission with nothing to hold keeps no reservation, and the
+//! outstanding ones are capped globally and per client (`rules::Caps`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -20,7 +25,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::admin::{self, AdminState, Change};
-use super::rules::{self, Amounts, Counter, Kind, Limit};
+use super::rules::{self, Amounts, Caps, Counter, Full, Kind, Limit};
+use crate::core::bounded::{Bounded, minus, take, total};
 
 /// A reservation's record.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,9 +42,15 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// API requests are counted, not reserved: there is nothing to settle.
+    /// Whether the store keeps it until settled. API requests are counted, not reserved; an
+    /// `ai` admission of zero cost and zero tokens has nothing to hold. Jobs always hold one:
+    /// their settle frees a concurrent-job slot.
     pub fn reserves(&self) -> bool {
-        self.kind != Kind::Api
+        match self.kind {
+            Kind::Api => false,
+            Kind::Visual | Kind::Job => true,
+            Kind::Ai => !self.amounts.is_zero(),
+        }
     }
 }
 
@@ -50,6 +62,8 @@ pub struct AdmitCall<'a> {
     pub kill: &'a [String],
     /// floor(collection time of the snapshot the limits were computed from).
     pub collected_sec: i64,
+    /// Caps on outstanding reservations, checked when this one would be held.
+    pub caps: Caps,
     pub now: DateTime<Utc>,
 }
 
@@ -61,6 +75,8 @@ pub enum Admitted {
     Refused { index: usize, pending: Vec<i64> },
     /// A kill switch set elsewhere (its key).
     Killed(String),
+    /// Every limit passed, but the outstanding reservations are at a cap; nothing was held.
+    Full(Full),
 }
 
 /// What a settle released.
@@ -69,6 +85,17 @@ pub struct Settled {
     pub kind: Kind,
     pub reserved: Amounts,
     pub actual: Amounts,
+}
+
+/// The outcome of a settle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    Done(Settled),
+    /// Expired, already settled, or never issued.
+    Unknown,
+    /// The usage was refused (it prices past what one request may cost); the reservation is
+    /// kept as it was.
+    Refused(String),
 }
 
 /// Outstanding reservations, for the metrics.
@@ -88,8 +115,9 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-/// How settle prices the actual usage (the reservation knows provider and model).
-pub type Pricer<'a> = &'a (dyn Fn(&str, &str) -> Amounts + Sync);
+/// How settle prices the actual usage (the reservation knows provider and model); an error
+/// refuses the usage.
+pub type Pricer<'a> = &'a (dyn Fn(&str, &str) -> Result<Amounts, String> + Sync);
 
 /// Where reservations and the founder's switches live: this process, or Redis.
 pub trait ReservationStore: Send + Sync {
@@ -98,14 +126,13 @@ pub trait ReservationStore: Send + Sync {
         &self,
         call: AdmitCall<'_>,
     ) -> impl Future<Output = Result<Admitted, StoreError>> + Send;
-    /// Releases a reservation and records the actual usage; `None` when it is unknown
-    /// (expired or never issued).
+    /// Releases a reservation and records the actual usage, all or nothing.
     fn settle(
         &self,
         id: &str,
         price: Pricer<'_>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<Settled>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Settle, StoreError>> + Send;
     /// Expires old reservations and drops what the snapshot collected at `collected_sec`
     /// already holds (with several replicas: what no snapshot younger than `max_age_secs`
     /// can still need).
@@ -132,17 +159,25 @@ struct Buckets(BTreeMap<i64, i64>);
 impl Buckets {
     fn add(&mut self, sec: i64, v: i64) {
         if v != 0 {
-            *self.0.entry(sec).or_insert(0) += v;
+            let b = self.0.entry(sec).or_insert(0);
+            *b = b.plus(v);
         }
     }
 
     fn sum_from(&self, sec: i64) -> i64 {
-        self.0.range(sec..).map(|(_, v)| *v).sum()
+        total(self.0.range(sec..).map(|(_, v)| *v))
     }
 
     fn prune_before(&mut self, sec: i64) {
         self.0 = self.0.split_off(&sec);
     }
+}
+
+/// What one client holds unsettled.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    cost: i64,
+    count: u64,
 }
 
 #[derive(Debug, Default)]
@@ -153,7 +188,7 @@ struct Inner {
     expiry: BTreeSet<(i64, String)>,
     out_cost: i64,
     out_tokens: i64,
-    out_client: HashMap<String, i64>,
+    out_client: HashMap<String, Held>,
     out_kind: [i64; 4],
     cost: Buckets,
     tokens: Buckets,
@@ -175,14 +210,18 @@ const SWEEP_PER_LOCK: usize = 2048;
 impl Inner {
     fn pending(&self, c: Counter, client: &str, from: i64, now_sec: i64) -> i64 {
         match c {
-            Counter::Cost => self.out_cost + self.cost.sum_from(from),
-            Counter::ClientCost => {
-                self.out_client.get(client).copied().unwrap_or(0)
-                    + self.client_cost.get(client).map_or(0, |b| b.sum_from(from))
-            }
-            Counter::Tokens => self.out_tokens + self.tokens.sum_from(from),
+            Counter::Cost => self.out_cost.plus(self.cost.sum_from(from)),
+            Counter::ClientCost => self
+                .out_client
+                .get(client)
+                .map_or(0, |h| h.cost)
+                .plus(self.client_cost.get(client).map_or(0, |b| b.sum_from(from))),
+            Counter::Tokens => self.out_tokens.plus(self.tokens.sum_from(from)),
             Counter::Visual => self.visual.sum_from(from),
-            Counter::Jobs => self.jobs_started.sum_from(from) - self.jobs_done.sum_from(from),
+            Counter::Jobs => minus(
+                self.jobs_started.sum_from(from),
+                self.jobs_done.sum_from(from),
+            ),
             Counter::NewClients => self.new_clients.sum_from(from),
             Counter::Api => self.api.sum_from(now_sec - 59),
         }
@@ -205,36 +244,58 @@ impl Inner {
             return;
         }
         let a = r.amounts;
-        self.out_cost += a.cost_nano;
-        self.out_tokens += a.tokens;
-        *self.out_client.entry(r.client_id.clone()).or_insert(0) += a.cost_nano;
-        self.out_kind[r.kind.index()] += 1;
+        self.out_cost = self.out_cost.plus(a.cost_nano);
+        self.out_tokens = self.out_tokens.plus(a.tokens);
+        let h = self.out_client.entry(r.client_id.clone()).or_default();
+        h.cost = h.cost.plus(a.cost_nano);
+        h.count += 1;
+        self.out_kind[r.kind.index()] = self.out_kind[r.kind.index()].plus(1);
         self.expiry
             .insert((r.expires.timestamp_millis(), r.id.clone()));
         self.res.insert(r.id.clone(), r.clone());
     }
 
-    /// Removes a reservation and books `actual` as settled at `sec`.
+    /// Which cap one more reservation for `client` would pass.
+    fn full(&self, caps: &Caps, client: &str) -> Option<Full> {
+        let held = self.out_client.get(client).map_or(0, |h| h.count);
+        caps.full(self.res.len() as u64, held)
+    }
+
+    /// Removes a reservation and books `actual` as settled at `sec`; when `actual` refuses the
+    /// usage nothing changes.
     fn release(
         &mut self,
         id: &str,
-        actual: impl FnOnce(&Reservation) -> Amounts,
+        actual: impl FnOnce(&Reservation) -> Result<Amounts, String>,
         sec: i64,
-    ) -> Option<Settled> {
-        let r = self.res.remove(id)?;
+    ) -> Settle {
+        let Some(r) = self.res.get(id) else {
+            return Settle::Unknown;
+        };
+        let got = match actual(r) {
+            Ok(a) => a,
+            Err(why) => return Settle::Refused(why),
+        };
+        let Some(r) = self.res.remove(id) else {
+            return Settle::Unknown;
+        };
         self.expiry
             .remove(&(r.expires.timestamp_millis(), r.id.clone()));
         let a = r.amounts;
-        let got = actual(&r);
-        self.out_cost -= a.cost_nano;
-        self.out_tokens -= a.tokens;
-        if let Some(c) = self.out_client.get_mut(&r.client_id) {
-            *c -= a.cost_nano;
-            if *c <= 0 {
+        self.out_cost = take(self.out_cost, a.cost_nano);
+        self.out_tokens = take(self.out_tokens, a.tokens);
+        if self.res.is_empty() {
+            // Nothing held: exact again, even after a saturation.
+            (self.out_cost, self.out_tokens) = (0, 0);
+        }
+        if let Some(h) = self.out_client.get_mut(&r.client_id) {
+            h.cost = take(h.cost, a.cost_nano);
+            h.count = h.count.saturating_sub(1);
+            if h.count == 0 {
                 self.out_client.remove(&r.client_id);
             }
         }
-        self.out_kind[r.kind.index()] -= 1;
+        self.out_kind[r.kind.index()] = minus(self.out_kind[r.kind.index()], 1);
         self.cost.add(sec, got.cost_nano);
         self.tokens.add(sec, got.tokens);
         if got.cost_nano != 0 {
@@ -246,7 +307,7 @@ impl Inner {
         if r.kind.is_job() {
             self.jobs_done.add(sec, 1);
         }
-        Some(Settled {
+        Settle::Done(Settled {
             kind: r.kind,
             reserved: a,
             actual: got,
@@ -266,7 +327,7 @@ impl Inner {
             .collect();
         let n = due.len();
         for id in due {
-            self.release(&id, |r| r.amounts, now.timestamp());
+            self.release(&id, |r| Ok(r.amounts), now.timestamp());
         }
         n
     }
@@ -335,6 +396,11 @@ impl ReservationStore for MemoryStore {
         if let Some(index) = rules::first_failing(call.limits, &pending) {
             return Ok(Admitted::Refused { index, pending });
         }
+        if call.res.reserves()
+            && let Some(full) = g.full(&call.caps, client)
+        {
+            return Ok(Admitted::Full(full));
+        }
         g.insert(call.res, now_sec);
         Ok(Admitted::Reserved(pending))
     }
@@ -344,7 +410,7 @@ impl ReservationStore for MemoryStore {
         id: &str,
         price: Pricer<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Settled>, StoreError> {
+    ) -> Result<Settle, StoreError> {
         let mut g = self.lock();
         Ok(g.release(id, |r| price(&r.provider, &r.model), now.timestamp()))
     }
@@ -365,7 +431,7 @@ impl ReservationStore for MemoryStore {
         Ok(StoreStatus {
             outstanding: g.out_kind,
             reserved_cost_nano: g.out_cost,
-            max_client_reserved_nano: g.out_client.values().copied().max().unwrap_or(0),
+            max_client_reserved_nano: g.out_client.values().map(|h| h.cost).max().unwrap_or(0),
         })
     }
 
@@ -390,6 +456,7 @@ impl ReservationStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::bounded::CEILING;
     use crate::guard::rules::Reason;
     use chrono::Duration;
 
@@ -422,6 +489,11 @@ mod tests {
         }
     }
 
+    const CAPS: Caps = Caps {
+        total: 1000,
+        per_client: 100,
+    };
+
     fn store() -> (MemoryStore, tempfile::TempDir) {
         let d = tempfile::tempdir().unwrap();
         (MemoryStore::open(d.path().join("s.json")).unwrap(), d)
@@ -439,6 +511,7 @@ mod tests {
             limits,
             kill: &[],
             collected_sec: c,
+            caps: CAPS,
             now,
         })
         .await
@@ -471,13 +544,17 @@ mod tests {
         );
         // Settled for less: the actual cost counts until a snapshot collected after it.
         let t = now + Duration::seconds(1);
-        let price = |_: &str, _: &str| Amounts {
-            cost_nano: 15,
-            tokens: 3,
+        let price = |_: &str, _: &str| {
+            Ok(Amounts {
+                cost_nano: 15,
+                tokens: 3,
+            })
         };
-        let got = s.settle("1", &price, t).await.unwrap().unwrap();
+        let Settle::Done(got) = s.settle("1", &price, t).await.unwrap() else {
+            panic!("not settled")
+        };
         assert_eq!((got.reserved.cost_nano, got.actual.cost_nano), (40, 15));
-        assert!(s.settle("1", &price, t).await.unwrap().is_none());
+        assert_eq!(s.settle("1", &price, t).await.unwrap(), Settle::Unknown);
         assert_eq!(admit(&s, &r3, &l, c, t).await, Admitted::Reserved(vec![55]));
         let g = s.lock();
         assert_eq!(g.pending(Counter::Cost, "a", c, t.timestamp()), 95);
@@ -535,6 +612,101 @@ mod tests {
         assert!(bad.admin().await.unwrap().kill_switches.is_empty());
     }
 
+    #[tokio::test]
+    async fn nothing_to_hold_keeps_nothing_and_caps_bound_the_rest() {
+        let (s, _d) = store();
+        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+        let c = now.timestamp() - 5;
+        let mut free = res("f", "a", Kind::Ai, 0, now);
+        free.amounts.tokens = 0;
+        assert!(!free.reserves());
+        for _ in 0..3 {
+            admit(&s, &free, &[], c, now).await;
+        }
+        assert!(s.lock().res.is_empty());
+        // A zero-cost job still holds its concurrent-job slot.
+        let job = res("j", "a", Kind::Job, 0, now);
+        assert!(job.reserves());
+        // Per client, then over all clients.
+        let caps = Caps {
+            total: 3,
+            per_client: 2,
+        };
+        fn call(r: &Reservation, caps: Caps, c: i64, now: DateTime<Utc>) -> AdmitCall<'_> {
+            AdmitCall {
+                res: r,
+                limits: &[],
+                kill: &[],
+                collected_sec: c,
+                caps,
+                now,
+            }
+        }
+        let r = |id: &str, client: &str| res(id, client, Kind::Ai, 1, now);
+        for (id, client, want) in [
+            ("1", "a", None),
+            ("2", "a", None),
+            (
+                "3",
+                "a",
+                Some(Full {
+                    per_client: true,
+                    held: 2,
+                }),
+            ),
+            ("4", "b", None),
+            (
+                "5",
+                "c",
+                Some(Full {
+                    per_client: false,
+                    held: 3,
+                }),
+            ),
+        ] {
+            let got = s.admit(call(&r(id, client), caps, c, now)).await.unwrap();
+            match want {
+                None => assert!(matches!(got, Admitted::Reserved(_)), "{id}: {got:?}"),
+                Some(f) => assert_eq!(got, Admitted::Full(f), "{id}"),
+            }
+        }
+        // What holds nothing passes even when full.
+        assert!(matches!(
+            s.admit(call(&free, caps, c, now)).await.unwrap(),
+            Admitted::Reserved(_)
+        ));
+        assert_eq!(s.lock().res.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_settle_keeps_the_reservation_and_saturation_never_undercounts() {
+        let (s, _d) = store();
+        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+        let c = now.timestamp() - 5;
+        let big = |id: &str| res(id, "a", Kind::Ai, CEILING, now);
+        admit(&s, &big("1"), &[], c, now).await;
+        admit(&s, &big("2"), &[], c, now).await;
+        let refuse = |_: &str, _: &str| Err("too much".to_string());
+        assert_eq!(
+            s.settle("1", &refuse, now).await.unwrap(),
+            Settle::Refused("too much".into())
+        );
+        assert_eq!(s.lock().res.len(), 2);
+        // Released for nothing: 2 was still held at the ceiling, so the sum stays there.
+        let zero = |_: &str, _: &str| Ok(Amounts::default());
+        assert!(matches!(
+            s.settle("1", &zero, now).await.unwrap(),
+            Settle::Done(_)
+        ));
+        assert_eq!(
+            s.lock().pending(Counter::Cost, "a", c, now.timestamp()),
+            CEILING
+        );
+        // Nothing held: exact again.
+        s.settle("2", &zero, now).await.unwrap();
+        assert_eq!(s.lock().pending(Counter::Cost, "a", c, now.timestamp()), 0);
+    }
+
     proptest::proptest! {
         /// Whatever the order and size of admissions, what is reserved never passes the
         /// headroom, and a refusal means this one would have.
@@ -558,7 +730,7 @@ mod tests {
                     Admitted::Refused { pending, .. } => {
                         proptest::prop_assert!(pending[0] + a > headroom || (*a == 0 && pending[0] >= headroom));
                     }
-                    Admitted::Killed(_) => proptest::prop_assert!(false),
+                    Admitted::Killed(_) | Admitted::Full(_) => proptest::prop_assert!(false),
                 }
                 proptest::prop_assert!(reserved <= headroom);
             }

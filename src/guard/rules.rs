@@ -10,7 +10,6 @@
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::admin::{AdminState, BudgetScope, KillKey};
@@ -23,8 +22,8 @@ use crate::core::pricing::{price_for, row_cost};
 use crate::core::tiers::Resource;
 use crate::figures::UsageRow;
 
-/// Money in the stores is integer nano-dollars: exact sums, and exact in Redis' Lua numbers.
-pub const NANOS_PER_USD: i64 = 1_000_000_000;
+use crate::core::bounded::{self, Bounded, MAX_USD, ceil_count, minus, times, total};
+pub use crate::core::bounded::{NANOS_PER_USD, from_nanos, to_nanos};
 
 /// The window of the auto-throttle's spend rate.
 pub const SPEND_RATE_WINDOW_SECONDS: i64 = 15 * 60;
@@ -35,6 +34,8 @@ pub const KILL_RETRY_SECONDS: u64 = 60;
 pub const CLIENTS_RETRY_SECONDS: u64 = 3600;
 /// Retry-After while Redis is unreachable and the guard fails closed.
 pub const STORE_RETRY_SECONDS: u64 = 5;
+/// Retry-After when the outstanding reservations are at their cap: settles free room at once.
+pub const RESERVATIONS_RETRY_SECONDS: u64 = 5;
 
 /// What an admission is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -92,10 +93,12 @@ pub struct Usage {
 
 impl Usage {
     pub fn tokens(&self) -> u64 {
-        self.input_tokens
-            .saturating_add(self.output_tokens.unwrap_or(0))
-            .saturating_add(self.cache_read_tokens)
-            .saturating_add(self.cache_write_tokens)
+        total([
+            self.input_tokens,
+            self.output_tokens.unwrap_or(0),
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+        ])
     }
 }
 
@@ -118,17 +121,22 @@ pub struct Amounts {
     pub tokens: i64,
 }
 
-/// Dollars to nano-dollars, rounded up so a reservation never undercounts.
-pub fn to_nanos(usd: Decimal) -> i64 {
-    (usd * Decimal::from(NANOS_PER_USD))
-        .ceil()
-        .to_i64()
-        .unwrap_or(i64::MAX)
-        .max(0)
+impl Amounts {
+    /// Nothing to hold: an admission of zero cost and zero tokens keeps no reservation.
+    pub fn is_zero(&self) -> bool {
+        self.cost_nano == 0 && self.tokens == 0
+    }
 }
 
-pub fn from_nanos(n: i64) -> Decimal {
-    Decimal::new(n, 9).normalize()
+/// One request may cost at most `MAX_USD`: past it the usage is refused, never recorded.
+fn within_one_request(what: &str, usd: Decimal) -> Result<Decimal, String> {
+    if usd > MAX_USD {
+        return Err(format!(
+            "{what} prices at ${}, more than the ${MAX_USD} one request may cost",
+            usd.round_dp(2)
+        ));
+    }
+    Ok(usd)
 }
 
 fn cost_of(cfg: &Config, provider: &str, model: &str, u: &Usage) -> Decimal {
@@ -174,24 +182,23 @@ pub fn estimate(cfg: &Config, req: &Request) -> Result<Amounts, String> {
             Kind::Ai => return Err("an `ai` request needs `provider`".into()),
         },
     };
+    let cost = within_one_request("the estimate", times(cost, e.margin))?;
     Ok(Amounts {
-        cost_nano: to_nanos(cost * e.margin),
-        tokens: (Decimal::from(u.tokens()) * e.margin)
-            .ceil()
-            .to_i64()
-            .unwrap_or(i64::MAX),
+        cost_nano: to_nanos(cost),
+        tokens: ceil_count(times(Decimal::from(u.tokens()), e.margin)),
     })
 }
 
 /// The amounts a settle records: the actual usage, priced like a ledger row, no margin.
-pub fn actual(cfg: &Config, provider: &str, model: &str, u: &Usage) -> Amounts {
+/// Usage that prices past what one request may cost is refused and the reservation kept.
+pub fn actual(cfg: &Config, provider: &str, model: &str, u: &Usage) -> Result<Amounts, String> {
     let cost = u
         .cost_usd
         .unwrap_or_else(|| cost_of(cfg, provider, model, u));
-    Amounts {
-        cost_nano: to_nanos(cost),
-        tokens: u.tokens().min(i64::MAX as u64) as i64,
-    }
+    Ok(Amounts {
+        cost_nano: to_nanos(within_one_request("the usage", cost)?),
+        tokens: bounded::signed(u.tokens()),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -261,6 +268,7 @@ reasons! {
     TierConcurrentJobs = "tier_concurrent_jobs" Throttle;
     TierApiRequestsPerMinute = "tier_api_requests_per_minute" Throttle;
     SpendRate = "spend_rate" Throttle;
+    ReservationsFull = "reservations_full" Throttle;
 }
 
 /// The guard's answer to one admission.
@@ -296,6 +304,27 @@ impl Verdict {
         }
     }
 
+    /// The answer when the outstanding reservations are at their cap (global, or the client's).
+    pub fn reservations_full(full: &Full, client: &str) -> Self {
+        let message = if full.per_client {
+            format!(
+                "client `{client}` holds {} outstanding reservations, its cap (guard.max_reservations_per_client): settle them or let them expire",
+                full.held
+            )
+        } else {
+            format!(
+                "{} reservations are outstanding, the cap (guard.max_reservations): settle them or let them expire",
+                full.held
+            )
+        };
+        Verdict::new(
+            Reason::ReservationsFull,
+            "reservations",
+            RESERVATIONS_RETRY_SECONDS,
+            message,
+        )
+    }
+
     /// The answer when the store (Redis) cannot be reached, per the fail mode.
     pub fn store_unavailable(mode: FailMode, why: &str) -> Self {
         match mode {
@@ -313,6 +342,47 @@ impl Verdict {
                 STORE_RETRY_SECONDS,
                 format!("the reservation store is unavailable ({why}) and the guard fails closed"),
             ),
+        }
+    }
+}
+
+/// A store refused to hold one more reservation: `held` reached its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full {
+    /// The client's own cap (else the global one).
+    pub per_client: bool,
+    pub held: u64,
+}
+
+/// The caps on outstanding reservations a store enforces when it reserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub total: u64,
+    pub per_client: u64,
+}
+
+impl Caps {
+    pub fn of(cfg: &Config) -> Self {
+        Caps {
+            total: cfg.guard.max_reservations as u64,
+            per_client: cfg.guard.max_reservations_per_client as u64,
+        }
+    }
+
+    /// Which cap one more reservation would pass, given what is held.
+    pub fn full(&self, total: u64, client: u64) -> Option<Full> {
+        if client >= self.per_client {
+            Some(Full {
+                per_client: true,
+                held: client,
+            })
+        } else if total >= self.total {
+            Some(Full {
+                per_client: false,
+                held: total,
+            })
+        } else {
+            None
         }
     }
 }
@@ -352,7 +422,8 @@ impl Counter {
 }
 
 /// A limit checked atomically with the reservation: fails when pending + amount > headroom,
-/// or when a request with nothing to count (amount 0) finds the limit already reached.
+/// or when a request with nothing to count (amount 0) finds the limit already reached, or when
+/// pending + amount saturates (reaches `bounded::CEILING`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limit {
     pub counter: Counter,
@@ -370,7 +441,10 @@ pub struct Limit {
 
 impl Limit {
     pub fn fails(&self, pending: i64) -> bool {
-        pending.saturating_add(self.amount) > self.headroom
+        // A saturated sum is more than it reads: it fails whatever the headroom.
+        let total = pending.plus(self.amount);
+        total >= bounded::CEILING
+            || total > self.headroom
             || (self.amount == 0 && pending >= self.headroom)
     }
 }
@@ -556,9 +630,8 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
     let mut out = Vec::new();
     let nanos = to_nanos;
     let alert = |budget: i64, spent: i64| {
-        let at = Decimal::try_from(cfg.budgets.alert_ratio).unwrap_or(Decimal::ONE)
-            * Decimal::from(budget);
-        at.ceil().to_i64().unwrap_or(i64::MAX) - spent
+        let ratio = Decimal::try_from(cfg.budgets.alert_ratio).unwrap_or(Decimal::ONE);
+        minus(ceil_count(times(ratio, Decimal::from(budget))), spent)
     };
 
     if spends(req, amt) {
@@ -620,7 +693,7 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
         ] {
             out.push(Limit {
                 counter,
-                headroom: budget - spent,
+                headroom: minus(budget, spent),
                 amount: amt.cost_nano,
                 reason,
                 scope,
@@ -633,16 +706,16 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
     let tier = |r: Resource| {
         snap.tier_usage(r)
             .and_then(|t| t.usage)
-            .map(|u| u.min(i64::MAX as u64) as i64)
+            .map(bounded::signed)
     };
     let today = |u: Option<i64>| if same_day { u } else { u.map(|_| 0) };
     let mut count =
         |counter, reason, scope: &'static str, limit: u64, used: Option<i64>, amount, retry| {
             if let Some(used) = used {
-                let limit = limit.min(i64::MAX as u64) as i64;
+                let limit = bounded::signed(limit);
                 out.push(Limit {
                     counter,
-                    headroom: limit - used,
+                    headroom: minus(limit, used),
                     amount,
                     reason,
                     scope,
@@ -717,14 +790,13 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
                 .budget(BudgetScope::Daily, None, &cfg.budgets, now),
         );
         let spent = if same_day { nanos(daily.spent_usd) } else { 0 };
-        let projected = (Decimal::from(nanos(spend15)) * Decimal::from(to_midnight)
-            / Decimal::from(SPEND_RATE_WINDOW_SECONDS))
-        .ceil()
-        .to_i64()
-        .unwrap_or(i64::MAX);
+        let projected = ceil_count(
+            times(Decimal::from(nanos(spend15)), Decimal::from(to_midnight))
+                / Decimal::from(SPEND_RATE_WINDOW_SECONDS),
+        );
         out.push(Limit {
             counter: Counter::Cost,
-            headroom: budget.saturating_sub(spent).saturating_sub(projected),
+            headroom: minus(minus(budget, spent), projected),
             amount: amt.cost_nano,
             reason: Reason::SpendRate,
             scope: "daily",
@@ -745,7 +817,7 @@ pub fn finish(req: &Request, limits: &[Limit], pending: &[i64], failed: Option<u
             Counter::Cost | Counter::ClientCost if l.reason == Reason::SpendRate => format!(
                 "at the last 15 minutes' rate, {} more would be spent before local midnight; the daily budget leaves {} after {} reserved",
                 usd(l.limit),
-                usd(l.headroom.saturating_add(l.limit).max(0)),
+                usd(l.headroom.plus(l.limit).max(0)),
                 usd(p)
             ),
             Counter::Cost | Counter::ClientCost => {
@@ -757,7 +829,7 @@ pub fn finish(req: &Request, limits: &[Limit], pending: &[i64], failed: Option<u
                 format!(
                     "{who} budget of {} is used up: {} spent, {} reserved, {} asked",
                     usd(l.limit),
-                    usd(l.limit - l.headroom),
+                    usd(minus(l.limit, l.headroom)),
                     usd(p),
                     usd(l.amount)
                 )
@@ -766,17 +838,17 @@ pub fn finish(req: &Request, limits: &[Limit], pending: &[i64], failed: Option<u
                 "{} is at its tier limit of {}: {} used, {} reserved since the last collection",
                 l.scope,
                 l.limit,
-                l.limit - l.headroom,
+                minus(l.limit, l.headroom),
                 p
             ),
         };
         return Verdict::new(l.reason, l.scope, l.retry_after, message);
     }
     // Admitted: warn when this admission takes a budget into its alert state.
-    let alerting = limits.iter().zip(pending).find(|(l, p)| {
-        l.alert_headroom
-            .is_some_and(|a| p.saturating_add(l.amount) >= a)
-    });
+    let alerting = limits
+        .iter()
+        .zip(pending)
+        .find(|(l, p)| l.alert_headroom.is_some_and(|a| p.plus(l.amount) >= a));
     match alerting {
         Some((l, _)) => Verdict {
             reason: Reason::BudgetAlert,
@@ -826,6 +898,7 @@ mod tests {
     use super::*;
     use crate::core::assess::assess;
     use crate::figures::{DbFigures, JobFigures, TrafficFigures};
+    use rust_decimal::prelude::ToPrimitive;
     use rust_decimal_macros::dec;
 
     fn utc(s: &str) -> DateTime<Utc> {
@@ -1292,7 +1365,7 @@ mod tests {
             let status = r.decision().status();
             assert_eq!(status == 200, r.decision() == Decision::Allow);
         }
-        assert_eq!(Reason::ALL.len(), 23);
+        assert_eq!(Reason::ALL.len(), 24);
     }
 
     #[test]

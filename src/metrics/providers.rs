@@ -10,6 +10,7 @@ use rust_decimal::prelude::ToPrimitive;
 use super::encode::Exposition;
 use super::names as n;
 use crate::config::Config;
+use crate::core::bounded::Bounded;
 use crate::core::drift;
 use crate::core::labels::{self, Kept, OTHER};
 use crate::sources::providers::figures::{Amount, ModelFigures, Period};
@@ -23,10 +24,10 @@ fn usd(d: Decimal) -> f64 {
 fn merge_model(a: &mut ModelFigures, b: ModelFigures) {
     for (class, count) in b.tokens {
         let t = a.tokens.entry(class).or_default();
-        *t = t.saturating_add(count);
+        *t = t.plus(count);
     }
     a.cost_usd = match (a.cost_usd, b.cost_usd) {
-        (Some(x), Some(y)) => Some(x.saturating_add(y)),
+        (Some(x), Some(y)) => Some(x.plus(y)),
         (x, y) => x.or(y),
     };
 }
@@ -42,8 +43,8 @@ fn capped_models(c: &Collected, cap: usize) -> (Vec<(&'static str, Models)>, usi
     for (name, f) in &c.providers {
         for ((model, _), m) in &f.models {
             let w = weights.entry((*name, model.as_str())).or_default();
-            w.0 = w.0.saturating_add(m.cost_usd.unwrap_or_default());
-            w.1 = m.tokens.values().fold(w.1, |a, t| a.saturating_add(*t));
+            w.0 = w.0.plus(m.cost_usd.unwrap_or_default());
+            w.1 = m.tokens.values().fold(w.1, |a, t| a.plus(*t));
         }
     }
     let kept = Kept::choose(weights, cap);

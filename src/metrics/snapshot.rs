@@ -96,7 +96,8 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
         Default::default();
     for ((provider, model, period), u) in &a.usage {
         let p = period.label();
-        *by_provider.entry((provider.as_str(), p)).or_default() += u.cost_usd;
+        let sum = by_provider.entry((provider.as_str(), p)).or_default();
+        *sum = crate::core::bounded::Bounded::plus(*sum, u.cost_usd);
         e.set(&n::MODEL_COST_USD, &[provider, model, p], usd(u.cost_usd));
         for (i, ty) in TOKEN_TYPES.iter().enumerate() {
             e.set(&n::AI_TOKENS, &[provider, model, ty, p], u.tokens[i] as f64);

@@ -362,7 +362,8 @@ pub fn render(input: &PageInput) -> String {
     let mut by_provider: BTreeMap<&str, Decimal> = BTreeMap::new();
     for ((provider, _, period), u) in &a.usage {
         if *period == Period::Day {
-            *by_provider.entry(provider).or_default() += u.cost_usd;
+            let sum = by_provider.entry(provider).or_default();
+            *sum = crate::core::bounded::Bounded::plus(*sum, u.cost_usd);
         }
     }
     if !by_provider.is_empty() {

@@ -140,8 +140,12 @@ mod tests {
         // A slow check occupies the only worker; with no queue the next is refused at once.
         let slow = bcrypt::hash("x", 8).unwrap();
         let first = pool.verify("y".into(), Against::Hash(slow));
+        // Asks once the first holds the only place (its permit is taken on its first poll),
+        // rather than after a guessed delay that a fast or loaded machine can outrun.
         let second = async {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            while pool.permits.available_permits() > 0 {
+                tokio::task::yield_now().await;
+            }
             pool.verify("z".into(), Against::Nobody).await
         };
         let (a, b) = tokio::join!(first, second);

@@ -153,10 +153,23 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String, String)> {
 
 /// A minimal HTTP/1.1 POST of a JSON body: (status, content-type, body).
 pub fn http_post_json(addr: &str, path: &str, body: &str) -> Option<(u16, String, String)> {
+    http_post_json_as(addr, path, body, None)
+}
+
+/// The same with `Authorization: Bearer TOKEN` (the guard's caller token).
+pub fn http_post_json_as(
+    addr: &str,
+    path: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> Option<(u16, String, String)> {
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     request(
         addr,
         &format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ),

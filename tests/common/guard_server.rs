@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub use super::port::free_port;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The platform's caller token (`guard.caller_token`), sent with every admit and settle.
+pub const CALLER_TOKEN: &str = "test-caller-token-9876543210";
 
 /// A `launchguard serve` process.
 pub struct Server {
@@ -82,6 +84,17 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Resident memory of the process in KiB (VmRSS of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
     }
 
     pub fn log_text(&self) -> String {
@@ -210,19 +223,30 @@ pub fn admit_body(client: &str) -> String {
     )
 }
 
-/// (status, parsed JSON, Retry-After header) of one POST.
+/// (status, parsed JSON, Retry-After header) of one POST with the caller token.
 pub async fn post(
     c: &reqwest::Client,
     url: &str,
     body: impl Into<reqwest::Body>,
 ) -> (u16, serde_json::Value, Option<String>) {
-    let r = c
+    post_as(c, url, body, Some(CALLER_TOKEN)).await
+}
+
+/// The same with any caller token, or none.
+pub async fn post_as(
+    c: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+    token: Option<&str>,
+) -> (u16, serde_json::Value, Option<String>) {
+    let mut req = c
         .post(url)
         .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     let retry = r
         .headers()

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::core::bounded::Bounded;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use rust_decimal::Decimal;
 
@@ -169,7 +170,7 @@ pub struct DayUsage {
 impl DayUsage {
     pub fn add_tokens(&mut self, model: &str, class: &'static str, n: u64) {
         let e = self.tokens.entry((model.to_string(), class)).or_insert(0);
-        *e = e.saturating_add(n);
+        *e = e.plus(n);
     }
 
     /// Adds a cost; `false` when the sum would overflow (a nonsense amount).
@@ -187,7 +188,7 @@ impl DayUsage {
     fn total_cost(&self) -> Decimal {
         self.cost_usd
             .values()
-            .fold(Decimal::ZERO, |a, b| a.saturating_add(*b))
+            .fold(Decimal::ZERO, |a, b| a.plus(*b))
     }
 }
 
@@ -268,13 +269,13 @@ impl DailyStore {
                 for ((model, class), n) in &day.tokens {
                     let m = f.models.entry((model.clone(), period)).or_default();
                     let e = m.tokens.entry(class).or_insert(0);
-                    *e = e.saturating_add(*n);
+                    *e = e.plus(*n);
                 }
                 for (model, c) in &day.cost_usd {
                     let m = f.models.entry((model.clone(), period)).or_default();
-                    m.cost_usd = Some(m.cost_usd.unwrap_or_default().saturating_add(*c));
+                    m.cost_usd = Some(m.cost_usd.unwrap_or_default().plus(*c));
                 }
-                total = total.saturating_add(day.total_cost());
+                total = total.plus(day.total_cost());
             }
             f.compared.push(Compared {
                 period,

@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::{Config, QueryParam, Threshold, TierName};
+use crate::core::bounded;
 
 /// Largest accepted label cap: beyond it a label stops bounding anything.
 pub const MAX_LABEL_CAP: usize = 10_000;
@@ -30,6 +31,8 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
         ] {
             if v == 0 {
                 bad(p(name), "must be greater than zero");
+            } else if let Some(problem) = bounded::count_problem(v) {
+                bad(p(name), &problem);
             }
         }
         if l.cron_cadence.0.is_zero() {
@@ -44,6 +47,8 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     ] {
         if v <= Decimal::ZERO {
             bad(format!("budgets.{name}"), "must be greater than zero");
+        } else if let Some(problem) = bounded::usd_problem(v) {
+            bad(format!("budgets.{name}"), &problem);
         }
     }
     if !(b.alert_ratio > 0.0 && b.alert_ratio <= 1.0) {
@@ -71,17 +76,15 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
         cfg.kit.rules.sync_job_late_cadences,
     );
     let p = &cfg.prices;
-    if p.cache_read_multiplier < Decimal::ZERO {
-        out.push((
-            "prices.cache_read_multiplier".into(),
-            "must not be negative".into(),
-        ));
-    }
-    if p.cache_write_multiplier < Decimal::ZERO {
-        out.push((
-            "prices.cache_write_multiplier".into(),
-            "must not be negative".into(),
-        ));
+    for (f, v) in [
+        ("cache_read_multiplier", p.cache_read_multiplier),
+        ("cache_write_multiplier", p.cache_write_multiplier),
+    ] {
+        if v < Decimal::ZERO {
+            out.push((format!("prices.{f}"), "must not be negative".into()));
+        } else if v > Decimal::from(1000) {
+            out.push((format!("prices.{f}"), "must be at most 1000".into()));
+        }
     }
     for (prov, pp) in &p.providers {
         let base = format!("prices.providers.{prov}");
@@ -94,8 +97,8 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             ("per_request", Some(pp.per_request)),
         ];
         for (f, v) in fields {
-            if v.is_some_and(|v| v < Decimal::ZERO) {
-                out.push((format!("{base}.{f}"), "must not be negative".into()));
+            if let Some(problem) = v.and_then(bounded::usd_problem) {
+                out.push((format!("{base}.{f}"), problem));
             }
         }
         for (model, mp) in &pp.models {
@@ -108,11 +111,8 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
                 ("per_request", mp.per_request),
             ];
             for (f, v) in fields {
-                if v.is_some_and(|v| v < Decimal::ZERO) {
-                    out.push((
-                        format!("{base}.models.{model}.{f}"),
-                        "must not be negative".into(),
-                    ));
+                if let Some(problem) = v.and_then(bounded::usd_problem) {
+                    out.push((format!("{base}.models.{model}.{f}"), problem));
                 }
             }
         }
@@ -398,6 +398,24 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].0, "kit.alertmanager.sms.webhook.url");
         assert!(!errs[0].1.contains("abc"));
+    }
+
+    #[test]
+    fn absurd_money_and_counts_are_located_config_errors() {
+        // The examples: accepted by `check` before, then every admit panicked.
+        let text = "budgets:\n  daily_usd: 1e20\ntiers:\n  growth:\n    ai_tokens_per_day: 18000000000000000000\nprices:\n  providers:\n    openai:\n      input_per_mtok: 1e25\n";
+        let errs = crate::config::load_str(text).unwrap_err();
+        let got: Vec<_> = errs.iter().map(|e| (e.field.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("tiers.growth.ai_tokens_per_day", Some(5)),
+                ("budgets.daily_usd", Some(2)),
+                ("prices.providers.openai.input_per_mtok", Some(9)),
+            ],
+            "{errs:?}"
+        );
+        assert!(errs[1].message.contains("at most 1000000"), "{}", errs[1]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod reference;
 mod secret;
 pub mod server;
 mod strain;
+mod syntax;
 mod validate;
 pub mod vercel;
 

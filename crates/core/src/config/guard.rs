@@ -7,6 +7,7 @@ use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
 use super::{Dur, SecretRef};
+use crate::core::bounded;
 
 /// What the guard answers when it cannot see: a snapshot older than `snapshot_max_age`, or
 /// an unreachable Redis.
@@ -40,6 +41,18 @@ pub struct Guard {
     pub fail_mode: FailMode,
     /// Bearer token of the admin API; unset disables the admin API (401).
     pub admin_token: SecretRef,
+    /// Bearer token the platform's backend sends with every admit and settle (a secret apart
+    /// from the admin token); unset disables admit and settle (401), see
+    /// `unauthenticated_on_loopback`.
+    pub caller_token: SecretRef,
+    /// With no caller token: accept admit and settle without one, but only while launchguard
+    /// listens on a loopback address alone. Off by default.
+    pub unauthenticated_on_loopback: bool,
+    /// Outstanding reservations held at once, over all clients; past it admissions that would
+    /// hold one get 429 `reservations_full`. Bounds the store's memory.
+    pub max_reservations: usize,
+    /// Outstanding reservations one client may hold at once (429 `reservations_full`).
+    pub max_reservations_per_client: usize,
     /// Kill switches and overrides of a single replica (written atomically on each change).
     pub state_file: PathBuf,
     /// Redis (or Upstash) shared by several replicas; unset keeps the state in the process.
@@ -61,6 +74,10 @@ impl Default for Guard {
             snapshot_max_age: Dur::from_secs(120),
             fail_mode: FailMode::Closed,
             admin_token: SecretRef::Env("LAUNCHGUARD_ADMIN_TOKEN".into()),
+            caller_token: SecretRef::Env("LAUNCHGUARD_CALLER_TOKEN".into()),
+            unauthenticated_on_loopback: false,
+            max_reservations: 100_000,
+            max_reservations_per_client: 5_000,
             state_file: PathBuf::from("launchguard-guard-state.json"),
             redis_url: None,
             redis_prefix: "launchguard".into(),
@@ -99,14 +116,28 @@ impl Default for Estimates {
 /// Problems as (dotted field path, message), for validate.rs.
 pub fn validate(g: &Guard, out: &mut Vec<(String, String)>) {
     let mut bad = |f: &str, m: &str| out.push((format!("guard.{f}"), m.to_string()));
-    for (name, v) in [
-        ("reservation_ttl", g.reservation_ttl),
-        ("snapshot_max_age", g.snapshot_max_age),
-        ("redis_timeout", g.redis_timeout),
+    for (name, v, max, max_text) in [
+        ("reservation_ttl", g.reservation_ttl, 86_400, "1 day"),
+        ("snapshot_max_age", g.snapshot_max_age, 86_400, "1 day"),
+        ("redis_timeout", g.redis_timeout, 60, "60s"),
     ] {
         if v.0.is_zero() {
             bad(name, "must be greater than zero");
+        } else if v.0 > std::time::Duration::from_secs(max) {
+            bad(name, &format!("must be at most {max_text}"));
         }
+    }
+    if !(1..=MAX_RESERVATIONS).contains(&g.max_reservations) {
+        bad(
+            "max_reservations",
+            &format!("must be between 1 and {MAX_RESERVATIONS}"),
+        );
+    }
+    if !(1..=g.max_reservations.max(1)).contains(&g.max_reservations_per_client) {
+        bad(
+            "max_reservations_per_client",
+            "must be between 1 and guard.max_reservations",
+        );
     }
     if !(256..=1 << 20).contains(&g.body_limit_bytes) {
         bad("body_limit_bytes", "must be between 256 and 1048576");
@@ -131,13 +162,21 @@ pub fn validate(g: &Guard, out: &mut Vec<(String, String)>) {
             "estimates.margin",
             "must be at least 1 (a margin below 1 reserves less than callers estimate)",
         );
+    } else if e.margin > dec!(100) {
+        bad("estimates.margin", "must be at most 100");
+    }
+    if let Some(p) = bounded::count_problem(e.default_output_tokens) {
+        bad("estimates.default_output_tokens", &p);
     }
     for (name, v) in [("visual_job_usd", e.visual_job_usd), ("job_usd", e.job_usd)] {
-        if v < Decimal::ZERO {
-            bad(&format!("estimates.{name}"), "must not be negative");
+        if let Some(p) = bounded::usd_problem(v) {
+            bad(&format!("estimates.{name}"), &p);
         }
     }
 }
+
+/// Bound on `max_reservations`: about 5 GB of reservations in the process, past any sane setting.
+const MAX_RESERVATIONS: usize = 10_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -165,5 +204,55 @@ mod tests {
         assert_eq!(e.line, Some(2), "{e}");
         let e = &load_str("guard:\n  admin_token: hunter2\n").unwrap_err()[0];
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn absurd_numbers_are_config_errors_naming_the_field() {
+        for (yaml, field, line) in [
+            (
+                "guard:\n  reservation_ttl: 300000y\n",
+                "guard.reservation_ttl",
+                2,
+            ),
+            (
+                "guard:\n  reservation_ttl: 2d\n",
+                "guard.reservation_ttl",
+                2,
+            ),
+            ("guard:\n  redis_timeout: 5m\n", "guard.redis_timeout", 2),
+            (
+                "guard:\n  max_reservations: 0\n",
+                "guard.max_reservations",
+                2,
+            ),
+            (
+                "guard:\n  max_reservations: 10\n  max_reservations_per_client: 11\n",
+                "guard.max_reservations_per_client",
+                3,
+            ),
+            (
+                "guard:\n  estimates:\n    margin: 1e9\n",
+                "guard.estimates.margin",
+                3,
+            ),
+            (
+                "guard:\n  estimates:\n    job_usd: 2000000\n",
+                "guard.estimates.job_usd",
+                3,
+            ),
+            (
+                "guard:\n  estimates:\n    default_output_tokens: 9000000000000000000\n",
+                "guard.estimates.default_output_tokens",
+                3,
+            ),
+        ] {
+            let errs = load_str(yaml).unwrap_err();
+            let e = &errs[0];
+            assert_eq!(
+                (e.field.as_str(), e.line),
+                (field, Some(line)),
+                "{yaml}: {e}"
+            );
+        }
     }
 }

@@ -30,10 +30,17 @@ impl Dur {
         if let Some(secs) = alias {
             return Ok(Dur::from_secs(secs));
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|e| format!("`{t}` is not a duration ({e}); write e.g. 30s, 5m, 1h"))
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("`{t}` is not a duration ({e}); write e.g. 30s, 5m, 1h"))?;
+        // Durations are added to clock readings: bounded, so no sum of them can overflow.
+        if d > Dur::MAX.0 {
+            return Err(format!("`{t}` is longer than {}", Dur::MAX));
+        }
+        Ok(Dur(d))
     }
+
+    /// The longest duration accepted anywhere: 10 years.
+    pub const MAX: Dur = Dur::from_secs(10 * 365 * 86_400);
 }
 
 impl fmt::Debug for Dur {
@@ -72,5 +79,7 @@ mod tests {
         assert_eq!(Dur::parse("daily").unwrap(), Dur::from_secs(86_400));
         assert_eq!(Dur::parse("hourly").unwrap(), Dur::from_secs(3_600));
         assert!(Dur::parse("soon").unwrap_err().contains("soon"));
+        assert!(Dur::parse("300000y").unwrap_err().contains("longer than"));
+        assert_eq!(Dur::parse("3650d").unwrap(), Dur::MAX);
     }
 }

@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use super::bounded::Bounded;
 use super::pricing::row_cost;
 use crate::config::Prices;
 use crate::figures::UsageRow;
@@ -14,14 +15,14 @@ pub fn ledger_cost(prices: &Prices, rows: &[UsageRow], provider: &str) -> Decima
     rows.iter()
         .filter(|r| r.provider == provider)
         .map(|r| row_cost(prices, r))
-        .fold(Decimal::ZERO, |a, b| a.saturating_add(b))
+        .fold(Decimal::ZERO, Bounded::plus)
 }
 
 /// Ledger characters of one provider's rows.
 pub fn ledger_characters(rows: &[UsageRow], provider: &str) -> u64 {
     rows.iter()
         .filter(|r| r.provider == provider)
-        .fold(0u64, |a, r| a.saturating_add(r.characters))
+        .fold(0u64, |a, r| a.plus(r.characters))
 }
 
 /// (provider - ledger) / provider. Both zero is no drift; a provider figure of zero against a

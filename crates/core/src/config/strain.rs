@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Dur, SecretRef, TierName};
+use super::{Dur, SecretRef, TierName, syntax};
 
 /// Load scenarios, suites and their pass thresholds (brief section 5).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -637,22 +637,22 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
         }
         for (i, r) in def.requests.iter().enumerate() {
             let rp = format!("{base}.requests.{i}");
-            if hyper::Method::from_bytes(r.method.as_bytes()).is_err() || r.method.is_empty() {
+            if !syntax::is_token(&r.method) {
                 bad(&format!("{rp}.method"), "is not an HTTP method");
             }
             let filled = r.path.replace("{{vu}}", "0").replace("{{seq}}", "0");
             if !r.path.starts_with('/') {
                 bad(&format!("{rp}.path"), "must start with /");
-            } else if filled.parse::<hyper::Uri>().is_err() {
+            } else if !syntax::is_path_and_query(&filled) {
                 bad(
                     &format!("{rp}.path"),
                     "is not a valid path and query (percent-encode spaces and special characters)",
                 );
             }
             for (k, v) in &r.headers {
-                if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                if !syntax::is_token(k) {
                     bad(&format!("{rp}.headers.{k}"), "is not a valid header name");
-                } else if hyper::header::HeaderValue::from_str(v).is_err() {
+                } else if !syntax::is_header_value(v) {
                     bad(
                         &format!("{rp}.headers.{k}"),
                         "is not a valid header value (visible ASCII only)",

@@ -232,7 +232,7 @@ pub(super) fn validate(p: &Providers, out: &mut Vec<(String, String)>) {
 }
 
 fn check_base_url(u: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(u)
+    let parsed = url::Url::parse(u)
         .map_err(|e| format!("is not a URL ({e}); write e.g. https://api.anthropic.com"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("must start with https:// (or http:// for a local proxy)".into());

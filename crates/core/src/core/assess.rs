@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::bounded::{Bounded, total};
 use super::budget::{self, BudgetState, Scope};
 use super::cron;
 use super::folds;
@@ -133,13 +134,13 @@ fn add_usage(
         let e = map
             .entry((r.provider.clone(), r.model.clone(), p))
             .or_default();
-        e.tokens[0] += r.input_tokens;
-        e.tokens[1] += r.output_tokens;
-        e.tokens[2] += r.cache_read_tokens;
-        e.tokens[3] += r.cache_write_tokens;
-        e.characters += r.characters;
-        e.requests += r.requests;
-        e.cost_usd += row_cost(&cfg.prices, r);
+        e.tokens[0] = e.tokens[0].plus(r.input_tokens);
+        e.tokens[1] = e.tokens[1].plus(r.output_tokens);
+        e.tokens[2] = e.tokens[2].plus(r.cache_read_tokens);
+        e.tokens[3] = e.tokens[3].plus(r.cache_write_tokens);
+        e.characters = e.characters.plus(r.characters);
+        e.requests = e.requests.plus(r.requests);
+        e.cost_usd = e.cost_usd.plus(row_cost(&cfg.prices, r));
     }
 }
 
@@ -147,7 +148,8 @@ fn per_client(cfg: &Config, rows: &[UsageRow]) -> HashMap<String, Decimal> {
     let mut m: HashMap<String, Decimal> = HashMap::new();
     for r in rows {
         let id = r.client_id.clone().unwrap_or_else(|| NO_CLIENT.to_string());
-        *m.entry(id).or_default() += row_cost(&cfg.prices, r);
+        let e = m.entry(id).or_default();
+        *e = e.plus(row_cost(&cfg.prices, r));
     }
     m
 }
@@ -167,14 +169,14 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
         add_usage(&mut usage, cfg, rows, Period::Day);
         cost_total.insert(
             Period::Day,
-            rows.iter().map(|r| row_cost(&cfg.prices, r)).sum(),
+            total(rows.iter().map(|r| row_cost(&cfg.prices, r))),
         );
     }
     if let Some(rows) = month {
         add_usage(&mut usage, cfg, rows, Period::Month);
         cost_total.insert(
             Period::Month,
-            rows.iter().map(|r| row_cost(&cfg.prices, r)).sum(),
+            total(rows.iter().map(|r| row_cost(&cfg.prices, r))),
         );
     }
 
@@ -201,7 +203,8 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
         (&month_by_client, Period::Month),
     ] {
         for (id, c) in by {
-            *client_cost.entry((label(id), p)).or_insert(Decimal::ZERO) += *c;
+            let e = client_cost.entry((label(id), p)).or_insert(Decimal::ZERO);
+            *e = e.plus(*c);
         }
     }
     let client_budget = cfg.budgets.client_daily_usd;
@@ -244,9 +247,14 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
     }
 
     let tokens_today: Option<u64> = today.map(|rows| {
-        rows.iter()
-            .map(|r| r.input_tokens + r.output_tokens + r.cache_read_tokens + r.cache_write_tokens)
-            .sum()
+        total(rows.iter().flat_map(|r| {
+            [
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_write_tokens,
+            ]
+        }))
     });
     let jobs = db.and_then(|d| d.jobs.as_ref().ok());
     let traffic = db.and_then(|d| d.traffic.as_ref().ok());
@@ -327,11 +335,11 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
         d.storage_buckets
             .as_ref()
             .ok()
-            .map(|b| b.iter().map(|(_, v)| *v).sum::<u64>())
+            .map(|b| total(b.iter().map(|(_, v)| *v)))
     });
     let storage_total = match (storage_database_bytes, storage_objects_bytes) {
         (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        (a, b) => Some(a.unwrap_or(0).plus(b.unwrap_or(0))),
     };
 
     let p95 = traffic.and_then(|t| {
@@ -374,7 +382,7 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
 
     let spend_last_15m_usd = db
         .and_then(|d| d.usage_last_15m.as_ref().ok())
-        .map(|rows| rows.iter().map(|r| row_cost(&cfg.prices, r)).sum());
+        .map(|rows| total(rows.iter().map(|r| row_cost(&cfg.prices, r))));
 
     let (usage, providers_folded, models_folded) =
         folds::usage(usage, cfg.max_provider_labels, cfg.max_model_labels);
@@ -579,6 +587,24 @@ mod tests {
         assert_eq!(a.spend_last_15m_usd, Some(dec!(1.00)));
         assert_eq!(a.client_day_cost["b"], dec!(1.30));
         assert_eq!(a.client_day_cost.len(), 2);
+    }
+
+    #[test]
+    fn token_sums_saturate_and_still_read_past_the_limit() {
+        // Two ledger groups near 2^63 tokens each wrapped a u64 sum to 10 before.
+        let near = (1u64 << 63) - 1;
+        let mut d = figures();
+        let mut big = row("a", "mistral", near, 6);
+        d.usage_today = Ok(vec![big.clone(), {
+            big.model = "other".into();
+            big
+        }]);
+        let a = assess(&Config::default(), Some(&d), now());
+        let tok = a.tier_usage(Resource::AiTokensPerDay).unwrap();
+        assert_eq!(tok.usage, Some(crate::core::bounded::CEILING as u64));
+        assert!(tok.usage.unwrap() > tok.limit);
+        let m = &a.usage[&("mistral".into(), "m".into(), Period::Day)];
+        assert_eq!(m.tokens[0], crate::core::bounded::CEILING as u64);
     }
 
     #[test]

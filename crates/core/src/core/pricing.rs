@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 
+use super::bounded::{times, total};
 use crate::config::Prices;
 use crate::figures::UsageRow;
 
@@ -32,11 +33,11 @@ pub fn price_for(prices: &Prices, provider: &str, model: &str) -> EffectivePrice
     let cache_read = m
         .and_then(|m| m.cache_read_per_mtok)
         .or(p.cache_read_per_mtok)
-        .unwrap_or(input * prices.cache_read_multiplier);
+        .unwrap_or(times(input, prices.cache_read_multiplier));
     let cache_write = m
         .and_then(|m| m.cache_write_per_mtok)
         .or(p.cache_write_per_mtok)
-        .unwrap_or(input * prices.cache_write_multiplier);
+        .unwrap_or(times(input, prices.cache_write_multiplier));
     EffectivePrice {
         input_per_mtok: input,
         output_per_mtok: pick(m.and_then(|m| m.output_per_mtok), p.output_per_mtok),
@@ -55,14 +56,16 @@ pub fn row_cost(prices: &Prices, row: &UsageRow) -> Decimal {
         return row.cost_usd;
     }
     let p = price_for(prices, &row.provider, &row.model);
-    let d = Decimal::from;
-    (d(row.input_tokens) * p.input_per_mtok
-        + d(row.output_tokens) * p.output_per_mtok
-        + d(row.cache_read_tokens) * p.cache_read_per_mtok
-        + d(row.cache_write_tokens) * p.cache_write_per_mtok)
-        / MILLION
-        + d(row.characters) * p.per_1k_characters / THOUSAND
-        + d(row.requests) * p.per_request
+    // Counts come from database rows and prices from the config: every step saturates.
+    let at = |n: u64, price: Decimal, per: Decimal| times(Decimal::from(n), price / per);
+    total([
+        at(row.input_tokens, p.input_per_mtok, MILLION),
+        at(row.output_tokens, p.output_per_mtok, MILLION),
+        at(row.cache_read_tokens, p.cache_read_per_mtok, MILLION),
+        at(row.cache_write_tokens, p.cache_write_per_mtok, MILLION),
+        at(row.characters, p.per_1k_characters, THOUSAND),
+        at(row.requests, p.per_request, Decimal::ONE),
+    ])
 }
 
 #[cfg(test)]
@@ -132,6 +135,18 @@ mod tests {
             row_cost(&p, &row("mistral", |r| r.input_tokens = 5)),
             Decimal::ZERO
         );
+    }
+
+    #[test]
+    fn absurd_rows_and_prices_saturate_instead_of_panicking() {
+        let mut p = Prices::default();
+        p.providers.get_mut("openai").unwrap().input_per_mtok = Decimal::MAX;
+        let r = row("openai", |r| {
+            r.input_tokens = u64::MAX;
+            r.characters = u64::MAX;
+            r.requests = u64::MAX;
+        });
+        assert_eq!(row_cost(&p, &r), Decimal::MAX);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! p95 from a latency histogram, the way Prometheus' histogram_quantile does it.
 
+use super::bounded::Bounded;
+
 /// Upper bounds (seconds) of the traffic table's latency buckets; the last bucket is +Inf.
 pub const BUCKET_BOUNDS: [f64; 6] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0];
 
@@ -7,7 +9,7 @@ pub const BUCKET_BOUNDS: [f64; 6] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0];
 /// linear interpolation inside the bucket. A rank in the +Inf bucket yields the highest finite
 /// bound, as in Prometheus. `None` when there are no observations.
 pub fn quantile(q: f64, bounds: &[f64], counts: &[u64]) -> Option<f64> {
-    let total: u64 = counts.iter().sum();
+    let total: u64 = super::bounded::total(counts.iter().copied());
     if total == 0 || counts.len() != bounds.len() + 1 {
         return None;
     }
@@ -15,7 +17,7 @@ pub fn quantile(q: f64, bounds: &[f64], counts: &[u64]) -> Option<f64> {
     let mut cum = 0u64;
     for (i, &c) in counts.iter().enumerate() {
         let prev = cum;
-        cum += c;
+        cum = cum.plus(c);
         if (cum as f64) >= rank && c > 0 {
             if i == bounds.len() {
                 return bounds.last().copied();

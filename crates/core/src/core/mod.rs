@@ -2,6 +2,7 @@
 //! every formula of the brief is tested with plain values.
 
 pub mod assess;
+pub mod bounded;
 pub mod budget;
 pub mod cron;
 pub mod drift;

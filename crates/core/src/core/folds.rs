@@ -1,13 +1,14 @@
 //! The assessment's data-fed labels, each capped with `labels`: ledger providers and models,
 //! storage buckets, pg_cron jobs (clients are chosen in `assess`, which also needs them
 //! unbounded for the guard). Sums into `other` are exact: money in `Decimal`, counts in
-//! integers (saturating, so an absurd figure cannot wrap).
+//! integers (saturating through `bounded`, so an absurd figure cannot wrap).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
 use super::assess::{CronStatus, ModelUsage, Period};
+use super::bounded::Bounded;
 use super::labels::{self, Float, Kept, OTHER};
 
 type UsageMap = BTreeMap<(String, String, Period), ModelUsage>;
@@ -15,11 +16,11 @@ type UsageMap = BTreeMap<(String, String, Period), ModelUsage>;
 /// `b` added into `a`, field by field.
 pub fn merge_usage(a: &mut ModelUsage, b: ModelUsage) {
     for (x, y) in a.tokens.iter_mut().zip(b.tokens) {
-        *x = x.saturating_add(y);
+        *x = x.plus(y);
     }
-    a.characters = a.characters.saturating_add(b.characters);
-    a.requests = a.requests.saturating_add(b.requests);
-    a.cost_usd = a.cost_usd.saturating_add(b.cost_usd);
+    a.characters = a.characters.plus(b.characters);
+    a.requests = a.requests.plus(b.requests);
+    a.cost_usd = a.cost_usd.plus(b.cost_usd);
 }
 
 /// Usage with at most `max_providers` providers and `max_models` (provider, model) pairs
@@ -36,7 +37,7 @@ pub fn usage(full: UsageMap, max_providers: usize, max_models: usize) -> (UsageM
     let mut by_provider: BTreeMap<&str, (Decimal, u64)> = BTreeMap::new();
     for ((p, _), (c, r)) in &by_model {
         let e = by_provider.entry(p).or_default();
-        *e = (e.0.saturating_add(*c), e.1.saturating_add(*r));
+        *e = (e.0.plus(*c), e.1.plus(*r));
     }
     let providers = Kept::choose(by_provider, max_providers);
     let models = Kept::choose(
@@ -82,7 +83,7 @@ pub fn buckets(rows: &[(String, u64)], cap: usize) -> labels::Folded<String, u64
         cap,
         OTHER.to_string(),
         |b| *b,
-        |a, b| *a = a.saturating_add(b),
+        |a, b| *a = a.plus(b),
     )
 }
 
@@ -102,7 +103,7 @@ pub fn cron(jobs: Vec<CronStatus>, sync_job: &str, cap: usize) -> (Vec<CronStatu
                 b.schedule_interval_seconds,
                 f64::min,
             );
-            a.failures_last_day = a.failures_last_day.saturating_add(b.failures_last_day);
+            a.failures_last_day = a.failures_last_day.plus(b.failures_last_day);
             a.last_success = max_opt(a.last_success, b.last_success, std::cmp::min);
         },
     );
@@ -252,7 +253,8 @@ mod tests {
         assert_eq!(f.values[OTHER], 6);
         let f = buckets(&rows, 1);
         assert_eq!(f.values[OTHER], 16);
+        // The one bounded arithmetic: sums saturate at its ceiling.
         let f = buckets(&rows, 0);
-        assert_eq!(f.values[OTHER], u64::MAX);
+        assert_eq!(f.values[OTHER], super::super::bounded::CEILING as u64);
     }
 }

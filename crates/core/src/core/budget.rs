@@ -52,7 +52,11 @@ pub fn used_ratio(spent: Decimal, budget: Decimal) -> f64 {
             1.0
         };
     }
-    (spent / budget).to_f64().unwrap_or(f64::INFINITY)
+    // A tiny budget under a huge spend overflows Decimal's division: that is "far past it".
+    spent
+        .checked_div(budget)
+        .and_then(|r| r.to_f64())
+        .unwrap_or(f64::INFINITY)
 }
 
 /// State from the exact decimal comparison, so $50.00 of $50 is exceeded, never 0.99999.
@@ -60,7 +64,10 @@ pub fn state(spent: Decimal, budget: Decimal, alert_ratio: f64) -> BudgetState {
     if spent >= budget {
         return BudgetState::Exceeded;
     }
-    let alert = Decimal::try_from(alert_ratio).unwrap_or(Decimal::ONE) * budget;
+    let alert = super::bounded::times(
+        Decimal::try_from(alert_ratio).unwrap_or(Decimal::ONE),
+        budget,
+    );
     if spent >= alert {
         BudgetState::Alert
     } else {
@@ -81,5 +88,7 @@ mod tests {
         assert_eq!(state(dec!(50), dec!(50), 0.8), BudgetState::Exceeded);
         assert_eq!(used_ratio(dec!(40), dec!(50)), 0.8);
         assert_eq!(used_ratio(dec!(0), dec!(0)), 1.0);
+        // A saturated spend over a tiny budget: far past it, not a panic.
+        assert_eq!(used_ratio(Decimal::MAX, dec!(0.0000001)), f64::INFINITY);
     }
 }

@@ -1,0 +1,7 @@
+//! launchguard's bottom layer: the config, the figures sources bring in and the pure core that
+//! assesses them. No I/O runtime and no HTTP here (no tokio, axum, hyper or reqwest), so nothing
+//! above can be imported back into it: the layering is enforced by the build.
+
+pub mod config;
+pub mod core;
+pub mod figures;
