@@ -281,7 +281,21 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
         )
     });
 
-    let cron = db.and_then(|d| d.cron_jobs.as_ref().ok()).map(|jobs| {
+    // pg_cron's jobs, and the sync job's Vercel Cron runs from the drain under the same name.
+    let cron_rows = db.and_then(|d| {
+        let drain = d.vercel_cron.as_ref().and_then(|c| c.as_ref().ok());
+        match (d.cron_jobs.as_ref().ok(), drain) {
+            (None, None) => None,
+            (pg, drain) => {
+                let mut rows = pg.cloned().unwrap_or_default();
+                if let Some(v) = drain {
+                    cron::merge(&mut rows, v.clone());
+                }
+                Some(rows)
+            }
+        }
+    });
+    let cron = cron_rows.as_ref().map(|jobs| {
         jobs.iter()
             .map(|j| {
                 let interval = cron::schedule_interval_seconds(&j.schedule, now);
