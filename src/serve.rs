@@ -179,6 +179,10 @@ pub async fn run(
         None
     };
 
+    // The Vercel drain receiver: its route answers 404 while `vercel_drain.enabled` is false.
+    let drain = crate::ingest::vercel::Receiver::new(shared.clone());
+    drain.spawn_cleanup();
+
     let server = crate::web::HttpServer::new(&cfg.server, web.clone())
         .map_err(|e| anyhow::anyhow!("cannot start the password-check workers: {e}"))?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -191,7 +195,7 @@ pub async fn run(
         "serving /, /metrics, /healthz, /readyz and the guard API"
     );
     // The web setup wraps the whole router: every route, the guard's included, is behind it.
-    let router = crate::http::router_with(shared, guard, Some(server.stats()));
+    let router = crate::http::router_full(shared, guard, Some(server.stats()), Some(drain));
     server.serve(listener, router, shutdown_signal()).await?;
     Ok(())
 }

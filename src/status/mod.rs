@@ -36,6 +36,7 @@ pub const DOCS: &[(&str, &str)] = &[
         "troubleshooting.md",
         include_str!("../../docs/troubleshooting.md"),
     ),
+    ("vercel.md", include_str!("../../docs/vercel.md")),
 ];
 
 /// The routes of this module, merged into `http::router`.

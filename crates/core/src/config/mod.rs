@@ -14,6 +14,7 @@ pub mod server;
 mod strain;
 mod syntax;
 mod validate;
+pub mod vercel;
 mod zone;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,8 @@ pub struct Config {
     pub upgrade_checklist: UpgradeChecklist,
     /// Connection and login limits of the HTTP server (read at start).
     pub server: Server,
+    /// The receiver of Vercel's log drains (docs/vercel.md).
+    pub vercel_drain: vercel::VercelDrain,
 }
 
 impl Default for Config {
@@ -97,6 +100,7 @@ impl Default for Config {
             strain: Strain::default(),
             upgrade_checklist: UpgradeChecklist::default(),
             server: Server::default(),
+            vercel_drain: vercel::VercelDrain::default(),
         }
     }
 }

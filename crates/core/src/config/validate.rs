@@ -160,6 +160,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     }
     super::guard::validate(&cfg.guard, &mut out);
     super::server::validate(&cfg.server, &mut out);
+    super::vercel::validate(&cfg.vercel_drain, &mut out);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     out

@@ -22,7 +22,7 @@ use super::readiness::{self, Readiness};
 use super::risk::{self, VisualRisk};
 use super::tiers::{Resource, TierUsage};
 use crate::config::{Budgets, Config, TierName};
-use crate::figures::{DbFigures, Figures, UsageRow};
+use crate::figures::{CronJobRow, DbFigures, Figures, UsageRow};
 
 /// The label for ledger rows with no client.
 pub const NO_CLIENT: &str = "none";
@@ -475,7 +475,7 @@ fn cron_statuses(
     now: DateTime<Utc>,
 ) -> Option<Vec<CronStatus>> {
     let cadence = cfg.current_limits().cron_cadence.as_secs_f64();
-    let jobs = db.and_then(|d| d.cron_jobs.as_ref().ok())?;
+    let jobs = cron_rows(db?)?;
     Some(
         jobs.iter()
             .map(|j| {
@@ -494,6 +494,21 @@ fn cron_statuses(
             })
             .collect(),
     )
+}
+
+/// pg_cron's jobs, and the sync job's Vercel Cron runs from the drain under the same name.
+fn cron_rows(d: &DbFigures) -> Option<Vec<CronJobRow>> {
+    let drain = d.vercel_cron.as_ref().and_then(|c| c.as_ref().ok());
+    match (d.cron_jobs.as_ref().ok(), drain) {
+        (None, None) => None,
+        (pg, drain) => {
+            let mut rows = pg.cloned().unwrap_or_default();
+            if let Some(v) = drain {
+                cron::merge(&mut rows, v.clone());
+            }
+            Some(rows)
+        }
+    }
 }
 
 /// Database size and bucket objects, buckets under bounded labels.
