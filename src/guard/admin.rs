@@ -19,12 +19,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::Guard;
-use crate::core::{bounded, periods};
 pub use crate::core::budget::Scope;
 pub use crate::core::controls::{
-    ACTIONS, BudgetOverride, Change, FounderControls, KillKey, KillSwitch,
-    MAX_OVERRIDE_DAYS, rfc3339,
+    ACTIONS, BudgetOverride, Change, FounderControls, KillKey, KillSwitch, MAX_OVERRIDE_DAYS,
+    rfc3339,
 };
+use crate::core::{bounded, periods};
 
 /// Reads the state file; a missing file is an empty state, a corrupt one an error (starting
 /// without the founder's kill switches would be worse than not starting).

@@ -251,13 +251,7 @@ mod tests {
             a.set_override(Scope::ClientDaily, Some(&c), i.into(), until, now());
         }
         // Expired overrides are not in force and never labelled.
-        a.set_override(
-            Scope::ClientDaily,
-            Some("old"),
-            dec!(99),
-            now(),
-            now(),
-        );
+        a.set_override(Scope::ClientDaily, Some("old"), dec!(99), now(), now());
         let (s, folded) = overrides(&a, now(), 3);
         let get = |scope: &str, c: &str| s.get(&(scope.to_string(), c.to_string())).copied();
         assert_eq!(get("daily", ""), Some(dec!(80)));

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{self, FounderControls, Scope, Change, KillKey};
+use super::admin::{self, Change, FounderControls, KillKey, Scope};
 use super::api::parse_settle;
 use super::reservations::{
     AdmitCall, Admitted, MemoryStore, Reservation, ReservationStore, Settle,
@@ -16,6 +16,7 @@ use super::reservations::{
 use super::rules::{self, Amounts, Caps, Counter, Ctx, Kind, Limit, Plan, Reason, Request, Usage};
 use crate::config::Config;
 use crate::core::bounded::CEILING;
+use crate::figures::Figures;
 
 /// Runs a future of the in-process store, which never waits.
 fn ready<F: Future>(f: F) -> F::Output {
@@ -172,7 +173,12 @@ pub fn admin_body(data: &[u8]) {
     let mut figures = crate::figures::DbFigures::unavailable(now(), "fuzz");
     figures.usage_today = Ok(Vec::new());
     figures.usage_month = Ok(Vec::new());
-    let snap = crate::core::assess::assess(&cfg, Some(&figures), now());
+    let snap = crate::core::assess::assess(
+        &cfg,
+        &Figures::with_db(figures.clone()),
+        &FounderControls::default(),
+        now(),
+    );
     let req = Request {
         client_id: "c-1".into(),
         kind: Kind::Ai,
@@ -198,11 +204,7 @@ pub fn admin_body(data: &[u8]) {
         let failed = rules::first_failing(&limits, &pending);
         let _ = rules::finish(&req, &limits, &pending, failed);
     }
-    for scope in [
-        Scope::Daily,
-        Scope::Monthly,
-        Scope::ClientDaily,
-    ] {
+    for scope in [Scope::Daily, Scope::Monthly, Scope::ClientDaily] {
         let b = state.budget(scope, Some("c-1"), &cfg.budgets, now());
         assert!(rules::to_nanos(b) <= CEILING);
     }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script};
 
-use super::admin::{FounderControls, Change};
+use super::admin::{Change, FounderControls};
 use super::reservations::{
     AdmitCall, Admitted, Pricer, ReservationStore, Settle, Settled, StoreError, StoreStatus,
 };

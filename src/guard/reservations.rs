@@ -24,7 +24,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{self, FounderControls, Change};
+use super::admin::{self, Change, FounderControls};
 use super::rules::{self, Amounts, Caps, Counter, Full, Kind, Limit};
 use crate::core::bounded::{Bounded, minus, take, total};
 

@@ -647,9 +647,8 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
             }
             return Plan::Check(Vec::new());
         };
-        let b = |s: Scope, client: Option<&str>| {
-            nanos(ctx.admin.budget(s, client, &cfg.budgets, now))
-        };
+        let b =
+            |s: Scope, client: Option<&str>| nanos(ctx.admin.budget(s, client, &cfg.budgets, now));
         let spent_m = if same_month {
             nanos(monthly.spent_usd)
         } else {
@@ -785,10 +784,7 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
         && let (Some(spend15), Some(daily)) = (snap.spend_last_15m_usd, snap.budget(Scope::Daily))
     {
         // Spend at the last 15 minutes' rate until local midnight must fit in what is left.
-        let budget = nanos(
-            ctx.admin
-                .budget(Scope::Daily, None, &cfg.budgets, now),
-        );
+        let budget = nanos(ctx.admin.budget(Scope::Daily, None, &cfg.budgets, now));
         let spent = if same_day { nanos(daily.spent_usd) } else { 0 };
         let projected = ceil_count(
             times(Decimal::from(nanos(spend15)), Decimal::from(to_midnight))
@@ -897,7 +893,7 @@ pub fn local_date(t: DateTime<Utc>, cfg: &Config) -> String {
 mod tests {
     use super::*;
     use crate::core::assess::assess;
-    use crate::figures::{DbFigures, JobFigures, TrafficFigures};
+    use crate::figures::{DbFigures, Figures, JobFigures, TrafficFigures};
     use rust_decimal::prelude::ToPrimitive;
     use rust_decimal_macros::dec;
 
@@ -951,7 +947,12 @@ mod tests {
                 tier: crate::config::TierName::HardLaunch,
                 ..Config::default()
             };
-            let snap = assess(&cfg, Some(&figures(now, spent_a)), now);
+            let snap = assess(
+                &cfg,
+                &Figures::with_db(figures(now, spent_a).clone()),
+                &FounderControls::default(),
+                now,
+            );
             World {
                 cfg,
                 snap,
@@ -971,7 +972,12 @@ mod tests {
             let mut d = figures(at, spent);
             f(&mut d);
             g(&mut self.cfg);
-            self.snap = assess(&self.cfg, Some(&d), at);
+            self.snap = assess(
+                &self.cfg,
+                &Figures::with_db(d.clone()),
+                &FounderControls::default(),
+                at,
+            );
             self
         }
 
@@ -1071,7 +1077,12 @@ mod tests {
             (reason(&v), v.decision()),
             ("fail_open_snapshot_stale", Decision::Allow)
         );
-        let none = assess(&w.cfg, None, w.now);
+        let none = assess(
+            &w.cfg,
+            &Figures::default(),
+            &FounderControls::default(),
+            w.now,
+        );
         let ctx = Ctx {
             cfg: &w.cfg,
             snap: &none,
@@ -1191,7 +1202,12 @@ mod tests {
         };
         let mut d = figures(at, dec!(50));
         d.usage_month = Ok(Vec::new());
-        let snap = assess(&cfg, Some(&d), at);
+        let snap = assess(
+            &cfg,
+            &Figures::with_db(d.clone()),
+            &FounderControls::default(),
+            at,
+        );
         let admin = FounderControls::default();
         let req = ai("b", 1000);
         let amt = estimate(&cfg, &req).unwrap();
@@ -1217,7 +1233,12 @@ mod tests {
             input_tokens: 200_000,
             ..UsageRow::default()
         }]);
-        let snap2 = assess(&cfg, Some(&d), at);
+        let snap2 = assess(
+            &cfg,
+            &Figures::with_db(d.clone()),
+            &FounderControls::default(),
+            at,
+        );
         let ctx = Ctx {
             cfg: &cfg,
             snap: &snap2,

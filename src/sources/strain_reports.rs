@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::{Source, SourceError};
 use crate::config::{Config, SecretRef};
-use crate::state::Collected;
 use crate::figures::strain::{Observations, StrainFigures, SuiteRun};
-use crate::strain::runs;
+use crate::state::Collected;
 use crate::strain::report;
+use crate::strain::runs;
 
 /// Bound on the Redis check, well inside the source timeout.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -52,8 +52,7 @@ impl Source for StrainReports {
 
 /// The checks behind the observed checklist items. Secrets are resolved here and never logged.
 pub async fn observe(cfg: &Config) -> Observations {
-    let pooler =
-        matches!(cfg.database.url.resolve(), Ok(Some(u)) if runs::uses_pooler(u.expose()));
+    let pooler = matches!(cfg.database.url.resolve(), Ok(Some(u)) if runs::uses_pooler(u.expose()));
     Observations {
         pooler,
         redis: redis_answers(&cfg.upgrade_checklist.redis_url).await,

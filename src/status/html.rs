@@ -7,7 +7,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::readiness::{REQUIRED_PASS_RATIO, Readiness};
+use super::readiness::Readiness;
 use crate::config::{Config, TierName};
 use crate::core::assess::{Assessment, Period};
 use crate::core::budget::BudgetState;
@@ -426,6 +426,7 @@ pub fn render(input: &PageInput) -> String {
         ),
         Readiness::NotMeasured {
             target,
+            required,
             missing,
             rehearsal,
         } => {
@@ -435,13 +436,14 @@ pub fn render(input: &PageInput) -> String {
                 t = tier_title(*target),
                 key = target.as_str(),
                 p = pill("none", "not measured yet"),
-                req = percent(REQUIRED_PASS_RATIO),
+                req = percent(*required),
             );
             rehearsal_note(&mut h, *rehearsal, input.now);
             checklist_note(&mut h, missing);
         }
         Readiness::Measured {
             target,
+            required,
             suite,
             pass_ratio,
             last_run,
@@ -462,7 +464,7 @@ pub fn render(input: &PageInput) -> String {
                 suite = esc(suite),
                 ago = age((input.now - *last_run).num_seconds()),
                 pct = percent(*pass_ratio),
-                req = percent(REQUIRED_PASS_RATIO),
+                req = percent(*required),
             );
             rehearsal_note(&mut h, *rehearsal, input.now);
             checklist_note(&mut h, missing);

@@ -13,9 +13,7 @@ use crate::config::Threshold;
 use crate::core::assess::Basis;
 
 /// The figures that have a warning and a critical threshold (the `figure` label).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, IntoStaticStr,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum FigureName {
     AiTokens,

@@ -154,7 +154,7 @@ impl<P: Provider> Source for ProviderSource<P> {
     }
 
     fn store(out: ProviderFigures, into: &mut Collected) {
-        into.providers.insert(out.provider, out);
+        into.figures.providers.insert(out.provider, out);
     }
 }
 

@@ -416,7 +416,13 @@ mod tests {
     fn zero_limit_and_inverted_threshold_are_named() {
         let mut c = Config::default();
         c.tiers.hard_launch.concurrent_jobs = 0;
-        c.thresholds.error_ratio.warning = 0.2;
+        c.thresholds.set(
+            crate::catalogue::FigureName::ErrorRate,
+            Threshold {
+                warning: 0.2,
+                critical: 0.05,
+            },
+        );
         let errs = validate(&c);
         let paths: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(

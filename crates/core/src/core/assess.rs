@@ -193,11 +193,9 @@ pub fn assess(
         )
     });
     let cron = cron_statuses(cfg, db, now);
-    let cron_load = cron.as_ref().map(|c| {
-        c.iter()
-            .filter_map(|s| s.load_ratio)
-            .fold(0.0, f64::max)
-    });
+    let cron_load = cron
+        .as_ref()
+        .map(|c| c.iter().filter_map(|s| s.load_ratio).fold(0.0, f64::max));
     let (cron, cron_folded) = folds::cron(
         cron.unwrap_or_default(),
         &cfg.database.sync_job,
@@ -396,7 +394,7 @@ fn label(kept: &Kept<String>, id: &String) -> String {
     }
 }
 
-struct Budgets {
+struct InForce {
     scopes: Vec<BudgetStatus>,
     client_ratio: BTreeMap<String, f64>,
 }
@@ -408,7 +406,7 @@ fn budgets(
     spend: &Spend,
     clients: &Clients,
     now: DateTime<Utc>,
-) -> Budgets {
+) -> InForce {
     let b = &cfg.budgets;
     let status = |scope: Scope, client: Option<&str>, spent_usd: Decimal| {
         let budget_usd = controls.budget(scope, client, b, now);
@@ -443,7 +441,7 @@ fn budgets(
     if spend.today_readable {
         scopes.push(worst.unwrap_or_else(|| status(Scope::ClientDaily, None, Decimal::ZERO)));
     }
-    Budgets {
+    InForce {
         scopes,
         client_ratio,
     }
@@ -560,6 +558,15 @@ mod tests {
         "2026-11-26T12:00:00Z".parse().unwrap()
     }
 
+    /// The assessment of database figures alone, no founder's controls.
+    fn at(cfg: &Config, db: Option<&DbFigures>) -> Assessment {
+        let figures = Figures {
+            db: db.cloned(),
+            ..Figures::default()
+        };
+        assess(cfg, &figures, &FounderControls::default(), now())
+    }
+
     fn row(client: &str, provider: &str, input: u64, output: u64) -> UsageRow {
         UsageRow {
             client_id: Some(client.into()),
@@ -597,7 +604,7 @@ mod tests {
 
     #[test]
     fn costs_budgets_and_clients() {
-        let a = assess(&Config::default(), Some(&figures()), now());
+        let a = at(&Config::default(), Some(&figures()));
         // a: 3.00 + 1.50 = 4.50; b: 1.00 + 0.30 = 1.30; c (month only): 20.00
         assert_eq!(a.cost_total[&Period::Day], dec!(5.80));
         assert_eq!(a.cost_total[&Period::Month], dec!(25.80));
@@ -626,7 +633,7 @@ mod tests {
             max_client_labels: 1,
             ..Config::default()
         };
-        let a = assess(&cfg, Some(&figures()), now());
+        let a = at(&cfg, Some(&figures()));
         // c spent most this month and keeps its label; a and b fall into `other`.
         assert_eq!(
             a.client_cost[&("c".to_string(), Period::Month)],
@@ -652,7 +659,7 @@ mod tests {
         };
         let mut d = figures();
         d.storage_buckets = Ok(vec![("a".into(), 5), ("b".into(), 7), ("c".into(), 1)]);
-        let a = assess(&cfg, Some(&d), now());
+        let a = at(&cfg, Some(&d));
         // openai (21.30 this month) keeps its label, anthropic goes to provider="other".
         let keys: Vec<_> = a
             .usage
@@ -687,14 +694,15 @@ mod tests {
                 ("client", 2),
                 ("cron_job", 0),
                 ("model", 1),
-                ("provider", 1)
+                ("provider", 1),
+                ("reported_model", 0)
             ])
         );
     }
 
     #[test]
     fn tiers_levels_and_risk() {
-        let a = assess(&Config::default(), Some(&figures()), now());
+        let a = at(&Config::default(), Some(&figures()));
         let tok = a.tier_usage(Resource::AiTokensPerDay).unwrap();
         assert_eq!((tok.usage, tok.limit), (Some(1_210_000), 500_000));
         let q = a.figure(FigureName::QueueDepth).unwrap();
@@ -717,7 +725,7 @@ mod tests {
     fn guard_figures_per_client_and_last_15_minutes() {
         let mut d = figures();
         d.usage_last_15m = Ok(vec![row("a", "openai", 100_000, 0)]);
-        let a = assess(&Config::default(), Some(&d), now());
+        let a = at(&Config::default(), Some(&d));
         assert_eq!(a.collected_at, Some(now()));
         assert_eq!(a.spend_last_15m_usd, Some(dec!(1.00)));
         assert_eq!(a.client_day_cost["b"], dec!(1.30));
@@ -734,7 +742,7 @@ mod tests {
             big.model = "other".into();
             big
         }]);
-        let a = assess(&Config::default(), Some(&d), now());
+        let a = at(&Config::default(), Some(&d));
         let tok = a.tier_usage(Resource::AiTokensPerDay).unwrap();
         assert_eq!(tok.usage, Some(crate::core::bounded::CEILING as u64));
         assert!(tok.usage.unwrap() > tok.limit);
@@ -744,8 +752,43 @@ mod tests {
 
     #[test]
     fn nothing_collected_yet() {
-        let a = assess(&Config::default(), None, now());
+        let a = at(&Config::default(), None);
         assert!(a.budgets.is_empty() && a.usage.is_empty());
         assert!(a.figures.iter().all(|f| f.value.is_none()));
+    }
+
+    #[test]
+    fn budgets_in_force_follow_the_founders_overrides() {
+        let d = figures();
+        let mut c = FounderControls::default();
+        let until = now() + chrono::Duration::hours(2);
+        // Daily budget raised to $100; client `a` allowed $9 (its $4.50 is then 50%).
+        c.set_override(Scope::Daily, None, dec!(100), until, now());
+        c.set_override(Scope::ClientDaily, Some("a"), dec!(9), until, now());
+        let figures = Figures {
+            db: Some(d),
+            ..Figures::default()
+        };
+        let a = assess(&Config::default(), &figures, &c, now());
+        let daily = a.budget(Scope::Daily).unwrap();
+        assert_eq!(
+            (daily.budget_usd, daily.configured_usd, daily.override_until),
+            (dec!(100), dec!(50), Some(until))
+        );
+        assert!((daily.ratio - 0.058).abs() < 1e-12);
+        assert_eq!(a.client_budget_ratio["a"], 0.5);
+        // The scope reports the client nearest to its own budget: a at $4.50 of its $9.
+        let client = a.budget(Scope::ClientDaily).unwrap();
+        assert_eq!(
+            (client.spent_usd, client.budget_usd, client.ratio),
+            (dec!(4.50), dec!(9), 0.5)
+        );
+        assert_eq!(
+            a.budget_in_force(Scope::ClientDaily, Some("a"), now()),
+            dec!(9)
+        );
+        // Past the override's end the config applies again.
+        let later = until + chrono::Duration::seconds(1);
+        assert_eq!(a.budget_in_force(Scope::Daily, None, later), dec!(50));
     }
 }

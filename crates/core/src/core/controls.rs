@@ -134,6 +134,24 @@ impl FounderControls {
             .collect()
     }
 
+    /// The override in force for a scope (and client), as the budget rule below picks it.
+    fn live(&self, s: Scope, client: Option<&str>, now: DateTime<Utc>) -> Option<&BudgetOverride> {
+        let live = |f: String| self.budget_overrides.get(&f).filter(|o| o.until > now);
+        client
+            .and_then(|c| live(s.field(Some(c))))
+            .or_else(|| live(s.field(None)))
+    }
+
+    /// When the override in force for a scope (and client) ends; None: the config applies.
+    pub fn override_in_force(
+        &self,
+        s: Scope,
+        client: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.live(s, client, now).map(|o| o.until)
+    }
+
     /// The budget in force: an unexpired override for the client, then for the scope, then the
     /// config.
     pub fn budget(
@@ -143,16 +161,8 @@ impl FounderControls {
         cfg: &Budgets,
         now: DateTime<Utc>,
     ) -> Decimal {
-        let live = |f: String| {
-            self.budget_overrides
-                .get(&f)
-                .filter(|o| o.until > now)
-                .map(|o| o.budget_usd)
-        };
-        client
-            .and_then(|c| live(s.field(Some(c))))
-            .or_else(|| live(s.field(None)))
-            .unwrap_or_else(|| s.configured(cfg))
+        self.live(s, client, now)
+            .map_or_else(|| s.configured(cfg), |o| o.budget_usd)
     }
 }
 
@@ -231,10 +241,7 @@ mod tests {
         let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
         let b = Budgets::default();
         let mut s = FounderControls::default();
-        assert_eq!(
-            s.budget(Scope::ClientDaily, Some("a"), &b, now),
-            dec!(5)
-        );
+        assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, now), dec!(5));
         s.set_override(
             Scope::ClientDaily,
             None,
@@ -249,19 +256,9 @@ mod tests {
             now + Duration::hours(1),
             now,
         );
-        assert_eq!(
-            s.budget(Scope::ClientDaily, Some("a"), &b, now),
-            dec!(9)
-        );
-        assert_eq!(
-            s.budget(Scope::ClientDaily, Some("b"), &b, now),
-            dec!(7)
-        );
+        assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, now), dec!(9));
+        assert_eq!(s.budget(Scope::ClientDaily, Some("b"), &b, now), dec!(7));
         let later = now + Duration::hours(2);
-        assert_eq!(
-            s.budget(Scope::ClientDaily, Some("a"), &b, later),
-            dec!(5)
-        );
+        assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, later), dec!(5));
     }
-
 }

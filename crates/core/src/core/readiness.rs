@@ -152,7 +152,14 @@ pub fn assess(cfg: &Config, strain: Option<&StrainFigures>, now: DateTime<Utc>) 
                 .map(|i| i.item.clone())
                 .collect(),
             ready: strain.is_some()
-                && ready(t, runs, &items, now, s.ready_max_age.0, s.upgrade_pass_ratio),
+                && ready(
+                    t,
+                    runs,
+                    &items,
+                    now,
+                    s.ready_max_age.0,
+                    s.upgrade_pass_ratio,
+                ),
         })
         .collect();
     Readiness {
@@ -367,5 +374,4 @@ mod tests {
             6
         );
     }
-
 }

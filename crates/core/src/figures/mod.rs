@@ -20,3 +20,13 @@ pub struct Figures {
     /// The newest strain run of each suite and what launchguard observed for the checklist.
     pub strain: Option<strain::StrainFigures>,
 }
+
+impl Figures {
+    /// Figures with only the database's (no provider, no strain report read yet).
+    pub fn with_db(db: DbFigures) -> Figures {
+        Figures {
+            db: Some(db),
+            ..Figures::default()
+        }
+    }
+}
