@@ -358,6 +358,16 @@ pub fn render(input: &PageInput) -> String {
             pct = percent(b.ratio),
             bar = bar(Some(b.ratio), level_class(l)),
         );
+        if let Some(until) = b.override_until {
+            // The guard enforces the override: say so, and what the config says.
+            let _ = write!(
+                h,
+                r#"<p class="note" data-override="{key}">The founder's override is in force until {until} (configured: {configured}).</p>"#,
+                key = b.scope.label(),
+                until = until.with_timezone(&cfg.tz()).format("%Y-%m-%d %H:%M %Z"),
+                configured = money(b.configured_usd),
+            );
+        }
     }
     let mut by_provider: BTreeMap<&str, Decimal> = BTreeMap::new();
     for ((provider, _, period), u) in &a.usage {
