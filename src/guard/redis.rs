@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script};
 
-use super::admin::{AdminState, Change};
+use super::admin::{Change, FounderControls};
 use super::reservations::{
     AdmitCall, Admitted, Pricer, ReservationStore, Settle, Settled, StoreError, StoreStatus,
 };
@@ -535,7 +535,7 @@ impl ReservationStore for RedisStore {
         Ok(s)
     }
 
-    async fn admin(&self) -> Result<AdminState, StoreError> {
+    async fn admin(&self) -> Result<FounderControls, StoreError> {
         let mut c = self.conn().await?;
         type Pairs = Vec<(String, String)>;
         let (kill, over): (Pairs, Pairs) = redis::pipe()
@@ -546,7 +546,7 @@ impl ReservationStore for RedisStore {
             .query_async(&mut c)
             .await
             .map_err(|e| self.failed(&e))?;
-        let mut s = AdminState::default();
+        let mut s = FounderControls::default();
         for (k, v) in kill {
             match serde_json::from_str(&v) {
                 Ok(ks) => {
@@ -579,8 +579,8 @@ impl ReservationStore for RedisStore {
         &self,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<AdminState, StoreError> {
-        let mut one = AdminState::default();
+    ) -> Result<FounderControls, StoreError> {
+        let mut one = FounderControls::default();
         change.apply(&mut one, now);
         let field = change.field();
         let mut c = self.conn().await?;

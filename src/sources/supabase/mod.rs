@@ -341,7 +341,7 @@ impl Source for Supabase {
     }
 
     fn store(out: DbFigures, into: &mut Collected) {
-        into.db = Some(out);
+        into.figures.db = Some(out);
     }
 }
 

@@ -1,4 +1,4 @@
-//! What the sources bring in: raw figures, before any assessment. Each figure is either a
+//! The database source's figures: raw values, before any assessment. Each figure is either a
 //! value or the reason it is absent, so one missing table never hides the others.
 
 use chrono::{DateTime, Utc};
