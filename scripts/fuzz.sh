@@ -15,7 +15,7 @@ export CARGO_PROFILE_RELEASE_OPT_LEVEL=1
 flags=(--fuzz-dir fuzz -s none -a)
 secs="${FUZZ_SECONDS:-30}"
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(config web_config provider_responses guard_request guard_settle guard_admin)
+[[ ${#targets[@]} -gt 0 ]] || targets=(config web_config provider_responses guard_request guard_settle guard_admin vercel_drain)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz (crates.io)" >&2

@@ -58,7 +58,20 @@ pub async fn connect(cfg: &Config) -> bool {
     if !providers_connect(cfg).await {
         ok = false;
     }
+    if !vercel_drain_connect(cfg).await {
+        ok = false;
+    }
     ok
+}
+
+/// The Vercel drain receiver (docs/vercel.md): off, ok, warning, or down with the reason (no
+/// secret, no database URL, the writer cannot write).
+pub async fn vercel_drain_connect(cfg: &Config) -> bool {
+    println!();
+    println!("{:<18} {:<10} detail", "receiver", "status");
+    let (status, detail) = crate::ingest::vercel::Receiver::check(cfg).await;
+    println!("{:<18} {status:<10} {detail}", "vercel_drain");
+    status != "down"
 }
 
 /// One line per adapter view (docs/supabase.md): what it reads and how fast, or each problem
@@ -120,6 +133,16 @@ fn summary(f: &crate::figures::DbFigures, figure: &str) -> String {
             f.database_size_bytes.as_ref().copied().unwrap_or(0)
         ),
         "cron_jobs" => format!("{} jobs", f.cron_jobs.as_ref().map_or(0, |c| c.len())),
+        "vercel_cron" => match f.vercel_cron.as_ref().and_then(|c| c.as_ref().ok()) {
+            Some(c) => format!(
+                "{}: last success {}, {} failures in the last day",
+                c.job,
+                c.last_success
+                    .map_or("none in 7 days".to_string(), |t| t.to_rfc3339()),
+                c.failures_last_day
+            ),
+            None => String::new(),
+        },
         "connections" => f
             .connections
             .as_ref()

@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::guard::Guard;
+use crate::ingest::vercel::Receiver;
 use crate::metrics::encode::CONTENT_TYPE;
 use crate::state::Shared;
 use crate::web::Stats;
@@ -18,6 +19,7 @@ struct App {
     shared: Arc<Shared>,
     guard: Option<Arc<Guard>>,
     server: Option<Arc<Stats>>,
+    drain: Option<Arc<Receiver>>,
 }
 
 /// /metrics, /healthz and /readyz.
@@ -32,6 +34,16 @@ pub fn router_with(
     guard: Option<Arc<Guard>>,
     server: Option<Arc<Stats>>,
 ) -> Router {
+    router_full(shared, guard, server, None)
+}
+
+/// The same with the Vercel drain receiver's route and its metrics.
+pub fn router_full(
+    shared: Arc<Shared>,
+    guard: Option<Arc<Guard>>,
+    server: Option<Arc<Stats>>,
+    drain: Option<Arc<Receiver>>,
+) -> Router {
     let base = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -40,8 +52,13 @@ pub fn router_with(
             shared: shared.clone(),
             guard: guard.clone(),
             server,
+            drain: drain.clone(),
         })
         .merge(crate::status::routes().with_state(shared));
+    let base = match drain {
+        Some(d) => base.merge(d.router()),
+        None => base,
+    };
     match guard {
         Some(g) => base
             .merge(crate::guard::api::router(g.clone()))
@@ -60,6 +77,10 @@ async fn metrics(State(s): State<App>) -> impl IntoResponse {
     };
     let body = match &s.guard {
         Some(g) => bytes::Bytes::from(g.append_to(&body)),
+        None => body,
+    };
+    let body = match &s.drain {
+        Some(d) => bytes::Bytes::from(d.append_to(&body)),
         None => body,
     };
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)

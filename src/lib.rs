@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod guard;
 pub mod http;
+pub mod ingest;
 pub mod k8s;
 pub mod kit;
 pub mod logging;

@@ -8,32 +8,12 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::config::{self, Config};
-use crate::metrics::snapshot;
 use crate::sources::supabase::ledger_ranges::LedgerRequests;
 use crate::sources::{self, providers, strain_reports::StrainReports, supabase::Supabase};
-use crate::state::{Published, ReloadStatus, Shared};
+use crate::state::{ReloadStatus, Shared};
 
 /// Re-encode at least this often, so period rollovers show even when nothing else changes.
 const REPUBLISH_EVERY: Duration = Duration::from_secs(15);
-
-/// Encodes the current state once: the only place scrapes' bytes are made.
-pub fn publish(shared: &Shared) {
-    let cfg = shared.config();
-    let now = Utc::now();
-    let reload = *shared.reload.read().expect("lock");
-    let (assessment, exposition) = {
-        let c = shared.collected.read().expect("lock");
-        let a = crate::core::assess::assess(&cfg, c.db.as_ref(), now);
-        let e = snapshot::build(&cfg, &c, &a, reload);
-        (a, e)
-    };
-    let bytes = bytes::Bytes::from(exposition.encode());
-    *shared.published.write().expect("lock") = Published {
-        metrics: bytes,
-        assessment: Arc::new(assessment),
-        at: now,
-    };
-}
 
 /// Loads the config file again; a bad file keeps the running config.
 pub fn reload(shared: &Shared, path: &Path) {
@@ -116,7 +96,7 @@ async fn sighup(shared: Arc<Shared>, path: Option<PathBuf>) {
 
 async fn publisher(shared: Arc<Shared>) {
     loop {
-        publish(&shared);
+        shared.publish(Utc::now());
         tokio::select! {
             _ = shared.dirty.notified() => {}
             _ = tokio::time::sleep(REPUBLISH_EVERY) => {}
@@ -154,7 +134,7 @@ pub async fn run(
     // ledger over the same ranges, for the drift.
     let ledger = Arc::new(LedgerRequests::default());
     let mut expected = vec!["supabase", "strain_reports"];
-    publish(&shared);
+    shared.publish(Utc::now());
 
     tokio::spawn(sources::run(
         Supabase::new().with_ledger_requests(ledger.clone()),
@@ -179,6 +159,10 @@ pub async fn run(
         None
     };
 
+    // The Vercel drain receiver: its route answers 404 while `vercel_drain.enabled` is false.
+    let drain = crate::ingest::vercel::Receiver::new(shared.clone());
+    drain.spawn_cleanup();
+
     let server = crate::web::HttpServer::new(&cfg.server, web.clone())
         .map_err(|e| anyhow::anyhow!("cannot start the password-check workers: {e}"))?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -191,7 +175,7 @@ pub async fn run(
         "serving /, /metrics, /healthz, /readyz and the guard API"
     );
     // The web setup wraps the whole router: every route, the guard's included, is behind it.
-    let router = crate::http::router_with(shared, guard, Some(server.stats()));
+    let router = crate::http::router_full(shared, guard, Some(server.stats()), Some(drain));
     server.serve(listener, router, shutdown_signal()).await?;
     Ok(())
 }

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
-use crate::core::assess::Assessment;
-use crate::figures::DbFigures;
-use crate::sources::providers::figures::ProviderFigures;
+use crate::core::assess::{self, Assessment};
+use crate::core::controls::FounderControls;
+use crate::figures::Figures;
+use crate::metrics::snapshot;
 
 /// Health of one source, as the runner last saw it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,15 +27,12 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
 }
 
-/// The latest figures of every source. A failed source keeps its last good figures.
+/// The latest figures of every source and each source's health. A failed source keeps its
+/// last good figures.
 #[derive(Debug, Default)]
 pub struct Collected {
     pub sources: BTreeMap<&'static str, SourceStatus>,
-    pub db: Option<DbFigures>,
-    /// The last good poll of each provider source, by source name.
-    pub providers: BTreeMap<&'static str, ProviderFigures>,
-    /// Newest strain reports, checklist and readiness (the `strain_reports` source).
-    pub strain: Option<crate::strain::readiness::StrainFigures>,
+    pub figures: Figures,
 }
 
 /// Outcome of the last config (re)load.
@@ -44,11 +42,14 @@ pub struct ReloadStatus {
     pub last_success: DateTime<Utc>,
 }
 
-/// What scrapes and the guard read: encoded once per change.
+/// What scrapes, the status page and the guard read: assessed and encoded once per change.
 #[derive(Debug, Clone)]
 pub struct Published {
     pub metrics: Bytes,
+    /// The config the assessment was made under.
+    pub config: Arc<Config>,
     pub assessment: Arc<Assessment>,
+    /// The clock reading it was assessed at (`assessment.assessed_at`).
     pub at: DateTime<Utc>,
 }
 
@@ -57,6 +58,8 @@ pub struct Shared {
     pub config: watch::Sender<Arc<Config>>,
     pub collected: RwLock<Collected>,
     pub published: RwLock<Published>,
+    /// The founder's kill switches and budget overrides, as the guard's store last held them.
+    pub controls: RwLock<Arc<FounderControls>>,
     pub reload: RwLock<ReloadStatus>,
     /// Woken whenever something that changes the exposition happened.
     pub dirty: Notify,
@@ -67,16 +70,23 @@ pub struct Shared {
 impl Shared {
     pub fn new(cfg: Config, now: DateTime<Utc>) -> Arc<Self> {
         let cfg = Arc::new(cfg);
-        let assessment = Arc::new(crate::core::assess::assess(&cfg, None, now));
-        let (tx, _) = watch::channel(cfg);
+        let assessment = Arc::new(assess::assess(
+            &cfg,
+            &Figures::default(),
+            &FounderControls::default(),
+            now,
+        ));
+        let (tx, _) = watch::channel(cfg.clone());
         Arc::new(Shared {
             config: tx,
             collected: RwLock::new(Collected::default()),
             published: RwLock::new(Published {
                 metrics: Bytes::new(),
+                config: cfg,
                 assessment,
                 at: now,
             }),
+            controls: RwLock::new(Arc::new(FounderControls::default())),
             reload: RwLock::new(ReloadStatus {
                 ok: true,
                 last_success: now,
@@ -88,6 +98,53 @@ impl Shared {
 
     pub fn config(&self) -> Arc<Config> {
         self.config.borrow().clone()
+    }
+
+    /// What was last published.
+    pub fn published(&self) -> Published {
+        self.published
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Assesses and encodes the current state once: the only place the assessment is made and
+    /// the only clock reading it takes (`now`).
+    pub fn publish(&self, now: DateTime<Utc>) {
+        let cfg = self.config();
+        let controls = self
+            .controls
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let reload = *self.reload.read().unwrap_or_else(|e| e.into_inner());
+        let (assessment, exposition) = {
+            let c = self.collected.read().unwrap_or_else(|e| e.into_inner());
+            let a = assess::assess(&cfg, &c.figures, &controls, now);
+            let e = snapshot::build(&cfg, &c, &a, reload);
+            (a, e)
+        };
+        let bytes = Bytes::from(exposition.encode());
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = Published {
+            metrics: bytes,
+            config: cfg,
+            assessment: Arc::new(assessment),
+            at: now,
+        };
+    }
+
+    /// Takes the founder's controls as the guard's store now holds them; when they changed,
+    /// publishes at once, so the guard's next decision, the budget metrics and the status page
+    /// all read the new budgets together.
+    pub fn set_controls(&self, c: FounderControls, now: DateTime<Utc>) {
+        {
+            let mut cur = self.controls.write().unwrap_or_else(|e| e.into_inner());
+            if **cur == c {
+                return;
+            }
+            *cur = Arc::new(c);
+        }
+        self.publish(now);
     }
 
     /// Ready once every configured source has finished at least one collection.

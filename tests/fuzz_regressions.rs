@@ -192,3 +192,37 @@ fn web_config_parser_survives_every_kept_input() {
         check_web(&t);
     }
 }
+
+/// The Vercel drain receiver's pure path, as its fuzz target drives it: signed with a key of its
+/// own, plain and as gzip.
+fn drain(bytes: &[u8]) {
+    use launchguard::ingest::vercel::receiver::process_checked;
+    let cfg = launchguard::config::vercel::VercelDrain {
+        max_decompressed_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let sig = launchguard::ingest::vercel::verify::sign(b"fuzz", bytes);
+    let now = 1_796_041_200_000;
+    let _ = process_checked(bytes, None, b"fuzz", &sig, &cfg, now);
+    let _ = process_checked(bytes, Some("gzip"), b"fuzz", &sig, &cfg, now);
+}
+
+#[test]
+fn the_vercel_drain_receiver_survives_every_kept_input() {
+    for (p, bytes) in regressions("vercel_drain") {
+        eprintln!("{}", p.display());
+        drain(&bytes);
+    }
+    // Hostile bodies written by hand: deep nesting, huge and odd numbers, lone surrogates,
+    // a REPORT line with an absurd duration, a gzip header with nothing after it.
+    let deep = format!("[{}{}]", "{\"proxy\":".repeat(50_000), "}".repeat(50_000));
+    for body in [
+        deep.as_str(),
+        r#"[{"requestId":"\ud800","proxy":{"timestamp":1e400,"statusCode":1e308}}]"#,
+        r#"{"requestId":"x","proxy":{"timestamp":-9223372036854775808,"responseByteSize":1.8e19}}"#,
+        r#"{"requestId":"x","timestamp":1796041200000,"message":"REPORT RequestId: x Duration: 99999999999999999999999 ms"}"#,
+    ] {
+        drain(body.as_bytes());
+    }
+    drain(&[0x1f, 0x8b, 0x08]);
+}

@@ -797,7 +797,7 @@ async fn failing_providers_are_down_and_the_exporter_keeps_serving() {
     };
     let s = shared.clone();
     wait_until(Box::new(move || s.ready())).await;
-    launchguard::serve::publish(&shared);
+    shared.publish(chrono::Utc::now());
     let scrape = || async move {
         reqwest::get(format!("http://{addr}/metrics"))
             .await
@@ -853,7 +853,7 @@ async fn failing_providers_are_down_and_the_exporter_keeps_serving() {
             .all(|n| c.sources[n].up)
     }))
     .await;
-    launchguard::serve::publish(&shared);
+    shared.publish(chrono::Utc::now());
     let text = scrape().await;
     assert!(
         text.contains("launchguard_source_up{source=\"anthropic\"} 1.0"),

@@ -344,7 +344,7 @@ async fn a_fake_month_matches_the_hand_computed_table() {
 
     let keys = Keys::new();
     let mut cfg = keys.config(&server.uri());
-    cfg.timezone = "Europe/Berlin".into();
+    cfg.timezone = "Europe/Berlin".parse().unwrap();
     let url_file = keys.file("database_url");
     std::fs::write(&url_file, pg.reader_url()).unwrap();
     cfg.database.url = SecretRef::File(url_file);
@@ -386,13 +386,18 @@ async fn a_fake_month_matches_the_hand_computed_table() {
         .await
         .expect("the ledger is read");
     let mut c = Collected {
-        db: Some(db),
+        figures: launchguard::figures::Figures::with_db(db),
         ..Collected::default()
     };
     for f in [anthropic, openai, openrouter, elevenlabs] {
-        c.providers.insert(f.provider, f);
+        c.figures.providers.insert(f.provider, f);
     }
-    let a = launchguard::core::assess::assess(&cfg, c.db.as_ref(), now());
+    let a = launchguard::core::assess::assess(
+        &cfg,
+        &c.figures,
+        &launchguard::core::controls::FounderControls::default(),
+        now(),
+    );
     let e = launchguard::metrics::snapshot::build(
         &cfg,
         &c,

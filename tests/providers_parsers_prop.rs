@@ -1,13 +1,15 @@
 //! Property tests: every provider response parser takes arbitrary bytes, and documented shapes
 //! with arbitrary values in every field, without panicking; whatever parses also goes through
-//! the day store and the metrics export without panicking.
+//! the day store, the assessment and the metrics export without panicking.
 
 use chrono::{DateTime, Utc};
 use launchguard::config::Config;
+use launchguard::core::assess::assess;
+use launchguard::core::controls::FounderControls;
+use launchguard::figures::Figures;
 use launchguard::metrics::encode::Exposition;
 use launchguard::sources::providers::figures::DailyStore;
 use launchguard::sources::providers::{anthropic, elevenlabs, openai, openrouter};
-use launchguard::state::Collected;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -27,7 +29,7 @@ fn feed(body: &[u8]) {
     }
     let _ = anthropic::parse_usage(body);
     let _ = anthropic::parse_cost(body);
-    let mut c = Collected::default();
+    let mut c = Figures::default();
     c.providers
         .insert("anthropic", store.figures("anthropic", now));
     let mut store = DailyStore::default();
@@ -49,8 +51,9 @@ fn feed(body: &[u8]) {
         c.providers
             .insert("elevenlabs", elevenlabs::figures(now, &s));
     }
+    let a = assess(&Config::default(), &c, &FounderControls::default(), now);
     let mut e = Exposition::default();
-    launchguard::metrics::providers::export(&mut e, &Config::default(), &c);
+    launchguard::metrics::providers::export(&mut e, &a, &c);
     let _ = e.encode();
 }
 

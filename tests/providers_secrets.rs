@@ -113,7 +113,7 @@ async fn run_once(p: ProviderName, cfg: Config) -> (Option<String>, String) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     task.abort();
-    launchguard::serve::publish(&shared);
+    shared.publish(chrono::Utc::now());
     let metrics = String::from_utf8(shared.published.read().unwrap().metrics.to_vec()).unwrap();
     let error = shared.collected.read().unwrap().sources[p.as_str()]
         .last_error

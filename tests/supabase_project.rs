@@ -127,6 +127,10 @@ async fn nothing_launchguard_creates_is_reachable_by_the_api_roles() {
         "launchguard.storage_bucket_sizes()",
         "launchguard",
         "launchguard_reader",
+        "launchguard.vercel_traffic_minutely",
+        "launchguard.vercel_seen",
+        "launchguard.vercel_cron_runs",
+        "launchguard_drain_writer",
     ] {
         assert!(names.contains(want), "{want} not created: {names:#?}");
     }
@@ -207,11 +211,13 @@ async fn nothing_launchguard_creates_is_reachable_by_the_api_roles() {
         }
     }
     for role in API_ROLES {
-        assert_eq!(
-            as_api_role(&pg, role, "set role launchguard_reader").await,
-            Some(SqlState::INSUFFICIENT_PRIVILEGE),
-            "{role} can become the reader"
-        );
+        for target in ["launchguard_reader", "launchguard_drain_writer"] {
+            assert_eq!(
+                as_api_role(&pg, role, &format!("set role {target}")).await,
+                Some(SqlState::INSUFFICIENT_PRIVILEGE),
+                "{role} can become {target}"
+            );
+        }
     }
 
     // service_role (the platform's server code through the Data API) writes and reads the ledger

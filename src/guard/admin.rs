@@ -5,7 +5,6 @@
 //! Bodies are parsed by pure functions (`parse_kill`, `parse_override`) that the fuzz target
 //! drives; every number in them is bounded (`core::bounded`), in the state file too.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,270 +16,22 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use chrono::{DateTime, Duration, Utc};
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::Guard;
-use crate::config::Budgets;
+pub use crate::core::budget::Scope;
+pub use crate::core::controls::{
+    ACTIONS, BudgetOverride, Change, FounderControls, KillKey, KillSwitch, MAX_OVERRIDE_DAYS,
+    rfc3339,
+};
 use crate::core::{bounded, periods};
-
-/// The furthest an override may reach: past a year, change the budget in the config.
-pub const MAX_OVERRIDE_DAYS: i64 = 366;
-
-/// What a kill switch stops.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum KillKey {
-    Global,
-    Provider(String),
-    Client(String),
-}
-
-impl KillKey {
-    /// Its key in the state: `global`, `provider:NAME` or `client:ID`.
-    pub fn field(&self) -> String {
-        match self {
-            KillKey::Global => "global".into(),
-            KillKey::Provider(p) => format!("provider:{p}"),
-            KillKey::Client(c) => format!("client:{c}"),
-        }
-    }
-
-    /// (scope, target) labels of the metric.
-    pub fn labels(field: &str) -> (&str, &str) {
-        match field.split_once(':') {
-            Some((scope, target)) => (scope, target),
-            None => (field, ""),
-        }
-    }
-}
-
-/// The budget scopes the founder can override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BudgetScope {
-    Daily,
-    Monthly,
-    ClientDaily,
-}
-
-impl BudgetScope {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "daily" => Some(BudgetScope::Daily),
-            "monthly" => Some(BudgetScope::Monthly),
-            "client_daily" => Some(BudgetScope::ClientDaily),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BudgetScope::Daily => "daily",
-            BudgetScope::Monthly => "monthly",
-            BudgetScope::ClientDaily => "client_daily",
-        }
-    }
-
-    /// Its key in the state: the scope, or `client_daily:ID` for one client.
-    pub fn field(self, client: Option<&str>) -> String {
-        match client {
-            Some(c) => format!("{}:{c}", self.as_str()),
-            None => self.as_str().to_string(),
-        }
-    }
-
-    fn configured(self, b: &Budgets) -> Decimal {
-        match self {
-            BudgetScope::Daily => b.daily_usd,
-            BudgetScope::Monthly => b.monthly_usd,
-            BudgetScope::ClientDaily => b.client_daily_usd,
-        }
-    }
-}
-
-/// Times as RFC 3339 text (chrono is built without its serde feature).
-mod rfc3339 {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| serde::de::Error::custom(format!("`{s}` is not an RFC 3339 time: {e}")))
-    }
-
-    pub mod option {
-        use super::*;
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<DateTime<Utc>>, D::Error> {
-            Ok(Some(super::deserialize(d)?))
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KillSwitch {
-    #[serde(with = "rfc3339")]
-    pub since: DateTime<Utc>,
-    #[serde(default)]
-    pub note: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetOverride {
-    pub budget_usd: Decimal,
-    /// The override ends here; the configured budget applies again.
-    #[serde(with = "rfc3339")]
-    pub until: DateTime<Utc>,
-    #[serde(with = "rfc3339")]
-    pub since: DateTime<Utc>,
-}
-
-/// The founder's switches: pure data the rules read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdminState {
-    pub kill_switches: BTreeMap<String, KillSwitch>,
-    pub budget_overrides: BTreeMap<String, BudgetOverride>,
-}
-
-impl AdminState {
-    pub fn set_kill(&mut self, k: KillKey, now: DateTime<Utc>, note: &str) {
-        self.kill_switches.insert(
-            k.field(),
-            KillSwitch {
-                since: now,
-                note: note.to_string(),
-            },
-        );
-    }
-
-    pub fn set_override(
-        &mut self,
-        s: BudgetScope,
-        client: Option<&str>,
-        usd: Decimal,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) {
-        self.budget_overrides.insert(
-            s.field(client),
-            BudgetOverride {
-                budget_usd: usd,
-                until,
-                since: now,
-            },
-        );
-    }
-
-    /// What is out of bounds in a state read back (file or Redis), as (key, problem).
-    pub fn problems(&self) -> Vec<(String, String)> {
-        self.budget_overrides
-            .iter()
-            .filter_map(|(k, o)| bounded::usd_problem(o.budget_usd).map(|p| (k.clone(), p)))
-            .collect()
-    }
-
-    /// The budget in force: an unexpired override for the client, then for the scope, then the
-    /// config.
-    pub fn budget(
-        &self,
-        s: BudgetScope,
-        client: Option<&str>,
-        cfg: &Budgets,
-        now: DateTime<Utc>,
-    ) -> Decimal {
-        let live = |f: String| {
-            self.budget_overrides
-                .get(&f)
-                .filter(|o| o.until > now)
-                .map(|o| o.budget_usd)
-        };
-        client
-            .and_then(|c| live(s.field(Some(c))))
-            .or_else(|| live(s.field(None)))
-            .unwrap_or_else(|| s.configured(cfg))
-    }
-}
-
-/// One change the founder asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    SetKill(KillKey, String),
-    ClearKill(KillKey),
-    SetOverride {
-        scope: BudgetScope,
-        client: Option<String>,
-        budget_usd: Decimal,
-        until: DateTime<Utc>,
-    },
-    ClearOverride {
-        scope: BudgetScope,
-        client: Option<String>,
-    },
-}
-
-/// The `action` label of the admin changes counter.
-pub const ACTIONS: [&str; 4] = [
-    "kill_switch_on",
-    "kill_switch_off",
-    "budget_override_set",
-    "budget_override_cleared",
-];
-
-impl Change {
-    pub fn action_index(&self) -> usize {
-        match self {
-            Change::SetKill(..) => 0,
-            Change::ClearKill(_) => 1,
-            Change::SetOverride { .. } => 2,
-            Change::ClearOverride { .. } => 3,
-        }
-    }
-
-    /// The state key it touches.
-    pub fn field(&self) -> String {
-        match self {
-            Change::SetKill(k, _) | Change::ClearKill(k) => k.field(),
-            Change::SetOverride { scope, client, .. } | Change::ClearOverride { scope, client } => {
-                scope.field(client.as_deref())
-            }
-        }
-    }
-
-    pub fn apply(&self, s: &mut AdminState, now: DateTime<Utc>) {
-        match self {
-            Change::SetKill(k, note) => s.set_kill(k.clone(), now, note),
-            Change::ClearKill(k) => {
-                s.kill_switches.remove(&k.field());
-            }
-            Change::SetOverride {
-                scope,
-                client,
-                budget_usd,
-                until,
-            } => s.set_override(*scope, client.as_deref(), *budget_usd, *until, now),
-            Change::ClearOverride { .. } => {
-                s.budget_overrides.remove(&self.field());
-            }
-        }
-    }
-}
 
 /// Reads the state file; a missing file is an empty state, a corrupt one an error (starting
 /// without the founder's kill switches would be worse than not starting).
-pub fn load_state_file(path: &Path) -> Result<AdminState, String> {
+pub fn load_state_file(path: &Path) -> Result<FounderControls, String> {
     match std::fs::read(path) {
         Ok(bytes) => {
-            let s: AdminState = serde_json::from_slice(&bytes).map_err(|e| {
+            let s: FounderControls = serde_json::from_slice(&bytes).map_err(|e| {
                 format!(
                     "guard state file {} is not valid: {e}; fix or remove it",
                     path.display()
@@ -294,7 +45,7 @@ pub fn load_state_file(path: &Path) -> Result<AdminState, String> {
                 )),
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AdminState::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FounderControls::default()),
         Err(e) => Err(format!(
             "cannot read guard state file {}: {e}",
             path.display()
@@ -304,7 +55,7 @@ pub fn load_state_file(path: &Path) -> Result<AdminState, String> {
 
 /// Writes the state file atomically: a reader sees the old file or the new one, never half.
 /// Only the owner may read it (0600): it names the clients the founder stopped.
-pub fn write_state_file(path: &Path, s: &AdminState) -> Result<(), String> {
+pub fn write_state_file(path: &Path, s: &FounderControls) -> Result<(), String> {
     let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
     let dir = path
         .parent()
@@ -447,7 +198,7 @@ async fn state(State(g): State<Arc<Guard>>, headers: HeaderMap) -> Response {
     state_response(&g.admin_state())
 }
 
-fn state_response(s: &AdminState) -> Response {
+fn state_response(s: &FounderControls) -> Response {
     let body = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
     (
         StatusCode::OK,
@@ -580,11 +331,11 @@ pub fn parse_override(
     now: DateTime<Utc>,
     tz: chrono_tz::Tz,
 ) -> Result<Change, String> {
-    let s = BudgetScope::parse(scope).ok_or_else(|| {
+    let s = Scope::parse(scope).ok_or_else(|| {
         format!("unknown budget scope `{scope}`: use daily, monthly or client_daily")
     })?;
     if let Some(c) = &client {
-        if s != BudgetScope::ClientDaily {
+        if s != Scope::ClientDaily {
             return Err("only client_daily budgets are set per client".into());
         }
         target_ok("client", c)?;
@@ -609,7 +360,7 @@ pub fn parse_override(
                 .ok_or_else(|| format!("`for` is longer than {MAX_OVERRIDE_DAYS} days"))?
         }
         (None, None) => match s {
-            BudgetScope::Monthly => {
+            Scope::Monthly => {
                 periods::month_start(periods::month_start(now, tz) + Duration::days(32), tz)
             }
             _ => periods::next_day_start(now, tz),
@@ -668,7 +419,7 @@ async fn override_set_client(
 }
 
 fn clear(scope: &str, client: Option<String>) -> Result<Change, String> {
-    let s = BudgetScope::parse(scope).ok_or_else(|| {
+    let s = Scope::parse(scope).ok_or_else(|| {
         format!("unknown budget scope `{scope}`: use daily, monthly or client_daily")
     })?;
     Ok(Change::ClearOverride { scope: s, client })
@@ -696,53 +447,15 @@ mod tests {
     use rust_decimal_macros::dec;
 
     #[test]
-    fn overrides_client_then_scope_then_config_and_expire() {
-        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
-        let b = Budgets::default();
-        let mut s = AdminState::default();
-        assert_eq!(
-            s.budget(BudgetScope::ClientDaily, Some("a"), &b, now),
-            dec!(5)
-        );
-        s.set_override(
-            BudgetScope::ClientDaily,
-            None,
-            dec!(7),
-            now + Duration::hours(1),
-            now,
-        );
-        s.set_override(
-            BudgetScope::ClientDaily,
-            Some("a"),
-            dec!(9),
-            now + Duration::hours(1),
-            now,
-        );
-        assert_eq!(
-            s.budget(BudgetScope::ClientDaily, Some("a"), &b, now),
-            dec!(9)
-        );
-        assert_eq!(
-            s.budget(BudgetScope::ClientDaily, Some("b"), &b, now),
-            dec!(7)
-        );
-        let later = now + Duration::hours(2);
-        assert_eq!(
-            s.budget(BudgetScope::ClientDaily, Some("a"), &b, later),
-            dec!(5)
-        );
-    }
-
-    #[test]
     fn state_file_round_trips_atomically_and_refuses_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state.json");
-        assert_eq!(load_state_file(&p).unwrap(), AdminState::default());
+        assert_eq!(load_state_file(&p).unwrap(), FounderControls::default());
         let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
-        let mut s = AdminState::default();
+        let mut s = FounderControls::default();
         Change::SetKill(KillKey::Provider("openai".into()), "runaway".into()).apply(&mut s, now);
         Change::SetOverride {
-            scope: BudgetScope::Daily,
+            scope: Scope::Daily,
             client: None,
             budget_usd: dec!(80.5),
             until: now + Duration::hours(3),
@@ -778,7 +491,7 @@ mod tests {
             .join(format!(".state.json.tmp-{}", std::process::id()));
         std::fs::write(&tmp, "old").unwrap();
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
-        write_state_file(&p, &AdminState::default()).unwrap();
+        write_state_file(&p, &FounderControls::default()).unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }

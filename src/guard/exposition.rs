@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::DateTime;
 use rust_decimal::Decimal;
 
-use super::admin::{ACTIONS, AdminState, KillKey};
+use super::admin::{ACTIONS, FounderControls, KillKey};
 use super::reservations::ReservationStore;
 use super::rules::{Kind, Reason, from_nanos};
 use super::{Guard, SCOPES};
@@ -35,7 +35,7 @@ type Samples<V> = BTreeMap<(String, String), V>;
 /// scope's cap (providers: `provider_cap`, clients: `client_cap`; the first by name) are
 /// counted in `target="other"`. Also returns how many targets were folded.
 fn kill_switches(
-    admin: &AdminState,
+    admin: &FounderControls,
     provider_cap: usize,
     client_cap: usize,
 ) -> (Samples<u64>, usize) {
@@ -71,7 +71,7 @@ fn kill_switches(
 /// Budget overrides in force per (scope, client); per-client ones past `client_cap` (the
 /// largest kept) are shown as `client="other"` with the largest of them.
 fn overrides(
-    admin: &AdminState,
+    admin: &FounderControls,
     now: DateTime<Utc>,
     client_cap: usize,
 ) -> (Samples<Decimal>, usize) {
@@ -209,7 +209,7 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::admin::BudgetScope;
+    use crate::guard::admin::Scope;
     use rust_decimal_macros::dec;
 
     fn now() -> DateTime<Utc> {
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn kill_switch_targets_are_capped_per_scope() {
-        let mut a = AdminState::default();
+        let mut a = FounderControls::default();
         for i in 0..30 {
             a.set_kill(KillKey::Client(format!("c{i:02}")), now(), "");
         }
@@ -243,21 +243,15 @@ mod tests {
 
     #[test]
     fn client_overrides_are_capped_keeping_the_largest() {
-        let mut a = AdminState::default();
+        let mut a = FounderControls::default();
         let until = now() + chrono::Duration::hours(1);
-        a.set_override(BudgetScope::Daily, None, dec!(80), until, now());
+        a.set_override(Scope::Daily, None, dec!(80), until, now());
         for i in 1..=10 {
             let c = format!("c{i:02}");
-            a.set_override(BudgetScope::ClientDaily, Some(&c), i.into(), until, now());
+            a.set_override(Scope::ClientDaily, Some(&c), i.into(), until, now());
         }
         // Expired overrides are not in force and never labelled.
-        a.set_override(
-            BudgetScope::ClientDaily,
-            Some("old"),
-            dec!(99),
-            now(),
-            now(),
-        );
+        a.set_override(Scope::ClientDaily, Some("old"), dec!(99), now(), now());
         let (s, folded) = overrides(&a, now(), 3);
         let get = |scope: &str, c: &str| s.get(&(scope.to_string(), c.to_string())).copied();
         assert_eq!(get("daily", ""), Some(dec!(80)));

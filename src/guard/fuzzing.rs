@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{self, AdminState, BudgetScope, Change, KillKey};
+use super::admin::{self, Change, FounderControls, KillKey, Scope};
 use super::api::parse_settle;
 use super::reservations::{
     AdmitCall, Admitted, MemoryStore, Reservation, ReservationStore, Settle,
@@ -16,6 +16,7 @@ use super::reservations::{
 use super::rules::{self, Amounts, Caps, Counter, Ctx, Kind, Limit, Plan, Reason, Request, Usage};
 use crate::config::Config;
 use crate::core::bounded::CEILING;
+use crate::figures::Figures;
 
 /// Runs a future of the in-process store, which never waits.
 fn ready<F: Future>(f: F) -> F::Output {
@@ -157,11 +158,11 @@ pub fn admin_body(data: &[u8]) {
     let Ok(change) = change else {
         return;
     };
-    let mut state = AdminState::default();
+    let mut state = FounderControls::default();
     change.apply(&mut state, now());
     assert!(state.problems().is_empty(), "{:?}", state.problems());
     let text = serde_json::to_vec(&state).unwrap_or_default();
-    let back: AdminState = serde_json::from_slice(&text)
+    let back: FounderControls = serde_json::from_slice(&text)
         .unwrap_or_else(|e| panic!("the state file would not load again: {e}"));
     assert_eq!(back, state);
     if let Change::SetOverride { until, .. } = &change {
@@ -172,7 +173,12 @@ pub fn admin_body(data: &[u8]) {
     let mut figures = crate::figures::DbFigures::unavailable(now(), "fuzz");
     figures.usage_today = Ok(Vec::new());
     figures.usage_month = Ok(Vec::new());
-    let snap = crate::core::assess::assess(&cfg, Some(&figures), now());
+    let snap = crate::core::assess::assess(
+        &cfg,
+        &Figures::with_db(figures.clone()),
+        &FounderControls::default(),
+        now(),
+    );
     let req = Request {
         client_id: "c-1".into(),
         kind: Kind::Ai,
@@ -198,11 +204,7 @@ pub fn admin_body(data: &[u8]) {
         let failed = rules::first_failing(&limits, &pending);
         let _ = rules::finish(&req, &limits, &pending, failed);
     }
-    for scope in [
-        BudgetScope::Daily,
-        BudgetScope::Monthly,
-        BudgetScope::ClientDaily,
-    ] {
+    for scope in [Scope::Daily, Scope::Monthly, Scope::ClientDaily] {
         let b = state.budget(scope, Some("c-1"), &cfg.budgets, now());
         assert!(rules::to_nanos(b) <= CEILING);
     }

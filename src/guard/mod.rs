@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Secret};
 use crate::state::Shared;
-use admin::{AdminState, Change, KillKey};
+use admin::{Change, FounderControls, KillKey};
 use reservations::{
     AdmitCall, Admitted, MemoryStore, Pricer, Reservation, ReservationStore, Settle, StoreError,
     StoreStatus,
@@ -112,7 +112,7 @@ impl ReservationStore for Store {
         }
     }
 
-    async fn admin(&self) -> Result<AdminState, StoreError> {
+    async fn admin(&self) -> Result<FounderControls, StoreError> {
         match self {
             Store::Memory(s) => s.admin().await,
             Store::Redis(s) => s.admin().await,
@@ -123,7 +123,7 @@ impl ReservationStore for Store {
         &self,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<AdminState, StoreError> {
+    ) -> Result<FounderControls, StoreError> {
         match self {
             Store::Memory(s) => s.apply_admin(change, now).await,
             Store::Redis(s) => s.apply_admin(change, now).await,
@@ -237,7 +237,6 @@ fn new_id() -> Result<String, String> {
 pub struct Guard {
     shared: Arc<Shared>,
     store: Store,
-    admin: RwLock<Arc<AdminState>>,
     admin_token: RwLock<Option<Secret>>,
     callers: RwLock<Callers>,
     listen: Option<SocketAddr>,
@@ -264,13 +263,12 @@ impl Guard {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "guard: cannot read the founder's switches yet; retrying every second");
-                AdminState::default()
+                FounderControls::default()
             }
         };
         let guard = Arc::new(Guard {
             shared,
             store,
-            admin: RwLock::new(Arc::new(admin)),
             admin_token: RwLock::new(admin::token_of(&cfg).ok()),
             callers: RwLock::new(Callers::of(&cfg, listen)),
             listen,
@@ -278,6 +276,7 @@ impl Guard {
             status: RwLock::new(StoreStatus::default()),
             store_up: AtomicBool::new(true),
         });
+        guard.shared.set_controls(admin, Utc::now());
         if let Err(why) = admin::token_of(&cfg) {
             tracing::warn!(reason = %why, "guard: the admin API is disabled; set guard.admin_token to enable it");
         }
@@ -386,15 +385,15 @@ impl Guard {
             .clone()
     }
 
-    pub fn admin_state(&self) -> Arc<AdminState> {
-        self.admin.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The founder's controls in force: those of the published assessment, so the guard,
+    /// the budget metrics and the status page read the same ones.
+    pub fn admin_state(&self) -> FounderControls {
+        self.snapshot().controls.clone()
     }
 
-    fn set_admin(&self, a: AdminState) {
-        let mut cur = self.admin.write().unwrap_or_else(|e| e.into_inner());
-        if **cur != a {
-            *cur = Arc::new(a);
-        }
+    /// The store's controls become the published ones (re-assessed at once when they changed).
+    fn set_admin(&self, a: FounderControls) {
+        self.shared.set_controls(a, Utc::now());
     }
 
     fn snapshot(&self) -> Arc<crate::core::assess::Assessment> {
@@ -412,14 +411,21 @@ impl Guard {
 
     /// Decides one validated request.
     pub async fn admit(&self, req: &Request, now: DateTime<Utc>) -> Result<Answer, String> {
-        let cfg = self.config();
+        // The config and the assessment published together: a decision never mixes a new
+        // config with figures assessed under the old one.
+        let (cfg, snap) = {
+            let p = self
+                .shared
+                .published
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            (p.config.clone(), p.assessment.clone())
+        };
         let amounts = rules::estimate(&cfg, req)?;
-        let snap = self.snapshot();
-        let admin = self.admin_state();
         let ctx = Ctx {
             cfg: &cfg,
             snap: &snap,
-            admin: &admin,
+            admin: &snap.controls,
             now,
         };
         let (verdict, reservation_id) = match rules::plan(&ctx, req, amounts) {
@@ -478,7 +484,7 @@ impl Guard {
                     }
                     Ok(Admitted::Killed(field)) => {
                         // Set on another replica since this one last refreshed its copy.
-                        let mut a = AdminState::default();
+                        let mut a = FounderControls::default();
                         a.kill_switches.insert(
                             field,
                             admin::KillSwitch {
@@ -518,7 +524,7 @@ impl Guard {
     }
 
     /// Makes a founder's change, persists it, logs it and counts it.
-    pub async fn apply_admin(&self, change: &Change) -> Result<Arc<AdminState>, StoreError> {
+    pub async fn apply_admin(&self, change: &Change) -> Result<FounderControls, StoreError> {
         let now = Utc::now();
         let s = self.store.apply_admin(change, now).await?;
         self.set_admin(s);

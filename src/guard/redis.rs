@@ -29,7 +29,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Script, TlsCertificates, Value};
 
-use super::admin::{AdminState, Change};
+use super::admin::{Change, FounderControls};
 use super::reservations::{
     AdmitCall, Admitted, Pricer, ReservationStore, Settle, Settled, StoreError, StoreStatus,
 };
@@ -970,7 +970,7 @@ impl ReservationStore for RedisStore {
         Ok(s)
     }
 
-    async fn admin(&self) -> Result<AdminState, StoreError> {
+    async fn admin(&self) -> Result<FounderControls, StoreError> {
         let mut c = self.conn().await?;
         type Pairs = Vec<(String, String)>;
         let got: redis::RedisResult<(Pairs, Pairs)> = redis::pipe()
@@ -981,7 +981,7 @@ impl ReservationStore for RedisStore {
             .query_async(&mut c)
             .await;
         let (kill, over) = self.answered(&self.conn, got)?;
-        let mut s = AdminState::default();
+        let mut s = FounderControls::default();
         for (k, v) in kill {
             match serde_json::from_str(&v) {
                 Ok(ks) => {
@@ -1014,8 +1014,8 @@ impl ReservationStore for RedisStore {
         &self,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<AdminState, StoreError> {
-        let mut one = AdminState::default();
+    ) -> Result<FounderControls, StoreError> {
+        let mut one = FounderControls::default();
         change.apply(&mut one, now);
         let field = change.field();
         let json = |v: Result<String, serde_json::Error>| v.map_err(|e| StoreError(e.to_string()));

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{self, AdminState, Change};
+use super::admin::{self, Change, FounderControls};
 use super::rules::{self, Amounts, Caps, Counter, Full, Kind, Limit};
 use crate::core::bounded::{Bounded, minus, take, total};
 
@@ -143,13 +143,13 @@ pub trait ReservationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn status(&self) -> impl Future<Output = Result<StoreStatus, StoreError>> + Send;
-    fn admin(&self) -> impl Future<Output = Result<AdminState, StoreError>> + Send;
+    fn admin(&self) -> impl Future<Output = Result<FounderControls, StoreError>> + Send;
     /// Makes and persists a change; the error leaves the state as it was.
     fn apply_admin(
         &self,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<AdminState, StoreError>> + Send;
+    ) -> impl Future<Output = Result<FounderControls, StoreError>> + Send;
 }
 
 /// Amounts per second (Unix seconds).
@@ -356,7 +356,7 @@ impl Inner {
 /// The in-process store of a single replica; the founder's switches persist in a state file.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    admin: Mutex<AdminState>,
+    admin: Mutex<FounderControls>,
     state_file: PathBuf,
 }
 
@@ -435,7 +435,7 @@ impl ReservationStore for MemoryStore {
         })
     }
 
-    async fn admin(&self) -> Result<AdminState, StoreError> {
+    async fn admin(&self) -> Result<FounderControls, StoreError> {
         Ok(self.admin.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
@@ -443,7 +443,7 @@ impl ReservationStore for MemoryStore {
         &self,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<AdminState, StoreError> {
+    ) -> Result<FounderControls, StoreError> {
         let mut a = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = a.clone();
         change.apply(&mut next, now);

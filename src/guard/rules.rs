@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::admin::{AdminState, BudgetScope, KillKey};
+use super::admin::{FounderControls, KillKey};
 use crate::config::{Config, FailMode};
 use crate::core::assess::Assessment;
 use crate::core::budget::Scope;
@@ -457,7 +457,7 @@ pub fn first_failing(limits: &[Limit], pending: &[i64]) -> Option<usize> {
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub snap: &'a Assessment,
-    pub admin: &'a AdminState,
+    pub admin: &'a FounderControls,
     pub now: DateTime<Utc>,
 }
 
@@ -490,7 +490,7 @@ fn level(snap: &Assessment, f: FigureName) -> Option<Level> {
 }
 
 /// Kill switches: the founder's hard stops, checked before anything else.
-pub fn kill_switch(admin: &AdminState, req: &Request) -> Option<Verdict> {
+pub fn kill_switch(admin: &FounderControls, req: &Request) -> Option<Verdict> {
     let hit = |k: &KillKey| admin.kill_switches.contains_key(&k.field());
     let (reason, scope, what) = if hit(&KillKey::Global) {
         (Reason::KillSwitchGlobal, "global", "all spend".to_string())
@@ -647,9 +647,8 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
             }
             return Plan::Check(Vec::new());
         };
-        let b = |s: BudgetScope, client: Option<&str>| {
-            nanos(ctx.admin.budget(s, client, &cfg.budgets, now))
-        };
+        let b =
+            |s: Scope, client: Option<&str>| nanos(ctx.admin.budget(s, client, &cfg.budgets, now));
         let spent_m = if same_month {
             nanos(monthly.spent_usd)
         } else {
@@ -663,8 +662,8 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
         } else {
             0
         };
-        let (bm, bd) = (b(BudgetScope::Monthly, None), b(BudgetScope::Daily, None));
-        let bc = b(BudgetScope::ClientDaily, Some(&req.client_id));
+        let (bm, bd) = (b(Scope::Monthly, None), b(Scope::Daily, None));
+        let bc = b(Scope::ClientDaily, Some(&req.client_id));
         for (counter, reason, scope, budget, spent, retry) in [
             (
                 Counter::Cost,
@@ -785,10 +784,7 @@ pub fn plan(ctx: &Ctx, req: &Request, amt: Amounts) -> Plan {
         && let (Some(spend15), Some(daily)) = (snap.spend_last_15m_usd, snap.budget(Scope::Daily))
     {
         // Spend at the last 15 minutes' rate until local midnight must fit in what is left.
-        let budget = nanos(
-            ctx.admin
-                .budget(BudgetScope::Daily, None, &cfg.budgets, now),
-        );
+        let budget = nanos(ctx.admin.budget(Scope::Daily, None, &cfg.budgets, now));
         let spent = if same_day { nanos(daily.spent_usd) } else { 0 };
         let projected = ceil_count(
             times(Decimal::from(nanos(spend15)), Decimal::from(to_midnight))
@@ -897,7 +893,7 @@ pub fn local_date(t: DateTime<Utc>, cfg: &Config) -> String {
 mod tests {
     use super::*;
     use crate::core::assess::assess;
-    use crate::figures::{DbFigures, JobFigures, TrafficFigures};
+    use crate::figures::{DbFigures, Figures, JobFigures, TrafficFigures};
     use rust_decimal::prelude::ToPrimitive;
     use rust_decimal_macros::dec;
 
@@ -940,7 +936,7 @@ mod tests {
     struct World {
         cfg: Config,
         snap: Assessment,
-        admin: AdminState,
+        admin: FounderControls,
         now: DateTime<Utc>,
     }
 
@@ -951,11 +947,16 @@ mod tests {
                 tier: crate::config::TierName::HardLaunch,
                 ..Config::default()
             };
-            let snap = assess(&cfg, Some(&figures(now, spent_a)), now);
+            let snap = assess(
+                &cfg,
+                &Figures::with_db(figures(now, spent_a).clone()),
+                &FounderControls::default(),
+                now,
+            );
             World {
                 cfg,
                 snap,
-                admin: AdminState::default(),
+                admin: FounderControls::default(),
                 now: now + Duration::seconds(5),
             }
         }
@@ -971,7 +972,12 @@ mod tests {
             let mut d = figures(at, spent);
             f(&mut d);
             g(&mut self.cfg);
-            self.snap = assess(&self.cfg, Some(&d), at);
+            self.snap = assess(
+                &self.cfg,
+                &Figures::with_db(d.clone()),
+                &FounderControls::default(),
+                at,
+            );
             self
         }
 
@@ -1071,7 +1077,12 @@ mod tests {
             (reason(&v), v.decision()),
             ("fail_open_snapshot_stale", Decision::Allow)
         );
-        let none = assess(&w.cfg, None, w.now);
+        let none = assess(
+            &w.cfg,
+            &Figures::default(),
+            &FounderControls::default(),
+            w.now,
+        );
         let ctx = Ctx {
             cfg: &w.cfg,
             snap: &none,
@@ -1141,7 +1152,7 @@ mod tests {
         assert_eq!(reason(&v), "budget_daily_exceeded");
         // A founder's override raises the budget at once.
         w.admin.set_override(
-            BudgetScope::Daily,
+            Scope::Daily,
             None,
             dec!(60),
             w.now + Duration::hours(1),
@@ -1185,14 +1196,19 @@ mod tests {
         // Berlin: the snapshot was collected at 23:59:30 local; the day's budget is spent.
         let at = utc("2026-11-26T22:59:30Z");
         let cfg = Config {
-            timezone: "Europe/Berlin".into(),
+            timezone: "Europe/Berlin".parse().unwrap(),
             tier: crate::config::TierName::Growth,
             ..Config::default()
         };
         let mut d = figures(at, dec!(50));
         d.usage_month = Ok(Vec::new());
-        let snap = assess(&cfg, Some(&d), at);
-        let admin = AdminState::default();
+        let snap = assess(
+            &cfg,
+            &Figures::with_db(d.clone()),
+            &FounderControls::default(),
+            at,
+        );
+        let admin = FounderControls::default();
         let req = ai("b", 1000);
         let amt = estimate(&cfg, &req).unwrap();
         let at_time = |now: &str| {
@@ -1217,7 +1233,12 @@ mod tests {
             input_tokens: 200_000,
             ..UsageRow::default()
         }]);
-        let snap2 = assess(&cfg, Some(&d), at);
+        let snap2 = assess(
+            &cfg,
+            &Figures::with_db(d.clone()),
+            &FounderControls::default(),
+            at,
+        );
         let ctx = Ctx {
             cfg: &cfg,
             snap: &snap2,

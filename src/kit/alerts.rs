@@ -1061,7 +1061,13 @@ mod tests {
     #[test]
     fn thresholds_follow_the_config() {
         let mut cfg = Config::default();
-        cfg.thresholds.queue_depth.critical = 321.0;
+        cfg.thresholds.set(
+            FigureName::QueueDepth,
+            crate::config::Threshold {
+                warning: 50.0,
+                critical: 321.0,
+            },
+        );
         cfg.budgets.alert_ratio = 0.65;
         cfg.kit
             .rules

@@ -11,6 +11,7 @@ use crate::core::levels::FigureName;
 use crate::metrics::names as n;
 
 use super::alerts::sel;
+use super::format::humanize_percentage;
 use super::panels as p;
 use super::recording;
 
@@ -476,8 +477,11 @@ pub fn founder(cfg: &Config) -> Value {
     l.add(
         panel(Kind::Stat, p::STRAIN_PASS, "percentunit", 8, 5)
             .q(qi(sel(&n::STRAIN_PASS_RATIO, ""), "{{suite}}"))
-            .th(steps("red", &[("green", 0.8)]))
-            .desc("Share of each suite's scenarios that passed in its latest run; an upgrade needs 80%."),
+            .th(steps("red", &[("green", cfg.strain.upgrade_pass_ratio)]))
+            .desc(format!(
+                "Share of each suite's scenarios that passed in its latest run that counts; an upgrade needs {}.",
+                humanize_percentage(cfg.strain.upgrade_pass_ratio)
+            )),
     );
     l.add(
         panel(Kind::Stat, p::STRAIN_LAST_RUN, "dateTimeFromNow", 8, 5)

@@ -5,3 +5,4 @@ pub mod names;
 pub mod periods;
 pub mod providers;
 pub mod snapshot;
+pub mod strain;

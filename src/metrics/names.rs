@@ -218,6 +218,18 @@ metrics! { SERVER:
         "Basic-auth requests refused: missing (no credentials, 401), wrong (401 after a password check), rate_limited (429, too many failures from the peer), busy (503, every bcrypt worker and queue place taken)";
 }
 
+// --- vercel drain: the receiver (encoded at scrape time, see ingest/vercel/receiver.rs) ----------
+metrics! { VERCEL_DRAIN:
+    VERCEL_DRAIN_DELIVERIES = Counter "launchguard_vercel_drain_deliveries" ["result"]
+        "Vercel drain deliveries answered by this replica since it started, by result (ok, verification, missing_signature, invalid_signature, too_large, unsupported_encoding, bad_body, busy, unavailable, disabled)";
+    VERCEL_DRAIN_ENTRIES = Counter "launchguard_vercel_drain_entries" ["outcome"]
+        "Log entries in verified deliveries to this replica, by outcome (used, ignored, late, future, invalid)";
+    VERCEL_DRAIN_REQUESTS = Counter "launchguard_vercel_drain_requests" ["result"]
+        "Requests in stored deliveries to this replica: counted now, or duplicate (already counted by a retry, another entry of the request, or another replica)";
+    VERCEL_DRAIN_LAST_STORED = Gauge "launchguard_vercel_drain_last_stored_timestamp_seconds" []
+        "Unix time this replica last answered a delivery 2xx after storing it";
+}
+
 // --- strain: load-test results and tier upgrade readiness ---------------------------------------
 metrics! { STRAIN:
     STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
@@ -239,7 +251,16 @@ metrics! { STRAIN:
 }
 
 /// Every metric group. Areas add their own group here.
-pub const GROUPS: &[&[MetricDef]] = &[SELF, CORE, STRAIN, KIT, PROVIDERS, GUARD, SERVER];
+pub const GROUPS: &[&[MetricDef]] = &[
+    SELF,
+    CORE,
+    STRAIN,
+    KIT,
+    PROVIDERS,
+    GUARD,
+    SERVER,
+    VERCEL_DRAIN,
+];
 
 /// Every metric launchguard can export.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {

@@ -1,82 +1,28 @@
-//! Samples of the provider sources: their own figures, and the drift of the ledger from them.
-//! Drift is exported only where both sides cover the same instants: the ledger side is read
-//! over the exact UTC range the provider's figure covers (see `supabase::ledger_ranges`).
-
-use std::collections::BTreeMap;
+//! Samples of the provider sources: what each provider reports (models bounded by the
+//! assessment), and the ledger's drift from it as the assessment measured it (only where both
+//! sides cover the same instants: see `core::drift`).
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::encode::Exposition;
 use super::names as n;
-use crate::config::Config;
-use crate::core::bounded::Bounded;
-use crate::core::drift;
-use crate::core::labels::{self, Kept, OTHER};
-use crate::sources::providers::figures::{Amount, ModelFigures, Period};
-use crate::state::Collected;
+use crate::core::assess::Assessment;
+use crate::core::drift::Measure;
+use crate::figures::Figures;
 
 fn usd(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
 }
 
-/// `b` added into `a`: tokens per class, cost when either side has one.
-fn merge_model(a: &mut ModelFigures, b: ModelFigures) {
-    for (class, count) in b.tokens {
-        let t = a.tokens.entry(class).or_default();
-        *t = t.plus(count);
-    }
-    a.cost_usd = match (a.cost_usd, b.cost_usd) {
-        (Some(x), Some(y)) => Some(x.plus(y)),
-        (x, y) => x.or(y),
-    };
-}
-
-/// One provider's model figures per (model label, period).
-type Models = BTreeMap<(String, Period), ModelFigures>;
-
-/// Each provider's models, at most `max_model_labels` (provider, model) pairs labelled over
-/// all providers, chosen by reported cost then tokens summed over the periods; the rest of a
-/// provider's models are summed into its `model="other"`. Also returns how many were folded.
-fn capped_models(c: &Collected, cap: usize) -> (Vec<(&'static str, Models)>, usize) {
-    let mut weights: BTreeMap<(&str, &str), (Decimal, u64)> = BTreeMap::new();
-    for (name, f) in &c.providers {
-        for ((model, _), m) in &f.models {
-            let w = weights.entry((*name, model.as_str())).or_default();
-            w.0 = w.0.plus(m.cost_usd.unwrap_or_default());
-            w.1 = m.tokens.values().fold(w.1, |a, t| a.plus(*t));
-        }
-    }
-    let kept = Kept::choose(weights, cap);
-    let out = c
-        .providers
-        .iter()
-        .map(|(name, f)| {
-            let models = labels::group(
-                f.models.iter().map(|(k, m)| (k, m.clone())),
-                |(model, period)| {
-                    if kept.keeps(&(*name, model.as_str())) {
-                        (model.clone(), *period)
-                    } else {
-                        (OTHER.to_string(), *period)
-                    }
-                },
-                merge_model,
-            );
-            (*name, models)
-        })
-        .collect();
-    (out, kept.folded)
-}
-
-/// Adds every provider sample of one snapshot.
-pub fn export(e: &mut Exposition, cfg: &Config, c: &Collected) {
-    let ranges =
-        c.db.as_ref()
-            .map_or(&[][..], |d| d.ledger_ranges.as_slice());
-    let (models, folded) = capped_models(c, cfg.max_model_labels);
-    e.set(&n::LABELS_FOLDED, &["reported_model"], folded as f64);
-    for (name, models) in &models {
+/// Adds every provider sample of one assessment.
+pub fn export(e: &mut Exposition, a: &Assessment, figures: &Figures) {
+    e.set(
+        &n::LABELS_FOLDED,
+        &["reported_model"],
+        a.labels_folded.get("reported_model").copied().unwrap_or(0) as f64,
+    );
+    for (name, models) in &a.reported_models {
         for ((model, period), m) in models {
             let p = period.label();
             for (class, count) in &m.tokens {
@@ -87,62 +33,72 @@ pub fn export(e: &mut Exposition, cfg: &Config, c: &Collected) {
             }
         }
     }
-    for (name, f) in &c.providers {
-        for cmp in &f.compared {
-            let ledger = ranges
-                .iter()
-                .find(|r| r.since == cmp.since && r.until == cmp.until)
-                .and_then(|r| r.rows.as_ref().ok());
-            let Some(rows) = ledger else { continue };
-            let p = cmp.period.label();
-            match cmp.amount {
-                Amount::Usd(reported) => {
-                    let logged = drift::ledger_cost(&cfg.prices, rows, name);
-                    e.set(&n::LEDGER_COMPARED_COST_USD, &[name, p], usd(logged));
-                    if let Some(d) = reported.checked_sub(logged) {
-                        e.set(&n::LEDGER_DRIFT_USD, &[name, p], usd(d));
-                    }
-                    if let Some(r) = drift::ratio(reported, logged) {
-                        e.set(&n::LEDGER_DRIFT_RATIO, &[name, p], r);
-                    }
+    for d in &a.drift {
+        let (name, p) = (d.provider, d.period.label());
+        match &d.measure {
+            Measure::Usd {
+                ledger,
+                drift_usd,
+                ratio,
+                ..
+            } => {
+                e.set(&n::LEDGER_COMPARED_COST_USD, &[name, p], usd(*ledger));
+                if let Some(v) = drift_usd {
+                    e.set(&n::LEDGER_DRIFT_USD, &[name, p], usd(*v));
                 }
-                Amount::Characters(reported) => {
-                    let logged = drift::ledger_characters(rows, name);
-                    e.set(&n::LEDGER_COMPARED_CHARACTERS, &[name, p], logged as f64);
-                    if let Some(r) = drift::ratio_units(reported, logged) {
-                        e.set(&n::LEDGER_DRIFT_RATIO, &[name, p], r);
-                    }
+                if let Some(r) = ratio {
+                    e.set(&n::LEDGER_DRIFT_RATIO, &[name, p], *r);
+                }
+            }
+            Measure::Characters { ledger, ratio, .. } => {
+                e.set(&n::LEDGER_COMPARED_CHARACTERS, &[name, p], *ledger as f64);
+                if let Some(r) = ratio {
+                    e.set(&n::LEDGER_DRIFT_RATIO, &[name, p], *r);
                 }
             }
         }
-        if let Some(a) = &f.openrouter {
-            if let Some(v) = a.key_limit_usd {
-                e.set(&n::OPENROUTER_KEY_LIMIT_USD, &[], usd(v));
-            }
-            if let Some(v) = a.key_limit_remaining_usd {
-                e.set(&n::OPENROUTER_KEY_LIMIT_REMAINING_USD, &[], usd(v));
-            }
-            if let Some(v) = a.credits_purchased_usd {
-                e.set(&n::OPENROUTER_CREDITS_PURCHASED_USD, &[], usd(v));
-            }
-            if let Some(v) = a.credits_remaining_usd() {
-                e.set(&n::OPENROUTER_CREDITS_REMAINING_USD, &[], usd(v));
+    }
+    for f in figures.providers.values() {
+        accounts(e, f);
+    }
+}
+
+/// OpenRouter's limits and credits, ElevenLabs' quota: reported as they are.
+fn accounts(e: &mut Exposition, f: &crate::figures::providers::ProviderFigures) {
+    if let Some(a) = &f.openrouter {
+        for (def, v) in [
+            (&n::OPENROUTER_KEY_LIMIT_USD, a.key_limit_usd),
+            (
+                &n::OPENROUTER_KEY_LIMIT_REMAINING_USD,
+                a.key_limit_remaining_usd,
+            ),
+            (
+                &n::OPENROUTER_CREDITS_PURCHASED_USD,
+                a.credits_purchased_usd,
+            ),
+            (
+                &n::OPENROUTER_CREDITS_REMAINING_USD,
+                a.credits_remaining_usd(),
+            ),
+        ] {
+            if let Some(v) = v {
+                e.set(def, &[], usd(v));
             }
         }
-        if let Some(q) = &f.elevenlabs {
-            e.set(
-                &n::ELEVENLABS_CHARACTERS_USED,
-                &[],
-                q.characters_used as f64,
-            );
-            e.set(
-                &n::ELEVENLABS_CHARACTERS_LIMIT,
-                &[],
-                q.characters_limit as f64,
-            );
-            if let Some(t) = q.next_reset {
-                e.set(&n::ELEVENLABS_CHARACTERS_RESET, &[], t.timestamp() as f64);
-            }
+    }
+    if let Some(q) = &f.elevenlabs {
+        e.set(
+            &n::ELEVENLABS_CHARACTERS_USED,
+            &[],
+            q.characters_used as f64,
+        );
+        e.set(
+            &n::ELEVENLABS_CHARACTERS_LIMIT,
+            &[],
+            q.characters_limit as f64,
+        );
+        if let Some(t) = q.next_reset {
+            e.set(&n::ELEVENLABS_CHARACTERS_RESET, &[], t.timestamp() as f64);
         }
     }
 }
@@ -150,10 +106,23 @@ pub fn export(e: &mut Exposition, cfg: &Config, c: &Collected) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use crate::config::Config;
+    use crate::core::assess::assess;
+    use crate::core::controls::FounderControls;
+    use crate::figures::providers::{Amount, Compared, ModelFigures, Period, ProviderFigures};
     use crate::figures::{DbFigures, LedgerRange, UsageRow};
-    use crate::sources::providers::figures::{Compared, Period, ProviderFigures};
     use chrono::{DateTime, Utc};
     use rust_decimal_macros::dec;
+
+    /// The samples of figures as the publisher makes them: assessed, then exported.
+    fn exported(cfg: &Config, f: &Figures, now: DateTime<Utc>) -> Exposition {
+        let a = assess(cfg, f, &FounderControls::default(), now);
+        let mut e = Exposition::default();
+        export(&mut e, &a, f);
+        e
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -162,7 +131,7 @@ mod tests {
     #[test]
     fn reported_models_are_capped_into_other() {
         let now = t("2026-11-26T12:00:00Z");
-        let mut c = Collected::default();
+        let mut c = Figures::default();
         for (name, models) in [("openai", 30), ("anthropic", 5)] {
             let mut f = ProviderFigures::new(name, now);
             for i in 0..models {
@@ -180,8 +149,7 @@ mod tests {
             max_model_labels: 3,
             ..Config::default()
         };
-        let mut e = Exposition::default();
-        export(&mut e, &cfg, &c);
+        let e = exported(&cfg, &c, now);
         let cost = |p: &str, m: &str| {
             e.get(
                 "launchguard_provider_cost_usd",
@@ -248,13 +216,12 @@ mod tests {
                 rows: Ok(vec![row]),
             },
         ];
-        let mut c = Collected {
+        let mut c = Figures {
             db: Some(db),
-            ..Collected::default()
+            ..Figures::default()
         };
         c.providers.insert("openai", f);
-        let mut e = Exposition::default();
-        export(&mut e, &Config::default(), &c);
+        let e = exported(&Config::default(), &c, now);
         let get = |name, p| e.get(name, &[("provider", "openai"), ("period", p)]);
         assert_eq!(get("launchguard_ledger_drift_ratio", "day"), Some(0.2));
         assert_eq!(get("launchguard_ledger_drift_usd", "day"), Some(2.0));

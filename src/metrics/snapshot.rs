@@ -1,5 +1,5 @@
-//! Builds the exposition from the collected state and its assessment: the only code that maps
-//! figures to metric samples.
+//! Builds the exposition from the assessment (and the sources' health): the only code that
+//! maps what was assessed to metric samples. Nothing is derived here.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -23,7 +23,7 @@ fn usd(d: rust_decimal::Decimal) -> f64 {
 pub fn build(cfg: &Config, c: &Collected, a: &Assessment, reload: ReloadStatus) -> Exposition {
     let mut e = Exposition::default();
     self_metrics(&mut e, c, reload);
-    if let Some(db) = &c.db {
+    if let Some(db) = &c.figures.db {
         for (figure, reason) in db.availability() {
             e.set(
                 &n::FIGURE_AVAILABLE,
@@ -33,9 +33,9 @@ pub fn build(cfg: &Config, c: &Collected, a: &Assessment, reload: ReloadStatus) 
         }
     }
     core_metrics(&mut e, cfg, c, a);
-    super::periods::period_ends(&mut e, cfg, Utc::now());
-    super::providers::export(&mut e, cfg, c);
-    crate::strain::exposition::samples(&mut e, c.strain.as_ref());
+    super::periods::period_ends(&mut e, &a.periods);
+    super::providers::export(&mut e, a, &c.figures);
+    super::strain::samples(&mut e, &a.readiness);
     e
 }
 
@@ -118,15 +118,12 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
         e.set(&n::CLIENT_COST_USD, &[client, period.label()], usd(*cost));
     }
 
-    let b = &cfg.budgets;
-    for (scope, v) in [
-        (Scope::Daily, b.daily_usd),
-        (Scope::Monthly, b.monthly_usd),
-        (Scope::ClientDaily, b.client_daily_usd),
-    ] {
+    // The budgets in force: the founder's overrides are what the guard enforces.
+    for scope in Scope::ALL {
+        let v = a.budget_in_force(scope, None, a.assessed_at);
         e.set(&n::BUDGET_USD, &[scope.label()], usd(v));
     }
-    e.set(&n::BUDGET_ALERT_RATIO, &[], b.alert_ratio);
+    e.set(&n::BUDGET_ALERT_RATIO, &[], cfg.budgets.alert_ratio);
     for s in &a.budgets {
         let scope = s.scope.label();
         e.set(&n::BUDGET_SPENT_USD, &[scope], usd(s.spent_usd));
@@ -143,7 +140,7 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
         e.set(&n::CLIENT_BUDGET_USED_RATIO, &[client], *r);
     }
 
-    if let Some(db) = &c.db {
+    if let Some(db) = &c.figures.db {
         if let Ok(j) = &db.jobs {
             e.set(&n::QUEUE_DEPTH, &[], j.queued as f64);
             e.set(&n::JOBS_RUNNING, &[], j.running as f64);

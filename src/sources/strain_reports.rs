@@ -1,18 +1,18 @@
 //! The `strain_reports` source: reads the newest strain report of each suite from the report
 //! directory and checks the checklist items launchguard can observe (its database URL going
-//! through the Supabase pooler; the guard's Redis answering PING), then evaluates readiness.
+//! through the Supabase pooler; the guard's Redis answering PING). Readiness is derived from
+//! them in `core::readiness`, with the rest of the assessment.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use super::{Source, SourceError};
 use crate::config::{Config, SecretRef};
+use crate::figures::strain::{Observations, StrainFigures, SuiteRun};
 use crate::state::Collected;
-use crate::strain::readiness::{self, Observations, StrainFigures, SuiteRun};
 use crate::strain::report;
+use crate::strain::runs;
 
 /// Bound on the Redis check, well inside the source timeout.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -41,26 +41,18 @@ impl Source for StrainReports {
         let runs = tokio::task::spawn_blocking(move || newest_per_suite(&dir, &c))
             .await
             .map_err(|e| SourceError::new("internal", e.to_string()))??;
-        let obs = observe(&cfg).await;
-        Ok(StrainFigures::evaluate(
-            runs,
-            &cfg.upgrade_checklist,
-            obs,
-            Utc::now(),
-            cfg.strain.ready_max_age.0,
-            cfg.strain.upgrade_pass_ratio,
-        ))
+        let observations = observe(&cfg).await;
+        Ok(StrainFigures { runs, observations })
     }
 
     fn store(out: StrainFigures, into: &mut Collected) {
-        into.strain = Some(out);
+        into.figures.strain = Some(out);
     }
 }
 
 /// The checks behind the observed checklist items. Secrets are resolved here and never logged.
 pub async fn observe(cfg: &Config) -> Observations {
-    let pooler =
-        matches!(cfg.database.url.resolve(), Ok(Some(u)) if readiness::uses_pooler(u.expose()));
+    let pooler = matches!(cfg.database.url.resolve(), Ok(Some(u)) if runs::uses_pooler(u.expose()));
     Observations {
         pooler,
         redis: redis_answers(&cfg.upgrade_checklist.redis_url).await,
@@ -111,7 +103,7 @@ pub fn newest_per_suite(dir: &Path, cfg: &Config) -> Result<Vec<SuiteRun>, Sourc
         let (mut newest, mut counting, mut at_70) = (false, false, false);
         for f in files.into_iter().take(MAX_FILES_PER_SUITE) {
             let run = match report::read(&dir.join(&f)) {
-                Ok(r) if r.suite == suite => SuiteRun::from_report(&r, cfg),
+                Ok(r) if r.suite == suite => runs::suite_run(&r, cfg),
                 Ok(_) => {
                     tracing::warn!(file = %f, "strain report names another suite than its file; skipped");
                     continue;

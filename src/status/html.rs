@@ -7,7 +7,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::readiness::{REQUIRED_PASS_RATIO, Readiness};
+use super::readiness::Readiness;
 use crate::config::{Config, TierName};
 use crate::core::assess::{Assessment, Period};
 use crate::core::budget::BudgetState;
@@ -303,7 +303,7 @@ pub fn render(input: &PageInput) -> String {
             .now
             .with_timezone(&cfg.tz())
             .format("%Y-%m-%d %H:%M:%S"),
-        esc(&cfg.timezone),
+        esc(cfg.timezone.name()),
     );
 
     // Performance Guard: tier usage.
@@ -358,6 +358,16 @@ pub fn render(input: &PageInput) -> String {
             pct = percent(b.ratio),
             bar = bar(Some(b.ratio), level_class(l)),
         );
+        if let Some(until) = b.override_until {
+            // The guard enforces the override: say so, and what the config says.
+            let _ = write!(
+                h,
+                r#"<p class="note" data-override="{key}">The founder's override is in force until {until} (configured: {configured}).</p>"#,
+                key = b.scope.label(),
+                until = until.with_timezone(&cfg.tz()).format("%Y-%m-%d %H:%M %Z"),
+                configured = money(b.configured_usd),
+            );
+        }
     }
     let mut by_provider: BTreeMap<&str, Decimal> = BTreeMap::new();
     for ((provider, _, period), u) in &a.usage {
@@ -386,10 +396,8 @@ pub fn render(input: &PageInput) -> String {
     h.push_str(
         r#"<section id="resources"><h2>Resource Monitor <small>each figure against its thresholds</small></h2>"#,
     );
-    let thresholds: BTreeMap<FigureName, crate::config::Threshold> =
-        cfg.thresholds.by_figure().into_iter().collect();
     for f in &a.figures {
-        let t = thresholds[&f.figure];
+        let t = cfg.thresholds.get(f.figure);
         let (val, pill_html, lvl) = match (f.value, f.level) {
             (Some(v), Some(l)) => (
                 figure_value(f.figure, v),
@@ -426,6 +434,7 @@ pub fn render(input: &PageInput) -> String {
         ),
         Readiness::NotMeasured {
             target,
+            required,
             missing,
             rehearsal,
         } => {
@@ -435,13 +444,14 @@ pub fn render(input: &PageInput) -> String {
                 t = tier_title(*target),
                 key = target.as_str(),
                 p = pill("none", "not measured yet"),
-                req = percent(REQUIRED_PASS_RATIO),
+                req = percent(*required),
             );
             rehearsal_note(&mut h, *rehearsal, input.now);
             checklist_note(&mut h, missing);
         }
         Readiness::Measured {
             target,
+            required,
             suite,
             pass_ratio,
             last_run,
@@ -462,7 +472,7 @@ pub fn render(input: &PageInput) -> String {
                 suite = esc(suite),
                 ago = age((input.now - *last_run).num_seconds()),
                 pct = percent(*pass_ratio),
-                req = percent(REQUIRED_PASS_RATIO),
+                req = percent(*required),
             );
             rehearsal_note(&mut h, *rehearsal, input.now);
             checklist_note(&mut h, missing);

@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
 
 use crate::state::Shared;
 
@@ -36,6 +35,7 @@ pub const DOCS: &[(&str, &str)] = &[
         "troubleshooting.md",
         include_str!("../../docs/troubleshooting.md"),
     ),
+    ("vercel.md", include_str!("../../docs/vercel.md")),
 ];
 
 /// The routes of this module, merged into `http::router`.
@@ -46,12 +46,12 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/docs/{name}", get(doc))
 }
 
-/// Reads the published state (locks held only while copying) and renders the page.
+/// Reads the published assessment (locks held only while copying) and renders the page at
+/// the moment it was assessed.
 pub fn render_page(s: &Shared) -> String {
-    let cfg = s.config();
-    let assessment = s.published.read().expect("lock").assessment.clone();
+    let published = s.published();
     let expected = s.expected_sources.read().expect("lock").clone();
-    let (sources, readiness) = {
+    let sources = {
         let c = s.collected.read().expect("lock");
         let mut names: Vec<&str> = expected.clone();
         for k in c.sources.keys() {
@@ -59,18 +59,18 @@ pub fn render_page(s: &Shared) -> String {
                 names.push(k);
             }
         }
-        let sources = names
+        names
             .into_iter()
             .map(|n| (n.to_string(), c.sources.get(n).cloned()))
-            .collect();
-        (sources, readiness::next_tier(&cfg, &c))
+            .collect()
     };
+    let a = &published.assessment;
     html::render(&html::PageInput {
-        cfg: &cfg,
-        assessment: &assessment,
+        cfg: &published.config,
+        assessment: a,
         sources,
-        readiness,
-        now: Utc::now(),
+        readiness: readiness::next_tier(a.tier, &a.readiness),
+        now: published.at,
     })
 }
 

@@ -1,24 +1,23 @@
-//! Readiness for the next tier, as the status page shows it: read from what the strain reports
-//! source collected (`Collected::strain`), so the page and `launchguard_tier_upgrade_ready`
-//! always agree. No report for the target's suite yet means "not measured", never ready; a
-//! rehearsal never measures it, and the page says so when the newest run is one.
+//! Readiness for the next tier, as the status page shows it: a view of the assessment's
+//! readiness (`core::readiness`), so the page and `launchguard_tier_upgrade_ready` always
+//! agree. No report for the target's suite yet means "not measured", never ready; a rehearsal
+//! never measures it, and the page says so when the newest run is one.
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, TierName};
-use crate::state::Collected;
-use crate::strain::readiness::{SuiteRun, newest};
-
-/// The pass rate a tier upgrade needs (brief section 5).
-pub const REQUIRED_PASS_RATIO: f64 = 0.8;
+use crate::config::TierName;
+use crate::core::readiness::Readiness as Assessed;
+use crate::figures::strain::SuiteRun;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Readiness {
     /// Already at the top tier: nothing to upgrade to.
     TopTier,
-    /// No strain report for the target tier's suite has been read yet.
+    /// No strain report for the target tier's suite that counts has been read yet.
     NotMeasured {
         target: TierName,
+        /// The pass ratio the suite needs (`strain.upgrade_pass_ratio`).
+        required: f64,
         /// Checklist items of the target not done yet.
         missing: Vec<String>,
         /// When the newest run of the target's suite was a rehearsal: its finish time.
@@ -26,10 +25,11 @@ pub enum Readiness {
     },
     Measured {
         target: TierName,
+        required: f64,
         suite: String,
         pass_ratio: f64,
         last_run: DateTime<Utc>,
-        /// The strain module's verdict: a recent complete passing run and the checklist done.
+        /// The assessment's verdict: a recent complete passing run and the checklist done.
         ready: bool,
         missing: Vec<String>,
         /// When the newest run of the target's suite was a rehearsal: its finish time.
@@ -44,77 +44,103 @@ impl Readiness {
     }
 }
 
-/// Readiness of the platform for the tier after the current one.
-pub fn next_tier(cfg: &Config, collected: &Collected) -> Readiness {
-    let Some(target) = cfg.tier.next() else {
+/// Readiness of the platform for the tier after `tier`.
+pub fn next_tier(tier: TierName, r: &Assessed) -> Readiness {
+    let Some(target) = tier.next() else {
         return Readiness::TopTier;
     };
-    let Some(f) = &collected.strain else {
+    let required = r.required_ratio;
+    let Some(t) = r.target(target) else {
         return Readiness::NotMeasured {
             target,
+            required,
             missing: Vec::new(),
             rehearsal: None,
         };
     };
-    let missing: Vec<String> = f
-        .checklist
-        .iter()
-        .filter(|i| i.target == target && !i.done)
-        .map(|i| i.item.clone())
-        .collect();
-    let rehearsal = newest(&f.runs, target.as_str(), |_| true)
-        .filter(|r| !r.counts())
-        .map(|r| r.finished_at);
-    match newest(&f.runs, target.as_str(), SuiteRun::counts) {
+    let rehearsal = t
+        .newest_is_rehearsal
+        .then(|| newest_finish(r, target))
+        .flatten();
+    match &t.newest_counted {
         None => Readiness::NotMeasured {
             target,
-            missing,
+            required,
+            missing: t.missing.clone(),
             rehearsal,
         },
-        Some(r) => Readiness::Measured {
+        Some(run) => Readiness::Measured {
             target,
-            suite: r.suite.clone(),
-            pass_ratio: r.pass_ratio,
-            last_run: r.finished_at,
-            ready: f.ready.iter().any(|(t, ok)| *t == target && *ok),
-            missing,
+            required,
+            suite: run.suite.clone(),
+            pass_ratio: run.pass_ratio,
+            last_run: run.finished_at,
+            ready: t.ready,
+            missing: t.missing.clone(),
             rehearsal,
         },
     }
 }
 
+/// When the newest run of the target's suite (a rehearsal or not) finished.
+fn newest_finish(r: &Assessed, target: TierName) -> Option<DateTime<Utc>> {
+    r.runs
+        .as_deref()?
+        .iter()
+        .filter(|run| run.suite == target.as_str())
+        .map(|run: &SuiteRun| run.finished_at)
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strain::readiness::{ItemState, StrainFigures};
+    use crate::config::Config;
+    use crate::core::readiness;
+    use crate::figures::strain::{Observations, StrainFigures};
 
-    fn figures(ratio: f64, ready: bool, missing: &[&str]) -> StrainFigures {
-        let now = Utc::now();
-        StrainFigures {
-            runs: vec![SuiteRun {
-                suite: "hard_launch".into(),
-                finished_at: now,
-                complete: true,
-                pass_ratio: ratio,
-                ..SuiteRun::default()
-            }],
-            checklist: ["connection_pooler", "redis"]
-                .iter()
-                .map(|i| ItemState {
-                    target: TierName::HardLaunch,
-                    item: i.to_string(),
-                    done: !missing.contains(i),
-                })
-                .collect(),
-            ready: vec![(TierName::HardLaunch, ready), (TierName::Growth, false)],
-            at: now,
+    fn run(ratio: f64, now: DateTime<Utc>) -> SuiteRun {
+        SuiteRun {
+            suite: "hard_launch".into(),
+            finished_at: now,
+            complete: true,
+            pass_ratio: ratio,
+            scenarios: vec![("ai_load".into(), ratio >= 1.0)],
+            at_validation_intensity: true,
+            ..SuiteRun::default()
         }
+    }
+
+    /// Every checklist item of hard_launch done, but those in `missing`.
+    fn config(missing: &[&str]) -> Config {
+        let mut cfg = Config::default();
+        cfg.upgrade_checklist.hard_launch.done =
+            ["error_tracking", "webhook_retries", "log_aggregation"]
+                .iter()
+                .filter(|i| !missing.contains(i))
+                .map(|i| i.to_string())
+                .collect();
+        cfg
+    }
+
+    fn assessed(cfg: &Config, runs: Vec<SuiteRun>, now: DateTime<Utc>) -> Assessed {
+        let f = StrainFigures {
+            runs,
+            observations: Observations {
+                pooler: true,
+                redis: true,
+            },
+        };
+        readiness::assess(cfg, Some(&f), now)
     }
 
     #[test]
     fn not_measured_is_not_ready_and_growth_is_the_top() {
-        let mut cfg = Config::default();
-        let r = next_tier(&cfg, &Collected::default());
+        let cfg = Config::default();
+        let r = next_tier(
+            TierName::SoftLaunch,
+            &readiness::assess(&cfg, None, Utc::now()),
+        );
         assert!(matches!(
             r,
             Readiness::NotMeasured {
@@ -123,72 +149,74 @@ mod tests {
             }
         ));
         assert!(!r.ready());
-        cfg.tier = TierName::Growth;
-        assert_eq!(next_tier(&cfg, &Collected::default()), Readiness::TopTier);
+        let r = readiness::assess(&cfg, None, Utc::now());
+        assert_eq!(next_tier(TierName::Growth, &r), Readiness::TopTier);
     }
 
     #[test]
-    fn measured_follows_the_strain_verdict_and_names_missing_items() {
-        let cfg = Config::default();
-        let c = Collected {
-            strain: Some(figures(1.0, true, &[])),
-            ..Collected::default()
-        };
-        assert!(next_tier(&cfg, &c).ready());
-        let c = Collected {
-            strain: Some(figures(1.0, false, &["redis"])),
-            ..Collected::default()
-        };
-        match next_tier(&cfg, &c) {
-            r @ Readiness::Measured { .. } => {
-                assert!(!r.ready());
-                let Readiness::Measured { missing, .. } = r else {
-                    unreachable!()
-                };
-                assert_eq!(missing, vec!["redis".to_string()]);
+    fn measured_follows_the_verdict_names_missing_items_and_the_required_ratio() {
+        let now = Utc::now();
+        let cfg = config(&[]);
+        assert!(
+            next_tier(
+                TierName::SoftLaunch,
+                &assessed(&cfg, vec![run(1.0, now)], now)
+            )
+            .ready()
+        );
+        let cfg = config(&["log_aggregation"]);
+        match next_tier(
+            TierName::SoftLaunch,
+            &assessed(&cfg, vec![run(1.0, now)], now),
+        ) {
+            Readiness::Measured { ready, missing, .. } => {
+                assert!(!ready);
+                assert_eq!(missing, vec!["log_aggregation".to_string()]);
             }
             other => panic!("{other:?}"),
         }
+        // A configured pass ratio of 0.9 is what the page asks for, and what it judges by.
+        let mut cfg = config(&[]);
+        cfg.strain.upgrade_pass_ratio = 0.9;
+        match next_tier(
+            TierName::SoftLaunch,
+            &assessed(&cfg, vec![run(0.85, now)], now),
+        ) {
+            Readiness::Measured {
+                required, ready, ..
+            } => assert_eq!((required, ready), (0.9, false)),
+            other => panic!("{other:?}"),
+        }
         // A report of another suite does not measure this target.
-        let mut f = figures(1.0, false, &[]);
-        f.runs[0].suite = "growth".into();
-        let c = Collected {
-            strain: Some(f),
-            ..Collected::default()
-        };
-        assert!(matches!(next_tier(&cfg, &c), Readiness::NotMeasured { .. }));
+        let mut other = run(1.0, now);
+        other.suite = "growth".into();
+        assert!(matches!(
+            next_tier(TierName::SoftLaunch, &assessed(&cfg, vec![other], now)),
+            Readiness::NotMeasured { .. }
+        ));
     }
 
     #[test]
     fn a_rehearsal_never_measures_and_is_named() {
-        let cfg = Config::default();
-        let mut f = figures(1.0, false, &[]);
-        f.runs[0].rehearsal = vec!["ai_load ran 3 s of the suite's 60 s".into()];
-        let at = f.runs[0].finished_at;
-        let c = Collected {
-            strain: Some(f.clone()),
-            ..Collected::default()
-        };
+        let now = Utc::now();
+        let cfg = config(&[]);
+        let mut rehearsal = run(1.0, now);
+        rehearsal.rehearsal = vec!["ai_load ran 3 s of the suite's 60 s".into()];
+        let r = assessed(&cfg, vec![rehearsal.clone()], now);
         assert!(matches!(
-            next_tier(&cfg, &c),
-            Readiness::NotMeasured { rehearsal: Some(t), .. } if t == at
+            next_tier(TierName::SoftLaunch, &r),
+            Readiness::NotMeasured { rehearsal: Some(t), .. } if t == now
         ));
         // An older full run measures; the newer rehearsal is still named.
-        let mut full = f.runs[0].clone();
-        full.rehearsal.clear();
-        full.pass_ratio = 0.5;
-        full.finished_at = at - chrono::Duration::hours(1);
-        f.runs.push(full);
-        let c = Collected {
-            strain: Some(f),
-            ..Collected::default()
-        };
-        match next_tier(&cfg, &c) {
+        let mut full = run(0.5, now - chrono::Duration::hours(1));
+        full.at_validation_intensity = false;
+        let r = assessed(&cfg, vec![rehearsal, full], now);
+        match next_tier(TierName::SoftLaunch, &r) {
             Readiness::Measured {
                 pass_ratio,
                 rehearsal,
                 ..
-            } => assert_eq!((pass_ratio, rehearsal), (0.5, Some(at))),
+            } => assert_eq!((pass_ratio, rehearsal), (0.5, Some(now))),
             other => panic!("{other:?}"),
         }
     }

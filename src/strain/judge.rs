@@ -173,10 +173,7 @@ pub fn pass_ratio(passed: usize, run: usize) -> f64 {
     }
 }
 
-/// Our upgrade rule: the pass ratio must reach the required ratio (0.8 by default), inclusive.
-pub fn suite_passes(ratio: f64, required: f64) -> bool {
-    ratio + 1e-9 >= required
-}
+pub use crate::core::readiness::suite_passes;
 
 #[cfg(test)]
 mod tests {

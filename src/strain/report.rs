@@ -23,7 +23,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The oldest schema version the exporter still reads.
 pub const OLDEST_READABLE: u32 = 1;
 /// The suite name of a capacity search's report.
-pub const CAPACITY_SUITE: &str = "capacity";
+pub use crate::figures::strain::CAPACITY_SUITE;
 
 /// One run of `launchguard strain`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! assesses them. No I/O runtime and no HTTP here (no tokio, axum, hyper or reqwest), so nothing
 //! above can be imported back into it: the layering is enforced by the build.
 
+pub mod catalogue;
 pub mod config;
 pub mod core;
 pub mod figures;

@@ -9,7 +9,7 @@
 
 pub mod anthropic;
 pub mod elevenlabs;
-pub mod figures;
+pub use crate::figures::providers as figures;
 pub mod http;
 pub mod json;
 pub mod openai;
@@ -154,7 +154,7 @@ impl<P: Provider> Source for ProviderSource<P> {
     }
 
     fn store(out: ProviderFigures, into: &mut Collected) {
-        into.providers.insert(out.provider, out);
+        into.figures.providers.insert(out.provider, out);
     }
 }
 

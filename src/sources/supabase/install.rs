@@ -24,7 +24,18 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "20261126000003_launchguard_adapter.sql",
         include_str!("../../../deploy/supabase/migrations/20261126000003_launchguard_adapter.sql"),
     ),
+    (
+        "20261130000001_launchguard_vercel_drain.sql",
+        include_str!(
+            "../../../deploy/supabase/migrations/20261130000001_launchguard_vercel_drain.sql"
+        ),
+    ),
 ];
+
+/// With `vercel_drain.enabled`: `launchguard.traffic_minutely` over the drain's minutes where no
+/// view exists yet (without the drain, a missing view keeps the traffic figures unavailable).
+pub const VERCEL_DRAIN_TRAFFIC_VIEW: &str =
+    include_str!("../../../deploy/supabase/vercel_drain_traffic_view.sql");
 
 /// The reference tables' migration, printed only with `--reference-schema`.
 pub const REFERENCE_SCHEMA: &str = "20261126000001_launchguard_schema.sql";
@@ -57,7 +68,9 @@ pub fn script(cfg: &Config, reference_schema: bool) -> String {
          -- Running it again is harmless: nothing is dropped, and views you mapped onto your own\n\
          -- tables are never replaced (docs/supabase.md).\n\
          -- Then set the reader's password once, outside version control:\n\
-         --   alter role launchguard_reader with password '<a long random secret>';\n",
+         --   alter role launchguard_reader with password '<a long random secret>';\n\
+         -- and, for the Vercel drain receiver (docs/vercel.md), the writer's:\n\
+         --   alter role launchguard_drain_writer with password '<another long random secret>';\n",
     );
     if !reference_schema {
         out.push_str(
@@ -92,6 +105,10 @@ pub fn script(cfg: &Config, reference_schema: bool) -> String {
         if !out.ends_with('\n') {
             out.push('\n');
         }
+    }
+    if cfg.vercel_drain.enabled {
+        out.push_str("\n-- ==== vercel_drain_traffic_view.sql (vercel_drain.enabled) ====\n");
+        out.push_str(VERCEL_DRAIN_TRAFFIC_VIEW);
     }
     out
 }

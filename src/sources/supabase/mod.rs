@@ -217,6 +217,11 @@ impl Supabase {
             .one(QueryName::DatabaseSize, None, |r| u(r, "bytes"))
             .await?;
         let cron_jobs = run.many(QueryName::CronJobs, None, cron_row).await?;
+        let vercel_cron = if crate::ingest::vercel::cron::wanted(cfg) {
+            Some(crate::ingest::vercel::cron::read(&client, cfg, at.now).await)
+        } else {
+            None
+        };
         let connections = run
             .one(QueryName::Connections, None, |r| {
                 Ok(Connections {
@@ -244,6 +249,7 @@ impl Supabase {
             cron_jobs,
             connections,
             ledger_ranges,
+            vercel_cron,
         })
     }
 
@@ -335,7 +341,7 @@ impl Source for Supabase {
     }
 
     fn store(out: DbFigures, into: &mut Collected) {
-        into.db = Some(out);
+        into.figures.db = Some(out);
     }
 }
 
@@ -469,7 +475,7 @@ fn is_io(e: &tokio_postgres::Error) -> bool {
     s.contains("connection") || s.contains("error communicating")
 }
 
-fn pool_error(e: deadpool_postgres::PoolError) -> SourceError {
+pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> SourceError {
     use deadpool_postgres::PoolError as P;
     match e {
         P::Timeout(_) => SourceError::new("timeout", "timed out connecting to the database"),
@@ -498,7 +504,7 @@ fn pool_error(e: deadpool_postgres::PoolError) -> SourceError {
 }
 
 /// The server's message, or the client error's, never the connection string.
-fn db_message(e: &tokio_postgres::Error) -> String {
+pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_string(),
         None => {
@@ -628,7 +634,9 @@ fn permission_fix(msg: &str, view: Option<&str>) -> Option<String> {
     })
 }
 
-fn tls_connector(cfg: &Config) -> Result<tokio_postgres_rustls::MakeRustlsConnect, SourceError> {
+pub(crate) fn tls_connector(
+    cfg: &Config,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, SourceError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();

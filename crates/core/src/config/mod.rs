@@ -14,6 +14,8 @@ pub mod server;
 mod strain;
 mod syntax;
 mod validate;
+pub mod vercel;
+mod zone;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +23,8 @@ use std::path::PathBuf;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{FIGURES, FigureName};
 
 pub use duration::Dur;
 pub use guard::{FailMode, Guard};
@@ -33,6 +37,7 @@ pub use strain::{
     ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
     UpgradeChecklist, seed_items,
 };
+pub use zone::Zone;
 
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -41,7 +46,7 @@ pub struct Config {
     /// The tier the platform runs at now. A tier change is a config change, never automatic.
     pub tier: TierName,
     /// IANA time zone in which "today" and "this month" are counted.
-    pub timezone: String,
+    pub timezone: Zone,
     pub tiers: Tiers,
     pub budgets: Budgets,
     pub thresholds: Thresholds,
@@ -70,13 +75,15 @@ pub struct Config {
     pub upgrade_checklist: UpgradeChecklist,
     /// Connection and login limits of the HTTP server (read at start).
     pub server: Server,
+    /// The receiver of Vercel's log drains (docs/vercel.md).
+    pub vercel_drain: vercel::VercelDrain,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             tier: TierName::SoftLaunch,
-            timezone: "UTC".into(),
+            timezone: Zone::UTC,
             tiers: Tiers::default(),
             budgets: Budgets::default(),
             thresholds: Thresholds::default(),
@@ -93,6 +100,7 @@ impl Default for Config {
             strain: Strain::default(),
             upgrade_checklist: UpgradeChecklist::default(),
             server: Server::default(),
+            vercel_drain: vercel::VercelDrain::default(),
         }
     }
 }
@@ -103,9 +111,9 @@ impl Config {
         self.tiers.get(self.tier)
     }
 
-    /// The parsed time zone; validation guarantees it parses.
+    /// The time zone periods are counted in (parsed when the config was read).
     pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+        self.timezone.tz()
     }
 }
 
@@ -228,53 +236,60 @@ pub struct Threshold {
     pub critical: f64,
 }
 
-const fn th(warning: f64, critical: f64) -> Threshold {
-    Threshold { warning, critical }
-}
-
-/// Resource Monitor thresholds (brief section 4), in base units: ratios 0..1, bytes, seconds.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Thresholds {
-    pub ai_tokens_ratio: Threshold,
-    pub bandwidth_bytes: Threshold,
-    pub storage_bytes: Threshold,
-    pub queue_depth: Threshold,
-    pub cron_load_ratio: Threshold,
-    pub visual_job_risk_ratio: Threshold,
-    pub response_time_seconds: Threshold,
-    pub error_ratio: Threshold,
-}
+/// Resource Monitor thresholds (brief section 4), in base units (ratios 0..1, bytes,
+/// seconds): one per figure of the catalogue, under its config key. A figure left out of the
+/// file keeps the catalogue's default; an unknown key is an error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds(BTreeMap<FigureName, Threshold>);
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds {
-            ai_tokens_ratio: th(0.7, 0.9),
-            bandwidth_bytes: th(1e9, 5e9),
-            storage_bytes: th(5e9, 10e9),
-            queue_depth: th(50.0, 200.0),
-            cron_load_ratio: th(0.7, 0.9),
-            visual_job_risk_ratio: th(0.6, 0.8),
-            response_time_seconds: th(0.5, 2.0),
-            error_ratio: th(0.01, 0.05),
-        }
+        Thresholds(FIGURES.iter().map(|d| (d.name, d.defaults)).collect())
     }
 }
 
 impl Thresholds {
-    /// Each figure's name (the `figure` label) with its thresholds, in one fixed order.
-    pub fn by_figure(&self) -> [(crate::core::levels::FigureName, Threshold); 8] {
-        use crate::core::levels::FigureName as F;
-        [
-            (F::AiTokens, self.ai_tokens_ratio),
-            (F::Bandwidth, self.bandwidth_bytes),
-            (F::Storage, self.storage_bytes),
-            (F::QueueDepth, self.queue_depth),
-            (F::CronLoad, self.cron_load_ratio),
-            (F::VisualJobRisk, self.visual_job_risk_ratio),
-            (F::ResponseTime, self.response_time_seconds),
-            (F::ErrorRate, self.error_ratio),
-        ]
+    /// A figure's thresholds.
+    pub fn get(&self, f: FigureName) -> Threshold {
+        self.0.get(&f).copied().unwrap_or(f.def().defaults)
+    }
+
+    pub fn set(&mut self, f: FigureName, t: Threshold) {
+        self.0.insert(f, t);
+    }
+
+    /// Each figure with its thresholds, in catalogue order.
+    pub fn by_figure(&self) -> impl Iterator<Item = (FigureName, Threshold)> + '_ {
+        FigureName::all().map(|f| (f, self.get(f)))
+    }
+}
+
+impl Serialize for Thresholds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(FIGURES.len()))?;
+        for (f, t) in self.by_figure() {
+            m.serialize_entry(f.config_key(), &t)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Thresholds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let given = BTreeMap::<String, Threshold>::deserialize(d)?;
+        let mut out = Thresholds::default();
+        for (key, t) in given {
+            let Some(f) = FigureName::from_config_key(&key) else {
+                let known: Vec<&str> = FIGURES.iter().map(|d| d.config_key).collect();
+                return Err(serde::de::Error::custom(format!(
+                    "unknown figure `{key}`, expected one of {}",
+                    known.join(", ")
+                )));
+            };
+            out.set(f, t);
+        }
+        Ok(out)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Checks that serde cannot express: positive limits, ordered thresholds, a real time zone.
+//! Checks that serde cannot express: positive limits, ordered thresholds, (the time zone is checked when it is read).
 
 use rust_decimal::Decimal;
 
@@ -13,12 +13,6 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut bad = |path: String, msg: &str| out.push((path, msg.to_string()));
 
-    if cfg.timezone.parse::<chrono_tz::Tz>().is_err() {
-        bad(
-            "timezone".into(),
-            "is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)",
-        );
-    }
     for t in TierName::ALL {
         let l = cfg.tiers.get(t);
         let p = |f: &str| format!("tiers.{}.{f}", t.as_str());
@@ -166,6 +160,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     }
     super::guard::validate(&cfg.guard, &mut out);
     super::server::validate(&cfg.server, &mut out);
+    super::vercel::validate(&cfg.vercel_drain, &mut out);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     out
@@ -421,7 +416,13 @@ mod tests {
     fn zero_limit_and_inverted_threshold_are_named() {
         let mut c = Config::default();
         c.tiers.hard_launch.concurrent_jobs = 0;
-        c.thresholds.error_ratio.warning = 0.2;
+        c.thresholds.set(
+            crate::catalogue::FigureName::ErrorRate,
+            Threshold {
+                warning: 0.2,
+                critical: 0.05,
+            },
+        );
         let errs = validate(&c);
         let paths: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(

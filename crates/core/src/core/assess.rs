@@ -1,4 +1,6 @@
-//! One assessment from the config and the latest figures: costs, budgets, tier usage, levels.
+//! The one assessment: the config, every source's figures, the founder's controls and the
+//! clock reading in; everything the founder sees out. Nothing is derived anywhere else:
+//! `/metrics`, the status page, the guard and the kit's inputs all read this `Assessment`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -7,16 +9,20 @@ use rust_decimal::Decimal;
 
 use super::bounded::{Bounded, total};
 use super::budget::{self, BudgetState, Scope};
+use super::controls::FounderControls;
 use super::cron;
-use super::folds;
+use super::drift::{self, Drift};
+use super::folds::{self, ReportedModels};
 use super::labels::{Kept, OTHER};
 use super::latency;
 use super::levels::{self, FigureName, Level};
+use super::periods::Periods;
 use super::pricing::row_cost;
+use super::readiness::{self, Readiness};
 use super::risk::{self, VisualRisk};
 use super::tiers::{Resource, TierUsage};
-use crate::config::{Config, TierName};
-use crate::figures::{DbFigures, UsageRow};
+use crate::config::{Budgets, Config, TierName};
+use crate::figures::{CronJobRow, DbFigures, Figures, UsageRow};
 
 /// The label for ledger rows with no client.
 pub const NO_CLIENT: &str = "none";
@@ -50,10 +56,18 @@ pub struct ModelUsage {
     pub cost_usd: Decimal,
 }
 
+/// One budget scope as the guard enforces it: the budget in force is the config's unless the
+/// founder's override applies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetStatus {
     pub scope: Scope,
+    /// The budget in force (client_daily: the budget of the client reported below).
     pub budget_usd: Decimal,
+    /// The config's budget for the scope.
+    pub configured_usd: Decimal,
+    /// When the founder's override in force ends (None: the config's budget applies).
+    pub override_until: Option<DateTime<Utc>>,
+    /// client_daily: the spend of the client nearest to (or furthest past) its budget.
     pub spent_usd: Decimal,
     pub ratio: f64,
     pub state: BudgetState,
@@ -77,9 +91,25 @@ pub struct CronStatus {
     pub expected_interval_seconds: Option<f64>,
 }
 
-/// Everything the metrics, the kit and the guard read.
+/// What each catalogue figure's value is read from (`catalogue::FigureDef::value`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Basis {
+    pub token_ratio: Option<f64>,
+    pub bandwidth_bytes: Option<u64>,
+    pub storage_bytes: Option<u64>,
+    pub queued_jobs: Option<u64>,
+    pub cron_load: Option<f64>,
+    pub visual_risk: Option<f64>,
+    pub p95_seconds: Option<f64>,
+    pub error_ratio: Option<f64>,
+}
+
+/// Everything the metrics, the status page, the kit's inputs and the guard read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
+    /// The clock reading it was assessed at.
+    pub assessed_at: DateTime<Utc>,
+    pub periods: Periods,
     pub tier: TierName,
     pub tiers: Vec<TierUsage>,
     /// Per (provider, model, period), bounded by `max_provider_labels` and `max_model_labels`
@@ -88,7 +118,8 @@ pub struct Assessment {
     pub cost_total: BTreeMap<Period, Decimal>,
     /// Per (client label, period), bounded by `max_client_labels` plus `other`.
     pub client_cost: BTreeMap<(String, Period), Decimal>,
-    /// Each labelled client's daily budget use; `other` holds the largest of the rest.
+    /// Each labelled client's daily budget use under its budget in force; `other` holds the
+    /// largest of the rest.
     pub client_budget_ratio: BTreeMap<String, f64>,
     pub budgets: Vec<BudgetStatus>,
     pub figures: Vec<FigureStatus>,
@@ -99,8 +130,14 @@ pub struct Assessment {
     pub storage_objects_bytes: Option<u64>,
     /// Bytes per bucket, bounded by `max_bucket_labels`, the rest in `bucket="other"`.
     pub storage_buckets: BTreeMap<String, u64>,
-    /// Distinct values folded into `other`, per label (client, provider, model, bucket,
-    /// cron_job).
+    /// What each provider reports per (model, period), models bounded by `max_model_labels`.
+    pub reported_models: ReportedModels,
+    /// The ledger's drift from each provider's report over the same instants.
+    pub drift: Vec<Drift>,
+    /// Tier upgrade readiness from the strain runs and the checklist.
+    pub readiness: Readiness,
+    /// Distinct values folded into `other`, per label (client, provider, model,
+    /// reported_model, bucket, cron_job).
     pub labels_folded: BTreeMap<&'static str, usize>,
     /// When the figures were collected; None before the first collection.
     pub collected_at: Option<DateTime<Utc>>,
@@ -108,6 +145,10 @@ pub struct Assessment {
     pub client_day_cost: HashMap<String, Decimal>,
     /// Spend of the 15 minutes before collection: the guard's auto-throttle rate.
     pub spend_last_15m_usd: Option<Decimal>,
+    /// The founder's controls this was assessed with (what the guard enforces).
+    pub controls: FounderControls,
+    /// The config's budgets, under the founder's overrides.
+    pub configured_budgets: Budgets,
 }
 
 impl Assessment {
@@ -122,6 +163,162 @@ impl Assessment {
     pub fn tier_usage(&self, r: Resource) -> Option<&TierUsage> {
         self.tiers.iter().find(|t| t.resource == r)
     }
+
+    /// The budget in force at `now` for a scope (and a client, for client_daily): the same
+    /// rule the budgets above were assessed with, for the guard's clock reading.
+    pub fn budget_in_force(&self, s: Scope, client: Option<&str>, now: DateTime<Utc>) -> Decimal {
+        self.controls
+            .budget(s, client, &self.configured_budgets, now)
+    }
+}
+
+/// Assesses the latest figures under the current config and the founder's controls.
+pub fn assess(
+    cfg: &Config,
+    figures: &Figures,
+    controls: &FounderControls,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let db = figures.db.as_ref();
+    let spend = Spend::of(cfg, db);
+    let clients = Clients::of(cfg, &spend);
+    let budgets = budgets(cfg, controls, &spend, &clients, now);
+    let tiers = tiers(cfg, db, spend.tokens_today);
+    let jobs = db.and_then(|d| d.jobs.as_ref().ok());
+    let visual_risk = jobs.map(|j| {
+        risk::visual_risk(
+            j.visual_queued,
+            j.visual_failed_last_hour,
+            j.visual_mean_processing_seconds,
+        )
+    });
+    let cron = cron_statuses(cfg, db, now);
+    let cron_load = cron
+        .as_ref()
+        .map(|c| c.iter().filter_map(|s| s.load_ratio).fold(0.0, f64::max));
+    let (cron, cron_folded) = folds::cron(
+        cron.unwrap_or_default(),
+        &cfg.database.sync_job,
+        cfg.max_cron_job_labels,
+    );
+    let storage = Storage::of(cfg, db);
+    let basis = Basis {
+        token_ratio: tiers
+            .iter()
+            .find(|t| t.resource == Resource::AiTokensPerDay)
+            .and_then(TierUsage::ratio),
+        bandwidth_bytes: db.and_then(|d| d.bandwidth_today_bytes.as_ref().ok().copied()),
+        storage_bytes: storage.total,
+        queued_jobs: jobs.map(|j| j.queued),
+        cron_load,
+        visual_risk: visual_risk.map(|r| r.total),
+        p95_seconds: traffic_p95(db),
+        error_ratio: traffic_error_ratio(db),
+    };
+    let (usage, providers_folded, models_folded) =
+        folds::usage(spend.usage, cfg.max_provider_labels, cfg.max_model_labels);
+    let (reported_models, reported_folded) =
+        folds::reported_models(&figures.providers, cfg.max_model_labels);
+    let labels_folded = BTreeMap::from([
+        ("client", clients.folded),
+        ("provider", providers_folded),
+        ("model", models_folded),
+        ("reported_model", reported_folded),
+        ("bucket", storage.buckets_folded),
+        ("cron_job", cron_folded),
+    ]);
+    Assessment {
+        assessed_at: now,
+        periods: Periods::at(now, cfg.tz()),
+        collected_at: db.map(|d| d.collected_at),
+        spend_last_15m_usd: spend.last_15m,
+        tier: cfg.tier,
+        tiers,
+        usage,
+        cost_total: spend.cost_total,
+        client_cost: clients.cost,
+        client_budget_ratio: budgets.client_ratio,
+        budgets: budgets.scopes,
+        figures: figure_statuses(cfg, &basis),
+        visual_risk,
+        cron,
+        storage_database_bytes: storage.database,
+        storage_objects_bytes: storage.objects,
+        storage_buckets: storage.buckets,
+        reported_models,
+        drift: drift::drifts(&cfg.prices, figures),
+        readiness: readiness::assess(cfg, figures.strain.as_ref(), now),
+        labels_folded,
+        client_day_cost: spend.day_by_client,
+        controls: controls.clone(),
+        configured_budgets: cfg.budgets.clone(),
+    }
+}
+
+/// Each catalogue figure's value and level under its thresholds.
+fn figure_statuses(cfg: &Config, basis: &Basis) -> Vec<FigureStatus> {
+    cfg.thresholds
+        .by_figure()
+        .map(|(f, t)| {
+            let value = (f.def().value)(basis);
+            FigureStatus {
+                figure: f,
+                value,
+                level: value.map(|v| levels::level(v, t)),
+            }
+        })
+        .collect()
+}
+
+/// The ledger summed: per model, per period, per client, and tokens today.
+struct Spend {
+    usage: BTreeMap<(String, String, Period), ModelUsage>,
+    cost_total: BTreeMap<Period, Decimal>,
+    /// None when today's ledger could not be read.
+    day_by_client: HashMap<String, Decimal>,
+    month_by_client: HashMap<String, Decimal>,
+    today_readable: bool,
+    tokens_today: Option<u64>,
+    last_15m: Option<Decimal>,
+}
+
+impl Spend {
+    fn of(cfg: &Config, db: Option<&DbFigures>) -> Spend {
+        let today = db.and_then(|d| d.usage_today.as_ref().ok());
+        let month = db.and_then(|d| d.usage_month.as_ref().ok());
+        let mut usage = BTreeMap::new();
+        let mut cost_total = BTreeMap::new();
+        for (rows, p) in [(today, Period::Day), (month, Period::Month)] {
+            if let Some(rows) = rows {
+                add_usage(&mut usage, cfg, rows, p);
+                cost_total.insert(p, cost(cfg, rows));
+            }
+        }
+        Spend {
+            usage,
+            cost_total,
+            day_by_client: today.map(|r| per_client(cfg, r)).unwrap_or_default(),
+            month_by_client: month.map(|r| per_client(cfg, r)).unwrap_or_default(),
+            today_readable: today.is_some(),
+            tokens_today: today.map(|rows| {
+                total(rows.iter().flat_map(|r| {
+                    [
+                        r.input_tokens,
+                        r.output_tokens,
+                        r.cache_read_tokens,
+                        r.cache_write_tokens,
+                    ]
+                }))
+            }),
+            last_15m: db
+                .and_then(|d| d.usage_last_15m.as_ref().ok())
+                .map(|rows| cost(cfg, rows)),
+        }
+    }
+}
+
+fn cost(cfg: &Config, rows: &[UsageRow]) -> Decimal {
+    total(rows.iter().map(|r| row_cost(&cfg.prices, r)))
 }
 
 fn add_usage(
@@ -154,111 +351,107 @@ fn per_client(cfg: &Config, rows: &[UsageRow]) -> HashMap<String, Decimal> {
     m
 }
 
-/// Assesses the latest figures under the current config.
-pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Assessment {
-    let limits = cfg.current_limits();
-    let mut usage = BTreeMap::new();
-    let mut cost_total = BTreeMap::new();
-    let mut client_cost = BTreeMap::new();
-    let mut client_budget_ratio = BTreeMap::new();
-    let mut budgets = Vec::new();
+/// Clients' spend under bounded labels: the month's biggest spenders keep theirs.
+struct Clients {
+    kept: Kept<String>,
+    cost: BTreeMap<(String, Period), Decimal>,
+    folded: usize,
+}
 
-    let today = db.and_then(|d| d.usage_today.as_ref().ok());
-    let month = db.and_then(|d| d.usage_month.as_ref().ok());
-    if let Some(rows) = today {
-        add_usage(&mut usage, cfg, rows, Period::Day);
-        cost_total.insert(
-            Period::Day,
-            total(rows.iter().map(|r| row_cost(&cfg.prices, r))),
-        );
-    }
-    if let Some(rows) = month {
-        add_usage(&mut usage, cfg, rows, Period::Month);
-        cost_total.insert(
-            Period::Month,
-            total(rows.iter().map(|r| row_cost(&cfg.prices, r))),
-        );
-    }
-
-    // Clients: label the biggest spenders of the month, sum the rest into `other`.
-    let day_by_client = today.map(|r| per_client(cfg, r)).unwrap_or_default();
-    let month_by_client = month.map(|r| per_client(cfg, r)).unwrap_or_default();
-    let mut ranked: Vec<(&String, Decimal)> =
-        month_by_client.iter().map(|(k, v)| (k, *v)).collect();
-    for (k, v) in &day_by_client {
-        if !month_by_client.contains_key(k) {
-            ranked.push((k, *v));
+impl Clients {
+    fn of(cfg: &Config, spend: &Spend) -> Clients {
+        let mut ranked: Vec<(String, Decimal)> = spend
+            .month_by_client
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for (k, v) in &spend.day_by_client {
+            if !spend.month_by_client.contains_key(k) {
+                ranked.push((k.clone(), *v));
+            }
         }
+        let kept = Kept::choose(ranked, cfg.max_client_labels);
+        let mut cost = BTreeMap::new();
+        for (by, p) in [
+            (&spend.day_by_client, Period::Day),
+            (&spend.month_by_client, Period::Month),
+        ] {
+            for (id, c) in by {
+                let e = cost.entry((label(&kept, id), p)).or_insert(Decimal::ZERO);
+                *e = e.plus(*c);
+            }
+        }
+        let folded = kept.folded;
+        Clients { kept, cost, folded }
     }
-    let labelled = Kept::choose(ranked, cfg.max_client_labels);
-    let label = |id: &String| {
-        if labelled.keeps(&id) {
-            id.clone()
-        } else {
-            OTHER_CLIENT.to_string()
+}
+
+fn label(kept: &Kept<String>, id: &String) -> String {
+    if kept.keeps(id) {
+        id.clone()
+    } else {
+        OTHER_CLIENT.to_string()
+    }
+}
+
+struct InForce {
+    scopes: Vec<BudgetStatus>,
+    client_ratio: BTreeMap<String, f64>,
+}
+
+/// Each scope under its budget in force (the config, or the founder's override).
+fn budgets(
+    cfg: &Config,
+    controls: &FounderControls,
+    spend: &Spend,
+    clients: &Clients,
+    now: DateTime<Utc>,
+) -> InForce {
+    let b = &cfg.budgets;
+    let status = |scope: Scope, client: Option<&str>, spent_usd: Decimal| {
+        let budget_usd = controls.budget(scope, client, b, now);
+        BudgetStatus {
+            scope,
+            budget_usd,
+            configured_usd: scope.configured(b),
+            override_until: controls.override_in_force(scope, client, now),
+            spent_usd,
+            ratio: budget::used_ratio(spent_usd, budget_usd),
+            state: budget::state(spent_usd, budget_usd, b.alert_ratio),
         }
     };
-    for (by, p) in [
-        (&day_by_client, Period::Day),
-        (&month_by_client, Period::Month),
-    ] {
-        for (id, c) in by {
-            let e = client_cost.entry((label(id), p)).or_insert(Decimal::ZERO);
-            *e = e.plus(*c);
+    let mut scopes = Vec::new();
+    for (scope, p) in [(Scope::Daily, Period::Day), (Scope::Monthly, Period::Month)] {
+        if let Some(spent) = spend.cost_total.get(&p) {
+            scopes.push(status(scope, None, *spent));
         }
     }
-    let client_budget = cfg.budgets.client_daily_usd;
-    let mut max_client_spend: Option<Decimal> = None;
-    for (id, spent) in &day_by_client {
-        let r = budget::used_ratio(*spent, client_budget);
-        let e = client_budget_ratio.entry(label(id)).or_insert(r);
-        *e = e.max(r);
-        max_client_spend = Some(max_client_spend.map_or(*spent, |m: Decimal| m.max(*spent)));
-    }
-
-    let b = &cfg.budgets;
-    let scopes = [
-        (
-            Scope::Daily,
-            b.daily_usd,
-            cost_total.get(&Period::Day).copied(),
-        ),
-        (
-            Scope::Monthly,
-            b.monthly_usd,
-            cost_total.get(&Period::Month).copied(),
-        ),
-        (
-            Scope::ClientDaily,
-            b.client_daily_usd,
-            today.map(|_| max_client_spend.unwrap_or(Decimal::ZERO)),
-        ),
-    ];
-    for (scope, budget_usd, spent) in scopes {
-        if let Some(spent_usd) = spent {
-            budgets.push(BudgetStatus {
-                scope,
-                budget_usd,
-                spent_usd,
-                ratio: budget::used_ratio(spent_usd, budget_usd),
-                state: budget::state(spent_usd, budget_usd, b.alert_ratio),
-            });
+    let mut client_ratio = BTreeMap::new();
+    let mut worst: Option<BudgetStatus> = None;
+    for (id, spent) in &spend.day_by_client {
+        let s = status(Scope::ClientDaily, Some(id), *spent);
+        let e = client_ratio
+            .entry(label(&clients.kept, id))
+            .or_insert(s.ratio);
+        *e = e.max(s.ratio);
+        if worst.as_ref().is_none_or(|w| s.ratio > w.ratio) {
+            worst = Some(s);
         }
     }
+    if spend.today_readable {
+        scopes.push(worst.unwrap_or_else(|| status(Scope::ClientDaily, None, Decimal::ZERO)));
+    }
+    InForce {
+        scopes,
+        client_ratio,
+    }
+}
 
-    let tokens_today: Option<u64> = today.map(|rows| {
-        total(rows.iter().flat_map(|r| {
-            [
-                r.input_tokens,
-                r.output_tokens,
-                r.cache_read_tokens,
-                r.cache_write_tokens,
-            ]
-        }))
-    });
+fn tiers(cfg: &Config, db: Option<&DbFigures>, tokens_today: Option<u64>) -> Vec<TierUsage> {
+    let limits = cfg.current_limits();
     let jobs = db.and_then(|d| d.jobs.as_ref().ok());
     let traffic = db.and_then(|d| d.traffic.as_ref().ok());
-    let tiers = Resource::ALL
+    Resource::ALL
         .iter()
         .map(|&r| TierUsage {
             resource: r,
@@ -271,134 +464,88 @@ pub fn assess(cfg: &Config, db: Option<&DbFigures>, now: DateTime<Utc>) -> Asses
                 Resource::ApiRequestsPerMinute => traffic.map(|t| t.requests_last_minute),
             },
         })
-        .collect::<Vec<_>>();
+        .collect()
+}
 
-    let visual_risk = jobs.map(|j| {
-        risk::visual_risk(
-            j.visual_queued,
-            j.visual_failed_last_hour,
-            j.visual_mean_processing_seconds,
-        )
-    });
-
-    let cron = db.and_then(|d| d.cron_jobs.as_ref().ok()).map(|jobs| {
+fn cron_statuses(
+    cfg: &Config,
+    db: Option<&DbFigures>,
+    now: DateTime<Utc>,
+) -> Option<Vec<CronStatus>> {
+    let cadence = cfg.current_limits().cron_cadence.as_secs_f64();
+    let jobs = cron_rows(db?)?;
+    Some(
         jobs.iter()
             .map(|j| {
                 let interval = cron::schedule_interval_seconds(&j.schedule, now);
                 CronStatus {
                     job: j.job.clone(),
                     schedule_interval_seconds: interval,
-                    load_ratio: if j.active {
-                        cron::load_ratio(j.mean_run_seconds, interval)
-                    } else {
-                        None
-                    },
+                    load_ratio: j
+                        .active
+                        .then(|| cron::load_ratio(j.mean_run_seconds, interval))
+                        .flatten(),
                     failures_last_day: j.failures_last_day,
                     last_success: j.last_success,
-                    expected_interval_seconds: (j.job == cfg.database.sync_job)
-                        .then(|| limits.cron_cadence.as_secs_f64()),
+                    expected_interval_seconds: (j.job == cfg.database.sync_job).then_some(cadence),
                 }
             })
-            .collect::<Vec<_>>()
-    });
-    let cron_load = cron.as_ref().and_then(|c| {
-        c.iter()
-            .filter_map(|s| s.load_ratio)
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-            .or(Some(0.0))
-    });
-    let (cron, cron_folded) = folds::cron(
-        cron.unwrap_or_default(),
-        &cfg.database.sync_job,
-        cfg.max_cron_job_labels,
-    );
-    let buckets = db
-        .and_then(|d| d.storage_buckets.as_ref().ok())
-        .map(|b| folds::buckets(b, cfg.max_bucket_labels));
+            .collect(),
+    )
+}
 
-    let storage_database_bytes = db.and_then(|d| d.database_size_bytes.as_ref().ok().copied());
-    let storage_objects_bytes = db.and_then(|d| {
-        d.storage_buckets
-            .as_ref()
-            .ok()
-            .map(|b| total(b.iter().map(|(_, v)| *v)))
-    });
-    let storage_total = match (storage_database_bytes, storage_objects_bytes) {
+/// pg_cron's jobs, and the sync job's Vercel Cron runs from the drain under the same name.
+fn cron_rows(d: &DbFigures) -> Option<Vec<CronJobRow>> {
+    let drain = d.vercel_cron.as_ref().and_then(|c| c.as_ref().ok());
+    match (d.cron_jobs.as_ref().ok(), drain) {
         (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0).plus(b.unwrap_or(0))),
-    };
-
-    let p95 = traffic.and_then(|t| {
-        latency::quantile(0.95, &latency::BUCKET_BOUNDS, &t.latency_buckets)
-            .or(t.p95_ms.map(|ms| ms / 1000.0))
-    });
-    let error_ratio =
-        traffic.and_then(|t| (t.requests > 0).then(|| t.errors as f64 / t.requests as f64));
-
-    let value_of = |f: FigureName| -> Option<f64> {
-        match f {
-            FigureName::AiTokens => tiers
-                .iter()
-                .find(|t| t.resource == Resource::AiTokensPerDay)
-                .and_then(|t| t.ratio()),
-            FigureName::Bandwidth => {
-                db.and_then(|d| d.bandwidth_today_bytes.as_ref().ok().map(|b| *b as f64))
+        (pg, drain) => {
+            let mut rows = pg.cloned().unwrap_or_default();
+            if let Some(v) = drain {
+                cron::merge(&mut rows, v.clone());
             }
-            FigureName::Storage => storage_total.map(|v| v as f64),
-            FigureName::QueueDepth => jobs.map(|j| j.queued as f64),
-            FigureName::CronLoad => cron_load,
-            FigureName::VisualJobRisk => visual_risk.map(|r| r.total),
-            FigureName::ResponseTime => p95,
-            FigureName::ErrorRate => error_ratio,
+            Some(rows)
         }
-    };
-    let figures = cfg
-        .thresholds
-        .by_figure()
-        .iter()
-        .map(|&(f, t)| {
-            let value = value_of(f);
-            FigureStatus {
-                figure: f,
-                value,
-                level: value.map(|v| levels::level(v, t)),
-            }
-        })
-        .collect();
-
-    let spend_last_15m_usd = db
-        .and_then(|d| d.usage_last_15m.as_ref().ok())
-        .map(|rows| total(rows.iter().map(|r| row_cost(&cfg.prices, r))));
-
-    let (usage, providers_folded, models_folded) =
-        folds::usage(usage, cfg.max_provider_labels, cfg.max_model_labels);
-    let labels_folded = BTreeMap::from([
-        ("client", labelled.folded),
-        ("provider", providers_folded),
-        ("model", models_folded),
-        ("bucket", buckets.as_ref().map_or(0, |b| b.folded)),
-        ("cron_job", cron_folded),
-    ]);
-
-    Assessment {
-        collected_at: db.map(|d| d.collected_at),
-        client_day_cost: day_by_client,
-        spend_last_15m_usd,
-        tier: cfg.tier,
-        tiers,
-        usage,
-        cost_total,
-        client_cost,
-        client_budget_ratio,
-        budgets,
-        figures,
-        visual_risk,
-        cron,
-        storage_database_bytes,
-        storage_objects_bytes,
-        storage_buckets: buckets.map(|b| b.values).unwrap_or_default(),
-        labels_folded,
     }
+}
+
+/// Database size and bucket objects, buckets under bounded labels.
+struct Storage {
+    database: Option<u64>,
+    objects: Option<u64>,
+    total: Option<u64>,
+    buckets: BTreeMap<String, u64>,
+    buckets_folded: usize,
+}
+
+impl Storage {
+    fn of(cfg: &Config, db: Option<&DbFigures>) -> Storage {
+        let rows = db.and_then(|d| d.storage_buckets.as_ref().ok());
+        let database = db.and_then(|d| d.database_size_bytes.as_ref().ok().copied());
+        let objects = rows.map(|b| total(b.iter().map(|(_, v)| *v)));
+        let folded = rows.map(|b| folds::buckets(b, cfg.max_bucket_labels));
+        Storage {
+            database,
+            objects,
+            total: match (database, objects) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0).plus(b.unwrap_or(0))),
+            },
+            buckets_folded: folded.as_ref().map_or(0, |b| b.folded),
+            buckets: folded.map(|b| b.values).unwrap_or_default(),
+        }
+    }
+}
+
+fn traffic_p95(db: Option<&DbFigures>) -> Option<f64> {
+    let t = db.and_then(|d| d.traffic.as_ref().ok())?;
+    latency::quantile(0.95, &latency::BUCKET_BOUNDS, &t.latency_buckets)
+        .or(t.p95_ms.map(|ms| ms / 1000.0))
+}
+
+fn traffic_error_ratio(db: Option<&DbFigures>) -> Option<f64> {
+    let t = db.and_then(|d| d.traffic.as_ref().ok())?;
+    (t.requests > 0).then(|| t.errors as f64 / t.requests as f64)
 }
 
 #[cfg(test)]
@@ -409,6 +556,15 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-11-26T12:00:00Z".parse().unwrap()
+    }
+
+    /// The assessment of database figures alone, no founder's controls.
+    fn at(cfg: &Config, db: Option<&DbFigures>) -> Assessment {
+        let figures = Figures {
+            db: db.cloned(),
+            ..Figures::default()
+        };
+        assess(cfg, &figures, &FounderControls::default(), now())
     }
 
     fn row(client: &str, provider: &str, input: u64, output: u64) -> UsageRow {
@@ -448,7 +604,7 @@ mod tests {
 
     #[test]
     fn costs_budgets_and_clients() {
-        let a = assess(&Config::default(), Some(&figures()), now());
+        let a = at(&Config::default(), Some(&figures()));
         // a: 3.00 + 1.50 = 4.50; b: 1.00 + 0.30 = 1.30; c (month only): 20.00
         assert_eq!(a.cost_total[&Period::Day], dec!(5.80));
         assert_eq!(a.cost_total[&Period::Month], dec!(25.80));
@@ -477,7 +633,7 @@ mod tests {
             max_client_labels: 1,
             ..Config::default()
         };
-        let a = assess(&cfg, Some(&figures()), now());
+        let a = at(&cfg, Some(&figures()));
         // c spent most this month and keeps its label; a and b fall into `other`.
         assert_eq!(
             a.client_cost[&("c".to_string(), Period::Month)],
@@ -503,7 +659,7 @@ mod tests {
         };
         let mut d = figures();
         d.storage_buckets = Ok(vec![("a".into(), 5), ("b".into(), 7), ("c".into(), 1)]);
-        let a = assess(&cfg, Some(&d), now());
+        let a = at(&cfg, Some(&d));
         // openai (21.30 this month) keeps its label, anthropic goes to provider="other".
         let keys: Vec<_> = a
             .usage
@@ -538,14 +694,15 @@ mod tests {
                 ("client", 2),
                 ("cron_job", 0),
                 ("model", 1),
-                ("provider", 1)
+                ("provider", 1),
+                ("reported_model", 0)
             ])
         );
     }
 
     #[test]
     fn tiers_levels_and_risk() {
-        let a = assess(&Config::default(), Some(&figures()), now());
+        let a = at(&Config::default(), Some(&figures()));
         let tok = a.tier_usage(Resource::AiTokensPerDay).unwrap();
         assert_eq!((tok.usage, tok.limit), (Some(1_210_000), 500_000));
         let q = a.figure(FigureName::QueueDepth).unwrap();
@@ -568,7 +725,7 @@ mod tests {
     fn guard_figures_per_client_and_last_15_minutes() {
         let mut d = figures();
         d.usage_last_15m = Ok(vec![row("a", "openai", 100_000, 0)]);
-        let a = assess(&Config::default(), Some(&d), now());
+        let a = at(&Config::default(), Some(&d));
         assert_eq!(a.collected_at, Some(now()));
         assert_eq!(a.spend_last_15m_usd, Some(dec!(1.00)));
         assert_eq!(a.client_day_cost["b"], dec!(1.30));
@@ -585,7 +742,7 @@ mod tests {
             big.model = "other".into();
             big
         }]);
-        let a = assess(&Config::default(), Some(&d), now());
+        let a = at(&Config::default(), Some(&d));
         let tok = a.tier_usage(Resource::AiTokensPerDay).unwrap();
         assert_eq!(tok.usage, Some(crate::core::bounded::CEILING as u64));
         assert!(tok.usage.unwrap() > tok.limit);
@@ -595,8 +752,43 @@ mod tests {
 
     #[test]
     fn nothing_collected_yet() {
-        let a = assess(&Config::default(), None, now());
+        let a = at(&Config::default(), None);
         assert!(a.budgets.is_empty() && a.usage.is_empty());
         assert!(a.figures.iter().all(|f| f.value.is_none()));
+    }
+
+    #[test]
+    fn budgets_in_force_follow_the_founders_overrides() {
+        let d = figures();
+        let mut c = FounderControls::default();
+        let until = now() + chrono::Duration::hours(2);
+        // Daily budget raised to $100; client `a` allowed $9 (its $4.50 is then 50%).
+        c.set_override(Scope::Daily, None, dec!(100), until, now());
+        c.set_override(Scope::ClientDaily, Some("a"), dec!(9), until, now());
+        let figures = Figures {
+            db: Some(d),
+            ..Figures::default()
+        };
+        let a = assess(&Config::default(), &figures, &c, now());
+        let daily = a.budget(Scope::Daily).unwrap();
+        assert_eq!(
+            (daily.budget_usd, daily.configured_usd, daily.override_until),
+            (dec!(100), dec!(50), Some(until))
+        );
+        assert!((daily.ratio - 0.058).abs() < 1e-12);
+        assert_eq!(a.client_budget_ratio["a"], 0.5);
+        // The scope reports the client nearest to its own budget: a at $4.50 of its $9.
+        let client = a.budget(Scope::ClientDaily).unwrap();
+        assert_eq!(
+            (client.spent_usd, client.budget_usd, client.ratio),
+            (dec!(4.50), dec!(9), 0.5)
+        );
+        assert_eq!(
+            a.budget_in_force(Scope::ClientDaily, Some("a"), now()),
+            dec!(9)
+        );
+        // Past the override's end the config applies again.
+        let later = until + chrono::Duration::seconds(1);
+        assert_eq!(a.budget_in_force(Scope::Daily, None, later), dec!(50));
     }
 }

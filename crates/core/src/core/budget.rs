@@ -3,6 +3,8 @@
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use crate::config::Budgets;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     Daily,
@@ -18,6 +20,27 @@ impl Scope {
             Scope::Daily => "daily",
             Scope::Monthly => "monthly",
             Scope::ClientDaily => "client_daily",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Scope::ALL.into_iter().find(|x| x.label() == s)
+    }
+
+    /// Its key in the founder's controls: the scope, or `client_daily:ID` for one client.
+    pub fn field(self, client: Option<&str>) -> String {
+        match client {
+            Some(c) => format!("{}:{c}", self.label()),
+            None => self.label().to_string(),
+        }
+    }
+
+    /// The configured budget of the scope.
+    pub fn configured(self, b: &Budgets) -> Decimal {
+        match self {
+            Scope::Daily => b.daily_usd,
+            Scope::Monthly => b.monthly_usd,
+            Scope::ClientDaily => b.client_daily_usd,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::figures::CronJobRow;
+
 /// Shortest gap between the next runs of a pg_cron schedule, in seconds: a five-field cron
 /// expression or pg_cron's `N seconds` form. `None` when the schedule cannot be read.
 pub fn schedule_interval_seconds(schedule: &str, now: DateTime<Utc>) -> Option<f64> {
@@ -37,9 +39,61 @@ pub fn load_ratio(mean_run_seconds: Option<f64>, interval_seconds: Option<f64>) 
     }
 }
 
+/// One job seen by two sources (pg_cron, and the Vercel drain's runs of the sync job) under one
+/// name: the newest success and run, the failures of both, the longer mean run time.
+pub fn merge(rows: &mut Vec<CronJobRow>, other: CronJobRow) {
+    match rows.iter_mut().find(|r| r.job == other.job) {
+        None => rows.push(other),
+        Some(r) => {
+            r.last_success = r.last_success.max(other.last_success);
+            r.last_run = r.last_run.max(other.last_run);
+            r.failures_last_day = r.failures_last_day.saturating_add(other.failures_last_day);
+            r.mean_run_seconds = match (r.mean_run_seconds, other.mean_run_seconds) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            if r.schedule.is_empty() {
+                r.schedule = other.schedule;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(job: &str, ok: Option<&str>, failures: u64) -> CronJobRow {
+        CronJobRow {
+            job: job.into(),
+            schedule: "0 * * * *".into(),
+            active: true,
+            mean_run_seconds: Some(2.0),
+            failures_last_day: failures,
+            last_success: ok.map(|t| t.parse().unwrap()),
+            last_run: None,
+        }
+    }
+
+    #[test]
+    fn merges_one_job_seen_by_two_sources() {
+        let mut rows = vec![
+            row("platform-sync", Some("2026-11-30T10:00:00Z"), 1),
+            row("other", None, 0),
+        ];
+        merge(
+            &mut rows,
+            row("platform-sync", Some("2026-11-30T11:00:00Z"), 2),
+        );
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].failures_last_day, 3);
+        assert_eq!(
+            rows[0].last_success,
+            Some("2026-11-30T11:00:00Z".parse().unwrap())
+        );
+        merge(&mut rows, row("vercel-only", None, 0));
+        assert_eq!(rows.len(), 3);
+    }
 
     fn now() -> DateTime<Utc> {
         "2026-11-26T10:07:00Z".parse().unwrap()

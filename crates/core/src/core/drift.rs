@@ -8,7 +8,78 @@ use rust_decimal::prelude::ToPrimitive;
 use super::bounded::Bounded;
 use super::pricing::row_cost;
 use crate::config::Prices;
-use crate::figures::UsageRow;
+use crate::figures::providers::{Amount, Period};
+use crate::figures::{Figures, UsageRow};
+
+/// The ledger against one provider's own figure over one period (the same UTC instants).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drift {
+    pub provider: &'static str,
+    pub period: Period,
+    pub measure: Measure,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    Usd {
+        reported: Decimal,
+        ledger: Decimal,
+        /// reported - ledger; None if it does not fit.
+        drift_usd: Option<Decimal>,
+        ratio: Option<f64>,
+    },
+    Characters {
+        reported: u64,
+        ledger: u64,
+        ratio: Option<f64>,
+    },
+}
+
+/// Every provider figure the ledger was read over exactly (`DbFigures::ledger_ranges`): a
+/// local-time day is never compared with a UTC day.
+pub fn drifts(prices: &Prices, figures: &Figures) -> Vec<Drift> {
+    let ranges = figures
+        .db
+        .as_ref()
+        .map_or(&[][..], |d| d.ledger_ranges.as_slice());
+    let mut out = Vec::new();
+    for (name, f) in &figures.providers {
+        for cmp in &f.compared {
+            let Some(rows) = ranges
+                .iter()
+                .find(|r| r.since == cmp.since && r.until == cmp.until)
+                .and_then(|r| r.rows.as_ref().ok())
+            else {
+                continue;
+            };
+            let measure = match cmp.amount {
+                Amount::Usd(reported) => {
+                    let ledger = ledger_cost(prices, rows, name);
+                    Measure::Usd {
+                        reported,
+                        ledger,
+                        drift_usd: reported.checked_sub(ledger),
+                        ratio: ratio(reported, ledger),
+                    }
+                }
+                Amount::Characters(reported) => {
+                    let ledger = ledger_characters(rows, name);
+                    Measure::Characters {
+                        reported,
+                        ledger,
+                        ratio: ratio_units(reported, ledger),
+                    }
+                }
+            };
+            out.push(Drift {
+                provider: name,
+                period: cmp.period,
+                measure,
+            });
+        }
+    }
+    out
+}
 
 /// Ledger cost of one provider's rows, priced the way the cost metrics price them.
 pub fn ledger_cost(prices: &Prices, rows: &[UsageRow], provider: &str) -> Decimal {

@@ -10,8 +10,14 @@ use rust_decimal::Decimal;
 use super::assess::{CronStatus, ModelUsage, Period};
 use super::bounded::Bounded;
 use super::labels::{self, Float, Kept, OTHER};
+use crate::figures::providers::{self as reported, ModelFigures, ProviderFigures};
 
 type UsageMap = BTreeMap<(String, String, Period), ModelUsage>;
+
+/// One provider's own figures per (model label, period).
+pub type ReportedModelMap = BTreeMap<(String, reported::Period), ModelFigures>;
+/// Each provider's reported models, bounded.
+pub type ReportedModels = Vec<(&'static str, ReportedModelMap)>;
 
 /// `b` added into `a`, field by field.
 pub fn merge_usage(a: &mut ModelUsage, b: ModelUsage) {
@@ -128,6 +134,54 @@ fn max_opt<T>(a: Option<T>, b: Option<T>, pick: impl Fn(T, T) -> T) -> Option<T>
         (Some(x), Some(y)) => Some(pick(x, y)),
         (x, y) => x.or(y),
     }
+}
+
+/// `b` added into `a`: tokens per class, cost when either side has one.
+fn merge_model(a: &mut ModelFigures, b: ModelFigures) {
+    for (class, count) in b.tokens {
+        let t = a.tokens.entry(class).or_default();
+        *t = t.plus(count);
+    }
+    a.cost_usd = match (a.cost_usd, b.cost_usd) {
+        (Some(x), Some(y)) => Some(x.plus(y)),
+        (x, y) => x.or(y),
+    };
+}
+
+/// Each provider's own per-model figures, at most `cap` (provider, model) pairs labelled over
+/// all providers, chosen by reported cost then tokens summed over the periods; the rest of a
+/// provider's models are summed into its `model="other"`. Also returns how many were folded.
+pub fn reported_models(
+    providers: &BTreeMap<&'static str, ProviderFigures>,
+    cap: usize,
+) -> (ReportedModels, usize) {
+    let mut weights: BTreeMap<(&str, &str), (Decimal, u64)> = BTreeMap::new();
+    for (name, f) in providers {
+        for ((model, _), m) in &f.models {
+            let w = weights.entry((*name, model.as_str())).or_default();
+            w.0 = w.0.plus(m.cost_usd.unwrap_or_default());
+            w.1 = m.tokens.values().fold(w.1, |a, t| a.plus(*t));
+        }
+    }
+    let kept = Kept::choose(weights, cap);
+    let out = providers
+        .iter()
+        .map(|(name, f)| {
+            let models = labels::group(
+                f.models.iter().map(|(k, m)| (k, m.clone())),
+                |(model, period)| {
+                    if kept.keeps(&(*name, model.as_str())) {
+                        (model.clone(), *period)
+                    } else {
+                        (OTHER.to_string(), *period)
+                    }
+                },
+                merge_model,
+            );
+            (*name, models)
+        })
+        .collect();
+    (out, kept.folded)
 }
 
 #[cfg(test)]

@@ -2,58 +2,7 @@
 
 use crate::config::Threshold;
 
-/// The figures that have a warning and a critical threshold (the `figure` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FigureName {
-    AiTokens,
-    Bandwidth,
-    Storage,
-    QueueDepth,
-    CronLoad,
-    VisualJobRisk,
-    ResponseTime,
-    ErrorRate,
-}
-
-impl FigureName {
-    /// The `figure` label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            FigureName::AiTokens => "ai_tokens",
-            FigureName::Bandwidth => "bandwidth",
-            FigureName::Storage => "storage",
-            FigureName::QueueDepth => "queue_depth",
-            FigureName::CronLoad => "cron_load",
-            FigureName::VisualJobRisk => "visual_job_risk",
-            FigureName::ResponseTime => "response_time",
-            FigureName::ErrorRate => "error_rate",
-        }
-    }
-
-    /// The key of its thresholds in the config file.
-    pub fn config_key(self) -> &'static str {
-        match self {
-            FigureName::AiTokens => "ai_tokens_ratio",
-            FigureName::Bandwidth => "bandwidth_bytes",
-            FigureName::Storage => "storage_bytes",
-            FigureName::QueueDepth => "queue_depth",
-            FigureName::CronLoad => "cron_load_ratio",
-            FigureName::VisualJobRisk => "visual_job_risk_ratio",
-            FigureName::ResponseTime => "response_time_seconds",
-            FigureName::ErrorRate => "error_ratio",
-        }
-    }
-
-    /// The brief's action at each level: normal, warning, critical.
-    pub fn actions(self) -> [&'static str; 3] {
-        match self {
-            FigureName::ResponseTime => ["continue", "monitor", "throttle"],
-            FigureName::ErrorRate => ["continue", "investigate", "alert_founder"],
-            FigureName::QueueDepth => ["continue", "delay_new_jobs", "pause_intake"],
-            _ => ["continue", "monitor", "intervene"],
-        }
-    }
-}
+pub use crate::catalogue::FigureName;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

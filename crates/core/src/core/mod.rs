@@ -4,6 +4,7 @@
 pub mod assess;
 pub mod bounded;
 pub mod budget;
+pub mod controls;
 pub mod cron;
 pub mod drift;
 pub mod folds;
@@ -12,5 +13,6 @@ pub mod latency;
 pub mod levels;
 pub mod periods;
 pub mod pricing;
+pub mod readiness;
 pub mod risk;
 pub mod tiers;

@@ -36,6 +36,31 @@ pub fn month_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     start_of(d.with_day(1).expect("day 1 exists"), tz)
 }
 
+/// Start of the next local month: when the monthly budget resets.
+pub fn next_month_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    month_start(month_start(now, tz) + Duration::days(32), tz)
+}
+
+/// The periods one assessment counts in, computed once from the configured zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    pub day_start: DateTime<Utc>,
+    pub next_day_start: DateTime<Utc>,
+    pub month_start: DateTime<Utc>,
+    pub next_month_start: DateTime<Utc>,
+}
+
+impl Periods {
+    pub fn at(now: DateTime<Utc>, tz: Tz) -> Periods {
+        Periods {
+            day_start: day_start(now, tz),
+            next_day_start: next_day_start(now, tz),
+            month_start: month_start(now, tz),
+            next_month_start: next_month_start(now, tz),
+        }
+    }
+}
+
 /// Length of today in seconds (23 or 25 hours on a daylight-saving change day).
 pub fn day_length_seconds(now: DateTime<Utc>, tz: Tz) -> i64 {
     (next_day_start(now, tz) - day_start(now, tz)).num_seconds()

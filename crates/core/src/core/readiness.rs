@@ -1,92 +1,22 @@
-//! Tier upgrade readiness, pure: the suite runs, the checklist and the clock in, one verdict
-//! per target tier out. Rehearsals are ignored. A target is ready only when the newest run of
-//! its own suite that counts is complete and reached the required pass ratio within
-//! `ready_max_age`, and every checklist item is done, the seed's 70% validation included.
+//! Tier upgrade readiness, pure: the newest suite runs, what launchguard observed and the
+//! clock in, one verdict per target tier out. Rehearsals are ignored. A target is ready only
+//! when the newest run of its own suite that counts is complete and reached the configured pass
+//! ratio (`strain.upgrade_pass_ratio`) within `ready_max_age`, and every checklist item is
+//! done, the seed's 70% validation included.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::judge;
-use super::rehearsal::{self, VALIDATION_INTENSITY};
-use super::report::{CAPACITY_SUITE, Report};
 use crate::config::{Config, OBSERVED_ITEMS, STRAIN_70_ITEM, TierName, UpgradeChecklist};
+use crate::figures::strain::{Observations, StrainFigures, SuiteRun};
 
 /// The targets one can move up to.
 pub const TARGETS: [TierName; 2] = [TierName::HardLaunch, TierName::Growth];
 
-/// What the exporter keeps of a report.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SuiteRun {
-    pub suite: String,
-    pub finished_at: DateTime<Utc>,
-    pub complete: bool,
-    pub pass_ratio: f64,
-    /// (scenario, passed) in run order.
-    pub scenarios: Vec<(String, bool)>,
-    /// Why it is a rehearsal (the report's own reasons and the exporter's check against its
-    /// config); empty when the run counts.
-    pub rehearsal: Vec<String>,
-    /// Every step ran at [`VALIDATION_INTENSITY`] or more (by intensity and rate).
-    pub at_validation_intensity: bool,
-    /// (scenario, requests/s, bounded) of a capacity search.
-    pub capacity: Vec<(String, f64, bool)>,
-}
-
-impl SuiteRun {
-    /// A report as the exporter judges it under its own config.
-    pub fn from_report(r: &Report, cfg: &Config) -> SuiteRun {
-        let ran = rehearsal::ran_steps(r);
-        let mut reasons = r.rehearsal_reasons.clone();
-        if r.rehearsal && reasons.is_empty() {
-            reasons.push("marked a rehearsal by the run".into());
-        }
-        for why in rehearsal::reasons(cfg, &r.suite, &ran, &r.thresholds) {
-            if !reasons.contains(&why) {
-                reasons.push(why);
-            }
-        }
-        SuiteRun {
-            suite: r.suite.clone(),
-            finished_at: r.finished_at,
-            complete: r.complete,
-            pass_ratio: r.pass_ratio,
-            scenarios: r
-                .scenarios
-                .iter()
-                .map(|s| (s.name.as_str().to_string(), s.passed))
-                .collect(),
-            rehearsal: reasons,
-            at_validation_intensity: rehearsal::at_least(cfg, &r.suite, &ran, VALIDATION_INTENSITY),
-            capacity: r
-                .scenarios
-                .iter()
-                .filter_map(|s| {
-                    let c = s.capacity.as_ref()?;
-                    Some((
-                        s.name.as_str().to_string(),
-                        c.requests_per_second?,
-                        c.limited_by.bounded(),
-                    ))
-                })
-                .collect(),
-        }
-    }
-
-    /// A run counts unless it is a rehearsal.
-    pub fn counts(&self) -> bool {
-        self.rehearsal.is_empty()
-    }
-
-    /// Complete, and every scenario of it passed.
-    pub fn all_passed(&self) -> bool {
-        self.complete && !self.scenarios.is_empty() && self.scenarios.iter().all(|(_, p)| *p)
-    }
-
-    /// A capacity search's report.
-    pub fn is_capacity(&self) -> bool {
-        self.suite == CAPACITY_SUITE
-    }
+/// The upgrade rule: the pass ratio must reach the required ratio, inclusive.
+pub fn suite_passes(ratio: f64, required: f64) -> bool {
+    ratio + 1e-9 >= required
 }
 
 /// The newest run of `suite` that satisfies `keep`.
@@ -118,15 +48,6 @@ pub fn validated_at_70(
         r.counts() && r.at_validation_intensity
     })
     .is_some_and(|r| r.all_passed() && fresh(r, now, max_age))
-}
-
-/// What launchguard checked itself rather than take on trust.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Observations {
-    /// Its database URL goes through the Supabase pooler.
-    pub pooler: bool,
-    /// The guard's Redis answered PING.
-    pub redis: bool,
 }
 
 /// One checklist item of one target tier.
@@ -176,65 +97,76 @@ pub fn ready(
     required_ratio: f64,
 ) -> bool {
     let suite_ok = newest(runs, target.as_str(), SuiteRun::counts).is_some_and(|r| {
-        r.complete && fresh(r, now, max_age) && judge::suite_passes(r.pass_ratio, required_ratio)
+        r.complete && fresh(r, now, max_age) && suite_passes(r.pass_ratio, required_ratio)
     });
     let items_ok = items.iter().filter(|i| i.target == target).all(|i| i.done);
     suite_ok && items_ok
 }
 
-/// True when a PostgreSQL URL (or key=value string) goes through Supabase's pooler:
-/// a `*.pooler.supabase.com` host or the transaction-mode port 6543.
-pub fn uses_pooler(db_url: &str) -> bool {
-    let (host, port) = match url::Url::parse(db_url) {
-        Ok(u) if u.scheme().starts_with("postgres") => (
-            u.host_str().unwrap_or_default().to_ascii_lowercase(),
-            u.port(),
-        ),
-        _ => {
-            let mut host = String::new();
-            let mut port = None;
-            for kv in db_url.split_whitespace() {
-                match kv.split_once('=') {
-                    Some(("host", h)) => host = h.trim_matches('\'').to_ascii_lowercase(),
-                    Some(("port", p)) => port = p.trim_matches('\'').parse().ok(),
-                    _ => {}
-                }
-            }
-            (host, port)
-        }
-    };
-    host.ends_with(".pooler.supabase.com") || port == Some(6543)
-}
-
-/// Everything the `strain_reports` source collected, with readiness evaluated at `at`.
+/// One target tier's readiness as the founder reads it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StrainFigures {
-    pub runs: Vec<SuiteRun>,
-    pub checklist: Vec<ItemState>,
-    pub ready: Vec<(TierName, bool)>,
-    pub at: DateTime<Utc>,
+pub struct TargetReadiness {
+    pub target: TierName,
+    /// The newest run of the target's suite that counts (no rehearsal).
+    pub newest_counted: Option<SuiteRun>,
+    /// The newest run of the suite is a rehearsal (it changes nothing).
+    pub newest_is_rehearsal: bool,
+    /// Checklist items of the target not done yet.
+    pub missing: Vec<String>,
+    pub ready: bool,
 }
 
-impl StrainFigures {
-    pub fn evaluate(
-        runs: Vec<SuiteRun>,
-        c: &UpgradeChecklist,
-        obs: Observations,
-        now: DateTime<Utc>,
-        max_age: Duration,
-        required_ratio: f64,
-    ) -> StrainFigures {
-        let items = checklist(c, obs, &runs, now, max_age);
-        let ready = TARGETS
-            .iter()
-            .map(|t| (*t, ready(*t, &runs, &items, now, max_age, required_ratio)))
-            .collect();
-        StrainFigures {
-            runs,
-            checklist: items,
-            ready,
-            at: now,
-        }
+/// Readiness for every target, the checklist and the runs it was judged on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Readiness {
+    /// The pass ratio a suite needs (`strain.upgrade_pass_ratio`).
+    pub required_ratio: f64,
+    /// None until the strain reports source has read the report directory once.
+    pub runs: Option<Vec<SuiteRun>>,
+    pub checklist: Vec<ItemState>,
+    pub targets: Vec<TargetReadiness>,
+}
+
+impl Readiness {
+    pub fn target(&self, t: TierName) -> Option<&TargetReadiness> {
+        self.targets.iter().find(|r| r.target == t)
+    }
+}
+
+/// Readiness at `now` from the strain figures (None: not read yet, nothing is ready).
+pub fn assess(cfg: &Config, strain: Option<&StrainFigures>, now: DateTime<Utc>) -> Readiness {
+    let s = &cfg.strain;
+    let (runs, obs) = strain.map_or((&[][..], Observations::default()), |f| {
+        (f.runs.as_slice(), f.observations)
+    });
+    let items = checklist(&cfg.upgrade_checklist, obs, runs, now, s.ready_max_age.0);
+    let targets = TARGETS
+        .iter()
+        .map(|&t| TargetReadiness {
+            target: t,
+            newest_counted: newest(runs, t.as_str(), SuiteRun::counts).cloned(),
+            newest_is_rehearsal: newest(runs, t.as_str(), |_| true).is_some_and(|r| !r.counts()),
+            missing: items
+                .iter()
+                .filter(|i| i.target == t && !i.done)
+                .map(|i| i.item.clone())
+                .collect(),
+            ready: strain.is_some()
+                && ready(
+                    t,
+                    runs,
+                    &items,
+                    now,
+                    s.ready_max_age.0,
+                    s.upgrade_pass_ratio,
+                ),
+        })
+        .collect();
+    Readiness {
+        required_ratio: s.upgrade_pass_ratio,
+        runs: strain.map(|f| f.runs.clone()),
+        checklist: items,
+        targets,
     }
 }
 
@@ -441,23 +373,5 @@ mod tests {
                 .count(),
             6
         );
-    }
-
-    #[test]
-    fn pooler_is_recognised_by_host_or_port() {
-        assert!(uses_pooler(
-            "postgresql://postgres.abc:pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres"
-        ));
-        assert!(uses_pooler(
-            "postgres://u:pw@db.abc.supabase.co:6543/postgres"
-        ));
-        assert!(!uses_pooler(
-            "postgres://u:pw@db.abc.supabase.co:5432/postgres"
-        ));
-        assert!(uses_pooler(
-            "host=aws-0-us-east-1.pooler.supabase.com port=5432 user=x"
-        ));
-        assert!(!uses_pooler("host=localhost port=5432"));
-        assert!(!uses_pooler("not a url"));
     }
 }

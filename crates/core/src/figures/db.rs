@@ -1,4 +1,4 @@
-//! What the sources bring in: raw figures, before any assessment. Each figure is either a
+//! The database source's figures: raw values, before any assessment. Each figure is either a
 //! value or the reason it is absent, so one missing table never hides the others.
 
 use chrono::{DateTime, Utc};
@@ -98,6 +98,8 @@ pub struct DbFigures {
     pub connections: Fig<Connections>,
     /// The ranges requested through `sources::supabase::ledger_ranges::LedgerRequests`.
     pub ledger_ranges: Vec<LedgerRange>,
+    /// The sync job's Vercel Cron runs seen by the drain receiver; None when not configured.
+    pub vercel_cron: Option<Fig<CronJobRow>>,
 }
 
 impl DbFigures {
@@ -120,6 +122,7 @@ impl DbFigures {
             cron_jobs: Err(u()),
             connections: Err(u()),
             ledger_ranges: Vec::new(),
+            vercel_cron: None,
         }
     }
 
@@ -129,7 +132,7 @@ impl DbFigures {
         fn r<T>(f: &Fig<T>) -> Option<&str> {
             f.as_ref().err().map(|u| u.reason.as_str())
         }
-        vec![
+        let mut v = vec![
             ("active_clients", r(&self.active_clients)),
             ("usage", r(&self.usage_today).or(r(&self.usage_month))),
             ("jobs", r(&self.jobs)),
@@ -139,6 +142,10 @@ impl DbFigures {
             ("database_size", r(&self.database_size_bytes)),
             ("cron_jobs", r(&self.cron_jobs)),
             ("connections", r(&self.connections)),
-        ]
+        ];
+        if let Some(c) = &self.vercel_cron {
+            v.push(("vercel_cron", r(c)));
+        }
+        v
     }
 }

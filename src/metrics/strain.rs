@@ -1,14 +1,15 @@
-//! The strain and readiness samples of /metrics, from what the `strain_reports` source read:
-//! per suite, the newest run that counts (rehearsals skipped) and whether the newest run is a
-//! rehearsal; the newest capacity search's capacities.
+//! The strain and readiness samples of /metrics, from the assessment's readiness: per suite,
+//! the newest run that counts (rehearsals skipped) and whether the newest run is a rehearsal;
+//! the newest capacity search's capacities; readiness and the checklist per target.
 
-use super::readiness::{self, StrainFigures};
-use crate::metrics::encode::Exposition;
-use crate::metrics::names as n;
+use super::encode::Exposition;
+use super::names as n;
+use crate::core::readiness::{self, Readiness};
+use crate::figures::strain::SuiteRun;
 
-/// Adds the STRAIN group's samples; nothing before the source's first collection.
-pub fn samples(e: &mut Exposition, f: Option<&StrainFigures>) {
-    let Some(f) = f else { return };
+/// Adds the STRAIN group's samples; nothing before the strain source's first collection.
+pub fn samples(e: &mut Exposition, r: &Readiness) {
+    let Some(runs) = &r.runs else { return };
     for def in [
         &n::STRAIN_PASS_RATIO,
         &n::STRAIN_SCENARIO_PASSED,
@@ -19,12 +20,12 @@ pub fn samples(e: &mut Exposition, f: Option<&StrainFigures>) {
     ] {
         e.declare(def);
     }
-    let mut suites: Vec<&str> = f.runs.iter().map(|r| r.suite.as_str()).collect();
+    let mut suites: Vec<&str> = runs.iter().map(|r| r.suite.as_str()).collect();
     suites.sort_unstable();
     suites.dedup();
     for suite in suites {
-        let ts = |r: &readiness::SuiteRun| r.finished_at.timestamp_millis() as f64 / 1000.0;
-        if let Some(newest) = readiness::newest(&f.runs, suite, |_| true)
+        let ts = |r: &SuiteRun| r.finished_at.timestamp_millis() as f64 / 1000.0;
+        if let Some(newest) = readiness::newest(runs, suite, |_| true)
             && newest.is_capacity()
         {
             e.set(&n::STRAIN_LAST_RUN_TS, &[suite], ts(newest));
@@ -39,18 +40,18 @@ pub fn samples(e: &mut Exposition, f: Option<&StrainFigures>) {
             continue;
         }
         let newest_is_rehearsal =
-            readiness::newest(&f.runs, suite, |_| true).is_some_and(|r| !r.counts());
+            readiness::newest(runs, suite, |_| true).is_some_and(|r| !r.counts());
         e.set(
             &n::STRAIN_REHEARSAL,
             &[suite],
             if newest_is_rehearsal { 1.0 } else { 0.0 },
         );
-        let Some(r) = readiness::newest(&f.runs, suite, readiness::SuiteRun::counts) else {
+        let Some(run) = readiness::newest(runs, suite, SuiteRun::counts) else {
             continue;
         };
-        e.set(&n::STRAIN_PASS_RATIO, &[suite], r.pass_ratio);
-        e.set(&n::STRAIN_LAST_RUN_TS, &[suite], ts(r));
-        for (scenario, passed) in &r.scenarios {
+        e.set(&n::STRAIN_PASS_RATIO, &[suite], run.pass_ratio);
+        e.set(&n::STRAIN_LAST_RUN_TS, &[suite], ts(run));
+        for (scenario, passed) in &run.scenarios {
             e.set(
                 &n::STRAIN_SCENARIO_PASSED,
                 &[suite, scenario],
@@ -58,14 +59,14 @@ pub fn samples(e: &mut Exposition, f: Option<&StrainFigures>) {
             );
         }
     }
-    for (t, ready) in &f.ready {
+    for t in &r.targets {
         e.set(
             &n::TIER_UPGRADE_READY,
-            &[t.as_str()],
-            if *ready { 1.0 } else { 0.0 },
+            &[t.target.as_str()],
+            if t.ready { 1.0 } else { 0.0 },
         );
     }
-    for i in &f.checklist {
+    for i in &r.checklist {
         e.set(
             &n::UPGRADE_CHECKLIST_DONE,
             &[i.target.as_str(), &i.item],

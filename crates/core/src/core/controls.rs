@@ -1,0 +1,264 @@
+//! The founder's controls: kill switches and temporary budget overrides, as pure data. The
+//! guard enforces them and `core::assess` reports the budgets in force from them, so the
+//! guard's decisions, the budget metrics, the alerts and the status page never disagree.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Budgets;
+use crate::core::bounded;
+use crate::core::budget::Scope;
+
+/// The furthest an override may reach: past a year, change the budget in the config.
+pub const MAX_OVERRIDE_DAYS: i64 = 366;
+
+/// What a kill switch stops.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KillKey {
+    Global,
+    Provider(String),
+    Client(String),
+}
+
+impl KillKey {
+    /// Its key in the state: `global`, `provider:NAME` or `client:ID`.
+    pub fn field(&self) -> String {
+        match self {
+            KillKey::Global => "global".into(),
+            KillKey::Provider(p) => format!("provider:{p}"),
+            KillKey::Client(c) => format!("client:{c}"),
+        }
+    }
+
+    /// (scope, target) labels of the metric.
+    pub fn labels(field: &str) -> (&str, &str) {
+        match field.split_once(':') {
+            Some((scope, target)) => (scope, target),
+            None => (field, ""),
+        }
+    }
+}
+
+/// Times as RFC 3339 text (chrono is built without its serde feature).
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("`{s}` is not an RFC 3339 time: {e}")))
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Ok(Some(super::deserialize(d)?))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitch {
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetOverride {
+    pub budget_usd: Decimal,
+    /// The override ends here; the configured budget applies again.
+    #[serde(with = "rfc3339")]
+    pub until: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+}
+
+/// The founder's switches: pure data the rules read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FounderControls {
+    pub kill_switches: BTreeMap<String, KillSwitch>,
+    pub budget_overrides: BTreeMap<String, BudgetOverride>,
+}
+
+impl FounderControls {
+    pub fn set_kill(&mut self, k: KillKey, now: DateTime<Utc>, note: &str) {
+        self.kill_switches.insert(
+            k.field(),
+            KillSwitch {
+                since: now,
+                note: note.to_string(),
+            },
+        );
+    }
+
+    pub fn set_override(
+        &mut self,
+        s: Scope,
+        client: Option<&str>,
+        usd: Decimal,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        self.budget_overrides.insert(
+            s.field(client),
+            BudgetOverride {
+                budget_usd: usd,
+                until,
+                since: now,
+            },
+        );
+    }
+
+    /// What is out of bounds in a state read back (file or Redis), as (key, problem).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        self.budget_overrides
+            .iter()
+            .filter_map(|(k, o)| bounded::usd_problem(o.budget_usd).map(|p| (k.clone(), p)))
+            .collect()
+    }
+
+    /// The override in force for a scope (and client), as the budget rule below picks it.
+    fn live(&self, s: Scope, client: Option<&str>, now: DateTime<Utc>) -> Option<&BudgetOverride> {
+        let live = |f: String| self.budget_overrides.get(&f).filter(|o| o.until > now);
+        client
+            .and_then(|c| live(s.field(Some(c))))
+            .or_else(|| live(s.field(None)))
+    }
+
+    /// When the override in force for a scope (and client) ends; None: the config applies.
+    pub fn override_in_force(
+        &self,
+        s: Scope,
+        client: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.live(s, client, now).map(|o| o.until)
+    }
+
+    /// The budget in force: an unexpired override for the client, then for the scope, then the
+    /// config.
+    pub fn budget(
+        &self,
+        s: Scope,
+        client: Option<&str>,
+        cfg: &Budgets,
+        now: DateTime<Utc>,
+    ) -> Decimal {
+        self.live(s, client, now)
+            .map_or_else(|| s.configured(cfg), |o| o.budget_usd)
+    }
+}
+
+/// One change the founder asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    SetKill(KillKey, String),
+    ClearKill(KillKey),
+    SetOverride {
+        scope: Scope,
+        client: Option<String>,
+        budget_usd: Decimal,
+        until: DateTime<Utc>,
+    },
+    ClearOverride {
+        scope: Scope,
+        client: Option<String>,
+    },
+}
+
+/// The `action` label of the admin changes counter.
+pub const ACTIONS: [&str; 4] = [
+    "kill_switch_on",
+    "kill_switch_off",
+    "budget_override_set",
+    "budget_override_cleared",
+];
+
+impl Change {
+    pub fn action_index(&self) -> usize {
+        match self {
+            Change::SetKill(..) => 0,
+            Change::ClearKill(_) => 1,
+            Change::SetOverride { .. } => 2,
+            Change::ClearOverride { .. } => 3,
+        }
+    }
+
+    /// The state key it touches.
+    pub fn field(&self) -> String {
+        match self {
+            Change::SetKill(k, _) | Change::ClearKill(k) => k.field(),
+            Change::SetOverride { scope, client, .. } | Change::ClearOverride { scope, client } => {
+                scope.field(client.as_deref())
+            }
+        }
+    }
+
+    pub fn apply(&self, s: &mut FounderControls, now: DateTime<Utc>) {
+        match self {
+            Change::SetKill(k, note) => s.set_kill(k.clone(), now, note),
+            Change::ClearKill(k) => {
+                s.kill_switches.remove(&k.field());
+            }
+            Change::SetOverride {
+                scope,
+                client,
+                budget_usd,
+                until,
+            } => s.set_override(*scope, client.as_deref(), *budget_usd, *until, now),
+            Change::ClearOverride { .. } => {
+                s.budget_overrides.remove(&self.field());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn overrides_client_then_scope_then_config_and_expire() {
+        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+        let b = Budgets::default();
+        let mut s = FounderControls::default();
+        assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, now), dec!(5));
+        s.set_override(
+            Scope::ClientDaily,
+            None,
+            dec!(7),
+            now + Duration::hours(1),
+            now,
+        );
+        s.set_override(
+            Scope::ClientDaily,
+            Some("a"),
+            dec!(9),
+            now + Duration::hours(1),
+            now,
+        );
+        assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, now), dec!(9));
+        assert_eq!(s.budget(Scope::ClientDaily, Some("b"), &b, now), dec!(7));
+        let later = now + Duration::hours(2);
+        assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, later), dec!(5));
+    }
+}
