@@ -3,7 +3,7 @@
 
 // The bottom layer, re-exported so `crate::config`, `crate::core` and `crate::figures` read the
 // same everywhere above it.
-pub use launchguard_core::{config, core, figures};
+pub use launchguard_core::{config, core, figures, policy};
 
 pub mod check;
 pub mod cli;
