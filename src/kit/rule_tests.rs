@@ -154,6 +154,10 @@ impl Ctx<'_> {
 }
 
 /// The tests of one alert.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
+)]
 pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
     let c = Ctx {
         alert: a,
@@ -401,8 +405,25 @@ pub fn recording_test_file(recording_file: &str) -> TestFile {
             exp_samples: vec![],
         },
     ];
-    // Two replicas of `serve` (guard.redis_cluster, overlays/ha): every figure twice, by
-    // instance; each replica's forecast stands (one period end, not NaN).
+    TestFile {
+        rule_files: vec![format!("../{recording_file}")],
+        evaluation_interval: "1m".into(),
+        tests: vec![
+            TestGroup {
+                name: "recording rules: trends and budget forecasts".into(),
+                interval: "1m".into(),
+                input_series: input,
+                alert_rule_test: vec![],
+                promql_expr_test: tests,
+            },
+            two_replicas(),
+        ],
+    }
+}
+
+/// Two replicas of `serve` (guard.redis_cluster, overlays/ha): every figure twice, by
+/// instance; each replica's forecast stands (one period end, not NaN).
+fn two_replicas() -> TestGroup {
     let replicas = ["launchguard-0:10071", "launchguard-1:10071"];
     let two = replicas
         .iter()
@@ -436,24 +457,11 @@ pub fn recording_test_file(recording_file: &str) -> TestFile {
             )
         })
         .collect();
-    TestFile {
-        rule_files: vec![format!("../{recording_file}")],
-        evaluation_interval: "1m".into(),
-        tests: vec![
-            TestGroup {
-                name: "recording rules: trends and budget forecasts".into(),
-                interval: "1m".into(),
-                input_series: input,
-                alert_rule_test: vec![],
-                promql_expr_test: tests,
-            },
-            TestGroup {
-                name: "recording rules: two replicas export every figure".into(),
-                interval: "1m".into(),
-                input_series: two,
-                alert_rule_test: vec![],
-                promql_expr_test: both,
-            },
-        ],
+    TestGroup {
+        name: "recording rules: two replicas export every figure".into(),
+        interval: "1m".into(),
+        input_series: two,
+        alert_rule_test: vec![],
+        promql_expr_test: both,
     }
 }
