@@ -106,24 +106,39 @@ pub fn parse_nodes(text: &str) -> Vec<NodeInfo> {
         .collect()
 }
 
+impl Node {
+    fn new() -> Node {
+        Node {
+            port: free_port(),
+            bus_port: free_port(),
+            dir: tempfile::Builder::new()
+                .prefix("launchguard-redis-cluster-")
+                .tempdir()
+                .unwrap(),
+            child: None,
+            paused: false,
+        }
+    }
+}
+
 impl RedisCluster {
     /// Starts six nodes, creates the cluster and waits until every node agrees it is healthy.
     pub fn start() -> RedisCluster {
         let mut c = RedisCluster { nodes: Vec::new() };
-        for _ in 0..6 {
-            c.nodes.push(Node {
-                port: free_port(),
-                bus_port: free_port(),
-                dir: tempfile::Builder::new()
-                    .prefix("launchguard-redis-cluster-")
-                    .tempdir()
-                    .unwrap(),
-                child: None,
-                paused: false,
-            });
-        }
-        for i in 0..c.nodes.len() {
-            c.spawn(i);
+        for i in 0..6 {
+            // A free port can be taken by another process before the node binds it (the
+            // machine runs other tests): a new pair of ports then, a few times at most.
+            for attempt in 1.. {
+                c.nodes.push(Node::new());
+                match c.try_spawn(i) {
+                    Ok(()) => break,
+                    Err(log) if attempt < 5 && log.contains("Address already in use") => {
+                        c.kill(i);
+                        c.nodes.pop();
+                    }
+                    Err(log) => panic!("redis-server {i} did not start; its log: {log}"),
+                }
+            }
         }
         let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
         args.extend(c.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
@@ -145,6 +160,14 @@ impl RedisCluster {
     }
 
     fn spawn(&mut self, i: usize) {
+        if let Err(log) = self.try_spawn(i) {
+            let port = self.nodes[i].port;
+            panic!("redis-server on port {port} did not answer PING; its log: {log}");
+        }
+    }
+
+    /// Starts node i and waits for its PING; its log when it exits or stays silent.
+    fn try_spawn(&mut self, i: usize) -> Result<(), String> {
         let n = &mut self.nodes[i];
         assert!(n.child.is_none(), "node {i} is running");
         let child = Command::new("redis-server")
@@ -174,13 +197,19 @@ impl RedisCluster {
         let port = n.port;
         let until = Instant::now() + Duration::from_secs(20);
         while self.query::<String>(port, &["PING"]).is_err() {
-            assert!(
-                Instant::now() < until,
-                "redis-server on port {port} did not answer PING; its log: {}",
-                self.log(i)
-            );
+            let exited = self.nodes[i]
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited || Instant::now() >= until {
+                if exited {
+                    self.nodes[i].child = None;
+                }
+                return Err(self.log(i));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 
     /// The node's log, for failure messages.
