@@ -89,12 +89,26 @@ pub struct BudgetOverride {
     pub since: DateTime<Utc>,
 }
 
+/// The founder's approval of the move to a tier: the seed's "founder approval checkpoint",
+/// one component of the milestone (`core::milestone`). It stays until withdrawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+}
+
 /// The founder's switches: pure data the rules read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FounderControls {
     pub kill_switches: BTreeMap<String, KillSwitch>,
     pub budget_overrides: BTreeMap<String, BudgetOverride>,
+    /// By target tier (`hard_launch`, `growth`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<String, Approval>,
 }
 
 impl FounderControls {
@@ -150,6 +164,28 @@ impl FounderControls {
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         self.live(s, client, now).map(|o| o.until)
+    }
+
+    /// The budget that held over [from, to) for the milestone's past days: the override for the
+    /// client if it was in force at any moment of it, then the scope's, then the config. The
+    /// controls keep no history, so an override cleared since is not known.
+    pub fn budget_during(
+        &self,
+        s: Scope,
+        client: Option<&str>,
+        cfg: &Budgets,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Decimal {
+        let during = |f: String| {
+            self.budget_overrides
+                .get(&f)
+                .filter(|o| o.until > from && o.since < to)
+        };
+        client
+            .and_then(|c| during(s.field(Some(c))))
+            .or_else(|| during(s.field(None)))
+            .map_or_else(|| s.configured(cfg), |o| o.budget_usd)
     }
 
     /// The budget in force: an unexpired override for the client, then for the scope, then the
@@ -260,5 +296,25 @@ mod tests {
         assert_eq!(s.budget(Scope::ClientDaily, Some("b"), &b, now), dec!(7));
         let later = now + Duration::hours(2);
         assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, later), dec!(5));
+        // Over a past day: an override in force at any moment of it holds for the whole day.
+        let day = |d: i64| {
+            let from: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
+            (from + Duration::days(d), from + Duration::days(d + 1))
+        };
+        let (from, to) = day(0);
+        assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(9));
+        assert_eq!(s.budget_during(Scope::ClientDaily, Some("b"), &b, from, to), dec!(7));
+        let (from, to) = day(-1);
+        assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(5));
+        let (from, to) = day(1);
+        assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(5));
+    }
+
+    #[test]
+    fn a_state_without_approvals_reads_and_writes_as_before() {
+        let old = r#"{"kill_switches":{},"budget_overrides":{}}"#;
+        let s: FounderControls = serde_json::from_str(old).unwrap();
+        assert!(s.approvals.is_empty());
+        assert_eq!(serde_json::to_string(&s).unwrap(), old);
     }
 }
