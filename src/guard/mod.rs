@@ -136,7 +136,7 @@ pub struct Stats {
     decisions: Vec<AtomicU64>,
     /// Unix second of the last throttle or deny per scope (0: never).
     throttled_at: Vec<AtomicI64>,
-    admin_changes: [AtomicU64; 4],
+    admin_changes: [AtomicU64; admin::ACTIONS.len()],
 }
 
 impl Stats {

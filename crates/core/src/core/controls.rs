@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Budgets;
+use crate::config::{Budgets, TierName};
 use crate::core::bounded;
 use crate::core::budget::Scope;
 
@@ -217,14 +217,25 @@ pub enum Change {
         scope: Scope,
         client: Option<String>,
     },
+    /// The founder approves the move to a tier (`hard_launch` or `growth`), with a note.
+    Approve {
+        target: TierName,
+        note: String,
+    },
+    /// The founder withdraws that approval.
+    WithdrawApproval {
+        target: TierName,
+    },
 }
 
 /// The `action` label of the admin changes counter.
-pub const ACTIONS: [&str; 4] = [
+pub const ACTIONS: [&str; 6] = [
     "kill_switch_on",
     "kill_switch_off",
     "budget_override_set",
     "budget_override_cleared",
+    "milestone_approved",
+    "milestone_approval_withdrawn",
 ];
 
 impl Change {
@@ -234,6 +245,8 @@ impl Change {
             Change::ClearKill(_) => 1,
             Change::SetOverride { .. } => 2,
             Change::ClearOverride { .. } => 3,
+            Change::Approve { .. } => 4,
+            Change::WithdrawApproval { .. } => 5,
         }
     }
 
@@ -243,6 +256,9 @@ impl Change {
             Change::SetKill(k, _) | Change::ClearKill(k) => k.field(),
             Change::SetOverride { scope, client, .. } | Change::ClearOverride { scope, client } => {
                 scope.field(client.as_deref())
+            }
+            Change::Approve { target, .. } | Change::WithdrawApproval { target } => {
+                target.as_str().to_string()
             }
         }
     }
@@ -261,6 +277,18 @@ impl Change {
             } => s.set_override(*scope, client.as_deref(), *budget_usd, *until, now),
             Change::ClearOverride { .. } => {
                 s.budget_overrides.remove(&self.field());
+            }
+            Change::Approve { target, note } => {
+                s.approvals.insert(
+                    target.as_str().to_string(),
+                    Approval {
+                        since: now,
+                        note: note.clone(),
+                    },
+                );
+            }
+            Change::WithdrawApproval { target } => {
+                s.approvals.remove(target.as_str());
             }
         }
     }
@@ -308,6 +336,37 @@ mod tests {
         assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(5));
         let (from, to) = day(1);
         assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(5));
+    }
+
+    #[test]
+    fn an_approval_is_recorded_with_its_time_and_withdrawn() {
+        let now: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let mut s = FounderControls::default();
+        let approve = Change::Approve {
+            target: TierName::HardLaunch,
+            note: "week 2 review".into(),
+        };
+        approve.apply(&mut s, now);
+        assert_eq!(
+            (approve.field(), ACTIONS[approve.action_index()]),
+            ("hard_launch".to_string(), "milestone_approved")
+        );
+        assert_eq!(
+            s.approvals["hard_launch"],
+            Approval {
+                since: now,
+                note: "week 2 review".into()
+            }
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""approvals":{"hard_launch":{"since":"2026-11-26T10:00:00Z","note":"week 2 review"}}"#), "{json}");
+        assert_eq!(serde_json::from_str::<FounderControls>(&json).unwrap(), s);
+        let withdraw = Change::WithdrawApproval {
+            target: TierName::HardLaunch,
+        };
+        withdraw.apply(&mut s, now);
+        assert!(s.approvals.is_empty());
+        assert_eq!(ACTIONS[withdraw.action_index()], "milestone_approval_withdrawn");
     }
 
     #[test]
