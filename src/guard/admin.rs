@@ -19,12 +19,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::Guard;
+use crate::config::TierName;
 pub use crate::core::budget::Scope;
 pub use crate::core::controls::{
     ACTIONS, BudgetOverride, Change, FounderControls, KillKey, KillSwitch, MAX_OVERRIDE_DAYS,
     rfc3339,
 };
-use crate::config::TierName;
 use crate::core::{bounded, periods};
 
 /// Reads the state file; a missing file is an empty state, a corrupt one an error (starting
@@ -516,10 +516,18 @@ mod tests {
             })
         );
         for t in ["soft_launch", "enterprise", ""] {
-            assert!(parse_approval(t, b"").unwrap_err().contains("hard_launch or growth"));
+            assert!(
+                parse_approval(t, b"")
+                    .unwrap_err()
+                    .contains("hard_launch or growth")
+            );
         }
         let long = format!(r#"{{"note":"{}"}}"#, "x".repeat(201));
-        assert!(parse_approval("growth", long.as_bytes()).unwrap_err().contains("200"));
+        assert!(
+            parse_approval("growth", long.as_bytes())
+                .unwrap_err()
+                .contains("200")
+        );
         assert!(parse_approval("growth", br#"{"by":"me"}"#).is_err());
     }
 

@@ -24,10 +24,7 @@ pub fn samples(e: &mut Exposition, m: Option<&Milestone>) {
     e.set(&n::MILESTONE_READY, &[t], b(m.ready));
     for c in Component::ALL {
         let s = m.component(c);
-        let unavailable = s
-            .gaps
-            .iter()
-            .any(|g| matches!(g, Gap::Unavailable { .. }));
+        let unavailable = s.gaps.iter().any(|g| matches!(g, Gap::Unavailable { .. }));
         if !unavailable {
             e.set(&n::MILESTONE_COMPONENT_MET, &[t, c.label()], b(s.met));
         }

@@ -76,13 +76,10 @@ pub fn gap_text(g: &Gap, now: DateTime<Utc>) -> String {
 /// The figure shown beside a component, when there is one.
 fn figure(m: &Milestone, c: Component) -> Option<String> {
     match c {
-        Component::ClientsStabilised => m.stability.active.map(|a| {
-            format!(
-                "{} of {} active",
-                count(a),
-                count(m.stability.required)
-            )
-        }),
+        Component::ClientsStabilised => m
+            .stability
+            .active
+            .map(|a| format!("{} of {} active", count(a), count(m.stability.required))),
         Component::TrialCompletion => m.trial_completion_ratio.map(|r| {
             format!(
                 "{} converted (needs {})",

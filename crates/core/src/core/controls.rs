@@ -330,12 +330,24 @@ mod tests {
             (from + Duration::days(d), from + Duration::days(d + 1))
         };
         let (from, to) = day(0);
-        assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(9));
-        assert_eq!(s.budget_during(Scope::ClientDaily, Some("b"), &b, from, to), dec!(7));
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to),
+            dec!(9)
+        );
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("b"), &b, from, to),
+            dec!(7)
+        );
         let (from, to) = day(-1);
-        assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(5));
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to),
+            dec!(5)
+        );
         let (from, to) = day(1);
-        assert_eq!(s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to), dec!(5));
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to),
+            dec!(5)
+        );
     }
 
     #[test]
@@ -366,7 +378,10 @@ mod tests {
         };
         withdraw.apply(&mut s, now);
         assert!(s.approvals.is_empty());
-        assert_eq!(ACTIONS[withdraw.action_index()], "milestone_approval_withdrawn");
+        assert_eq!(
+            ACTIONS[withdraw.action_index()],
+            "milestone_approval_withdrawn"
+        );
     }
 
     #[test]

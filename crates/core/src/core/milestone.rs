@@ -74,19 +74,39 @@ impl Component {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Gap {
     /// A figure it needs could not be read.
-    Unavailable { figure: &'static str, reason: String },
-    TooFewClients { active: u64, required: u64 },
+    Unavailable {
+        figure: &'static str,
+        reason: String,
+    },
+    TooFewClients {
+        active: u64,
+        required: u64,
+    },
     /// Clients with an incident in the window (`Stability::incidents` lists them).
-    UnstableClients { clients: usize },
-    NoTrialEnded { running: u64 },
-    TrialsBelow { ratio: f64, required: f64 },
+    UnstableClients {
+        clients: usize,
+    },
+    NoTrialEnded {
+        running: u64,
+    },
+    TrialsBelow {
+        ratio: f64,
+        required: f64,
+    },
     /// No run of the target's suite that counts (rehearsals never do).
     NoSuiteRun,
     SuiteIncomplete,
-    SuiteStale { finished_at: DateTime<Utc> },
-    SuiteBelow { ratio: f64, required: f64 },
+    SuiteStale {
+        finished_at: DateTime<Utc>,
+    },
+    SuiteBelow {
+        ratio: f64,
+        required: f64,
+    },
     NotValidatedAt70,
-    ChecklistOpen { items: Vec<String> },
+    ChecklistOpen {
+        items: Vec<String>,
+    },
     NotApproved,
 }
 
@@ -101,7 +121,10 @@ pub struct ComponentState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IncidentKind {
     /// Spend reached the budget that held that day.
-    OverBudget { spent_usd: Decimal, budget_usd: Decimal },
+    OverBudget {
+        spent_usd: Decimal,
+        budget_usd: Decimal,
+    },
     /// The platform's tokens were critical that day and would not have been without the client.
     CriticalTokens {
         client_tokens: u64,
@@ -278,18 +301,15 @@ fn clients_gaps(s: &Stability) -> Vec<Gap> {
     if let Some(reason) = &s.unavailable {
         gaps.push(unavailable("usage_days", Some(reason)));
     } else if s.unstable > 0 {
-        gaps.push(Gap::UnstableClients { clients: s.unstable });
+        gaps.push(Gap::UnstableClients {
+            clients: s.unstable,
+        });
     }
     gaps
 }
 
 /// The strain half of readiness, and the 70% validation where the target's checklist has it.
-fn strain_gaps(
-    cfg: &Config,
-    target: TierName,
-    r: &Readiness,
-    now: DateTime<Utc>,
-) -> Vec<Gap> {
+fn strain_gaps(cfg: &Config, target: TierName, r: &Readiness, now: DateTime<Utc>) -> Vec<Gap> {
     let mut gaps = Vec::new();
     let runs = r.runs.as_deref().unwrap_or(&[]);
     let s = &cfg.strain;
@@ -449,7 +469,9 @@ pub fn day_incidents(
     let critical = |tokens: u64| levels::level(tokens as f64 / limit as f64, t) == Level::Critical;
     let platform_critical = critical(platform_tokens);
     // The smallest token count at the critical level, for the page's wording.
-    let critical_tokens = (t.critical * limit as f64).ceil().clamp(0.0, u64::MAX as f64) as u64;
+    let critical_tokens = (t.critical * limit as f64)
+        .ceil()
+        .clamp(0.0, u64::MAX as f64) as u64;
 
     let mut out = Vec::new();
     for (id, (spent, client_tokens)) in clients {
@@ -562,9 +584,10 @@ mod tests {
 
     fn config() -> Config {
         let mut cfg = Config::default();
-        cfg.upgrade_checklist.hard_launch.done = ["error_tracking", "webhook_retries", "log_aggregation"]
-            .map(String::from)
-            .to_vec();
+        cfg.upgrade_checklist.hard_launch.done =
+            ["error_tracking", "webhook_retries", "log_aggregation"]
+                .map(String::from)
+                .to_vec();
         cfg
     }
 
