@@ -271,10 +271,7 @@ async fn milestone_components_are_exact_and_the_approval_round_trips() {
         1,
         "{p}"
     );
-    assert!(
-        p.contains("00000000-0000-0000-0000-000000000003 on"),
-        "{p}"
-    );
+    assert!(p.contains("00000000-0000-0000-0000-000000000003 on"), "{p}");
 
     // The approval: refused without the token, nothing written.
     let c = reqwest::Client::new();
@@ -304,7 +301,10 @@ async fn milestone_components_are_exact_and_the_approval_round_trips() {
     let file = std::fs::read_to_string(dir.path().join("guard-state.json")).unwrap();
     let file: serde_json::Value = serde_json::from_str(&file).unwrap();
     assert_eq!(file["approvals"]["hard_launch"]["note"], "week 2 review");
-    assert!(file["approvals"]["hard_launch"]["since"].is_string(), "{file}");
+    assert!(
+        file["approvals"]["hard_launch"]["since"].is_string(),
+        "{file}"
+    );
     let m = metrics(&s).await;
     assert_eq!(sample(&m, &component("founder_approval")), Some(1.0));
     let at = sample(
