@@ -215,7 +215,7 @@ pub fn assess(
     let approval = controls.approvals.get(target.as_str()).cloned();
 
     let components = vec![
-        state(Component::ClientsStabilised, clients_gaps(&stability)),
+        state(Component::ClientsStabilised, clients_gaps(db, &stability)),
         state(
             Component::TrialCompletion,
             trial_gaps(db, trials, ratio, required_trial_ratio),
@@ -288,7 +288,7 @@ fn unavailable(figure: &'static str, reason: Option<&str>) -> Gap {
     }
 }
 
-fn clients_gaps(s: &Stability) -> Vec<Gap> {
+fn clients_gaps(db: Option<&DbFigures>, s: &Stability) -> Vec<Gap> {
     let mut gaps = Vec::new();
     match s.active {
         Some(active) if active >= s.required => {}
@@ -296,7 +296,11 @@ fn clients_gaps(s: &Stability) -> Vec<Gap> {
             active,
             required: s.required,
         }),
-        None => gaps.push(unavailable("active_clients", None)),
+        None => gaps.push(unavailable(
+            "active_clients",
+            db.and_then(|d| d.active_clients.as_ref().err())
+                .map(|u| u.reason.as_str()),
+        )),
     }
     if let Some(reason) = &s.unavailable {
         gaps.push(unavailable("usage_days", Some(reason)));
@@ -760,6 +764,16 @@ mod tests {
                 required: 5
             }]
         );
+        // Active clients unreadable: unavailable with the query's reason, not "too few".
+        let mut d = db(vec![], vec![]);
+        d.active_clients = Err(Unavailable {
+            reason: "active_clients query: permission denied".into(),
+        });
+        let m = milestone(&cfg, d, Some(strain_ok()), &approved());
+        assert!(matches!(
+            &gaps(&m, Component::ClientsStabilised)[..],
+            [Gap::Unavailable { figure: "active_clients", reason }] if reason.contains("permission denied")
+        ));
         // The window's first day missing (the source has not caught up after midnight).
         let mut d = db(vec![], vec![]);
         if let Ok(days) = &mut d.usage_days {
