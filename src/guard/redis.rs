@@ -973,14 +973,16 @@ impl ReservationStore for RedisStore {
     async fn admin(&self) -> Result<FounderControls, StoreError> {
         let mut c = self.conn().await?;
         type Pairs = Vec<(String, String)>;
-        let got: redis::RedisResult<(Pairs, Pairs)> = redis::pipe()
+        let got: redis::RedisResult<(Pairs, Pairs, Pairs)> = redis::pipe()
             .cmd("HGETALL")
             .arg(self.key("kill"))
             .cmd("HGETALL")
             .arg(self.key("override"))
+            .cmd("HGETALL")
+            .arg(self.key("approval"))
             .query_async(&mut c)
             .await;
-        let (kill, over) = self.answered(&self.conn, got)?;
+        let (kill, over, approvals) = self.answered(&self.conn, got)?;
         let mut s = FounderControls::default();
         for (k, v) in kill {
             match serde_json::from_str(&v) {
@@ -1004,6 +1006,16 @@ impl ReservationStore for RedisStore {
                 },
                 Err(e) => {
                     tracing::warn!(key = %k, error = %e, "guard: unreadable budget override in redis")
+                }
+            }
+        }
+        for (k, v) in approvals {
+            match serde_json::from_str(&v) {
+                Ok(a) => {
+                    s.approvals.insert(k, a);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %k, error = %e, "guard: unreadable approval in redis")
                 }
             }
         }
@@ -1038,6 +1050,17 @@ impl ReservationStore for RedisStore {
             }
             Change::ClearOverride { .. } => {
                 write.arg("HDEL").arg(self.key("override")).arg(&field);
+            }
+            Change::Approve { .. } => {
+                let v = json(serde_json::to_string(&one.approvals[&field]))?;
+                write
+                    .arg("HSET")
+                    .arg(self.key("approval"))
+                    .arg(&field)
+                    .arg(v);
+            }
+            Change::WithdrawApproval { .. } => {
+                write.arg("HDEL").arg(self.key("approval")).arg(&field);
             }
         }
         self.write_admin(write).await?;
