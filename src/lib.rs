@@ -1,9 +1,9 @@
 //! launchguard: a Prometheus exporter and alerting kit that keeps an AI SaaS platform inside
 //! its tier, its budget and its queue while it grows. See ARCHITECTURE.md for the map.
 
-// The bottom layer, re-exported so `crate::config`, `crate::core` and `crate::figures` read the
-// same everywhere above it.
-pub use launchguard_core::{config, core, figures};
+// The bottom layer, re-exported so `crate::config`, `crate::core`, `crate::catalogue` and
+// `crate::figures` read the same everywhere above it.
+pub use launchguard_core::{catalogue, config, core, figures};
 
 pub mod check;
 pub mod cli;

@@ -137,7 +137,7 @@ impl Ctx<'_> {
     fn check(&self, at_ms: u128, exp: Vec<ExpAlert>) -> AlertTest {
         AlertTest {
             eval_time: dur(at_ms),
-            alertname: self.alert.name.into(),
+            alertname: self.alert.name.clone(),
             exp_alerts: exp,
         }
     }
@@ -166,13 +166,14 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
     match &a.probe {
         Probe::Level {
             step: vstep,
-            series,
+            drive,
             labels,
         } => {
             let until = for_ms + 2 * step;
             for v in &a.variants {
                 for (what, value) in [("just under", v.threshold - vstep), ("at", v.threshold)] {
-                    let input = series(value)
+                    let input = drive
+                        .series(value)
                         .into_iter()
                         .map(|(s, x)| constant(&s, x, step, until))
                         .collect();
@@ -218,7 +219,6 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             series,
             extra,
             cadence,
-            step: _,
             labels,
         } => {
             let ts0_ms: u128 = 600_000;

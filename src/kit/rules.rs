@@ -45,7 +45,7 @@ pub fn alert_rules(a: &Alert, runbook_base: &str) -> Vec<Rule> {
                 labels.insert("resource".into(), r.into());
             }
             Rule {
-                alert: Some(a.name.into()),
+                alert: Some(a.name.clone()),
                 record: None,
                 expr: v.expr.clone(),
                 for_: (!a.for_.is_zero()).then(|| prom_duration(a.for_)),

@@ -4,24 +4,23 @@
 //! them from the files named by the `*_file` fields.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumIter, EnumString, IntoEnumIterator, IntoStaticStr};
 
 use super::{Dur, Threshold};
+use crate::catalogue::FigureName;
 
-/// Every alert of the kit, one per signal; the key of its `for:` override.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Signal {
-    AiTokens,
-    Bandwidth,
-    Storage,
-    QueueDepth,
-    CronLoad,
-    VisualJobRisk,
-    ResponseTime,
-    ErrorRate,
+/// The kit's alerts that no catalogue figure is behind. With the figures they are the signals,
+/// the keys of `kit.rules.for`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, EnumString, IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum KitSignal {
     Budget,
     ClientBudget,
     TierHeadroom,
@@ -32,6 +31,65 @@ pub enum Signal {
     CronJobFailures,
     PoolerPressure,
     StrainReadinessLost,
+}
+
+/// Every alert of the kit, one per signal: one per catalogue figure, then the kit's own. Its
+/// string form (the key of its `for:` override and of its promtool test file) is the figure's
+/// label or the kit signal's snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Signal {
+    Figure(FigureName),
+    Kit(KitSignal),
+}
+
+impl Signal {
+    /// Every signal: the figures in catalogue order, then the kit's own.
+    pub fn all() -> impl Iterator<Item = Signal> {
+        FigureName::all()
+            .map(Signal::Figure)
+            .chain(KitSignal::iter().map(Signal::Kit))
+    }
+
+    /// Its string form.
+    pub fn key(self) -> &'static str {
+        match self {
+            Signal::Figure(f) => f.label(),
+            Signal::Kit(k) => k.into(),
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl FromStr for Signal {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        FigureName::from_str(s)
+            .map(Signal::Figure)
+            .or_else(|_| KitSignal::from_str(s).map(Signal::Kit))
+            .map_err(|_| {
+                let known: Vec<&str> = Signal::all().map(Signal::key).collect();
+                format!("unknown signal `{s}`, expected one of {}", known.join(", "))
+            })
+    }
+}
+
+impl Serialize for Signal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.key())
+    }
+}
+
+impl<'de> Deserialize<'de> for Signal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -303,13 +361,36 @@ mod tests {
         assert_eq!(e.line, Some(4), "{e}");
         assert!(e.field.starts_with("kit.rules.for"), "{e}");
         assert!(e.message.contains("queue_dept"), "{e}");
+        assert!(e.message.contains("queue_depth, cron_load"), "{e}");
+    }
+
+    #[test]
+    fn every_signal_reads_back_from_its_key() {
+        use super::{KitSignal, Signal};
+        let all: Vec<Signal> = Signal::all().collect();
+        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 10);
+        for s in &all {
+            assert_eq!(s.key().parse::<Signal>(), Ok(*s));
+        }
+        assert_eq!(
+            "client_budget".parse::<Signal>(),
+            Ok(Signal::Kit(KitSignal::ClientBudget))
+        );
+        let mut keys: Vec<&str> = all.iter().map(|s| s.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            all.len(),
+            "figure labels and kit signals share no name"
+        );
     }
 
     #[test]
     fn for_overrides_parse_as_durations() {
         let c = load_str("kit:\n  rules:\n    for:\n      queue_depth: 2s\n").unwrap();
         assert_eq!(
-            c.kit.rules.for_[&super::Signal::QueueDepth],
+            c.kit.rules.for_[&super::Signal::Figure(crate::catalogue::FigureName::QueueDepth)],
             crate::config::Dur::from_secs(2)
         );
     }
