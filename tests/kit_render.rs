@@ -192,6 +192,11 @@ fn rule_expressions_name_only_exported_or_recorded_metrics() {
         for g in doc["groups"].as_array().unwrap() {
             for r in g["rules"].as_array().unwrap() {
                 let expr = r["expr"].as_str().unwrap();
+                if r["alert"] == "LaunchguardWatchdog" {
+                    // Always firing on purpose: the heartbeat reads no metric.
+                    assert_eq!(expr, "vector(1)");
+                    continue;
+                }
                 let used = metric_names(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
                 check_label_names(file, expr);
                 assert!(!used.is_empty(), "{expr} selects nothing");

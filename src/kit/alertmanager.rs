@@ -11,10 +11,14 @@ use super::format::prom_duration;
 use crate::config::Config;
 use crate::config::kit::SmsVia;
 
+use super::alerts::blind::WATCHDOG;
+
 /// Receiver names; `amtool config routes test` and the end-to-end test look for these.
 pub const DASHBOARD_ONLY: &str = "dashboard-only";
 pub const WARNING: &str = "founder-email";
 pub const CRITICAL: &str = "founder-sms-and-email";
+/// The dead-man's-switch service that the always-firing Watchdog pings.
+pub const HEARTBEAT: &str = "heartbeat";
 
 /// Labels that make one notification group and the inhibition key.
 pub const GROUP_BY: [&str; 2] = ["alertname", "resource"];
@@ -220,6 +224,16 @@ pub fn config(cfg: &Config) -> AlertmanagerConfig {
             repeat_interval: "24h".into(),
             routes: vec![
                 Route {
+                    // First, so the Watchdog never reaches a person.
+                    receiver: HEARTBEAT.into(),
+                    matchers: vec![matcher("alertname", "=", WATCHDOG)],
+                    group_by: vec![],
+                    group_wait: None,
+                    group_interval: None,
+                    repeat_interval: prom_duration(am.heartbeat.repeat_interval.0),
+                    routes: vec![],
+                },
+                Route {
                     receiver: CRITICAL.into(),
                     matchers: sev("critical"),
                     group_by: vec![],
@@ -265,7 +279,30 @@ pub fn config(cfg: &Config) -> AlertmanagerConfig {
                 webhook_configs: vec![],
             },
             critical,
+            heartbeat(cfg),
         ],
+    }
+}
+
+/// The heartbeat receiver: one webhook to the dead-man's-switch service, no resolved message
+/// (the Watchdog never resolves while the pipeline works).
+fn heartbeat(cfg: &Config) -> Receiver {
+    let h = &cfg.kit.alertmanager.heartbeat;
+    Receiver {
+        name: HEARTBEAT.into(),
+        email_configs: vec![],
+        sns_configs: vec![],
+        webhook_configs: vec![WebhookConfig {
+            url: h.url.clone(),
+            send_resolved: false,
+            max_alerts: 1,
+            http_config: h.credentials_file.clone().map(|f| HttpConfig {
+                authorization: Authorization {
+                    kind: "Bearer".into(),
+                    credentials_file: f,
+                },
+            }),
+        }],
     }
 }
 
@@ -283,8 +320,20 @@ mod tests {
         assert_eq!(crit.email_configs.len(), 1);
         assert_eq!(crit.sns_configs[0].phone_number, "+15555550100");
         assert!(crit.sns_configs[0].send_resolved && crit.email_configs[0].send_resolved);
-        assert_eq!(c.route.routes[0].repeat_interval, "1h");
-        assert_eq!(c.route.routes[1].repeat_interval, "24h");
+        assert_eq!(c.route.routes[0].receiver, HEARTBEAT);
+        assert_eq!(
+            c.route.routes[0].matchers,
+            ["alertname=\"LaunchguardWatchdog\""]
+        );
+        assert_eq!(c.route.routes[0].repeat_interval, "5m");
+        let beat = c.receivers.iter().find(|r| r.name == HEARTBEAT).unwrap();
+        assert_eq!(
+            beat.webhook_configs[0].url,
+            "https://heartbeat.example.com/launchguard"
+        );
+        assert!(!beat.webhook_configs[0].send_resolved);
+        assert_eq!(c.route.routes[1].repeat_interval, "1h");
+        assert_eq!(c.route.routes[2].repeat_interval, "24h");
         assert_eq!(c.inhibit_rules[0].equal, ["alertname", "resource"]);
     }
 

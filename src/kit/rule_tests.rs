@@ -282,6 +282,48 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
                 vec![c.check(for_ms + step, vec![])],
             ));
         }
+        Probe::Always => {
+            let all: Vec<&Variant> = a.variants.iter().collect();
+            out.push(c.group(
+                "fires from the first evaluation, with no series at all".into(),
+                vec![],
+                vec![
+                    c.check(0, c.expect(&all, 1.0, &[], 0.0)),
+                    c.check(10 * step, c.expect(&all, 1.0, &[], 0.0)),
+                ],
+            ));
+        }
+        Probe::NeverUp {
+            series,
+            success,
+            labels,
+        } => {
+            let until = for_ms + 2 * step;
+            let all: Vec<&Variant> = a.variants.iter().collect();
+            let mut checks = Vec::new();
+            if for_ms > 0 {
+                checks.push(c.check(for_ms - step, vec![]));
+            }
+            checks.push(c.check(for_ms, c.expect(&all, 0.0, labels, 0.0)));
+            out.push(c.group(
+                "down from the start, never succeeded: fires once for elapses".into(),
+                vec![constant(series, 0.0, step, until)],
+                checks,
+            ));
+            out.push(c.group(
+                "up: silent".into(),
+                vec![constant(series, 1.0, step, until)],
+                vec![c.check(for_ms + step, vec![])],
+            ));
+            out.push(c.group(
+                "down after a success: silent (SourceDown and SourceStale speak)".into(),
+                vec![
+                    constant(series, 0.0, step, until),
+                    constant(success, 1.0, step, until),
+                ],
+                vec![c.check(for_ms + step, vec![])],
+            ));
+        }
         Probe::Lost { series, labels } => {
             let drop_ms = 5 * step;
             let until = drop_ms + for_ms + 2 * step;

@@ -8,7 +8,9 @@ use super::super::format::humanize_percentage;
 use super::super::panels;
 use super::prose::Prose;
 use super::text::{Part, Unit, at, t};
-use super::{Alert, Ctx, Drive, Probe, Resource, Severity, labels, minutes, sel, warning_and_critical};
+use super::{
+    Alert, Ctx, Drive, Probe, Resource, Severity, labels, minutes, sel, warning_and_critical,
+};
 
 /// An example client of the promtool tests.
 const CLIENT: &str = "10000000-0000-4000-8000-000000000001";

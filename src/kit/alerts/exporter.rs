@@ -78,10 +78,7 @@ fn source_stale(c: &Ctx) -> Alert {
         ],
         condition: format!("data older than {}", humanize_duration(secs)),
     };
-    let (warning, critical) = (
-        stale.warning.as_secs_f64(),
-        stale.critical.as_secs_f64(),
-    );
+    let (warning, critical) = (stale.warning.as_secs_f64(), stale.critical.as_secs_f64());
     let vars = [
         ("warning", humanize_duration(warning)),
         ("critical", humanize_duration(critical)),

@@ -105,8 +105,11 @@ fn drive(d: &FigureDef) -> Drive {
 /// The labels the test's alerts carry: the matchers, and the per-label example as itself and
 /// as `resource`.
 fn probe_labels(s: Series) -> Vec<(&'static str, String)> {
-    let mut out: Vec<(&'static str, String)> =
-        s.matchers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let mut out: Vec<(&'static str, String)> = s
+        .matchers
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
     if let AlertResource::PerLabel(label, example) = s.resource {
         out.push((label, example.into()));
         out.push(("resource", example.into()));
@@ -139,12 +142,20 @@ mod tests {
                     .unwrap_or_else(|| panic!("{}: {m} is not in metrics::names", d.config_key));
                 if Some(m) == s.metric {
                     for (l, _) in &used {
-                        assert!(def.labels.contains(l), "{}: {m} has no label {l}", d.config_key);
+                        assert!(
+                            def.labels.contains(l),
+                            "{}: {m} has no label {l}",
+                            d.config_key
+                        );
                     }
                 }
             }
             if s.metric.is_none() {
-                assert!(s.matchers.is_empty() && s.sum_over.is_none(), "{}", d.config_key);
+                assert!(
+                    s.matchers.is_empty() && s.sum_over.is_none(),
+                    "{}",
+                    d.config_key
+                );
             }
         }
     }

@@ -7,6 +7,7 @@
 //! from `cfg.thresholds`, `cfg.budgets` and `cfg.kit.rules`; runbook prose from Markdown
 //! fragments (`prose`).
 
+pub mod blind;
 mod budgets;
 mod exporter;
 mod figures;
@@ -26,8 +27,8 @@ use crate::config::{Config, Threshold};
 
 use super::format::promql_number;
 
-pub use promql::{quote, sel};
 use promql::with_resource;
+pub use promql::{quote, sel};
 pub use text::{Part, Unit, expected_text, template};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, IntoStaticStr)]
@@ -122,6 +123,14 @@ pub enum Probe {
     },
     /// Fires when `series` is missing altogether.
     Absent { series: String },
+    /// Fires at every evaluation, with or without series.
+    Always,
+    /// A 0/1 gauge that fires at 0 while `success` (a timestamp) has no series.
+    NeverUp {
+        series: String,
+        success: String,
+        labels: Vec<(&'static str, String)>,
+    },
     /// A 0/1 gauge that fires when it falls from 1 to 0.
     Lost {
         series: String,
@@ -218,6 +227,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
     out.extend(exporter::alerts(&c));
     out.extend(platform::alerts(&c));
     out.extend(strain::alerts(&c));
+    out.extend(blind::alerts(&c));
     out
 }
 
@@ -231,7 +241,11 @@ mod tests {
     fn one_alert_per_signal_and_camel_case_names() {
         let a = alerts(&Config::default());
         let signals: Vec<Signal> = a.iter().map(|a| a.signal).collect();
-        assert_eq!(signals, Signal::all().collect::<Vec<_>>(), "every signal, in order");
+        assert_eq!(
+            signals,
+            Signal::all().collect::<Vec<_>>(),
+            "every signal, in order"
+        );
         for al in &a {
             assert!(al.name.starts_with("Launchguard"), "{}", al.name);
             assert!(al.name.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -258,7 +272,11 @@ mod tests {
             let acted: Vec<Severity> = r.actions.iter().map(|(s, _)| *s).collect();
             let fired: Vec<Severity> = a.variants.iter().map(|v| v.severity).collect();
             assert_eq!(acted, fired, "{}: one action per severity", a.name);
-            assert!(r.actions.iter().all(|(_, t)| !t.is_empty() && !t.contains('{')));
+            assert!(
+                r.actions
+                    .iter()
+                    .all(|(_, t)| !t.is_empty() && !t.contains('{'))
+            );
         }
     }
 

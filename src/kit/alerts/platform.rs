@@ -114,7 +114,10 @@ fn cron_job_failures(c: &Ctx) -> Alert {
         probe: Probe::Level {
             step: Unit::Count.step(),
             drive: Drive::one(sel(&n::CRON_FAILURES, "cron_job=\"nightly-report\"")),
-            labels: labels(&[("cron_job", "nightly-report"), ("resource", "nightly-report")]),
+            labels: labels(&[
+                ("cron_job", "nightly-report"),
+                ("resource", "nightly-report"),
+            ]),
         },
         runbook: Prose::parse(include_str!("../runbooks/cron_job_failures.md"), &[])
             .runbook(panels::FOUNDER, panels::CRON_FAILURES),

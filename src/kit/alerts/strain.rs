@@ -34,7 +34,9 @@ fn readiness_lost(c: &Ctx) -> Alert {
             description: vec![
                 t("The latest strain suite for the "),
                 super::Part::Label("target"),
-                t(" tier passed too few scenarios: the platform was ready for it in the last 7 days and is not anymore."),
+                t(
+                    " tier passed too few scenarios: the platform was ready for it in the last 7 days and is not anymore.",
+                ),
             ],
             condition: "upgrade readiness fell from 1 to 0 within 7 days".into(),
         }],

@@ -178,7 +178,12 @@ mod tests {
             "pg_cron job sync runs for 75% of its interval (warning at 70%)."
         );
         assert_eq!(
-            template(&parts_of("{value} jobs{at}", Unit::Count, Severity::Critical, "2")),
+            template(&parts_of(
+                "{value} jobs{at}",
+                Unit::Count,
+                Severity::Critical,
+                "2"
+            )),
             "{{ $value | humanize }} jobs (critical at 2)"
         );
         // An unknown placeholder stays as written.

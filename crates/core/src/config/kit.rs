@@ -31,6 +31,12 @@ pub enum KitSignal {
     CronJobFailures,
     PoolerPressure,
     StrainReadinessLost,
+    Watchdog,
+    SourceNeverUp,
+    FigureUnavailable,
+    ConfigReloadFailed,
+    GuardStoreDown,
+    KillSwitchOn,
 }
 
 /// Every alert of the kit, one per signal: one per catalogue figure, then the kit's own. Its
@@ -177,6 +183,7 @@ pub struct KitAlertmanager {
     pub group_interval: Dur,
     pub email: Email,
     pub sms: Sms,
+    pub heartbeat: Heartbeat,
 }
 
 impl Default for KitAlertmanager {
@@ -186,6 +193,7 @@ impl Default for KitAlertmanager {
             group_interval: Dur::from_secs(300),
             email: Email::default(),
             sms: Sms::default(),
+            heartbeat: Heartbeat::default(),
         }
     }
 }
@@ -289,6 +297,30 @@ impl Default for SmsWebhook {
     }
 }
 
+/// Where the always-firing Watchdog alert goes: a dead-man's-switch service (healthchecks.io,
+/// Dead Man's Snitch, Better Stack heartbeats, Cronitor) that pages when the pings stop, so a
+/// dead Prometheus, Alertmanager or network path is noticed although no alert can say so.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The service's ping URL; it must not carry a secret (use `credentials_file`).
+    pub url: String,
+    /// File holding a bearer token Alertmanager sends with each ping, if the service wants one.
+    pub credentials_file: Option<PathBuf>,
+    /// How often the ping repeats while everything works; set the service's period above it.
+    pub repeat_interval: Dur,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            url: "https://heartbeat.example.com/launchguard".into(),
+            credentials_file: None,
+            repeat_interval: Dur::from_secs(300),
+        }
+    }
+}
+
 /// deploy/prometheus/prometheus.yml.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -368,7 +400,7 @@ mod tests {
     fn every_signal_reads_back_from_its_key() {
         use super::{KitSignal, Signal};
         let all: Vec<Signal> = Signal::all().collect();
-        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 10);
+        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 16);
         for s in &all {
             assert_eq!(s.key().parse::<Signal>(), Ok(*s));
         }

@@ -266,6 +266,25 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
             }
         }
     }
+    let beat = &k.alertmanager.heartbeat;
+    if !(beat.url.starts_with("https://") || beat.url.starts_with("http://")) {
+        bad("alertmanager.heartbeat.url", "must be an http(s) address");
+    }
+    if beat.url.contains('@') || beat.url.contains("token=") || beat.url.contains("key=") {
+        bad(
+            "alertmanager.heartbeat.url",
+            "must not carry credentials: put the token in credentials_file",
+        );
+    }
+    let repeat = beat.repeat_interval.0;
+    if repeat < std::time::Duration::from_secs(60)
+        || repeat > std::time::Duration::from_secs(86_400)
+    {
+        bad(
+            "alertmanager.heartbeat.repeat_interval",
+            "must be between 1m and 24h",
+        );
+    }
     let p = &k.prometheus;
     for (name, d) in [
         ("scrape_interval", p.scrape_interval),
@@ -392,6 +411,24 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].0, "kit.alertmanager.sms.webhook.url");
         assert!(!errs[0].1.contains("abc"));
+    }
+
+    #[test]
+    fn a_heartbeat_url_with_a_token_or_an_absurd_repeat_is_refused() {
+        let mut c = Config::default();
+        c.kit.alertmanager.heartbeat.url = "https://user:pw@hc.example.com/ping".into();
+        c.kit.alertmanager.heartbeat.repeat_interval = crate::config::Dur::from_secs(1);
+        let errs = validate(&c);
+        let fields: Vec<&str> = errs.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "kit.alertmanager.heartbeat.url",
+                "kit.alertmanager.heartbeat.repeat_interval"
+            ],
+            "{errs:?}"
+        );
+        assert!(errs.iter().all(|e| !e.1.contains("pw")));
     }
 
     #[test]
