@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use launchguard::kit::alertmanager::{CRITICAL, DASHBOARD_ONLY, HEARTBEAT, WARNING};
+use launchguard::kit::alertmanager::{CRITICAL, DASHBOARD_ONLY, HARD_STOP, HEARTBEAT, WARNING};
 use launchguard::kit::dashboards;
 use launchguard::metrics::names;
 use pg::TestPg;
@@ -205,7 +205,7 @@ fn point_receivers_at(am_yml: &Path, webhook: u16) {
         match name.as_str() {
             DASHBOARD_ONLY => assert!(!has("email_configs") && !has("sns_configs")),
             WARNING => assert!(has("email_configs") && !has("sns_configs")),
-            CRITICAL => assert!(has("email_configs") && has("sns_configs")),
+            CRITICAL | HARD_STOP => assert!(has("email_configs") && has("sns_configs")),
             HEARTBEAT => assert!(has("webhook_configs") && !has("email_configs")),
             other => panic!("unexpected receiver {other}"),
         }
