@@ -282,6 +282,58 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
                 vec![c.check(for_ms + step, vec![])],
             ));
         }
+        Probe::Burst {
+            series,
+            window,
+            windowed,
+            labels,
+        } => {
+            let jump_ms = 5 * step;
+            let window_ms = window.as_millis();
+            let until = jump_ms + window_ms + for_ms + 3 * step;
+            for v in &a.variants {
+                for (what, value) in [("just under", v.threshold - 1.0), ("at", v.threshold)] {
+                    let input = InputSeries {
+                        series: series.clone(),
+                        values: format!(
+                            "0+0x{} {}+0x{}",
+                            jump_ms / step - 1,
+                            promql_number(value),
+                            (until - jump_ms) / step + 1
+                        ),
+                    };
+                    let fired: Vec<&Variant> =
+                        a.variants.iter().filter(|w| value >= w.threshold).collect();
+                    let kept: Vec<&Variant> = fired
+                        .iter()
+                        .copied()
+                        .filter(|w| !windowed.contains(&w.severity))
+                        .collect();
+                    let mut checks = vec![c.check(jump_ms - step, vec![])];
+                    if for_ms > 0 {
+                        checks.push(c.check(jump_ms + for_ms - step, vec![]));
+                    }
+                    checks.push(c.check(jump_ms + for_ms, c.expect(&fired, value, labels, 0.0)));
+                    checks.push(c.check(
+                        jump_ms + window_ms - 2 * step,
+                        c.expect(&fired, value, labels, 0.0),
+                    ));
+                    checks.push(c.check(
+                        jump_ms + window_ms + for_ms + step,
+                        c.expect(&kept, value, labels, 0.0),
+                    ));
+                    out.push(c.group(
+                        format!(
+                            "a burst {what} the {} threshold ({}): the windowed variants clear one window later",
+                            v.severity.label(),
+                            promql_number(value)
+                        ),
+                        vec![input],
+                        checks,
+                    ));
+                }
+            }
+        }
         Probe::Always => {
             let all: Vec<&Variant> = a.variants.iter().collect();
             out.push(c.group(

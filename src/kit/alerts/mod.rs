@@ -123,6 +123,14 @@ pub enum Probe {
     },
     /// Fires when `series` is missing altogether.
     Absent { series: String },
+    /// A counter-like gauge that jumps from 0 to `v` at once; variants fire at `v >= threshold`,
+    /// and the `windowed` ones (which count the rise within `window`) clear one window later.
+    Burst {
+        series: String,
+        window: Duration,
+        windowed: Vec<Severity>,
+        labels: Vec<(&'static str, String)>,
+    },
     /// Fires at every evaluation, with or without series.
     Always,
     /// A 0/1 gauge that fires at 0 while `success` (a timestamp) has no series.

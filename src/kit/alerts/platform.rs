@@ -3,7 +3,7 @@
 use crate::config::kit::{KitSignal, Signal};
 use crate::metrics::names as n;
 
-use super::super::format::promql_number;
+use super::super::format::{humanize_duration, prom_duration, promql_number};
 use super::super::panels;
 use super::promql::{quote, with_resource};
 use super::prose::Prose;
@@ -85,42 +85,65 @@ fn sync_job_late(c: &Ctx) -> Alert {
     }
 }
 
+/// Warning: any failure in the last 24 hours (the exporter's count, an email a day). Critical:
+/// failures within the window (the 24-hour count's rise since its lowest point in the window),
+/// so a burst pages once and clears one window after it instead of a day later.
 fn cron_job_failures(c: &Ctx) -> Alert {
     let signal = Signal::Kit(KitSignal::CronJobFailures);
     let default_for = minutes(0);
     let r = Resource::FromLabel("cron_job");
+    let th = c.cfg.kit.rules.cron_failures;
+    let window = c.cfg.kit.rules.cron_failures_window.0;
+    let count = sel(&n::CRON_FAILURES, "");
+    let recent = format!(
+        "({count} - min_over_time({count}[{}]))",
+        prom_duration(window)
+    );
+    let in_window = humanize_duration(window.as_secs_f64());
+    let variant = |sev: Severity, value: &str, limit: f64, during: &str| Variant {
+        severity: sev,
+        threshold: limit,
+        expr: with_resource(format!("{value} >= {}", promql_number(limit)), &r),
+        description: vec![
+            t("pg_cron job "),
+            Part::Label("cron_job"),
+            t(" failed "),
+            Part::Value(Unit::Count),
+            t(format!(
+                " times in the last {during}{}.",
+                at(sev, &Unit::Count.text(limit))
+            )),
+        ],
+        condition: format!(
+            "at or above {} failures in {during}",
+            Unit::Count.text(limit)
+        ),
+    };
     Alert {
         name: "LaunchguardCronJobFailures".into(),
         signal,
-        summary: "pg_cron job runs failed in the last 24 hours",
+        summary: "pg_cron job runs failed",
         for_: c.for_(signal, default_for),
         default_for,
-        variants: warning_and_critical(
-            &sel(&n::CRON_FAILURES, ""),
-            &r,
-            c.cfg.kit.rules.cron_failures,
-            Unit::Count,
-            |s, l| {
-                vec![
-                    t("pg_cron job "),
-                    Part::Label("cron_job"),
-                    t(" failed "),
-                    Part::Value(Unit::Count),
-                    t(format!(" times in the last 24 hours{}.", at(s, l))),
-                ]
-            },
-        ),
+        variants: vec![
+            variant(Severity::Warning, &count, th.warning, "24 hours"),
+            variant(Severity::Critical, &recent, th.critical, &in_window),
+        ],
         resource: r,
-        probe: Probe::Level {
-            step: Unit::Count.step(),
-            drive: Drive::one(sel(&n::CRON_FAILURES, "cron_job=\"nightly-report\"")),
+        probe: Probe::Burst {
+            series: sel(&n::CRON_FAILURES, "cron_job=\"nightly-report\""),
+            window,
+            windowed: vec![Severity::Critical],
             labels: labels(&[
                 ("cron_job", "nightly-report"),
                 ("resource", "nightly-report"),
             ]),
         },
-        runbook: Prose::parse(include_str!("../runbooks/cron_job_failures.md"), &[])
-            .runbook(panels::FOUNDER, panels::CRON_FAILURES),
+        runbook: Prose::parse(
+            include_str!("../runbooks/cron_job_failures.md"),
+            &[("window", in_window.clone())],
+        )
+        .runbook(panels::FOUNDER, panels::CRON_FAILURES),
     }
 }
 

@@ -131,8 +131,11 @@ pub struct KitRules {
     pub tier_near_ratio: f64,
     /// Open connections over max_connections.
     pub pooler_ratio: Threshold,
-    /// Failed runs of one pg_cron job in the last 24 hours.
+    /// Failed runs of one pg_cron job: the warning counts the last 24 hours, the critical the
+    /// runs that failed within `cron_failures_window`, so a burst pages once and clears.
     pub cron_failures: Threshold,
+    /// The window of the critical cron failure count.
+    pub cron_failures_window: Dur,
     /// Age of a source's last successful collection.
     pub source_stale: DurThreshold,
     /// Age of the sync job's last success, in multiples of the tier's cron cadence.
@@ -152,6 +155,7 @@ impl Default for KitRules {
                 warning: 1.0,
                 critical: 5.0,
             },
+            cron_failures_window: Dur::from_secs(3600),
             source_stale: DurThreshold {
                 warning: Dur::from_secs(600),
                 critical: Dur::from_secs(3600),

@@ -266,6 +266,10 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
             }
         }
     }
+    let w = k.rules.cron_failures_window.0;
+    if w < std::time::Duration::from_secs(300) || w > std::time::Duration::from_secs(86_400) {
+        bad("rules.cron_failures_window", "must be between 5m and 24h");
+    }
     let beat = &k.alertmanager.heartbeat;
     if !(beat.url.starts_with("https://") || beat.url.starts_with("http://")) {
         bad("alertmanager.heartbeat.url", "must be an http(s) address");
