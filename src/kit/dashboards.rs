@@ -77,6 +77,9 @@ struct Panel {
     thresholds: Value,
     mappings: Value,
     min_max: Option<(f64, f64)>,
+    /// A stat's textMode: "name" shows the series' legend (an `_info` series' label) instead
+    /// of its value, which for an info series is always 1.
+    text_mode: &'static str,
 }
 
 fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) -> Panel {
@@ -92,6 +95,7 @@ fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) ->
         thresholds: steps("green", &[]),
         mappings: json!([]),
         min_max: None,
+        text_mode: "auto",
     }
 }
 
@@ -110,6 +114,11 @@ impl Panel {
     }
     fn map(mut self, m: Value) -> Self {
         self.mappings = m;
+        self
+    }
+    /// Shows the legend (a label of an `_info` series) rather than the value 1.
+    fn name_only(mut self) -> Self {
+        self.text_mode = "name";
         self
     }
     /// Draws the series of `legend` dashed (forecasts, trends).
@@ -208,7 +217,7 @@ impl Layout {
             Kind::Stat => (
                 "stat",
                 json!({"reduceOptions": reduce, "colorMode": "value", "graphMode": "none",
-                       "justifyMode": "auto", "orientation": "auto", "textMode": "auto"}),
+                       "justifyMode": "auto", "orientation": "auto", "textMode": pn.text_mode}),
             ),
             Kind::BarGauge => (
                 "bargauge",
@@ -321,6 +330,7 @@ pub fn founder(cfg: &Config) -> Value {
     l.add(
         panel(Kind::Stat, p::TIER, "none", 4, 5)
             .q(qi(sel(&n::TIER_INFO, ""), "{{tier}}"))
+            .name_only()
             .desc("The tier the platform runs at, from the config."),
     );
     l.add(
@@ -504,6 +514,7 @@ pub fn exporter_health(cfg: &Config) -> Value {
     l.add(
         panel(Kind::Stat, p::BUILD, "none", 6, 5)
             .q(qi(sel(&n::BUILD_INFO, ""), "{{version}} ({{revision}})"))
+            .name_only()
             .desc("The running launchguard build; no value means Prometheus has no launchguard metrics."),
     );
     l.add(
