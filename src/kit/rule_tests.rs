@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::alerts::{Alert, Probe, Resource, Variant, expected_text};
+use super::alerts::{Alert, Drive, Probe, Resource, Variant, expected_text};
 use super::format::{prom_duration, promql_number};
 use super::recording;
 use super::rules::runbook_url;
@@ -194,6 +194,30 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
                         checks,
                     ));
                 }
+            }
+            if let Drive::Gated {
+                inner,
+                gate,
+                at_least,
+            } = drive
+            {
+                // The highest threshold's value with traffic just under the minimum: silent.
+                let top = a.variants.iter().map(|v| v.threshold).fold(0.0, f64::max);
+                let mut input: Vec<InputSeries> = inner
+                    .series(top)
+                    .into_iter()
+                    .map(|(s, x)| constant(&s, x, step, until))
+                    .collect();
+                input.push(constant(gate, at_least - 1.0, step, until));
+                out.push(c.group(
+                    format!(
+                        "at the highest threshold with {} just under its minimum ({}): silent",
+                        gate,
+                        promql_number(at_least - 1.0)
+                    ),
+                    input,
+                    vec![c.check(for_ms + step, vec![])],
+                ));
             }
         }
         Probe::Zero { series, labels } => {

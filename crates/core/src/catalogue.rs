@@ -81,9 +81,22 @@ pub struct FigureKit {
     pub runbook: &'static str,
     /// The series the alert reads and its promtool tests drive.
     pub series: Series,
+    /// A series that must be at or above a config value for the alert to fire (the error rate
+    /// only with enough traffic to mean something).
+    pub requires: Option<Requires>,
     /// A series the dashboard panel draws beside the value, with its legend (the figure's
     /// parts, or its value per job).
     pub detail: Option<(&'static str, &'static str)>,
+}
+
+/// A minimum the alert requires of another series (a metric of `metrics::names`).
+#[derive(Debug, Clone, Copy)]
+pub struct Requires {
+    pub metric: &'static str,
+    /// Its minimum, from the config.
+    pub at_least: fn(&crate::config::Config) -> f64,
+    /// What it counts, for the runbook and the rule's condition.
+    pub what: &'static str,
 }
 
 /// The series an alert reads: by default `launchguard_figure_value{figure="<label>"}`; a
@@ -175,6 +188,7 @@ pub const FIGURES: [FigureDef; 8] = [
                     &[("resource", "ai_tokens_per_day")],
                 )
             },
+            requires: None,
             detail: None,
         },
     },
@@ -195,6 +209,7 @@ pub const FIGURES: [FigureDef; 8] = [
             description: "The platform has served {value} today{at}.",
             runbook: runbook!("bandwidth"),
             series: Series::metric("launchguard_bandwidth_bytes", &[("period", "day")]),
+            requires: None,
             detail: None,
         },
     },
@@ -218,6 +233,7 @@ pub const FIGURES: [FigureDef; 8] = [
                 sum_over: Some(("store", &["database", "objects"])),
                 ..Series::metric("launchguard_storage_bytes", &[])
             },
+            requires: None,
             detail: None,
         },
     },
@@ -238,6 +254,7 @@ pub const FIGURES: [FigureDef; 8] = [
             description: "{value} jobs are queued and waiting to start{at}.",
             runbook: runbook!("queue_depth"),
             series: Series::metric("launchguard_queue_depth", &[]),
+            requires: None,
             detail: None,
         },
     },
@@ -261,6 +278,7 @@ pub const FIGURES: [FigureDef; 8] = [
                 resource: AlertResource::PerLabel("cron_job", "platform-sync"),
                 ..Series::metric("launchguard_cron_load_ratio", &[])
             },
+            requires: None,
             detail: Some(("launchguard_cron_load_ratio", "{{cron_job}}")),
         },
     },
@@ -281,6 +299,7 @@ pub const FIGURES: [FigureDef; 8] = [
             description: "Visual job risk is {value}{at}.",
             runbook: runbook!("visual_job_risk"),
             series: Series::metric("launchguard_visual_job_risk_ratio", &[]),
+            requires: None,
             detail: Some((
                 "launchguard_visual_job_risk_component_ratio",
                 "{{component}}",
@@ -304,6 +323,7 @@ pub const FIGURES: [FigureDef; 8] = [
             description: "p95 API response time over the last 5 minutes is {value}{at}.",
             runbook: runbook!("response_time"),
             series: Series::metric("launchguard_api_response_seconds", &[("statistic", "p95")]),
+            requires: None,
             detail: None,
         },
     },
@@ -324,6 +344,11 @@ pub const FIGURES: [FigureDef; 8] = [
             description: "{value} of API requests failed over the last 5 minutes{at}.",
             runbook: runbook!("error_rate"),
             series: Series::metric("launchguard_api_error_ratio", &[]),
+            requires: Some(Requires {
+                metric: "launchguard_api_requests_last_5m",
+                at_least: |c| c.kit.rules.error_rate_min_requests as f64,
+                what: "API responses in the last 5 minutes",
+            }),
             detail: None,
         },
     },

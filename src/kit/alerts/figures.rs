@@ -6,6 +6,7 @@ use crate::catalogue::{AlertResource, FIGURES, FigureDef, Series};
 use crate::config::kit::Signal;
 use crate::metrics::names as n;
 
+use super::super::format::promql_number;
 use super::super::panels;
 use super::promql::{matchers, quote, sel};
 use super::prose::Prose;
@@ -29,19 +30,49 @@ fn figure_alert(c: &Ctx, d: &FigureDef) -> Alert {
     );
     let mut prose = Prose::parse(d.kit.runbook, &[]);
     prose.confirm = confirm;
+    let mut variants = warning_and_critical(&value(d), &resource, th, unit, |sev, limit| {
+        parts_of(d.kit.description, unit, sev, limit)
+    });
+    let mut drive = drive(d);
+    if let Some(req) = d.kit.requires {
+        let min = (req.at_least)(c.cfg);
+        for v in &mut variants {
+            v.expr = format!(
+                "{} and on () {} >= {}",
+                v.expr,
+                req.metric,
+                promql_number(min)
+            );
+            v.condition = format!(
+                "{}, with at least {} {}",
+                v.condition,
+                promql_number(min),
+                req.what
+            );
+        }
+        prose.why_for = format!(
+            "{} It stays silent under {} {}: a couple of failures in a quiet window are no page.",
+            prose.why_for,
+            promql_number(min),
+            req.what
+        );
+        drive = Drive::Gated {
+            inner: Box::new(drive),
+            gate: req.metric.to_string(),
+            at_least: min,
+        };
+    }
     Alert {
         name: format!("Launchguard{}", d.alert),
         signal,
         summary: d.kit.summary,
         for_: c.for_(signal, d.default_for),
         default_for: d.default_for,
-        variants: warning_and_critical(&value(d), &resource, th, unit, |sev, limit| {
-            parts_of(d.kit.description, unit, sev, limit)
-        }),
+        variants,
         resource,
         probe: Probe::Level {
             step: unit.step(),
-            drive: drive(d),
+            drive,
             labels: probe_labels(series),
         },
         runbook: prose.runbook(panels::FOUNDER, d.title),

@@ -78,6 +78,12 @@ pub enum Drive {
         whole: String,
         of: f64,
     },
+    /// `inner`, with the `gate` series the alert requires held at its minimum.
+    Gated {
+        inner: Box<Drive>,
+        gate: String,
+        at_least: f64,
+    },
 }
 
 impl Drive {
@@ -92,6 +98,15 @@ impl Drive {
             Drive::Split(s) => s.iter().map(|(name, f)| (name.clone(), v * f)).collect(),
             Drive::Ratio { part, whole, of } => {
                 vec![(part.clone(), (v * of).round()), (whole.clone(), *of)]
+            }
+            Drive::Gated {
+                inner,
+                gate,
+                at_least,
+            } => {
+                let mut s = inner.series(v);
+                s.push((gate.clone(), *at_least));
+                s
             }
         }
     }

@@ -136,6 +136,9 @@ pub struct KitRules {
     pub cron_failures: Threshold,
     /// The window of the critical cron failure count.
     pub cron_failures_window: Dur,
+    /// API responses in the last 5 minutes below which the ErrorRate alert stays silent: two
+    /// failures in a quiet window at soft launch are no 3 a.m. page.
+    pub error_rate_min_requests: u64,
     /// Age of a source's last successful collection.
     pub source_stale: DurThreshold,
     /// Age of the sync job's last success, in multiples of the tier's cron cadence.
@@ -156,6 +159,7 @@ impl Default for KitRules {
                 critical: 5.0,
             },
             cron_failures_window: Dur::from_secs(3600),
+            error_rate_min_requests: 100,
             source_stale: DurThreshold {
                 warning: Dur::from_secs(600),
                 critical: Dur::from_secs(3600),

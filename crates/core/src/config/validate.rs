@@ -270,6 +270,12 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
     if w < std::time::Duration::from_secs(300) || w > std::time::Duration::from_secs(86_400) {
         bad("rules.cron_failures_window", "must be between 5m and 24h");
     }
+    if k.rules.error_rate_min_requests > 1_000_000_000 {
+        bad(
+            "rules.error_rate_min_requests",
+            "must be at most 1000000000",
+        );
+    }
     let beat = &k.alertmanager.heartbeat;
     if !(beat.url.starts_with("https://") || beat.url.starts_with("http://")) {
         bad("alertmanager.heartbeat.url", "must be an http(s) address");
