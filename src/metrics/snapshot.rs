@@ -76,6 +76,17 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     for (label, count) in &a.labels_folded {
         e.set(&n::LABELS_FOLDED, &[label], *count as f64);
     }
+    tiers(e, a);
+    spend(e, a);
+    budgets(e, cfg, a);
+    if let Some(db) = &c.figures.db {
+        jobs_and_connections(e, db);
+    }
+    storage_and_cron(e, a);
+    figures(e, cfg, a);
+}
+
+fn tiers(e: &mut Exposition, a: &Assessment) {
     e.set(&n::TIER_INFO, &[a.tier.as_str()], 1.0);
     for t in &a.tiers {
         let r = t.resource.label();
@@ -90,7 +101,10 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
             e.set(&n::TIER_HEADROOM_RATIO, &[r], v);
         }
     }
+}
 
+/// Ledger usage per model, cost per provider and per client.
+fn spend(e: &mut Exposition, a: &Assessment) {
     // Cost per provider sums its models; both periods share one pass.
     let mut by_provider: std::collections::BTreeMap<(&str, &str), rust_decimal::Decimal> =
         Default::default();
@@ -117,8 +131,10 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     for ((client, period), cost) in &a.client_cost {
         e.set(&n::CLIENT_COST_USD, &[client, period.label()], usd(*cost));
     }
+}
 
-    // The budgets in force: the founder's overrides are what the guard enforces.
+/// The budgets in force (the founder's overrides are what the guard enforces) and their use.
+fn budgets(e: &mut Exposition, cfg: &Config, a: &Assessment) {
     for scope in Scope::ALL {
         let v = a.budget_in_force(scope, None, a.assessed_at);
         e.set(&n::BUDGET_USD, &[scope.label()], usd(v));
@@ -139,29 +155,33 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     for (client, r) in &a.client_budget_ratio {
         e.set(&n::CLIENT_BUDGET_USED_RATIO, &[client], *r);
     }
+}
 
-    if let Some(db) = &c.figures.db {
-        if let Ok(j) = &db.jobs {
-            e.set(&n::QUEUE_DEPTH, &[], j.queued as f64);
-            e.set(&n::JOBS_RUNNING, &[], j.running as f64);
-            e.set(&n::VISUAL_JOBS_QUEUED, &[], j.visual_queued as f64);
-            e.set(
-                &n::VISUAL_JOBS_FAILED_LAST_HOUR,
-                &[],
-                j.visual_failed_last_hour as f64,
-            );
-            if let Some(m) = j.visual_mean_processing_seconds {
-                e.set(&n::VISUAL_JOB_PROCESSING_SECONDS, &[], m);
-            }
-        }
-        if let Ok(bw) = &db.bandwidth_today_bytes {
-            e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);
-        }
-        if let Ok(conn) = &db.connections {
-            e.set(&n::DB_CONNECTIONS, &[], conn.used as f64);
-            e.set(&n::DB_MAX_CONNECTIONS, &[], conn.max as f64);
+/// The job queue, bandwidth and connections as read.
+fn jobs_and_connections(e: &mut Exposition, db: &crate::figures::DbFigures) {
+    if let Ok(j) = &db.jobs {
+        e.set(&n::QUEUE_DEPTH, &[], j.queued as f64);
+        e.set(&n::JOBS_RUNNING, &[], j.running as f64);
+        e.set(&n::VISUAL_JOBS_QUEUED, &[], j.visual_queued as f64);
+        e.set(
+            &n::VISUAL_JOBS_FAILED_LAST_HOUR,
+            &[],
+            j.visual_failed_last_hour as f64,
+        );
+        if let Some(m) = j.visual_mean_processing_seconds {
+            e.set(&n::VISUAL_JOB_PROCESSING_SECONDS, &[], m);
         }
     }
+    if let Ok(bw) = &db.bandwidth_today_bytes {
+        e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);
+    }
+    if let Ok(conn) = &db.connections {
+        e.set(&n::DB_CONNECTIONS, &[], conn.used as f64);
+        e.set(&n::DB_MAX_CONNECTIONS, &[], conn.max as f64);
+    }
+}
+
+fn storage_and_cron(e: &mut Exposition, a: &Assessment) {
     if let Some(r) = a.visual_risk {
         e.set(&n::VISUAL_JOB_RISK, &[], r.total);
         for (part, v) in [("queue", r.queue), ("failure", r.failure), ("time", r.time)] {
@@ -193,6 +213,11 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
             e.set(&n::CRON_LAST_SUCCESS, &[job], secs(t));
         }
     }
+}
+
+/// Every catalogue figure's value, level and thresholds, and the API figures by their own
+/// names.
+fn figures(e: &mut Exposition, cfg: &Config, a: &Assessment) {
     use crate::core::levels::FigureName as F;
     if let Some(v) = a.figure(F::ResponseTime).and_then(|f| f.value) {
         e.set(&n::API_RESPONSE, &["p95"], v);

@@ -11,8 +11,24 @@ pub const MAX_LABEL_CAP: usize = 10_000;
 /// Every problem as (dotted field path, message); empty when the config is sound.
 pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut bad = |path: String, msg: &str| out.push((path, msg.to_string()));
+    validate_tiers(&mut out, cfg);
+    validate_budgets(&mut out, cfg);
+    validate_thresholds(&mut out, cfg);
+    validate_prices(&mut out, cfg);
+    validate_database(&mut out, cfg);
+    super::providers::validate(&cfg.providers, &mut out);
+    validate_label_caps(&mut out, cfg);
+    super::guard::validate(&cfg.guard, &mut out);
+    super::server::validate(&cfg.server, &mut out);
+    super::vercel::validate(&cfg.vercel_drain, &mut out);
+    validate_kit(&mut out, cfg);
+    super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
+    out
+}
 
+/// Every tier limit is a positive count within the bounds, every cadence positive.
+fn validate_tiers(out: &mut Vec<(String, String)>, cfg: &Config) {
+    let mut bad = |path: String, msg: &str| out.push((path, msg.to_string()));
     for t in TierName::ALL {
         let l = cfg.tiers.get(t);
         let p = |f: &str| format!("tiers.{}.{f}", t.as_str());
@@ -33,6 +49,11 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             bad(p("cron_cadence"), "must be greater than zero");
         }
     }
+}
+
+/// Budgets are positive dollar amounts within the bounds; the alert ratio a fraction.
+fn validate_budgets(out: &mut Vec<(String, String)>, cfg: &Config) {
+    let mut bad = |path: String, msg: &str| out.push((path, msg.to_string()));
     let b = &cfg.budgets;
     for (name, v) in [
         ("daily_usd", b.daily_usd),
@@ -51,24 +72,24 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             "must be above 0 and at most 1",
         );
     }
+}
+
+/// Each figure's thresholds and the kit's own, ordered warning before critical.
+fn validate_thresholds(out: &mut Vec<(String, String)>, cfg: &Config) {
     for (fig, t) in cfg.thresholds.by_figure() {
-        check_threshold(&mut out, &format!("thresholds.{}", fig.config_key()), t);
+        check_threshold(out, &format!("thresholds.{}", fig.config_key()), t);
     }
+    check_threshold(out, "kit.rules.pooler_ratio", cfg.kit.rules.pooler_ratio);
+    check_threshold(out, "kit.rules.cron_failures", cfg.kit.rules.cron_failures);
     check_threshold(
-        &mut out,
-        "kit.rules.pooler_ratio",
-        cfg.kit.rules.pooler_ratio,
-    );
-    check_threshold(
-        &mut out,
-        "kit.rules.cron_failures",
-        cfg.kit.rules.cron_failures,
-    );
-    check_threshold(
-        &mut out,
+        out,
         "kit.rules.sync_job_late_cadences",
         cfg.kit.rules.sync_job_late_cadences,
     );
+}
+
+/// Prices within the bounds of one request's cost, cache multipliers sane.
+fn validate_prices(out: &mut Vec<(String, String)>, cfg: &Config) {
     let p = &cfg.prices;
     for (f, v) in [
         ("cache_read_multiplier", p.cache_read_multiplier),
@@ -111,6 +132,10 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             }
         }
     }
+}
+
+/// Collection intervals positive, the pool not empty, range parameters only where bound.
+fn validate_database(out: &mut Vec<(String, String)>, cfg: &Config) {
     let d = &cfg.database;
     for (name, v) in [
         ("interval", d.interval),
@@ -143,7 +168,10 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             }
         }
     }
-    super::providers::validate(&cfg.providers, &mut out);
+}
+
+/// Every data-fed label cap between 1 and `MAX_LABEL_CAP`.
+fn validate_label_caps(out: &mut Vec<(String, String)>, cfg: &Config) {
     for (field, cap) in [
         ("max_client_labels", cfg.max_client_labels),
         ("max_provider_labels", cfg.max_provider_labels),
@@ -158,12 +186,6 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             ));
         }
     }
-    super::guard::validate(&cfg.guard, &mut out);
-    super::server::validate(&cfg.server, &mut out);
-    super::vercel::validate(&cfg.vercel_drain, &mut out);
-    validate_kit(&mut out, cfg);
-    super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
-    out
 }
 
 fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
@@ -206,7 +228,47 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
             "must not be shorter than the warning",
         );
     }
-    let am = &k.alertmanager;
+    let w = r.cron_failures_window.0;
+    if w < std::time::Duration::from_secs(300) || w > std::time::Duration::from_secs(86_400) {
+        bad("rules.cron_failures_window", "must be between 5m and 24h");
+    }
+    if r.error_rate_min_requests > 1_000_000_000 {
+        bad(
+            "rules.error_rate_min_requests",
+            "must be at most 1000000000",
+        );
+    }
+    validate_alertmanager(out, &k.alertmanager);
+    validate_heartbeat(out, &k.alertmanager.heartbeat);
+    validate_prometheus(out, &k.prometheus);
+}
+
+/// The Watchdog's dead-man's-switch URL and ping period.
+fn validate_heartbeat(out: &mut Vec<(String, String)>, beat: &super::kit::Heartbeat) {
+    let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
+    if !(beat.url.starts_with("https://") || beat.url.starts_with("http://")) {
+        bad("alertmanager.heartbeat.url", "must be an http(s) address");
+    }
+    if beat.url.contains('@') || beat.url.contains("token=") || beat.url.contains("key=") {
+        bad(
+            "alertmanager.heartbeat.url",
+            "must not carry credentials: put the token in credentials_file",
+        );
+    }
+    let repeat = beat.repeat_interval.0;
+    if repeat < std::time::Duration::from_secs(60)
+        || repeat > std::time::Duration::from_secs(86_400)
+    {
+        bad(
+            "alertmanager.heartbeat.repeat_interval",
+            "must be between 1m and 24h",
+        );
+    }
+}
+
+/// Alertmanager's timings, the email addresses and the SMS route.
+fn validate_alertmanager(out: &mut Vec<(String, String)>, am: &super::kit::KitAlertmanager) {
+    let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
     for (name, d) in [
         ("group_wait", am.group_wait),
         ("group_interval", am.group_interval),
@@ -266,36 +328,11 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
             }
         }
     }
-    let w = k.rules.cron_failures_window.0;
-    if w < std::time::Duration::from_secs(300) || w > std::time::Duration::from_secs(86_400) {
-        bad("rules.cron_failures_window", "must be between 5m and 24h");
-    }
-    if k.rules.error_rate_min_requests > 1_000_000_000 {
-        bad(
-            "rules.error_rate_min_requests",
-            "must be at most 1000000000",
-        );
-    }
-    let beat = &k.alertmanager.heartbeat;
-    if !(beat.url.starts_with("https://") || beat.url.starts_with("http://")) {
-        bad("alertmanager.heartbeat.url", "must be an http(s) address");
-    }
-    if beat.url.contains('@') || beat.url.contains("token=") || beat.url.contains("key=") {
-        bad(
-            "alertmanager.heartbeat.url",
-            "must not carry credentials: put the token in credentials_file",
-        );
-    }
-    let repeat = beat.repeat_interval.0;
-    if repeat < std::time::Duration::from_secs(60)
-        || repeat > std::time::Duration::from_secs(86_400)
-    {
-        bad(
-            "alertmanager.heartbeat.repeat_interval",
-            "must be between 1m and 24h",
-        );
-    }
-    let p = &k.prometheus;
+}
+
+/// Prometheus' intervals, targets and the Supabase scrape job.
+fn validate_prometheus(out: &mut Vec<(String, String)>, p: &super::kit::KitPrometheus) {
+    let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
     for (name, d) in [
         ("scrape_interval", p.scrape_interval),
         ("evaluation_interval", p.evaluation_interval),
