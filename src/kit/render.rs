@@ -38,7 +38,7 @@ pub fn files(cfg: &Config) -> Vec<(PathBuf, String)> {
             PathBuf::from(format!("rules/tests/{}.yml", a.signal.key())),
             rules::to_yaml(
                 HEADER,
-                &rule_tests::alert_test_file(&a, &cfg.kit.runbook_url, ALERTS_FILE),
+                &rule_tests::alert_test_file(&a, &cfg.kit.runbook_base(), ALERTS_FILE),
             ),
         ));
     }

@@ -67,7 +67,7 @@ pub fn runbook_url(a: &Alert, base: &str) -> String {
 pub fn alerts_file(cfg: &Config) -> RuleFile {
     let rules = super::alerts::alerts(cfg)
         .iter()
-        .flat_map(|a| alert_rules(a, &cfg.kit.runbook_url))
+        .flat_map(|a| alert_rules(a, &cfg.kit.runbook_base()))
         .collect();
     RuleFile {
         groups: vec![Group {

@@ -98,25 +98,30 @@ impl<'de> Deserialize<'de> for Signal {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Kit {
     /// Address of docs/runbooks.md; each alert links to its own heading there.
+    /// Empty (the default): the exporter's own copy, `http://<first launchguard target>/docs/
+    /// runbooks.md`, which works the day the kit is installed.
     pub runbook_url: String,
     pub rules: KitRules,
     pub alertmanager: KitAlertmanager,
     pub prometheus: KitPrometheus,
 }
 
-impl Default for Kit {
-    fn default() -> Self {
-        Kit {
-            runbook_url: "https://github.com/launchguard/launchguard/blob/main/docs/runbooks.md"
-                .into(),
-            rules: KitRules::default(),
-            alertmanager: KitAlertmanager::default(),
-            prometheus: KitPrometheus::default(),
+impl Kit {
+    /// The runbooks' address every alert links to (`runbook_url`, else the exporter's own).
+    pub fn runbook_base(&self) -> String {
+        if !self.runbook_url.is_empty() {
+            return self.runbook_url.clone();
         }
+        let target = self
+            .prometheus
+            .launchguard_targets
+            .first()
+            .map_or("localhost:10071", String::as_str);
+        format!("http://{target}/docs/runbooks.md")
     }
 }
 

@@ -191,7 +191,10 @@ fn validate_label_caps(out: &mut Vec<(String, String)>, cfg: &Config) {
 fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
     let k = &cfg.kit;
     let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
-    if !(k.runbook_url.starts_with("https://") || k.runbook_url.starts_with("http://")) {
+    if !(k.runbook_url.is_empty()
+        || k.runbook_url.starts_with("https://")
+        || k.runbook_url.starts_with("http://"))
+    {
         bad(
             "runbook_url",
             "must be an http(s) address of docs/runbooks.md",
