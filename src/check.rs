@@ -133,6 +133,20 @@ fn summary(f: &crate::figures::DbFigures, figure: &str) -> String {
             f.database_size_bytes.as_ref().copied().unwrap_or(0)
         ),
         "cron_jobs" => format!("{} jobs", f.cron_jobs.as_ref().map_or(0, |c| c.len())),
+        "trials" => f
+            .trials
+            .as_ref()
+            .map(|t| {
+                format!(
+                    "{} converted, {} expired, {} running",
+                    t.converted, t.expired, t.running
+                )
+            })
+            .unwrap_or_default(),
+        "usage_days" => format!(
+            "{} closed days read",
+            f.usage_days.as_ref().map_or(0, |d| d.len())
+        ),
         "vercel_cron" => match f.vercel_cron.as_ref().and_then(|c| c.as_ref().ok()) {
             Some(c) => format!(
                 "{}: last success {}, {} failures in the last day",

@@ -23,6 +23,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     super::vercel::validate(&cfg.vercel_drain, &mut out);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
+    super::milestone::validate(&cfg.milestone, &mut out);
     out
 }
 

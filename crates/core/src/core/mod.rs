@@ -11,6 +11,7 @@ pub mod folds;
 pub mod labels;
 pub mod latency;
 pub mod levels;
+pub mod milestone;
 pub mod periods;
 pub mod pricing;
 pub mod readiness;
