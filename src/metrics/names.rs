@@ -132,6 +132,8 @@ metrics! { CORE:
         "API response time over the last 5 full minutes from the platform's traffic table (statistic p95; a gauge, so not labelled quantile)";
     API_ERROR_RATIO = Gauge "launchguard_api_error_ratio" []
         "Failed over all API responses in the last 5 full minutes";
+    API_REQUESTS_5M = Gauge "launchguard_api_requests_last_5m" []
+        "API responses in the last 5 full minutes: the error ratio's denominator (the ErrorRate alert's minimum traffic)";
     DB_CONNECTIONS = Gauge "launchguard_db_connections" []
         "Client connections open on the database";
     DB_MAX_CONNECTIONS = Gauge "launchguard_db_max_connections" []

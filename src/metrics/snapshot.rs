@@ -226,6 +226,9 @@ fn figures(e: &mut Exposition, cfg: &Config, a: &Assessment) {
     if let Some(v) = a.figure(F::ErrorRate).and_then(|f| f.value) {
         e.set(&n::API_ERROR_RATIO, &[], v);
     }
+    if let Some(v) = a.api_requests_5m {
+        e.set(&n::API_REQUESTS_5M, &[], v as f64);
+    }
     for (fig, t) in cfg.thresholds.by_figure() {
         e.set(&n::THRESHOLD, &[fig.label(), "warning"], t.warning);
         e.set(&n::THRESHOLD, &[fig.label(), "critical"], t.critical);
