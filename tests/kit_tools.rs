@@ -247,3 +247,71 @@ fn sms_template_renders_short() {
     assert!(text.starts_with("RESOLVED"), "{text}");
     assert!(text.trim().len() < 160, "{text}");
 }
+
+/// Copies a folder's files and subfolders into `to`, as `cp -r FROM/. TO/` does.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// The numbers promtool prints before `what` ("2 rule files found", "44 rules found").
+fn counts(text: &str, what: &str) -> Vec<usize> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("SUCCESS: ")?.strip_suffix(what))
+        .map(|n| n.trim().parse().expect("promtool prints a count"))
+        .collect()
+}
+
+/// Installed as docs/kit.md says (the folder deploy/prometheus/ copied to where Prometheus
+/// reads its config, checked from elsewhere), prometheus.yml loads both rule files and every
+/// rule in them; copied without its rules/ folder it fails the check instead of loading none.
+#[test]
+fn prometheus_config_copied_out_loads_every_rule() {
+    let cfg = Config::default();
+    let kit = rendered(&cfg);
+    let etc = tempfile::tempdir().unwrap();
+    copy_dir(&kit.path().join("deploy/prometheus"), etc.path());
+    let text = ok(
+        "promtool check config (installed copy)",
+        promtool()
+            .current_dir(std::env::temp_dir())
+            .args(["check", "config"])
+            .arg(etc.path().join("prometheus.yml")),
+    );
+    assert_eq!(counts(&text, "rule files found"), [2], "{text}");
+    let alerting: usize = launchguard::kit::alerts::alerts(&cfg)
+        .iter()
+        .map(|a| a.variants.len())
+        .sum();
+    let recording = launchguard::kit::recording::names().len();
+    let rules = counts(&text, "rules found");
+    assert_eq!(rules.len(), 2, "{text}");
+    assert!(alerting > 0 && recording > 0);
+    assert_eq!(rules.iter().sum::<usize>(), alerting + recording, "{text}");
+
+    // prometheus.yml alone: promtool names the missing file and fails.
+    let bare = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        etc.path().join("prometheus.yml"),
+        bare.path().join("prometheus.yml"),
+    )
+    .unwrap();
+    let out = run(
+        "promtool check config (without rules)",
+        promtool()
+            .args(["check", "config"])
+            .arg(bare.path().join("prometheus.yml")),
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("launchguard-alerts.yml"), "{text}");
+}

@@ -371,7 +371,10 @@ pub struct KitPrometheus {
     pub launchguard_targets: Vec<String>,
     /// host:port of each Alertmanager.
     pub alertmanagers: Vec<String>,
-    /// Rule file globs, relative to prometheus.yml or absolute.
+    /// Rule files, relative to prometheus.yml or absolute. The default names the two files
+    /// render writes next to prometheus.yml (deploy/prometheus/rules/): the folder works
+    /// wherever it is copied, and a copy without them fails `promtool check config` instead
+    /// of loading no rules (a glob that matches nothing is silent).
     pub rule_files: Vec<String>,
     pub supabase: SupabaseScrape,
 }
@@ -383,7 +386,10 @@ impl Default for KitPrometheus {
             evaluation_interval: Dur::from_secs(30),
             launchguard_targets: vec!["launchguard:10071".into()],
             alertmanagers: vec!["alertmanager:9093".into()],
-            rule_files: vec!["../../rules/*.yml".into()],
+            rule_files: vec![
+                "rules/launchguard-alerts.yml".into(),
+                "rules/launchguard-recording.yml".into(),
+            ],
             supabase: SupabaseScrape::default(),
         }
     }
