@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use launchguard::config::Config;
 use launchguard::config::kit::SmsVia;
 use launchguard::kit::{alertmanager, render};
+use serde_json::json;
 
 fn tool(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -314,4 +315,116 @@ fn prometheus_config_copied_out_loads_every_rule() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("launchguard-alerts.yml"), "{text}");
+}
+
+/// The founder dashboard's overall health, evaluated by promtool: OK only while every part is,
+/// the worst part otherwise, and 0 (not blank) with no series at all.
+#[test]
+fn overall_health_is_the_worst_of_figures_budgets_sources_and_guard() {
+    use launchguard::metrics::names as n;
+    let cfg = Config::default();
+    let expr = launchguard::kit::health::overall(&cfg);
+    let s = |m: &n::MetricDef, l: &str| format!("{}{{{l}}}", m.exposed_name());
+    // Healthy: every part present and fine; the last success is "now" at every step.
+    let healthy = |figure: &str, budget: &str, up: &str, success: Option<&str>, store: &str| {
+        let mut v = vec![
+            json!({"series": s(&n::FIGURE_LEVEL, "figure=\"queue_depth\""), "values": figure}),
+            json!({"series": s(&n::BUDGET_USED_RATIO, "scope=\"daily\""), "values": budget}),
+            json!({"series": s(&n::SOURCE_UP, "source=\"supabase\""), "values": up}),
+            json!({"series": s(&n::GUARD_STORE_UP, "store=\"redis\""), "values": store}),
+        ];
+        if let Some(ls) = success {
+            v.push(
+                json!({"series": s(&n::SOURCE_LAST_SUCCESS, "source=\"supabase\""), "values": ls}),
+            );
+        }
+        v
+    };
+    let now = Some("0+60x20");
+    let warn = format!("{}+0x20", cfg.budgets.alert_ratio);
+    let cases: Vec<(&str, Vec<serde_json::Value>, f64)> = vec![
+        (
+            "all fine",
+            healthy("0+0x20", "0.5+0x20", "1+0x20", now, "1+0x20"),
+            0.0,
+        ),
+        (
+            "a figure at warning",
+            healthy("1+0x20", "0.5+0x20", "1+0x20", now, "1+0x20"),
+            1.0,
+        ),
+        (
+            "a budget at the alert ratio",
+            healthy("0+0x20", &warn, "1+0x20", now, "1+0x20"),
+            1.0,
+        ),
+        (
+            "a budget used up",
+            healthy("0+0x20", "1+0x20", "1+0x20", now, "1+0x20"),
+            2.0,
+        ),
+        (
+            "a source down after a success",
+            healthy("0+0x20", "0.5+0x20", "0+0x20", now, "1+0x20"),
+            1.0,
+        ),
+        (
+            "a source never collected",
+            healthy("0+0x20", "0.5+0x20", "0+0x20", None, "1+0x20"),
+            2.0,
+        ),
+        // The last success held at 0: 10 minutes old at 10m, the stale warning.
+        (
+            "a source stale",
+            healthy("0+0x20", "0.5+0x20", "1+0x20", Some("0+0x20"), "1+0x20"),
+            1.0,
+        ),
+        (
+            "the guard's store down",
+            healthy("0+0x20", "0.5+0x20", "1+0x20", now, "0+0x20"),
+            2.0,
+        ),
+        ("no series at all", vec![], 0.0),
+    ];
+    assert_eq!(cfg.kit.rules.source_stale.warning.0.as_secs(), 600);
+    let tests: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|(name, input, want)| {
+            json!({
+                "name": format!("overall health: {name}"),
+                "interval": "1m",
+                "input_series": input,
+                "promql_expr_test": [{
+                    "expr": expr,
+                    "eval_time": "10m",
+                    "exp_samples": [{"labels": "{}", "value": want}],
+                }],
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("health.yml");
+    // JSON is YAML.
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&json!({"rule_files": [], "tests": tests})).unwrap(),
+    )
+    .unwrap();
+    let text = ok(
+        "promtool test rules (overall health)",
+        promtool().args(["test", "rules"]).arg(&file),
+    );
+    assert!(text.contains("SUCCESS"), "{text}");
+
+    // The check is real: a wrong expectation fails.
+    let wrong =
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replacen("\"value\": 2.0", "\"value\": 1.0", 1);
+    std::fs::write(&file, wrong).unwrap();
+    let out = run(
+        "promtool test rules (wrong)",
+        promtool().args(["test", "rules"]).arg(&file),
+    );
+    assert!(!out.status.success());
 }
