@@ -97,7 +97,7 @@ metrics! { CORE:
     AI_CHARACTERS = Gauge "launchguard_ai_characters" ["provider", "model", "period"]
         "Characters in the ledger (text to speech), for the local day or month to date";
     QUEUE_DEPTH = Gauge "launchguard_queue_depth" []
-        "Jobs of every kind waiting to start (status queued)";
+        "Jobs of every kind waiting to start (jobs table: status queued; BullMQ: waiting, prioritized and due delayed jobs; jobs_from picks)";
     JOBS_RUNNING = Gauge "launchguard_jobs_running" []
         "Jobs running now";
     VISUAL_JOBS_QUEUED = Gauge "launchguard_visual_jobs_queued" []
@@ -231,6 +231,19 @@ metrics! { VERCEL_DRAIN:
 }
 
 // --- strain: load-test results and tier upgrade readiness ---------------------------------------
+metrics! { BULLMQ:
+    BULLMQ_QUEUE_JOBS = Gauge "launchguard_bullmq_queue_jobs" ["queue", "state"]
+        "Jobs in a BullMQ queue by state (waiting incl. BullMQ 5's paused list, prioritized, delayed, delayed_due, active, waiting_children), read from its Redis keys (queues past bullmq.max_queue_labels summed into queue=\"other\")";
+    BULLMQ_QUEUE_DEPTH = Gauge "launchguard_bullmq_queue_depth" ["queue"]
+        "Jobs of a BullMQ queue waiting to start: waiting + prioritized + delayed jobs already due";
+    BULLMQ_QUEUE_PAUSED = Gauge "launchguard_bullmq_queue_paused" ["queue"]
+        "1 when the BullMQ queue is paused (its meta hash has `paused`)";
+    BULLMQ_QUEUE_FINISHED_LAST_HOUR = Gauge "launchguard_bullmq_queue_finished_last_hour" ["queue", "result"]
+        "Jobs of a BullMQ queue that finished in the last hour by result (completed, failed: final failures only), counted by finishedOn score";
+    BULLMQ_QUEUE_PROCESSING_SECONDS = Gauge "launchguard_bullmq_queue_processing_seconds" ["queue"]
+        "Mean processing time (finishedOn - processedOn) of the newest finished jobs of the last hour read (at most bullmq.finished_per_cycle completed and as many failed)";
+}
+
 metrics! { STRAIN:
     STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
         "Scenarios passed over scenarios run in the newest strain report of a suite that counts (rehearsals are skipped)";
@@ -260,6 +273,7 @@ pub const GROUPS: &[&[MetricDef]] = &[
     GUARD,
     SERVER,
     VERCEL_DRAIN,
+    BULLMQ,
 ];
 
 /// Every metric launchguard can export.

@@ -140,20 +140,54 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
         e.set(&n::CLIENT_BUDGET_USED_RATIO, &[client], *r);
     }
 
-    if let Some(db) = &c.figures.db {
-        if let Ok(j) = &db.jobs {
-            e.set(&n::QUEUE_DEPTH, &[], j.queued as f64);
-            e.set(&n::JOBS_RUNNING, &[], j.running as f64);
-            e.set(&n::VISUAL_JOBS_QUEUED, &[], j.visual_queued as f64);
-            e.set(
-                &n::VISUAL_JOBS_FAILED_LAST_HOUR,
-                &[],
-                j.visual_failed_last_hour as f64,
-            );
-            if let Some(m) = j.visual_mean_processing_seconds {
-                e.set(&n::VISUAL_JOB_PROCESSING_SECONDS, &[], m);
-            }
+    // The job figures `jobs_from` picks: the jobs table, BullMQ, or both.
+    if let Ok(j) = &a.jobs {
+        e.set(&n::QUEUE_DEPTH, &[], j.queued as f64);
+        e.set(&n::JOBS_RUNNING, &[], j.running as f64);
+        e.set(&n::VISUAL_JOBS_QUEUED, &[], j.visual_queued as f64);
+        e.set(
+            &n::VISUAL_JOBS_FAILED_LAST_HOUR,
+            &[],
+            j.visual_failed_last_hour as f64,
+        );
+        if let Some(m) = j.visual_mean_processing_seconds {
+            e.set(&n::VISUAL_JOB_PROCESSING_SECONDS, &[], m);
         }
+    }
+    for q in &a.queues {
+        let queue = q.label.as_str();
+        let f = &q.figures;
+        for (state, v) in [
+            ("waiting", f.waiting),
+            ("prioritized", f.prioritized),
+            ("delayed", f.delayed),
+            ("delayed_due", f.delayed_due),
+            ("active", f.active),
+            ("waiting_children", f.waiting_children),
+        ] {
+            e.set(&n::BULLMQ_QUEUE_JOBS, &[queue, state], v as f64);
+        }
+        e.set(&n::BULLMQ_QUEUE_DEPTH, &[queue], q.depth as f64);
+        e.set(
+            &n::BULLMQ_QUEUE_PAUSED,
+            &[queue],
+            f64::from(u8::from(f.paused)),
+        );
+        e.set(
+            &n::BULLMQ_QUEUE_FINISHED_LAST_HOUR,
+            &[queue, "completed"],
+            f.completed_last_hour as f64,
+        );
+        e.set(
+            &n::BULLMQ_QUEUE_FINISHED_LAST_HOUR,
+            &[queue, "failed"],
+            f.failed_last_hour as f64,
+        );
+        if let Some(m) = q.mean_processing_seconds {
+            e.set(&n::BULLMQ_QUEUE_PROCESSING_SECONDS, &[queue], m);
+        }
+    }
+    if let Some(db) = &c.figures.db {
         if let Ok(bw) = &db.bandwidth_today_bytes {
             e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);
         }

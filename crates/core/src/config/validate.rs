@@ -161,6 +161,8 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     super::guard::validate(&cfg.guard, &mut out);
     super::server::validate(&cfg.server, &mut out);
     super::vercel::validate(&cfg.vercel_drain, &mut out);
+    super::bullmq::validate(cfg.jobs_from, &cfg.bullmq, &mut out);
+    super::supabase_metrics::validate(&cfg.supabase_metrics, &mut out);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     out
