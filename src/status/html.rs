@@ -396,10 +396,8 @@ pub fn render(input: &PageInput) -> String {
     h.push_str(
         r#"<section id="resources"><h2>Resource Monitor <small>each figure against its thresholds</small></h2>"#,
     );
-    let thresholds: BTreeMap<FigureName, crate::config::Threshold> =
-        cfg.thresholds.by_figure().into_iter().collect();
     for f in &a.figures {
-        let t = thresholds[&f.figure];
+        let t = cfg.thresholds.get(f.figure);
         let (val, pill_html, lvl) = match (f.value, f.level) {
             (Some(v), Some(l)) => (
                 figure_value(f.figure, v),
