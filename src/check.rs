@@ -64,7 +64,42 @@ pub async fn connect(cfg: &Config) -> bool {
     if !bullmq_connect(cfg).await {
         ok = false;
     }
+    if !supabase_metrics_connect(cfg).await {
+        ok = false;
+    }
     ok
+}
+
+/// Supabase's metrics endpoint (docs/sources.md): off, down with the reason (401, timeout, ...),
+/// or ok with what it gave and each figure it lacked.
+pub async fn supabase_metrics_connect(cfg: &Config) -> bool {
+    use crate::sources::supabase_metrics;
+    println!();
+    println!("{:<18} {:<10} detail", "supabase metrics", "status");
+    let s = &cfg.supabase_metrics;
+    if !s.enabled {
+        println!(
+            "{:<18} {:<10} supabase_metrics.enabled is false",
+            "supabase_metrics", "off"
+        );
+        return true;
+    }
+    match supabase_metrics::fetch(s).await {
+        Err(e) => {
+            println!("{:<18} {:<10} {e}", "supabase_metrics", "down");
+            false
+        }
+        Ok(body) => {
+            let f = supabase_metrics::parse(&body, &s.disk_mountpoint, Utc::now(), None);
+            for (figure, reason) in f.availability() {
+                match reason {
+                    None => println!("{figure:<18} {:<10}", "ok"),
+                    Some(r) => println!("{figure:<18} {:<10} {r}", "missing"),
+                }
+            }
+            true
+        }
+    }
 }
 
 /// BullMQ's queues (docs/sources.md): off when `jobs_from` does not read them, else one line per

@@ -244,6 +244,25 @@ metrics! { BULLMQ:
         "Mean processing time (finishedOn - processedOn) of the newest finished jobs of the last hour read (at most bullmq.finished_per_cycle completed and as many failed)";
 }
 
+metrics! { SUPABASE_METRICS:
+    SUPABASE_PLAN_USAGE_RATIO = Gauge "launchguard_supabase_plan_usage_ratio" ["part"]
+        "Share of the Supabase plan in use, from Supabase's metrics endpoint: database_size (sum of pg_database_size_bytes over the plan's database size), disk (used disk over the disk the plan includes), disk_volume (used over the disk's size)";
+    SUPABASE_PLAN_HEADROOM_RATIO = Gauge "launchguard_supabase_plan_headroom_ratio" []
+        "1 - the largest part of launchguard_supabase_plan_usage_ratio: the plan's room left (negative past a limit)";
+    SUPABASE_PLAN_LIMIT_BYTES = Gauge "launchguard_supabase_plan_limit_bytes" ["part"]
+        "The configured plan's limits (supabase_metrics.plans): database_size, disk";
+    SUPABASE_DATABASE_SIZE_BYTES = Gauge "launchguard_supabase_database_size_bytes" []
+        "Sum of pg_database_size_bytes over every database, as Supabase's quota counts it";
+    SUPABASE_DISK_BYTES = Gauge "launchguard_supabase_disk_bytes" ["state"]
+        "The database's disk (node_filesystem_* on supabase_metrics.disk_mountpoint): used, size";
+    SUPABASE_MEMORY_USED_RATIO = Gauge "launchguard_supabase_memory_used_ratio" []
+        "The database machine's memory in use: 1 - MemAvailable / MemTotal";
+    SUPABASE_CPU_BUSY_RATIO = Gauge "launchguard_supabase_cpu_busy_ratio" []
+        "Busy share of the database machine's CPUs between the last two reads of node_cpu_seconds_total";
+    SUPABASE_CONNECTIONS = Gauge "launchguard_supabase_connections" ["state"]
+        "Database connections from Supabase's metrics: used (pg_stat_database_num_backends), max (max_connections_connection_count)";
+}
+
 metrics! { STRAIN:
     STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
         "Scenarios passed over scenarios run in the newest strain report of a suite that counts (rehearsals are skipped)";
@@ -274,6 +293,7 @@ pub const GROUPS: &[&[MetricDef]] = &[
     SERVER,
     VERCEL_DRAIN,
     BULLMQ,
+    SUPABASE_METRICS,
 ];
 
 /// Every metric launchguard can export.

@@ -187,6 +187,41 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
             e.set(&n::BULLMQ_QUEUE_PROCESSING_SECONDS, &[queue], m);
         }
     }
+    if let Some(s) = &a.supabase {
+        for (part, r) in &s.parts {
+            e.set(&n::SUPABASE_PLAN_USAGE_RATIO, &[part], *r);
+        }
+        if let Some(u) = s.plan_usage {
+            e.set(&n::SUPABASE_PLAN_HEADROOM_RATIO, &[], 1.0 - u);
+        }
+        e.set(
+            &n::SUPABASE_PLAN_LIMIT_BYTES,
+            &["database_size"],
+            s.database_size_limit_bytes as f64,
+        );
+        if let Some(d) = s.disk_limit_bytes {
+            e.set(&n::SUPABASE_PLAN_LIMIT_BYTES, &["disk"], d as f64);
+        }
+        if let Some(v) = s.database_size_bytes {
+            e.set(&n::SUPABASE_DATABASE_SIZE_BYTES, &[], v as f64);
+        }
+        if let Some(v) = s.disk_used_bytes {
+            e.set(&n::SUPABASE_DISK_BYTES, &["used"], v as f64);
+        }
+        if let Some(v) = s.disk_size_bytes {
+            e.set(&n::SUPABASE_DISK_BYTES, &["size"], v as f64);
+        }
+        if let Some(v) = s.memory_used_ratio {
+            e.set(&n::SUPABASE_MEMORY_USED_RATIO, &[], v);
+        }
+        if let Some(v) = s.cpu_busy_ratio {
+            e.set(&n::SUPABASE_CPU_BUSY_RATIO, &[], v);
+        }
+        if let Some((used, max)) = s.connections {
+            e.set(&n::SUPABASE_CONNECTIONS, &["used"], used as f64);
+            e.set(&n::SUPABASE_CONNECTIONS, &["max"], max as f64);
+        }
+    }
     if let Some(db) = &c.figures.db {
         if let Ok(bw) = &db.bandwidth_today_bytes {
             e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);

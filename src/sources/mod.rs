@@ -5,6 +5,7 @@ pub mod bullmq;
 pub mod providers;
 pub mod strain_reports;
 pub mod supabase;
+pub mod supabase_metrics;
 
 use std::future::Future;
 use std::sync::Arc;
