@@ -36,9 +36,9 @@ pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName,
 pub use secret::{Secret, SecretRef};
 pub use server::Server;
 pub use strain::{
-    CapacitySearch, ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, STRAIN_70_ITEM,
-    ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
-    UpgradeChecklist, seed_items,
+    CapacitySearch, ChecklistTier, LatencyStatistic, MemorySourceName, OBSERVED_ITEMS, RequestDef,
+    STRAIN_70_ITEM, ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds,
+    SuiteEntry, Suites, UpgradeChecklist, seed_items,
 };
 pub use zone::Zone;
 

@@ -118,12 +118,20 @@ pub fn url_problem(u: &str) -> Option<String> {
 }
 
 /// Problems as (field path, message).
-pub(super) fn validate(s: &SupabaseMetrics, out: &mut Vec<(String, String)>) {
+/// `for_strain`: `strain.memory_source` is `supabase`, which reads the endpoint too.
+pub(super) fn validate(s: &SupabaseMetrics, for_strain: bool, out: &mut Vec<(String, String)>) {
     let mut bad = |f: &str, m: String| out.push((format!("supabase_metrics.{f}"), m));
     match &s.url {
-        None if s.enabled => bad(
+        None if s.enabled || for_strain => bad(
             "url",
-            "must be set when enabled: https://<project-ref>.supabase.co/customer/v1/privileged/metrics".into(),
+            format!(
+                "must be set when {}: https://<project-ref>.supabase.co/customer/v1/privileged/metrics",
+                if s.enabled {
+                    "enabled"
+                } else {
+                    "strain.memory_source is supabase"
+                }
+            ),
         ),
         Some(u) => {
             if let Some(p) = url_problem(u) {

@@ -162,7 +162,15 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     super::server::validate(&cfg.server, &mut out);
     super::vercel::validate(&cfg.vercel_drain, &mut out);
     super::bullmq::validate(cfg.jobs_from, &cfg.bullmq, &mut out);
-    super::supabase_metrics::validate(&cfg.supabase_metrics, &mut out);
+    let strain_reads_supabase = cfg.strain.memory_source == super::MemorySourceName::Supabase;
+    super::supabase_metrics::validate(&cfg.supabase_metrics, strain_reads_supabase, &mut out);
+    if strain_reads_supabase && cfg.strain.memory_interval.0.as_secs() < 5 {
+        out.push((
+            "strain.memory_interval".into(),
+            "must be at least 5s when memory_source is supabase (its endpoint changes once a minute)"
+                .into(),
+        ));
+    }
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     out
