@@ -1,9 +1,13 @@
 //! launchguard: a Prometheus exporter and alerting kit that keeps an AI SaaS platform inside
 //! its tier, its budget and its queue while it grows. See ARCHITECTURE.md for the map.
 
+// Long functions hide structure (issue 13): past clippy.toml's threshold, split. Library and
+// binary code only: an integration test reads best as one scenario.
+#![warn(clippy::too_many_lines)]
+
 // The bottom layer, re-exported so `crate::config`, `crate::core` and `crate::figures` read the
 // same everywhere above it.
-pub use launchguard_core::{config, core, figures};
+pub use launchguard_core::{config, core, figures, policy};
 
 pub mod check;
 pub mod cli;

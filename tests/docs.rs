@@ -57,7 +57,7 @@ fn configuration_doc_yaml_block_is_a_valid_config_equal_to_the_defaults() {
 #[test]
 fn guard_doc_lists_every_reason_code_with_its_decision() {
     let doc = read("docs/guard.md");
-    for r in launchguard::guard::rules::Reason::ALL {
+    for r in launchguard::policy::Reason::ALL {
         let row = format!("| `{}` | {} |", r.code(), r.decision().as_str());
         assert!(
             doc.contains(&row),

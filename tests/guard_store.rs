@@ -16,7 +16,7 @@ use launchguard::guard::redis::RedisStore;
 use launchguard::guard::reservations::{
     AdmitCall, Admitted, MemoryStore, Reservation, ReservationStore, Settle,
 };
-use launchguard::guard::rules::{Amounts, Caps, Counter, Kind, Limit, Reason};
+use launchguard::policy::{Amounts, Caps, Counter, Kind, Limit, Reason};
 use proptest::prelude::*;
 
 const CAPS: Caps = Caps {
@@ -87,7 +87,6 @@ fn limits(kind: Kind, cost: i64, tokens: i64, headroom: i64) -> Vec<Limit> {
         headroom,
         amount,
         reason: Reason::BudgetDailyExceeded,
-        scope: "daily",
         retry_after: 1,
         alert_headroom: None,
         limit: headroom,

@@ -56,11 +56,18 @@ async fn fake() -> MockServer {
     server
 }
 
-fn cfg(url: String, key_env: &str) -> SupabaseMetrics {
+/// The key in a file of its own (`file:` secret), kept until the test ends.
+fn key_file(key: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), key).unwrap();
+    f
+}
+
+fn cfg(url: String, key: &tempfile::NamedTempFile) -> SupabaseMetrics {
     SupabaseMetrics {
         enabled: true,
         url: Some(url),
-        service_role_key: SecretRef::Env(key_env.into()),
+        service_role_key: SecretRef::File(key.path().to_path_buf()),
         timeout: Dur::from_secs(1),
         plan: "pro".into(),
         ..SupabaseMetrics::default()
@@ -69,10 +76,9 @@ fn cfg(url: String, key_env: &str) -> SupabaseMetrics {
 
 #[tokio::test]
 async fn the_fake_endpoint_gives_exact_plan_usage_memory_and_connections() {
-    // SAFETY: set once, before any thread of this test reads it; each test uses its own name.
-    unsafe { std::env::set_var(ENV, KEY) };
+    let key = key_file(KEY);
     let server = fake().await;
-    let c = cfg(format!("{}{PATH}", server.uri()), ENV);
+    let c = cfg(format!("{}{PATH}", server.uri()), &key);
     let got = fetch(&c).await.expect("the fake answers the right key");
     let now = chrono::Utc::now();
     let f = parse(&got, &c.disk_mountpoint, now, None);
@@ -130,11 +136,9 @@ async fn the_fake_endpoint_gives_exact_plan_usage_memory_and_connections() {
 #[tokio::test]
 async fn a_refused_key_and_a_slow_endpoint_are_down_without_the_key() {
     const WRONG: &str = "sb_secret_WRONG_key_0123456789";
-    const WRONG_ENV: &str = "LG_TEST_SUPABASE_METRICS_WRONG";
-    // SAFETY: set once, before any thread of this test reads it; each test uses its own name.
-    unsafe { std::env::set_var(WRONG_ENV, WRONG) };
+    let wrong = key_file(WRONG);
     let server = fake().await;
-    let e = fetch(&cfg(format!("{}{PATH}", server.uri()), WRONG_ENV))
+    let e = fetch(&cfg(format!("{}{PATH}", server.uri()), &wrong))
         .await
         .unwrap_err();
     assert_eq!(e.reason, "auth", "{e}");
@@ -155,7 +159,7 @@ async fn a_refused_key_and_a_slow_endpoint_are_down_without_the_key() {
         .mount(&slow)
         .await;
     let started = std::time::Instant::now();
-    let e = fetch(&cfg(format!("{}{PATH}", slow.uri()), WRONG_ENV))
+    let e = fetch(&cfg(format!("{}{PATH}", slow.uri()), &wrong))
         .await
         .unwrap_err();
     assert_eq!(e.reason, "timeout", "{e}");
@@ -167,7 +171,7 @@ async fn a_refused_key_and_a_slow_endpoint_are_down_without_the_key() {
     // A body past max_body_bytes is an error, not a truncated read.
     let c = SupabaseMetrics {
         max_body_bytes: 1024,
-        ..cfg(format!("{}{PATH}", server.uri()), WRONG_ENV)
+        ..cfg(format!("{}{PATH}", server.uri()), &wrong)
     };
     let big = MockServer::start().await;
     Mock::given(method("GET"))

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::admin::{constant_time_eq, error};
 use super::reservations::Settle;
-use super::rules::{self, Kind, Request, Usage};
 use super::{Callers, Guard};
 use crate::core::bounded;
+use crate::policy::{GuardScope, Kind, Request, Usage};
 
 /// Longest client id, provider, model or reservation id accepted.
 pub const MAX_NAME: usize = 128;
@@ -271,10 +271,10 @@ async fn admit(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> R
     let reply = AdmitReply {
         decision: d.as_str(),
         reason: v.reason.code(),
-        scope: v.scope,
+        scope: v.scope.map(GuardScope::as_str),
         retry_after_seconds: v.retry_after,
         reservation_id: answer.reservation_id.as_deref(),
-        estimated_cost_usd: rules::from_nanos(answer.amounts.cost_nano).to_string(),
+        estimated_cost_usd: crate::core::bounded::from_nanos(answer.amounts.cost_nano).to_string(),
         message: &v.message,
     };
     let status = StatusCode::from_u16(d.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
@@ -304,8 +304,8 @@ async fn settle(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> 
                 "settled": true,
                 "reservation_id": req.reservation_id,
                 "kind": s.kind.as_str(),
-                "reserved_cost_usd": rules::from_nanos(s.reserved.cost_nano).to_string(),
-                "actual_cost_usd": rules::from_nanos(s.actual.cost_nano).to_string(),
+                "reserved_cost_usd": crate::core::bounded::from_nanos(s.reserved.cost_nano).to_string(),
+                "actual_cost_usd": crate::core::bounded::from_nanos(s.actual.cost_nano).to_string(),
             });
             json_response(StatusCode::OK, body.to_string().into_bytes())
         }

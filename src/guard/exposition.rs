@@ -11,14 +11,15 @@ use std::collections::BTreeMap;
 use chrono::DateTime;
 use rust_decimal::Decimal;
 
+use super::Guard;
 use super::admin::{ACTIONS, FounderControls, KillKey};
 use super::reservations::ReservationStore;
-use super::rules::{Kind, Reason, from_nanos};
-use super::{Guard, SCOPES};
 use crate::core::bounded::Bounded;
+use crate::core::bounded::from_nanos;
 use crate::core::labels::{self, OTHER};
 use crate::metrics::encode::Exposition;
 use crate::metrics::names as n;
+use crate::policy::{Kind, Reason};
 
 /// How long a throttle or deny keeps `launchguard_guard_throttled{scope}` at 1.
 const THROTTLED_WINDOW_SECONDS: i64 = 60;
@@ -163,15 +164,19 @@ impl Guard {
             e.set(
                 &n::GUARD_BUDGET_OVERRIDE,
                 &[&scope, &client],
-                usd(super::rules::to_nanos(budget_usd)),
+                usd(crate::core::bounded::to_nanos(budget_usd)),
             );
         }
         e.set(&n::GUARD_LABELS_FOLDED, &["target"], targets_folded as f64);
         e.set(&n::GUARD_LABELS_FOLDED, &["client"], clients_folded as f64);
-        for (i, scope) in SCOPES.iter().enumerate() {
-            let at = self.stats.throttled_at[i].load(Ordering::Relaxed);
+        for (scope, at) in self.stats.scopes.iter().zip(&self.stats.throttled_at) {
+            let at = at.load(Ordering::Relaxed);
             let on = at > 0 && now.timestamp() - at < THROTTLED_WINDOW_SECONDS;
-            e.set(&n::GUARD_THROTTLED, &[scope], if on { 1.0 } else { 0.0 });
+            e.set(
+                &n::GUARD_THROTTLED,
+                &[scope.as_str()],
+                if on { 1.0 } else { 0.0 },
+            );
         }
         e.declare(&n::GUARD_ADMIN_CHANGES);
         for (i, action) in ACTIONS.iter().enumerate() {

@@ -13,10 +13,10 @@ use super::api::parse_settle;
 use super::reservations::{
     AdmitCall, Admitted, MemoryStore, Reservation, ReservationStore, Settle,
 };
-use super::rules::{self, Amounts, Caps, Counter, Ctx, Kind, Limit, Plan, Reason, Request, Usage};
 use crate::config::Config;
 use crate::core::bounded::CEILING;
 use crate::figures::Figures;
+use crate::policy::{self, Amounts, Caps, Counter, Ctx, Kind, Limit, Plan, Reason, Request, Usage};
 
 /// Runs a future of the in-process store, which never waits.
 fn ready<F: Future>(f: F) -> F::Output {
@@ -72,7 +72,6 @@ fn cost_limit(amount: i64) -> Limit {
         headroom: CEILING,
         amount,
         reason: Reason::BudgetDailyExceeded,
-        scope: "daily",
         retry_after: 1,
         alert_headroom: None,
         limit: CEILING,
@@ -113,7 +112,8 @@ pub fn settle_path(data: &[u8]) {
     let Ok(req) = parse_settle(data.get(16..).unwrap_or_default()) else {
         return;
     };
-    let price = |p: &str, m: &str| rules::actual(&cfg, p, m, &req.usage);
+    let price =
+        |p: &str, m: &str| policy::actual(&cfg, p, m, &req.usage).map_err(|e| e.to_string());
     let mut exact = i128::from(if held_now { held.cost_nano } else { 0 });
     for _ in 0..2 {
         match ready(s.settle(&req.reservation_id, &price, now())) {
@@ -187,7 +187,7 @@ pub fn admin_body(data: &[u8]) {
         estimate: Usage::default(),
         new_client: false,
     };
-    let Ok(amounts) = rules::estimate(&cfg, &req) else {
+    let Ok(amounts) = policy::estimate(&cfg, &req) else {
         return;
     };
     let ctx = Ctx {
@@ -196,17 +196,17 @@ pub fn admin_body(data: &[u8]) {
         admin: &state,
         now: now(),
     };
-    if let Plan::Check(limits) = rules::plan(&ctx, &req, amounts) {
+    if let Plan::Check(limits) = policy::plan(&ctx, &req, amounts) {
         for l in &limits {
             assert!((-CEILING..=CEILING).contains(&l.headroom), "{l:?}");
         }
         let pending = vec![0; limits.len()];
-        let failed = rules::first_failing(&limits, &pending);
-        let _ = rules::finish(&req, &limits, &pending, failed);
+        let failed = policy::first_failing(&limits, &pending);
+        let _ = policy::finish(&req, &limits, &pending, failed);
     }
     for scope in [Scope::Daily, Scope::Monthly, Scope::ClientDaily] {
         let b = state.budget(scope, Some("c-1"), &cfg.budgets, now());
-        assert!(rules::to_nanos(b) <= CEILING);
+        assert!(crate::core::bounded::to_nanos(b) <= CEILING);
     }
 }
 

@@ -17,7 +17,6 @@ pub mod exposition;
 pub mod fuzzing;
 pub mod redis;
 pub mod reservations;
-pub mod rules;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -27,35 +26,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Secret};
+use crate::policy::{self, Amounts, Caps, Ctx, GuardScope, Plan, Reason, Request, Verdict};
 use crate::state::Shared;
 use admin::{Change, FounderControls, KillKey};
 use reservations::{
     AdmitCall, Admitted, MemoryStore, Pricer, Reservation, ReservationStore, Settle, StoreError,
     StoreStatus,
 };
-use rules::{Amounts, Caps, Ctx, Plan, Reason, Request, Verdict};
-
-/// The scopes a verdict can name, for `launchguard_guard_throttled{scope}`.
-pub const SCOPES: [&str; 18] = [
-    "global",
-    "provider",
-    "client",
-    "snapshot",
-    "store",
-    "ledger",
-    "monthly",
-    "daily",
-    "client_daily",
-    "ai_tokens_per_day",
-    "visual_jobs_per_day",
-    "clients",
-    "queue_depth",
-    "response_time",
-    "error_rate",
-    "concurrent_jobs",
-    "api_requests_per_minute",
-    "reservations",
-];
 
 /// How often the guard expires reservations, reconciles, and refreshes switches and status.
 const TICK: Duration = Duration::from_secs(1);
@@ -134,7 +111,9 @@ impl ReservationStore for Store {
 /// Counters of what the guard did, read at scrape time.
 pub struct Stats {
     decisions: Vec<AtomicU64>,
-    /// Unix second of the last throttle or deny per scope (0: never).
+    /// The scopes a verdict can name (`launchguard_guard_throttled{scope}`), from the reason table.
+    scopes: Vec<GuardScope>,
+    /// Unix second of the last throttle or deny per scope in `scopes` (0: never).
     throttled_at: Vec<AtomicI64>,
     admin_changes: [AtomicU64; 4],
 }
@@ -143,15 +122,21 @@ impl Stats {
     fn new() -> Self {
         Stats {
             decisions: Reason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
-            throttled_at: SCOPES.iter().map(|_| AtomicI64::new(0)).collect(),
+            scopes: GuardScope::all(),
+            throttled_at: GuardScope::all()
+                .iter()
+                .map(|_| AtomicI64::new(0))
+                .collect(),
             admin_changes: Default::default(),
         }
     }
 
     fn record(&self, v: &Verdict, now: DateTime<Utc>) {
         self.decisions[v.reason.index()].fetch_add(1, Ordering::Relaxed);
-        if v.decision() != rules::Decision::Allow
-            && let Some(i) = v.scope.and_then(|s| SCOPES.iter().position(|x| *x == s))
+        if v.decision() != policy::Decision::Allow
+            && let Some(i) = v
+                .scope
+                .and_then(|s| self.scopes.iter().position(|x| *x == s))
         {
             self.throttled_at[i].store(now.timestamp(), Ordering::Relaxed);
         }
@@ -421,14 +406,14 @@ impl Guard {
                 .unwrap_or_else(|e| e.into_inner());
             (p.config.clone(), p.assessment.clone())
         };
-        let amounts = rules::estimate(&cfg, req)?;
+        let amounts = policy::estimate(&cfg, req).map_err(|e| e.to_string())?;
         let ctx = Ctx {
             cfg: &cfg,
             snap: &snap,
             admin: &snap.controls,
             now,
         };
-        let (verdict, reservation_id) = match rules::plan(&ctx, req, amounts) {
+        let (verdict, reservation_id) = match policy::plan(&ctx, req, amounts) {
             Plan::Decided(v) => (v, None),
             Plan::Check(limits) => 'check: {
                 let ttl = chrono::Duration::from_std(cfg.guard.reservation_ttl.0)
@@ -473,15 +458,13 @@ impl Guard {
                 }
                 match out {
                     Ok(Admitted::Reserved(p)) => (
-                        rules::finish(req, &limits, &p, None),
+                        policy::finish(req, &limits, &p, None),
                         res.reserves().then_some(res.id),
                     ),
                     Ok(Admitted::Refused { index, pending }) => {
-                        (rules::finish(req, &limits, &pending, Some(index)), None)
+                        (policy::finish(req, &limits, &pending, Some(index)), None)
                     }
-                    Ok(Admitted::Full(full)) => {
-                        (Verdict::reservations_full(&full, &req.client_id), None)
-                    }
+                    Ok(Admitted::Full(full)) => (full.verdict(&req.client_id), None),
                     Ok(Admitted::Killed(field)) => {
                         // Set on another replica since this one last refreshed its copy.
                         let mut a = FounderControls::default();
@@ -492,7 +475,7 @@ impl Guard {
                                 note: String::new(),
                             },
                         );
-                        let v = rules::kill_switch(&a, req).unwrap_or_else(Verdict::ok);
+                        let v = policy::kill_switch(&a, req).unwrap_or_else(Verdict::ok);
                         (v, None)
                     }
                     Err(e) => (Verdict::store_unavailable(cfg.guard.fail_mode, &e.0), None),
@@ -511,11 +494,13 @@ impl Guard {
     pub async fn settle(
         &self,
         id: &str,
-        usage: &rules::Usage,
+        usage: &policy::Usage,
         now: DateTime<Utc>,
     ) -> Result<Settle, StoreError> {
         let cfg = self.config();
-        let price = |provider: &str, model: &str| rules::actual(&cfg, provider, model, usage);
+        let price = |provider: &str, model: &str| {
+            policy::actual(&cfg, provider, model, usage).map_err(|e| e.to_string())
+        };
         let out = self.store.settle(id, &price, now).await;
         if matches!(self.store, Store::Redis(_)) {
             self.store_health(out.as_ref().err());

@@ -25,9 +25,9 @@ use super::admin::{Change, FounderControls};
 use super::reservations::{
     AdmitCall, Admitted, Pricer, ReservationStore, Settle, Settled, StoreError, StoreStatus,
 };
-use super::rules::{Amounts, Full, Kind};
 use crate::config::{Guard as GuardConfig, SecretRef};
 use crate::core::bounded;
+use crate::policy::{Amounts, Full, Kind};
 
 /// Shared Lua: records and the saturating counter update. Runs after `bounded::LUA`.
 const LUA_RECORDS: &str = r#"

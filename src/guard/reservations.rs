@@ -1,6 +1,6 @@
 //! Reservations: what admitted callers may spend before the ledger shows it.
 //!
-//! Both stores count the same way (see `rules::Counter`). An admission checks its limits and
+//! Both stores count the same way (see `policy::Counter`). An admission checks its limits and
 //! reserves its estimate in one step: under one mutex here, in one Lua script in Redis
 //! (redis.rs). So concurrent callers cannot push reserved plus spent past a limit; the only
 //! overshoot left is actual usage above the estimate, which settle records.
@@ -15,7 +15,7 @@
 //! Every sum saturates (`core::bounded`): no sequence of admits and settles, however absurd
 //! the amounts, can wrap a counter below what was really reserved and spent. What a store
 //! holds is bounded too: an admission with nothing to hold keeps no reservation, and the
-//! outstanding ones are capped globally and per client (`rules::Caps`).
+//! outstanding ones are capped globally and per client (`policy::Caps`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -25,8 +25,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::admin::{self, Change, FounderControls};
-use super::rules::{self, Amounts, Caps, Counter, Full, Kind, Limit};
 use crate::core::bounded::{Bounded, minus, take, total};
+use crate::policy::{self, Amounts, Caps, Counter, Full, Kind, Limit};
 
 /// A reservation's record.
 #[derive(Debug, Clone, PartialEq)]
@@ -393,7 +393,7 @@ impl ReservationStore for MemoryStore {
             .iter()
             .map(|l| g.pending(l.counter, client, call.collected_sec, now_sec))
             .collect();
-        if let Some(index) = rules::first_failing(call.limits, &pending) {
+        if let Some(index) = policy::first_failing(call.limits, &pending) {
             return Ok(Admitted::Refused { index, pending });
         }
         if call.res.reserves()
@@ -457,7 +457,7 @@ impl ReservationStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::core::bounded::CEILING;
-    use crate::guard::rules::Reason;
+    use crate::policy::Reason;
     use chrono::Duration;
 
     fn res(id: &str, client: &str, kind: Kind, cost: i64, now: DateTime<Utc>) -> Reservation {
@@ -482,7 +482,6 @@ mod tests {
             headroom,
             amount,
             reason: Reason::BudgetDailyExceeded,
-            scope: "daily",
             retry_after: 1,
             alert_headroom: None,
             limit: headroom,

@@ -153,6 +153,10 @@ fn email(cfg: &Config) -> EmailConfig {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
+)]
 pub fn config(cfg: &Config) -> AlertmanagerConfig {
     let am = &cfg.kit.alertmanager;
     let e = &am.email;

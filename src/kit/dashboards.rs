@@ -327,6 +327,10 @@ fn figure_help(f: FigureName) -> &'static str {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
+)]
 pub fn founder(cfg: &Config) -> Value {
     let k = &cfg.kit.rules;
     let b = &cfg.budgets;

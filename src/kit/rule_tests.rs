@@ -154,6 +154,10 @@ impl Ctx<'_> {
 }
 
 /// The tests of one alert.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
+)]
 pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
     let c = Ctx {
         alert: a,

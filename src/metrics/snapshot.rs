@@ -76,6 +76,20 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     for (label, count) in &a.labels_folded {
         e.set(&n::LABELS_FOLDED, &[label], *count as f64);
     }
+    tiers(e, a);
+    spend(e, a);
+    budgets(e, cfg, a);
+    jobs(e, a);
+    if let Some(db) = &c.figures.db {
+        bandwidth_and_connections(e, db);
+    }
+    bullmq_queues(e, a);
+    supabase(e, a);
+    storage_and_cron(e, a);
+    figures(e, cfg, a);
+}
+
+fn tiers(e: &mut Exposition, a: &Assessment) {
     e.set(&n::TIER_INFO, &[a.tier.as_str()], 1.0);
     for t in &a.tiers {
         let r = t.resource.label();
@@ -90,7 +104,10 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
             e.set(&n::TIER_HEADROOM_RATIO, &[r], v);
         }
     }
+}
 
+/// Ledger usage per model, cost per provider and per client.
+fn spend(e: &mut Exposition, a: &Assessment) {
     // Cost per provider sums its models; both periods share one pass.
     let mut by_provider: std::collections::BTreeMap<(&str, &str), rust_decimal::Decimal> =
         Default::default();
@@ -117,8 +134,10 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     for ((client, period), cost) in &a.client_cost {
         e.set(&n::CLIENT_COST_USD, &[client, period.label()], usd(*cost));
     }
+}
 
-    // The budgets in force: the founder's overrides are what the guard enforces.
+/// The budgets in force (the founder's overrides are what the guard enforces) and their use.
+fn budgets(e: &mut Exposition, cfg: &Config, a: &Assessment) {
     for scope in Scope::ALL {
         let v = a.budget_in_force(scope, None, a.assessed_at);
         e.set(&n::BUDGET_USD, &[scope.label()], usd(v));
@@ -139,8 +158,10 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     for (client, r) in &a.client_budget_ratio {
         e.set(&n::CLIENT_BUDGET_USED_RATIO, &[client], *r);
     }
+}
 
-    // The job figures `jobs_from` picks: the jobs table, BullMQ, or both.
+/// The job figures `jobs_from` picks: the jobs table, BullMQ, or both.
+fn jobs(e: &mut Exposition, a: &Assessment) {
     if let Ok(j) = &a.jobs {
         e.set(&n::QUEUE_DEPTH, &[], j.queued as f64);
         e.set(&n::JOBS_RUNNING, &[], j.running as f64);
@@ -154,6 +175,10 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
             e.set(&n::VISUAL_JOB_PROCESSING_SECONDS, &[], m);
         }
     }
+}
+
+/// Each BullMQ queue's states (labels capped in the assessment).
+fn bullmq_queues(e: &mut Exposition, a: &Assessment) {
     for q in &a.queues {
         let queue = q.label.as_str();
         let f = &q.figures;
@@ -173,64 +198,72 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
             &[queue],
             f64::from(u8::from(f.paused)),
         );
-        e.set(
-            &n::BULLMQ_QUEUE_FINISHED_LAST_HOUR,
-            &[queue, "completed"],
-            f.completed_last_hour as f64,
-        );
-        e.set(
-            &n::BULLMQ_QUEUE_FINISHED_LAST_HOUR,
-            &[queue, "failed"],
-            f.failed_last_hour as f64,
-        );
+        for (result, v) in [
+            ("completed", f.completed_last_hour),
+            ("failed", f.failed_last_hour),
+        ] {
+            e.set(
+                &n::BULLMQ_QUEUE_FINISHED_LAST_HOUR,
+                &[queue, result],
+                v as f64,
+            );
+        }
         if let Some(m) = q.mean_processing_seconds {
             e.set(&n::BULLMQ_QUEUE_PROCESSING_SECONDS, &[queue], m);
         }
     }
-    if let Some(s) = &a.supabase {
-        for (part, r) in &s.parts {
-            e.set(&n::SUPABASE_PLAN_USAGE_RATIO, &[part], *r);
-        }
-        if let Some(u) = s.plan_usage {
-            e.set(&n::SUPABASE_PLAN_HEADROOM_RATIO, &[], 1.0 - u);
-        }
-        e.set(
-            &n::SUPABASE_PLAN_LIMIT_BYTES,
-            &["database_size"],
-            s.database_size_limit_bytes as f64,
-        );
-        if let Some(d) = s.disk_limit_bytes {
-            e.set(&n::SUPABASE_PLAN_LIMIT_BYTES, &["disk"], d as f64);
-        }
-        if let Some(v) = s.database_size_bytes {
-            e.set(&n::SUPABASE_DATABASE_SIZE_BYTES, &[], v as f64);
-        }
-        if let Some(v) = s.disk_used_bytes {
-            e.set(&n::SUPABASE_DISK_BYTES, &["used"], v as f64);
-        }
-        if let Some(v) = s.disk_size_bytes {
-            e.set(&n::SUPABASE_DISK_BYTES, &["size"], v as f64);
-        }
-        if let Some(v) = s.memory_used_ratio {
-            e.set(&n::SUPABASE_MEMORY_USED_RATIO, &[], v);
-        }
-        if let Some(v) = s.cpu_busy_ratio {
-            e.set(&n::SUPABASE_CPU_BUSY_RATIO, &[], v);
-        }
-        if let Some((used, max)) = s.connections {
-            e.set(&n::SUPABASE_CONNECTIONS, &["used"], used as f64);
-            e.set(&n::SUPABASE_CONNECTIONS, &["max"], max as f64);
+}
+
+/// Supabase's own metrics against the plan.
+fn supabase(e: &mut Exposition, a: &Assessment) {
+    let Some(s) = &a.supabase else { return };
+    for (part, r) in &s.parts {
+        e.set(&n::SUPABASE_PLAN_USAGE_RATIO, &[part], *r);
+    }
+    if let Some(u) = s.plan_usage {
+        e.set(&n::SUPABASE_PLAN_HEADROOM_RATIO, &[], 1.0 - u);
+    }
+    let limits = [
+        ("database_size", Some(s.database_size_limit_bytes)),
+        ("disk", s.disk_limit_bytes),
+    ];
+    for (part, v) in limits {
+        if let Some(v) = v {
+            e.set(&n::SUPABASE_PLAN_LIMIT_BYTES, &[part], v as f64);
         }
     }
-    if let Some(db) = &c.figures.db {
-        if let Ok(bw) = &db.bandwidth_today_bytes {
-            e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);
-        }
-        if let Ok(conn) = &db.connections {
-            e.set(&n::DB_CONNECTIONS, &[], conn.used as f64);
-            e.set(&n::DB_MAX_CONNECTIONS, &[], conn.max as f64);
+    if let Some(v) = s.database_size_bytes {
+        e.set(&n::SUPABASE_DATABASE_SIZE_BYTES, &[], v as f64);
+    }
+    for (state, v) in [("used", s.disk_used_bytes), ("size", s.disk_size_bytes)] {
+        if let Some(v) = v {
+            e.set(&n::SUPABASE_DISK_BYTES, &[state], v as f64);
         }
     }
+    if let Some(v) = s.memory_used_ratio {
+        e.set(&n::SUPABASE_MEMORY_USED_RATIO, &[], v);
+    }
+    if let Some(v) = s.cpu_busy_ratio {
+        e.set(&n::SUPABASE_CPU_BUSY_RATIO, &[], v);
+    }
+    if let Some((used, max)) = s.connections {
+        e.set(&n::SUPABASE_CONNECTIONS, &["used"], used as f64);
+        e.set(&n::SUPABASE_CONNECTIONS, &["max"], max as f64);
+    }
+}
+
+/// Bandwidth and connections as the database source read them.
+fn bandwidth_and_connections(e: &mut Exposition, db: &crate::figures::DbFigures) {
+    if let Ok(bw) = &db.bandwidth_today_bytes {
+        e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);
+    }
+    if let Ok(conn) = &db.connections {
+        e.set(&n::DB_CONNECTIONS, &[], conn.used as f64);
+        e.set(&n::DB_MAX_CONNECTIONS, &[], conn.max as f64);
+    }
+}
+
+fn storage_and_cron(e: &mut Exposition, a: &Assessment) {
     if let Some(r) = a.visual_risk {
         e.set(&n::VISUAL_JOB_RISK, &[], r.total);
         for (part, v) in [("queue", r.queue), ("failure", r.failure), ("time", r.time)] {
@@ -262,6 +295,11 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
             e.set(&n::CRON_LAST_SUCCESS, &[job], secs(t));
         }
     }
+}
+
+/// Every catalogue figure's value, level and thresholds, and the API figures by their own
+/// names.
+fn figures(e: &mut Exposition, cfg: &Config, a: &Assessment) {
     use crate::core::levels::FigureName as F;
     if let Some(v) = a.figure(F::ResponseTime).and_then(|f| f.value) {
         e.set(&n::API_RESPONSE, &["p95"], v);

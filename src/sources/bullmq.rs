@@ -104,20 +104,54 @@ pub async fn connect(cfg: &Config) -> Result<redis::aio::MultiplexedConnection, 
         .map_err(|e| redis_error(&e))
 }
 
-/// Reads every configured queue as of `now`.
+/// Commands per queue in the counts pipeline (see `counts`).
+const PER_QUEUE: usize = 14;
+
+/// Reads every configured queue as of `now`: one pipeline of counts, one of processing times.
 pub async fn read(
     conn: &mut redis::aio::MultiplexedConnection,
     cfg: &Config,
     now: DateTime<Utc>,
 ) -> Result<BullmqFigures, SourceError> {
     let b = &cfg.bullmq;
+    let values: Vec<redis::Value> = counts(cfg, now)
+        .query_async(conn)
+        .await
+        .map_err(|e| redis_error(&e))?;
+    if values.len() != PER_QUEUE * b.queues.len() {
+        return Err(SourceError::new(
+            "redis",
+            format!(
+                "redis answered {} replies to {} commands",
+                values.len(),
+                PER_QUEUE * b.queues.len()
+            ),
+        ));
+    }
+    let mut queues = Vec::with_capacity(b.queues.len());
+    let mut newest: Vec<Vec<String>> = Vec::with_capacity(b.queues.len());
+    for (q, v) in b.queues.iter().zip(values.chunks(PER_QUEUE)) {
+        let (figures, ids) = queue_figures(q, v)?;
+        queues.push(figures);
+        newest.push(ids);
+    }
+    processing_times(conn, cfg, &mut queues, &newest).await?;
+    Ok(BullmqFigures {
+        collected_at: now,
+        queues,
+    })
+}
+
+/// Per queue, in this order: paused flag, wait, paused (BullMQ 5), prioritized, delayed, due
+/// delayed, active, waiting-children, completed and failed in the last hour, completed and
+/// failed since local midnight, and the ids of the newest completed and failed of the hour.
+fn counts(cfg: &Config, now: DateTime<Utc>) -> redis::Pipeline {
+    let b = &cfg.bullmq;
     let now_ms = now.timestamp_millis();
     let hour_ago = format!("({}", now_ms.saturating_sub(HOUR_MS));
     let midnight = periods::day_start(now, cfg.tz()).timestamp_millis();
     // A delayed job is due when its due time (score / 4096) is not after now.
     let due_max = now_ms.saturating_mul(4096).saturating_add(4095);
-    let k = b.finished_per_cycle;
-
     let mut p = redis::pipe();
     for q in &b.queues {
         let key = |s: &str| format!("{}:{q}:{s}", b.prefix);
@@ -129,19 +163,11 @@ pub async fn read(
         p.cmd("ZCOUNT").arg(key("delayed")).arg("-inf").arg(due_max);
         p.cmd("LLEN").arg(key("active"));
         p.cmd("ZCARD").arg(key("waiting-children"));
-        p.cmd("ZCOUNT")
-            .arg(key("completed"))
-            .arg(&hour_ago)
-            .arg("+inf");
-        p.cmd("ZCOUNT")
-            .arg(key("failed"))
-            .arg(&hour_ago)
-            .arg("+inf");
-        p.cmd("ZCOUNT")
-            .arg(key("completed"))
-            .arg(midnight)
-            .arg("+inf");
-        p.cmd("ZCOUNT").arg(key("failed")).arg(midnight).arg("+inf");
+        for from in [hour_ago.clone(), midnight.to_string()] {
+            for set in ["completed", "failed"] {
+                p.cmd("ZCOUNT").arg(key(set)).arg(&from).arg("+inf");
+            }
+        }
         for set in ["completed", "failed"] {
             p.cmd("ZREVRANGEBYSCORE")
                 .arg(key(set))
@@ -149,80 +175,75 @@ pub async fn read(
                 .arg(&hour_ago)
                 .arg("LIMIT")
                 .arg(0)
-                .arg(k);
+                .arg(b.finished_per_cycle);
         }
     }
-    let values: Vec<redis::Value> = p.query_async(conn).await.map_err(|e| redis_error(&e))?;
-    let per_queue = 14;
-    if values.len() != per_queue * b.queues.len() {
-        return Err(SourceError::new(
-            "redis",
-            format!(
-                "redis answered {} replies to {} commands",
-                values.len(),
-                per_queue * b.queues.len()
-            ),
-        ));
-    }
-    let mut queues = Vec::with_capacity(b.queues.len());
-    let mut newest: Vec<Vec<String>> = Vec::with_capacity(b.queues.len());
-    for (q, v) in b.queues.iter().zip(values.chunks(per_queue)) {
-        let n = |i: usize| -> Result<u64, SourceError> {
-            redis::from_redis_value(v[i].clone()).map_err(|e| parse_error(&e))
-        };
-        let paused: bool = redis::from_redis_value(v[0].clone()).map_err(|e| parse_error(&e))?;
-        let mut ids: Vec<String> =
-            redis::from_redis_value(v[12].clone()).map_err(|e| parse_error(&e))?;
-        let failed: Vec<String> =
-            redis::from_redis_value(v[13].clone()).map_err(|e| parse_error(&e))?;
-        ids.extend(failed);
-        newest.push(ids);
-        let delayed = n(4)?;
-        queues.push(QueueFigures {
-            name: q.clone(),
-            paused,
-            waiting: n(1)?.saturating_add(n(2)?),
-            prioritized: n(3)?,
-            delayed,
-            delayed_due: n(5)?.min(delayed),
-            active: n(6)?,
-            waiting_children: n(7)?,
-            completed_last_hour: n(8)?,
-            failed_last_hour: n(9)?,
-            finished_today: n(10)?.saturating_add(n(11)?),
-            processing_seconds_sum: 0.0,
-            processing_count: 0,
-        });
-    }
+    p
+}
 
-    // Processing times of at most `finished_per_cycle` newest completed and as many failed jobs
-    // per queue; a job whose hash was trimmed in between is skipped.
+/// One queue's replies to `counts`: its figures (processing times still empty) and the ids of
+/// its newest finished jobs.
+fn queue_figures(q: &str, v: &[redis::Value]) -> Result<(QueueFigures, Vec<String>), SourceError> {
+    let n = |i: usize| -> Result<u64, SourceError> {
+        redis::from_redis_value(v[i].clone()).map_err(|e| parse_error(&e))
+    };
+    let paused: bool = redis::from_redis_value(v[0].clone()).map_err(|e| parse_error(&e))?;
+    let mut ids: Vec<String> =
+        redis::from_redis_value(v[12].clone()).map_err(|e| parse_error(&e))?;
+    let failed: Vec<String> =
+        redis::from_redis_value(v[13].clone()).map_err(|e| parse_error(&e))?;
+    ids.extend(failed);
+    let delayed = n(4)?;
+    let figures = QueueFigures {
+        name: q.to_string(),
+        paused,
+        waiting: n(1)?.saturating_add(n(2)?),
+        prioritized: n(3)?,
+        delayed,
+        delayed_due: n(5)?.min(delayed),
+        active: n(6)?,
+        waiting_children: n(7)?,
+        completed_last_hour: n(8)?,
+        failed_last_hour: n(9)?,
+        finished_today: n(10)?.saturating_add(n(11)?),
+        processing_seconds_sum: 0.0,
+        processing_count: 0,
+    };
+    Ok((figures, ids))
+}
+
+/// Processing times of at most `finished_per_cycle` newest completed and as many failed jobs
+/// per queue; a job whose hash was removed in between is skipped.
+async fn processing_times(
+    conn: &mut redis::aio::MultiplexedConnection,
+    cfg: &Config,
+    queues: &mut [QueueFigures],
+    newest: &[Vec<String>],
+) -> Result<(), SourceError> {
+    if newest.iter().all(Vec::is_empty) {
+        return Ok(());
+    }
     let mut p = redis::pipe();
-    for (q, ids) in b.queues.iter().zip(&newest) {
+    for (q, ids) in queues.iter().zip(newest) {
         for id in ids {
             p.cmd("HMGET")
-                .arg(format!("{}:{q}:{id}", b.prefix))
+                .arg(format!("{}:{}:{id}", cfg.bullmq.prefix, q.name))
                 .arg("processedOn")
                 .arg("finishedOn");
         }
     }
-    if newest.iter().any(|ids| !ids.is_empty()) {
-        let times: Vec<(Option<i64>, Option<i64>)> =
-            p.query_async(conn).await.map_err(|e| redis_error(&e))?;
-        let mut times = times.into_iter();
-        for (qf, ids) in queues.iter_mut().zip(&newest) {
-            for (start, end) in times.by_ref().take(ids.len()) {
-                if let (Some(s), Some(e)) = (start, end)
-                    && e >= s
-                {
-                    qf.processing_seconds_sum += (e - s) as f64 / 1000.0;
-                    qf.processing_count += 1;
-                }
+    let times: Vec<(Option<i64>, Option<i64>)> =
+        p.query_async(conn).await.map_err(|e| redis_error(&e))?;
+    let mut times = times.into_iter();
+    for (qf, ids) in queues.iter_mut().zip(newest) {
+        for (start, end) in times.by_ref().take(ids.len()) {
+            if let (Some(s), Some(e)) = (start, end)
+                && e >= s
+            {
+                qf.processing_seconds_sum += (e - s) as f64 / 1000.0;
+                qf.processing_count = qf.processing_count.saturating_add(1);
             }
         }
     }
-    Ok(BullmqFigures {
-        collected_at: now,
-        queues,
-    })
+    Ok(())
 }

@@ -266,6 +266,10 @@ fn rehearsal_note(h: &mut String, rehearsal: Option<DateTime<Utc>>, now: DateTim
 }
 
 /// Renders the whole page.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
+)]
 pub fn render(input: &PageInput) -> String {
     let a = input.assessment;
     let cfg = input.cfg;

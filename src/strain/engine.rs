@@ -588,7 +588,7 @@ pub async fn run_step(
     s: &RunSettings,
     stop: watch::Receiver<bool>,
     abort: Option<AbortOnFail<'_>>,
-    mut on_tick: impl FnMut(Live),
+    on_tick: impl FnMut(Live),
 ) -> StepResult {
     let slow_after_us = abort
         .as_ref()
@@ -621,91 +621,128 @@ pub async fn run_step(
         }
         ctxs.push((ctx, spec.load.connections));
     }
-    let mut stop_rx = stop.clone();
-    let mut stopped_at: Option<Instant> = if *stop.borrow() {
-        Some(Instant::now())
-    } else {
-        None
+    let run = Supervised {
+        ctxs: &ctxs,
+        start,
+        duration,
+        grace: s.grace,
+        abort,
     };
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut checker = tokio::time::interval(ABORT_CHECK_EVERY);
-    checker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let planned: u64 = ctxs.iter().map(|(c, _)| c.total_slots).sum();
-    let mut early_stop: Option<EarlyStop> = None;
-    let far = Instant::now() + Duration::from_secs(86_400 * 365);
-    loop {
-        let deadline = stopped_at.map_or(far, |t| t + s.grace);
-        tokio::select! {
-            r = tasks.join_next() => if r.is_none() { break },
-            _ = stop_rx.changed(), if stopped_at.is_none() => {
-                if *stop_rx.borrow() { stopped_at = Some(Instant::now()); }
-            }
-            _ = tokio::time::sleep_until(deadline.into()), if stopped_at.is_some() => {
-                tasks.abort_all();
-                while tasks.join_next().await.is_some() {}
-                break;
-            }
-            _ = ticker.tick() => on_tick(live(&ctxs, start)),
-            _ = checker.tick(), if abort.is_some() && stopped_at.is_none() => {
-                let a = abort.as_ref().expect("checked by the guard");
-                let tally = tally(&ctxs, planned, (a.memory_max)());
-                if let Some((threshold, rule, bad, allowed)) = abort::certain_failure(&tally, a.thresholds) {
-                    let now = Instant::now();
-                    early_stop = Some(EarlyStop {
-                        threshold,
-                        rule,
-                        bad_requests: bad,
-                        allowed_bad_requests: allowed,
-                        after_requests: tally.finished,
-                        planned_requests: planned,
-                        after_seconds: now.saturating_duration_since(start).as_secs_f64(),
-                        planned_seconds: duration.as_secs_f64(),
-                    });
-                    stopped_at = Some(now);
-                    tasks.abort_all();
-                    while tasks.join_next().await.is_some() {}
-                    break;
-                }
-            }
-        }
-    }
+    let (stopped_at, early_stop) = run.supervise(&mut tasks, stop, on_tick).await;
     let finished_at = Instant::now();
     let window = match stopped_at {
         Some(t) if t < end => t.saturating_duration_since(start),
         _ => duration,
     };
-    let loads = ctxs
-        .iter()
-        .map(|(ctx, conns)| {
-            let (corrected, raw) = ctx.lat.merged();
-            let l = |a: &AtomicU64| a.load(Relaxed);
-            let scheduled = ((ctx.rate * window.as_secs_f64()).floor() as u64).min(ctx.total_slots);
-            LoadResult {
-                part: ctx.part,
-                target_rate: ctx.rate,
-                connections: *conns,
-                counts: ctx.c.read(scheduled),
-                statuses: ctx
-                    .statuses
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(s, a)| {
-                        let n = l(a);
-                        (n > 0).then_some((s as u16, n))
-                    })
-                    .collect(),
-                corrected,
-                raw,
-            }
-        })
-        .collect();
     StepResult {
-        loads,
+        loads: ctxs
+            .iter()
+            .map(|(ctx, conns)| load_result(ctx, *conns, window))
+            .collect(),
         window,
         elapsed: finished_at.saturating_duration_since(start),
         interrupted: stopped_at.is_some() && early_stop.is_none(),
         early_stop,
+    }
+}
+
+/// A step's loads while they run: what the supervisor watches.
+struct Supervised<'a, 'b> {
+    ctxs: &'a [(Arc<LoadCtx>, usize)],
+    start: Instant,
+    duration: Duration,
+    grace: Duration,
+    abort: Option<AbortOnFail<'b>>,
+}
+
+impl Supervised<'_, '_> {
+    /// Waits for the workers to end, reporting progress every second; on a stop signal, gives
+    /// requests in flight `grace`; with abort-on-fail, ends the step once its failure is
+    /// certain. Returns when scheduling stopped early, and why if by abort-on-fail.
+    async fn supervise(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        stop: watch::Receiver<bool>,
+        mut on_tick: impl FnMut(Live),
+    ) -> (Option<Instant>, Option<EarlyStop>) {
+        let mut stop_rx = stop.clone();
+        let mut stopped_at: Option<Instant> = if *stop.borrow() {
+            Some(Instant::now())
+        } else {
+            None
+        };
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut checker = tokio::time::interval(ABORT_CHECK_EVERY);
+        checker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        loop {
+            let deadline = stopped_at.map_or(far, |t| t + self.grace);
+            tokio::select! {
+                r = tasks.join_next() => if r.is_none() { break },
+                _ = stop_rx.changed(), if stopped_at.is_none() => {
+                    if *stop_rx.borrow() { stopped_at = Some(Instant::now()); }
+                }
+                _ = tokio::time::sleep_until(deadline.into()), if stopped_at.is_some() => {
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    break;
+                }
+                _ = ticker.tick() => on_tick(live(self.ctxs, self.start)),
+                _ = checker.tick(), if self.abort.is_some() && stopped_at.is_none() => {
+                    if let Some(e) = self.certain_failure() {
+                        tasks.abort_all();
+                        while tasks.join_next().await.is_some() {}
+                        return (Some(Instant::now()), Some(e));
+                    }
+                }
+            }
+        }
+        (stopped_at, None)
+    }
+
+    /// The early stop, when abort-on-fail finds the step's failure certain already.
+    fn certain_failure(&self) -> Option<EarlyStop> {
+        let a = self.abort.as_ref()?;
+        let planned: u64 = self.ctxs.iter().map(|(c, _)| c.total_slots).sum();
+        let tally = tally(self.ctxs, planned, (a.memory_max)());
+        let (threshold, rule, bad, allowed) = abort::certain_failure(&tally, a.thresholds)?;
+        Some(EarlyStop {
+            threshold,
+            rule,
+            bad_requests: bad,
+            allowed_bad_requests: allowed,
+            after_requests: tally.finished,
+            planned_requests: planned,
+            after_seconds: Instant::now()
+                .saturating_duration_since(self.start)
+                .as_secs_f64(),
+            planned_seconds: self.duration.as_secs_f64(),
+        })
+    }
+}
+
+/// One load's result over the step's window.
+fn load_result(ctx: &LoadCtx, connections: usize, window: Duration) -> LoadResult {
+    let (corrected, raw) = ctx.lat.merged();
+    let l = |a: &AtomicU64| a.load(Relaxed);
+    let scheduled = ((ctx.rate * window.as_secs_f64()).floor() as u64).min(ctx.total_slots);
+    LoadResult {
+        part: ctx.part,
+        target_rate: ctx.rate,
+        connections,
+        counts: ctx.c.read(scheduled),
+        statuses: ctx
+            .statuses
+            .iter()
+            .enumerate()
+            .filter_map(|(s, a)| {
+                let n = l(a);
+                (n > 0).then_some((s as u16, n))
+            })
+            .collect(),
+        corrected,
+        raw,
     }
 }
 

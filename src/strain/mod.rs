@@ -27,11 +27,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use url::Url;
 
-use crate::config::{Config, STRAIN_70_ITEM};
+use crate::config::{Config, STRAIN_70_ITEM, ScenarioName};
 use engine::{Budget, LoadSpec, Prepared, RunSettings, StepResult, Target};
 use judge::Observed;
 use memory::{MemorySource, MemoryStats, Sampler};
@@ -204,87 +204,137 @@ async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
         scenario::plan(&cfg, &args.selection)?
     };
     let url = Url::parse(&args.base_url).map_err(|e| format!("--base-url: {e}"))?;
-    let target = Target::resolve(&url, cfg.strain.ca_file.as_deref()).await?;
-    let ips: Vec<_> = target.addrs.iter().map(|a| a.ip()).collect();
-    safety::check_target(&target.host, &ips, &cfg.strain.allowed_hosts)?;
-    // Every request definition is checked before any load.
-    for step in &plan.steps {
-        prepare(step, &target)?;
-    }
+    let mut runner = Runner::open(&cfg, &args, &plan, &url).await?;
     let s = &cfg.strain;
-    let timeout = s.request_timeout.0;
-    match tokio::time::timeout(timeout, target.connect()).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(format!("cannot reach {}: {e}", shown_url(&url))),
-        Err(_) => {
-            return Err(format!(
-                "cannot reach {}: connect timed out",
-                shown_url(&url)
-            ));
-        }
-    }
-    let memory = match (s.memory_source, &args.prometheus_url) {
-        (crate::config::MemorySourceName::Supabase, _) => {
-            MemorySource::Supabase(Box::new(cfg.supabase_metrics.clone()))
-        }
-        (_, Some(u)) => MemorySource::prometheus(u, &s.memory_query, Duration::from_secs(5))?,
-        (_, None) => MemorySource::Local,
+    let ran: Vec<RanStep> = plan.steps.iter().map(RanStep::from).collect();
+    let rehearsal_reasons = rehearsal::reasons(&cfg, &plan.suite, &ran, &s.thresholds);
+    announce(&cfg, &args, &plan, &url, &rehearsal_reasons);
+
+    let started_at = Utc::now();
+    let (scenarios, stop_reason) = if args.find_capacity {
+        capacity_search(&mut runner, &plan).await?
+    } else {
+        suite_run(&mut runner, &plan).await?
     };
+    let ran_window = (started_at, Utc::now());
+    let mut report = build_report(
+        &cfg,
+        &args,
+        &plan,
+        &url,
+        ran_window,
+        (scenarios, stop_reason),
+        rehearsal_reasons,
+    )?;
     let report_dir = args
         .report_dir
         .clone()
         .unwrap_or_else(|| s.report_dir.clone());
-    let mut runner = Runner {
-        cfg: &cfg,
-        settings: RunSettings {
-            target: Arc::new(target),
-            timeout,
-            grace: s.grace.0,
-            budget: Budget::new(s.max_requests),
-        },
-        stop: watch_signals(s.grace.0),
-        memory,
-        progress: progress::Progress::new(),
-    };
-    let ran: Vec<RanStep> = plan.steps.iter().map(RanStep::from).collect();
-    let rehearsal_reasons = rehearsal::reasons(&cfg, &plan.suite, &ran, &s.thresholds);
+    if !args.find_capacity {
+        compare_with_previous(&cfg, &report_dir, &mut report);
+    }
+    deliver(&cfg, &args, &plan, &ran, &report_dir, &report).await?;
+    Ok(if report.passed { EXIT_PASS } else { EXIT_FAIL })
+}
+
+impl<'a> Runner<'a> {
+    /// Resolves and checks the target (safety rules, every request definition, one connect)
+    /// before any load, and sets up the run's bounds, signals and memory sampling.
+    async fn open(
+        cfg: &'a Config,
+        args: &Args,
+        plan: &scenario::Plan,
+        url: &Url,
+    ) -> Result<Runner<'a>, String> {
+        let s = &cfg.strain;
+        let target = Target::resolve(url, s.ca_file.as_deref()).await?;
+        let ips: Vec<_> = target.addrs.iter().map(|a| a.ip()).collect();
+        safety::check_target(&target.host, &ips, &s.allowed_hosts)?;
+        for step in &plan.steps {
+            prepare(step, &target)?;
+        }
+        let timeout = s.request_timeout.0;
+        match tokio::time::timeout(timeout, target.connect()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("cannot reach {}: {e}", shown_url(url))),
+            Err(_) => {
+                return Err(format!(
+                    "cannot reach {}: connect timed out",
+                    shown_url(url)
+                ));
+            }
+        }
+        let memory = match (s.memory_source, &args.prometheus_url) {
+            (crate::config::MemorySourceName::Supabase, _) => {
+                MemorySource::Supabase(Box::new(cfg.supabase_metrics.clone()))
+            }
+            (_, Some(u)) => MemorySource::prometheus(u, &s.memory_query, Duration::from_secs(5))?,
+            (_, None) => MemorySource::Local,
+        };
+        Ok(Runner {
+            cfg,
+            settings: RunSettings {
+                target: Arc::new(target),
+                timeout,
+                grace: s.grace.0,
+                budget: Budget::new(s.max_requests),
+            },
+            stop: watch_signals(s.grace.0),
+            memory,
+            progress: progress::Progress::new(),
+        })
+    }
+}
+
+/// The run's first line: what it runs against, and whether it can count.
+fn announce(
+    cfg: &Config,
+    args: &Args,
+    plan: &scenario::Plan,
+    url: &Url,
+    rehearsal_reasons: &[String],
+) {
+    let s = &cfg.strain;
     if args.find_capacity {
         eprintln!(
             "strain: capacity search (target tier {}) against {}: {} scenario(s), steps of {} from {:.1} requests/s, times {} until a step fails",
             plan.target_tier.as_str(),
-            shown_url(&url),
+            shown_url(url),
             plan.steps.len(),
             humantime::format_duration(plan.steps.first().map_or(Duration::ZERO, |s| s.duration)),
             plan.steps.first().map_or(0.0, |s| s.target_rate()),
             s.capacity.factor
         );
-    } else {
-        eprintln!(
-            "strain: suite {} (target tier {}) against {}: {} scenario(s), about {:.0} requests over {}",
-            plan.suite,
-            plan.target_tier.as_str(),
-            shown_url(&url),
-            plan.steps.len(),
-            plan.planned_requests(),
-            humantime::format_duration(plan.planned_duration())
-        );
-        if !rehearsal_reasons.is_empty() {
-            eprintln!(
-                "strain: a rehearsal, which never counts for readiness: {}",
-                rehearsal_reasons.join("; ")
-            );
-        }
+        return;
     }
+    eprintln!(
+        "strain: suite {} (target tier {}) against {}: {} scenario(s), about {:.0} requests over {}",
+        plan.suite,
+        plan.target_tier.as_str(),
+        shown_url(url),
+        plan.steps.len(),
+        plan.planned_requests(),
+        humantime::format_duration(plan.planned_duration())
+    );
+    if !rehearsal_reasons.is_empty() {
+        eprintln!(
+            "strain: a rehearsal, which never counts for readiness: {}",
+            rehearsal_reasons.join("; ")
+        );
+    }
+}
 
-    let started_at = Utc::now();
-    let (scenarios, stop_reason, abort_on_fail) = if args.find_capacity {
-        let (sc, stop) = capacity_search(&mut runner, &plan).await?;
-        (sc, stop, s.capacity.abort_on_fail)
-    } else {
-        let (sc, stop) = suite_run(&mut runner, &plan).await?;
-        (sc, stop, s.abort_on_fail)
-    };
-    let finished_at = Utc::now();
+/// The report of a finished run: counts, the verdict, and how it was run.
+fn build_report(
+    cfg: &Config,
+    args: &Args,
+    plan: &scenario::Plan,
+    url: &Url,
+    (started_at, finished_at): (DateTime<Utc>, DateTime<Utc>),
+    (scenarios, stop_reason): (Vec<ScenarioReport>, Option<String>),
+    rehearsal_reasons: Vec<String>,
+) -> Result<Report, String> {
+    let s = &cfg.strain;
     let run = scenarios
         .iter()
         .filter(|s| s.status != ScenarioStatus::NotRun)
@@ -292,12 +342,12 @@ async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
     let passed = scenarios.iter().filter(|s| s.passed).count();
     let ratio = judge::pass_ratio(passed, run);
     let complete = stop_reason.is_none();
-    let mut report = Report {
+    Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         tool: Tool::current(),
         suite: plan.suite.clone(),
         target_tier: plan.target_tier,
-        base_url: shown_url(&url),
+        base_url: shown_url(url),
         started_at,
         finished_at,
         complete,
@@ -313,40 +363,63 @@ async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
         },
         rehearsal: !rehearsal_reasons.is_empty(),
         rehearsal_reasons,
-        abort_on_fail,
+        abort_on_fail: if args.find_capacity {
+            s.capacity.abort_on_fail
+        } else {
+            s.abort_on_fail
+        },
         previous_run: None,
         regression_ratio: None,
-        capacity_rule: args.find_capacity.then(|| capacity::Rule {
-            start_intensity_percent: plan.steps.first().map_or(0.0, |s| s.intensity),
-            factor: s.capacity.factor,
-            resolution: s.capacity.resolution,
-            step_seconds: plan.steps.first().map_or(0.0, |s| s.duration.as_secs_f64()),
-            cooldown_seconds: s.capacity.cooldown.0.as_secs_f64(),
-            abort_on_fail: s.capacity.abort_on_fail,
-            thresholds: CAPACITY_THRESHOLDS.iter().map(|t| t.to_string()).collect(),
-        }),
+        capacity_rule: args.find_capacity.then(|| capacity_rule(cfg, plan)),
         thresholds: s.thresholds.clone(),
         scenarios,
-        config: serde_json::to_value(&cfg).map_err(|e| e.to_string())?,
-    };
-    if !args.find_capacity
-        && let Some((file, prev)) = report::newest(&report_dir, &plan.suite, 20)
-    {
-        for sc in &mut report.scenarios {
-            sc.comparison =
-                compare::scenario(&prev, sc, s.thresholds.error_ratio, s.regression_ratio);
-        }
-        report.previous_run = Some(compare::PreviousRun {
-            file,
-            finished_at: prev.finished_at,
-            rehearsal: prev.rehearsal,
-        });
-        report.regression_ratio = Some(s.regression_ratio);
+        config: serde_json::to_value(cfg).map_err(|e| e.to_string())?,
+    })
+}
+
+fn capacity_rule(cfg: &Config, plan: &scenario::Plan) -> capacity::Rule {
+    let s = &cfg.strain;
+    capacity::Rule {
+        start_intensity_percent: plan.steps.first().map_or(0.0, |s| s.intensity),
+        factor: s.capacity.factor,
+        resolution: s.capacity.resolution,
+        step_seconds: plan.steps.first().map_or(0.0, |s| s.duration.as_secs_f64()),
+        cooldown_seconds: s.capacity.cooldown.0.as_secs_f64(),
+        abort_on_fail: s.capacity.abort_on_fail,
+        thresholds: CAPACITY_THRESHOLDS.iter().map(|t| t.to_string()).collect(),
     }
-    let path = report::write_json(&report_dir, &report)
+}
+
+/// Each scenario against the previous report of the same suite, regressions flagged.
+fn compare_with_previous(cfg: &Config, report_dir: &std::path::Path, report: &mut Report) {
+    let s = &cfg.strain;
+    let Some((file, prev)) = report::newest(report_dir, &report.suite, 20) else {
+        return;
+    };
+    for sc in &mut report.scenarios {
+        sc.comparison = compare::scenario(&prev, sc, s.thresholds.error_ratio, s.regression_ratio);
+    }
+    report.previous_run = Some(compare::PreviousRun {
+        file,
+        finished_at: prev.finished_at,
+        rehearsal: prev.rehearsal,
+    });
+    report.regression_ratio = Some(s.regression_ratio);
+}
+
+/// Writes the report and the summary, says what the run marks, then JUnit and Pushgateway.
+async fn deliver(
+    cfg: &Config,
+    args: &Args,
+    plan: &scenario::Plan,
+    ran: &[RanStep],
+    report_dir: &std::path::Path,
+    report: &Report,
+) -> Result<(), String> {
+    let path = report::write_json(report_dir, report)
         .map_err(|e| format!("cannot write the report into {}: {e}", report_dir.display()))?;
-    print!("{}", summary::table(&report));
-    if !report.rehearsal && rehearsal::at_least(&cfg, &plan.suite, &ran, VALIDATION_INTENSITY) {
+    print!("{}", summary::table(report));
+    if !report.rehearsal && rehearsal::at_least(cfg, &plan.suite, ran, VALIDATION_INTENSITY) {
         let all = report.complete && report.scenarios_passed == report.scenarios.len();
         println!(
             "validation at {VALIDATION_INTENSITY}%: every scenario ran at {VALIDATION_INTENSITY}% intensity or more and {}",
@@ -359,18 +432,18 @@ async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
     }
     eprintln!("strain: report written to {}", path.display());
     if let Some(j) = &args.junit {
-        std::fs::write(j, report::junit(&report))
+        std::fs::write(j, report::junit(report))
             .map_err(|e| format!("cannot write JUnit XML to {}: {e}", j.display()))?;
         eprintln!("strain: JUnit XML written to {}", j.display());
     }
     if let Some(gw) = &args.pushgateway {
         // The report is written already; a failed push is a warning, not a failed suite.
-        match report::push(gw, &report).await {
+        match report::push(gw, report).await {
             Ok(()) => eprintln!("strain: pushed to the Pushgateway"),
             Err(e) => eprintln!("warning: {e}"),
         }
     }
-    Ok(if report.passed { EXIT_PASS } else { EXIT_FAIL })
+    Ok(())
 }
 
 /// The steps of a suite (or chosen scenarios), one after another.
@@ -419,8 +492,6 @@ async fn capacity_search(
     runner: &mut Runner<'_>,
     plan: &scenario::Plan,
 ) -> Result<(Vec<ScenarioReport>, Option<String>), String> {
-    let cfg = runner.cfg;
-    let s = &cfg.strain;
     let began = std::time::Instant::now();
     let mut scenarios = Vec::new();
     let mut stop_reason: Option<String> = None;
@@ -429,121 +500,102 @@ async fn capacity_search(
             scenarios.push(not_run(first));
             continue;
         }
-        let name = first.scenario;
-        let full_rate =
-            scenario::step(cfg, plan.target_tier, name, 100.0, first.duration)?.target_rate();
-        let mut search = capacity::Search::new(
-            first.target_rate(),
-            s.capacity.factor,
-            s.capacity.resolution,
-            s.rate_cap,
-        );
-        let mut steps: Vec<capacity::Step> = Vec::new();
-        let mut tried: Vec<f64> = Vec::new();
-        let mut best: Option<(f64, ScenarioReport)> = None;
-        let mut last: Option<ScenarioReport> = None;
-        let mut cool = false;
-        let limit = loop {
-            let rate = match search.next() {
-                Ok(r) => r,
-                Err(l) => break l,
-            };
-            let intensity = 100.0 * rate / full_rate.max(f64::MIN_POSITIVE);
-            let step = scenario::step(cfg, plan.target_tier, name, intensity, first.duration)?;
-            let actual = step.target_rate();
-            if tried
+        let sr = search_scenario(runner, plan, first, began, &mut stop_reason).await?;
+        scenarios.push(sr);
+    }
+    Ok((scenarios, stop_reason))
+}
+
+/// One scenario's search so far: the rates tried, the steps run, the best that passed.
+struct Probe {
+    search: capacity::Search,
+    full_rate: f64,
+    steps: Vec<capacity::Step>,
+    tried: Vec<f64>,
+    best: Option<(f64, ScenarioReport)>,
+    last: Option<ScenarioReport>,
+    /// The last step failed: let the target drain before the next.
+    cool: bool,
+}
+
+impl Probe {
+    /// The next step to run, or why the search ends here.
+    fn next_step(
+        &mut self,
+        runner: &Runner<'_>,
+        plan: &scenario::Plan,
+        first: &Step,
+        began: std::time::Instant,
+    ) -> Result<Result<(Step, f64), capacity::Limit>, String> {
+        let s = &runner.cfg.strain;
+        let rate = match self.search.next() {
+            Ok(r) => r,
+            Err(l) => return Ok(Err(l)),
+        };
+        let intensity = 100.0 * rate / self.full_rate.max(f64::MIN_POSITIVE);
+        let step = scenario::step(
+            runner.cfg,
+            plan.target_tier,
+            first.scenario,
+            intensity,
+            first.duration,
+        )?;
+        let actual = step.target_rate();
+        let pause = if self.cool {
+            s.capacity.cooldown.0
+        } else {
+            Duration::ZERO
+        };
+        let planned = (actual * step.duration.as_secs_f64()).ceil();
+        let limit = if self
+            .tried
+            .iter()
+            .any(|t| (t - actual).abs() <= 1e-9 * actual.max(1.0))
+        {
+            // Virtual users come in whole numbers: the search cannot get any finer.
+            Some(capacity::Limit::Threshold)
+        } else if actual > s.rate_cap * (1.0 + 1e-9) {
+            Some(capacity::Limit::RateCap)
+        } else if planned > runner.settings.budget.remaining() as f64 {
+            Some(capacity::Limit::MaxRequests)
+        } else if began.elapsed() + pause + step.duration > s.max_duration.0 {
+            Some(capacity::Limit::MaxDuration)
+        } else {
+            None
+        };
+        Ok(limit.map_or(Ok((step, intensity)), Err))
+    }
+
+    /// Books one step's result.
+    fn record(&mut self, step: &Step, intensity: f64, sr: &ScenarioReport) {
+        let stats = sr.stats.as_ref();
+        self.steps.push(capacity::Step {
+            target_rate: step.target_rate(),
+            intensity_percent: intensity,
+            passed: sr.passed,
+            achieved_rate: stats.map_or(0.0, |st| st.achieved_rate),
+            p95_ms: stats.and_then(|st| st.latency_ms.corrected.map(|q| q.p95)),
+            error_ratio: stats.and_then(|st| st.error_ratio),
+            failed: sr
+                .verdicts
                 .iter()
-                .any(|t| (t - actual).abs() <= 1e-9 * actual.max(1.0))
-            {
-                // Virtual users come in whole numbers: the search cannot get any finer.
-                break capacity::Limit::Threshold;
-            }
-            if actual > s.rate_cap * (1.0 + 1e-9) {
-                break capacity::Limit::RateCap;
-            }
-            let planned = (actual * step.duration.as_secs_f64()).ceil();
-            if planned > runner.settings.budget.remaining() as f64 {
-                break capacity::Limit::MaxRequests;
-            }
-            let pause = if cool {
-                s.capacity.cooldown.0
-            } else {
-                Duration::ZERO
-            };
-            if began.elapsed() + pause + step.duration > s.max_duration.0 {
-                break capacity::Limit::MaxDuration;
-            }
-            if !pause.is_zero() {
-                // A failing step leaves a queue behind (requests the target still works on):
-                // let it drain, or the next step inherits its latency.
-                eprintln!(
-                    "strain: {name}: cooling down for {}",
-                    humantime::format_duration(pause)
-                );
-                let mut stop = runner.stop.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = stop.wait_for(|s| *s) => {
-                        stop_reason = Some("interrupted".into());
-                        break capacity::Limit::Interrupted;
-                    }
-                }
-            }
-            tried.push(actual);
-            let (res, mem) = runner.step(&step, s.capacity.abort_on_fail).await?;
-            if res.interrupted {
-                stop_reason = Some("interrupted".into());
-            } else if runner.settings.budget.exhausted() {
-                stop_reason = Some("max_requests".into());
-            }
-            let sr = scenario_report(
-                &step,
-                &res,
-                mem,
-                cfg,
-                stop_reason.is_some(),
-                &["throughput"],
-            );
-            finish_progress(runner, &step, &sr);
-            let stats = sr.stats.as_ref();
-            steps.push(capacity::Step {
-                target_rate: actual,
-                intensity_percent: intensity,
-                passed: sr.passed,
-                achieved_rate: stats.map_or(0.0, |st| st.achieved_rate),
-                p95_ms: stats.and_then(|st| st.latency_ms.corrected.map(|q| q.p95)),
-                error_ratio: stats.and_then(|st| st.error_ratio),
-                failed: sr
-                    .verdicts
-                    .iter()
-                    .filter(|v| !v.passed)
-                    .map(|v| v.threshold.clone())
-                    .collect(),
-                early_stop: sr.early_stop.clone(),
-            });
-            if let Some(r) = &stop_reason {
-                last = Some(sr);
-                break if r == "interrupted" {
-                    capacity::Limit::Interrupted
-                } else {
-                    capacity::Limit::MaxRequests
-                };
-            }
-            search.record(actual, sr.passed);
-            cool = !sr.passed;
-            if sr.passed && best.as_ref().is_none_or(|(b, _)| actual > *b) {
-                best = Some((actual, sr.clone()));
-            }
-            last = Some(sr);
-        };
+                .filter(|v| !v.passed)
+                .map(|v| v.threshold.clone())
+                .collect(),
+            early_stop: sr.early_stop.clone(),
+        });
+    }
+
+    /// The scenario's report: its best passing step (or its last), carrying the outcome.
+    fn finish(self, first: &Step, limit: capacity::Limit) -> ScenarioReport {
         let outcome = capacity::Outcome {
-            requests_per_second: search.capacity(),
-            first_failing_rate: search.first_failing(),
+            requests_per_second: self.search.capacity(),
+            first_failing_rate: self.search.first_failing(),
             limited_by: limit,
-            full_rate,
-            steps,
+            full_rate: self.full_rate,
+            steps: self.steps,
         };
-        let mut sr = match (best, last) {
+        let mut sr = match (self.best, self.last) {
             (Some((_, b)), _) => b,
             (None, Some(l)) => l,
             (None, None) => not_run(first),
@@ -557,11 +609,93 @@ async fn capacity_search(
                 ScenarioStatus::Failed
             };
         }
-        eprintln!("strain: {}", report::capacity_line(name.as_str(), &outcome));
+        eprintln!(
+            "strain: {}",
+            report::capacity_line(first.scenario.as_str(), &outcome)
+        );
         sr.capacity = Some(outcome);
-        scenarios.push(sr);
+        sr
     }
-    Ok((scenarios, stop_reason))
+}
+
+/// Waits out a failing step's queue (requests the target still works on), or an interruption.
+async fn cool_down(runner: &Runner<'_>, name: ScenarioName, pause: Duration) -> bool {
+    eprintln!(
+        "strain: {name}: cooling down for {}",
+        humantime::format_duration(pause)
+    );
+    let mut stop = runner.stop.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => true,
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+/// Ramps one scenario's arrival rate until a step fails, the search is fine enough, or a bound
+/// of the run is reached.
+async fn search_scenario(
+    runner: &mut Runner<'_>,
+    plan: &scenario::Plan,
+    first: &Step,
+    began: std::time::Instant,
+    stop_reason: &mut Option<String>,
+) -> Result<ScenarioReport, String> {
+    let cfg = runner.cfg;
+    let s = &cfg.strain;
+    let full_rate =
+        scenario::step(cfg, plan.target_tier, first.scenario, 100.0, first.duration)?.target_rate();
+    let mut p = Probe {
+        search: capacity::Search::new(
+            first.target_rate(),
+            s.capacity.factor,
+            s.capacity.resolution,
+            s.rate_cap,
+        ),
+        full_rate,
+        steps: Vec::new(),
+        tried: Vec::new(),
+        best: None,
+        last: None,
+        cool: false,
+    };
+    let limit = loop {
+        let (step, intensity) = match p.next_step(runner, plan, first, began)? {
+            Ok(next) => next,
+            Err(limit) => break limit,
+        };
+        let pause = s.capacity.cooldown.0;
+        if p.cool && !pause.is_zero() && !cool_down(runner, first.scenario, pause).await {
+            *stop_reason = Some("interrupted".into());
+            break capacity::Limit::Interrupted;
+        }
+        let actual = step.target_rate();
+        p.tried.push(actual);
+        let (res, mem) = runner.step(&step, s.capacity.abort_on_fail).await?;
+        if res.interrupted {
+            *stop_reason = Some("interrupted".into());
+        } else if runner.settings.budget.exhausted() {
+            *stop_reason = Some("max_requests".into());
+        }
+        let stopped = stop_reason.is_some();
+        let sr = scenario_report(&step, &res, mem, cfg, stopped, &["throughput"]);
+        finish_progress(runner, &step, &sr);
+        p.record(&step, intensity, &sr);
+        if let Some(r) = stop_reason.as_deref() {
+            p.last = Some(sr);
+            break if r == "interrupted" {
+                capacity::Limit::Interrupted
+            } else {
+                capacity::Limit::MaxRequests
+            };
+        }
+        p.search.record(actual, sr.passed);
+        p.cool = !sr.passed;
+        if sr.passed && p.best.as_ref().is_none_or(|(b, _)| actual > *b) {
+            p.best = Some((actual, sr.clone()));
+        }
+        p.last = Some(sr);
+    };
+    Ok(p.finish(first, limit))
 }
 
 fn load_reports(step: &Step, res: Option<&StepResult>) -> Vec<LoadReport> {

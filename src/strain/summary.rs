@@ -63,6 +63,45 @@ fn comparison(r: &Report, out: &mut String) {
 
 /// The table as text, ending with the suite's verdict line.
 pub fn table(r: &Report) -> String {
+    let mut out = grid(&rows(r));
+    failures(r, &mut out);
+    comparison(r, &mut out);
+    if r.capacity_rule.is_some() {
+        capacity(r, &mut out);
+        return out;
+    }
+    if r.rehearsal {
+        out.push_str(&format!(
+            "REHEARSAL: this run never counts for readiness: {}\n",
+            r.rehearsal_reasons.join("; ")
+        ));
+    }
+    out.push_str(&format!(
+        "suite {}{}: {}/{} scenarios passed (ratio {:.2}, an upgrade needs >= {:.2}){}: {}\n",
+        r.suite,
+        if r.rehearsal { " (rehearsal)" } else { "" },
+        r.scenarios_passed,
+        r.scenarios_run,
+        r.pass_ratio,
+        r.required_pass_ratio,
+        stopped_early(r),
+        if r.passed { "PASS" } else { "FAIL" }
+    ));
+    out
+}
+
+fn stopped_early(r: &Report) -> String {
+    r.stop_reason
+        .as_deref()
+        .map_or(String::new(), |s| format!(", stopped early ({s})"))
+}
+
+fn percent2(e: Option<f64>) -> String {
+    e.map_or("-".into(), |e| format!("{:.2}%", e * 100.0))
+}
+
+/// The header and one row per scenario: its figures, then each threshold's verdict.
+fn rows(r: &Report) -> Vec<Vec<String>> {
     let mut head: Vec<String> = [
         "scenario",
         "requests",
@@ -95,8 +134,7 @@ pub fn table(r: &Report) -> String {
                     ms(q.map(|q| q.p95)),
                     ms(q.map(|q| q.p99)),
                     ms(q.map(|q| q.max)),
-                    st.error_ratio
-                        .map_or("-".into(), |e| format!("{:.2}%", e * 100.0)),
+                    percent2(st.error_ratio),
                     st.counts.late.to_string(),
                     st.counts.dropped.to_string(),
                     st.memory
@@ -121,6 +159,11 @@ pub fn table(r: &Report) -> String {
         }
         rows.push(row);
     }
+    rows
+}
+
+/// Rows as aligned columns, a rule under the header.
+fn grid(rows: &[Vec<String>]) -> String {
     let cols = rows[0].len();
     let widths: Vec<usize> = (0..cols)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -145,6 +188,11 @@ pub fn table(r: &Report) -> String {
             out.push('\n');
         }
     }
+    out
+}
+
+/// Why each failing threshold failed, and where a step stopped early.
+fn failures(r: &Report, out: &mut String) {
     for s in &r.scenarios {
         for v in s.verdicts.iter().filter(|v| !v.passed) {
             out.push_str(&format!(
@@ -158,65 +206,41 @@ pub fn table(r: &Report) -> String {
             out.push_str(&format!("  {} {}\n", s.name, report::early_stop_text(e)));
         }
     }
-    comparison(r, &mut out);
-    if r.capacity_rule.is_some() {
-        for s in &r.scenarios {
-            if let Some(c) = &s.capacity {
-                out.push_str(&format!("{}\n", report::capacity_line(s.name.as_str(), c)));
-                for st in &c.steps {
-                    out.push_str(&format!(
-                        "  step {:>8.1} req/s: {} (achieved {:.1}/s, p95 {} ms, errors {}){}\n",
-                        st.target_rate,
-                        if st.passed { "pass" } else { "FAIL" },
-                        st.achieved_rate,
-                        ms(st.p95_ms),
-                        st.error_ratio
-                            .map_or("-".into(), |e| format!("{:.2}%", e * 100.0)),
-                        if st.failed.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                " {}{}",
-                                st.failed.join(", "),
-                                if st.early_stop.is_some() {
-                                    ", stopped early"
-                                } else {
-                                    ""
-                                }
-                            )
-                        }
-                    ));
-                }
-            }
+}
+
+/// A capacity search: each scenario's capacity, its steps, and the search's verdict line.
+fn capacity(r: &Report, out: &mut String) {
+    for s in &r.scenarios {
+        let Some(c) = &s.capacity else { continue };
+        out.push_str(&format!("{}\n", report::capacity_line(s.name.as_str(), c)));
+        for st in &c.steps {
+            let failed = if st.failed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {}{}",
+                    st.failed.join(", "),
+                    if st.early_stop.is_some() {
+                        ", stopped early"
+                    } else {
+                        ""
+                    }
+                )
+            };
+            out.push_str(&format!(
+                "  step {:>8.1} req/s: {} (achieved {:.1}/s, p95 {} ms, errors {}){failed}\n",
+                st.target_rate,
+                if st.passed { "pass" } else { "FAIL" },
+                st.achieved_rate,
+                ms(st.p95_ms),
+                percent2(st.error_ratio),
+            ));
         }
-        out.push_str(&format!(
-            "capacity search: {} of {} scenarios found a passing rate{}\n",
-            r.scenarios_passed,
-            r.scenarios.len(),
-            r.stop_reason
-                .as_deref()
-                .map_or(String::new(), |s| format!(", stopped early ({s})"))
-        ));
-        return out;
-    }
-    if r.rehearsal {
-        out.push_str(&format!(
-            "REHEARSAL: this run never counts for readiness: {}\n",
-            r.rehearsal_reasons.join("; ")
-        ));
     }
     out.push_str(&format!(
-        "suite {}{}: {}/{} scenarios passed (ratio {:.2}, an upgrade needs >= {:.2}){}: {}\n",
-        r.suite,
-        if r.rehearsal { " (rehearsal)" } else { "" },
+        "capacity search: {} of {} scenarios found a passing rate{}\n",
         r.scenarios_passed,
-        r.scenarios_run,
-        r.pass_ratio,
-        r.required_pass_ratio,
-        r.stop_reason
-            .as_deref()
-            .map_or(String::new(), |s| format!(", stopped early ({s})")),
-        if r.passed { "PASS" } else { "FAIL" }
+        r.scenarios.len(),
+        stopped_early(r)
     ));
-    out
 }

@@ -185,23 +185,65 @@ pub fn plan(entries: &[Entry<'_>], rules: &Rules<'_>, now_ms: i64) -> Plan {
     p
 }
 
-fn entry(e: &Entry<'_>, rules: &Rules<'_>, now_ms: i64, out: &mut Vec<Item>) -> Outcome {
+/// Whether the rules keep an entry at all: no build logs, only the configured environments
+/// and projects.
+fn selected(e: &Entry<'_>, rules: &Rules<'_>) -> bool {
     if e.source.as_deref() == Some("build") {
-        return Outcome::Ignored;
+        return false;
     }
     if let Some(env) = e.environment.as_deref()
         && !rules.environments.iter().any(|x| x == env)
     {
-        return Outcome::Ignored;
+        return false;
     }
-    if !rules.projects.is_empty() {
-        let named = |v: &Option<std::borrow::Cow<'_, str>>| {
-            v.as_deref()
-                .is_some_and(|v| rules.projects.iter().any(|p| p == v))
-        };
-        if !named(&e.project_id) && !named(&e.project_name) {
-            return Outcome::Ignored;
-        }
+    if rules.projects.is_empty() {
+        return true;
+    }
+    let named = |v: &Option<std::borrow::Cow<'_, str>>| {
+        v.as_deref()
+            .is_some_and(|v| rules.projects.iter().any(|p| p == v))
+    };
+    named(&e.project_id) || named(&e.project_name)
+}
+
+/// The request's path, without query or fragment, always starting with `/`.
+fn request_path<'a>(e: &'a Entry<'_>) -> Option<std::borrow::Cow<'a, str>> {
+    match e.proxy.as_ref().and_then(|p| p.path.as_deref()) {
+        Some(p) => Some(p.split(['?', '#']).next().unwrap_or("").into()),
+        None => e.path.as_deref().map(|p| {
+            if p.starts_with('/') {
+                p.into()
+            } else {
+                format!("/{p}").into()
+            }
+        }),
+    }
+}
+
+/// The entry's time in whole milliseconds, when it is a sane time inside the window.
+fn entry_time(e: &Entry<'_>, rules: &Rules<'_>, now_ms: i64) -> Result<i64, Outcome> {
+    let ts = e
+        .proxy
+        .as_ref()
+        .and_then(|p| p.timestamp)
+        .or(e.timestamp)
+        .ok_or(Outcome::Invalid)?;
+    if !(ts.is_finite() && ts > 0.0 && ts < MAX_TIMESTAMP_MS) {
+        return Err(Outcome::Invalid);
+    }
+    let ts = ts.floor() as i64;
+    if ts < now_ms.saturating_sub(rules.window_ms) {
+        return Err(Outcome::Late);
+    }
+    if ts > now_ms.saturating_add(FUTURE_SLACK_MS) {
+        return Err(Outcome::Future);
+    }
+    Ok(ts)
+}
+
+fn entry(e: &Entry<'_>, rules: &Rules<'_>, now_ms: i64, out: &mut Vec<Item>) -> Outcome {
+    if !selected(e, rules) {
+        return Outcome::Ignored;
     }
     let duration = e.message.and_then(|m| report_duration_ms(m.get()));
     if e.proxy.is_none() && duration.is_none() {
@@ -217,19 +259,10 @@ fn entry(e: &Entry<'_>, rules: &Rules<'_>, now_ms: i64, out: &mut Vec<Item>) -> 
     else {
         return Outcome::Invalid;
     };
-    let Some(ts) = proxy.and_then(|p| p.timestamp).or(e.timestamp) else {
-        return Outcome::Invalid;
+    let ts = match entry_time(e, rules, now_ms) {
+        Ok(ts) => ts,
+        Err(o) => return o,
     };
-    if !(ts.is_finite() && ts > 0.0 && ts < MAX_TIMESTAMP_MS) {
-        return Outcome::Invalid;
-    }
-    let ts = ts.floor() as i64;
-    if ts < now_ms.saturating_sub(rules.window_ms) {
-        return Outcome::Late;
-    }
-    if ts > now_ms.saturating_add(FUTURE_SLACK_MS) {
-        return Outcome::Future;
-    }
     let minute = ts.div_euclid(60_000);
     let (Ok(proxy_status), Ok(entry_status)) = (
         status(proxy.and_then(|p| p.status_code)),
@@ -241,16 +274,7 @@ fn entry(e: &Entry<'_>, rules: &Rules<'_>, now_ms: i64, out: &mut Vec<Item>) -> 
     if proxy_status == Some(-1) {
         return Outcome::Ignored;
     }
-    let path: Option<std::borrow::Cow<'_, str>> = match proxy.and_then(|p| p.path.as_deref()) {
-        Some(p) => Some(p.split(['?', '#']).next().unwrap_or("").into()),
-        None => e.path.as_deref().map(|p| {
-            if p.starts_with('/') {
-                p.into()
-            } else {
-                format!("/{p}").into()
-            }
-        }),
-    };
+    let path = request_path(e);
     let api = path.as_deref().is_some_and(|p| rules.is_api(p));
     let duration = match duration {
         Some(d) if d.is_finite() && (0.0..=MAX_DURATION_MS).contains(&d) => Some(d),

@@ -334,69 +334,12 @@ async fn handle(
             "no x-vercel-signature header: only signed deliveries are counted".into(),
         ));
     };
-    let secret = match d.secret.resolve() {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return Err(Refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!(
-                    "the drain's secret is not configured: {} is not set",
-                    d.secret
-                ),
-            ));
-        }
-        Err(e) => return Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)),
-    };
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").to_string());
-    let now_ms = Utc::now().timestamp_millis();
-    let c = cfg.clone();
-    let planned = tokio::task::spawn_blocking(move || {
-        process(
-            &raw,
-            encoding.as_deref(),
-            secret.expose().as_bytes(),
-            &signature,
-            &c.vercel_drain,
-            now_ms,
-        )
-    })
-    .await
-    .map_err(|e| {
-        Refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("the delivery could not be processed: {e}"),
-        )
-    })??;
+    let planned = plan_off_thread(cfg, raw, encoding, signature).await?;
     r.count_entries(&planned.entries);
-    let (counted, duplicates) = if planned.items.is_empty() {
-        (0, 0)
-    } else {
-        let stored = tokio::time::timeout(d.timeout.0, r.store.commit(cfg, &planned.items)).await;
-        match stored {
-            Ok(Ok(f)) => (f.counted, f.duplicates),
-            Ok(Err(e)) => {
-                return Err(Refusal(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!("the delivery could not be stored ({}): {e}", e.reason),
-                ));
-            }
-            Err(_) => {
-                return Err(Refusal(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!(
-                        "storing the delivery took longer than vercel_drain.timeout ({})",
-                        d.timeout
-                    ),
-                ));
-            }
-        }
-    };
+    let (counted, duplicates) = store(r, cfg, &planned).await?;
     let duplicates = duplicates + planned.repeats;
     r.stats.counted.fetch_add(counted, Ordering::Relaxed);
     r.stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
@@ -415,6 +358,64 @@ async fn handle(
         invalid: e.invalid,
     };
     Ok(("ok", serde_json::to_string(&stored).unwrap_or_default()))
+}
+
+fn unavailable(message: String) -> Refusal {
+    Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+}
+
+/// Verifies, decodes, parses and plans the delivery on the blocking pool (CPU work), with the
+/// drain's secret resolved here and never logged.
+async fn plan_off_thread(
+    cfg: &Arc<Config>,
+    raw: Bytes,
+    encoding: Option<String>,
+    signature: String,
+) -> Result<Plan, Refusal> {
+    let d = &cfg.vercel_drain;
+    let secret = match d.secret.resolve() {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return Err(unavailable(format!(
+                "the drain's secret is not configured: {} is not set",
+                d.secret
+            )));
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
+    let now_ms = Utc::now().timestamp_millis();
+    let c = cfg.clone();
+    tokio::task::spawn_blocking(move || {
+        process(
+            &raw,
+            encoding.as_deref(),
+            secret.expose().as_bytes(),
+            &signature,
+            &c.vercel_drain,
+            now_ms,
+        )
+    })
+    .await
+    .map_err(|e| unavailable(format!("the delivery could not be processed: {e}")))?
+}
+
+/// Commits the delivery's items in one transaction: (counted, already seen).
+async fn store(r: &Receiver, cfg: &Arc<Config>, planned: &Plan) -> Result<(u64, u64), Refusal> {
+    if planned.items.is_empty() {
+        return Ok((0, 0));
+    }
+    let d = &cfg.vercel_drain;
+    match tokio::time::timeout(d.timeout.0, r.store.commit(cfg, &planned.items)).await {
+        Ok(Ok(f)) => Ok((f.counted, f.duplicates)),
+        Ok(Err(e)) => Err(unavailable(format!(
+            "the delivery could not be stored ({}): {e}",
+            e.reason
+        ))),
+        Err(_) => Err(unavailable(format!(
+            "storing the delivery took longer than vercel_drain.timeout ({})",
+            d.timeout
+        ))),
+    }
 }
 
 fn refused_body(e: BodyError) -> Refusal {

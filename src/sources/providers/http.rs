@@ -216,40 +216,7 @@ impl Http {
             if status.is_success() {
                 return Attempt::Done(body);
             }
-            let detail = provider_message(&body);
-            let msg = |lead: String| match &detail {
-                Some(d) => format!("{lead}: {d}"),
-                None => lead,
-            };
-            match status {
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    Attempt::Fatal(SourceError::new(
-                        reason::AUTH,
-                        msg(format!(
-                            "{host} refused the key for {what} (HTTP {})",
-                            status.as_u16()
-                        )),
-                    ))
-                }
-                StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
-                    error: SourceError::new(
-                        reason::RATE_LIMITED,
-                        msg(format!("{host} rate-limited {what} (HTTP 429)")),
-                    ),
-                    after: Some(after),
-                },
-                s if s.is_server_error() => Attempt::Retry {
-                    error: SourceError::new(
-                        reason::HTTP_STATUS,
-                        msg(format!("{host} failed {what} (HTTP {})", s.as_u16())),
-                    ),
-                    after: Some(after),
-                },
-                s => Attempt::Fatal(SourceError::new(
-                    reason::HTTP_STATUS,
-                    msg(format!("{host} answered {what} with HTTP {}", s.as_u16())),
-                )),
-            }
+            refused(status, &body, &host, what, after)
         };
         match tokio::time::timeout(limits.timeout, fut).await {
             Ok(a) => a,
@@ -269,6 +236,49 @@ impl Http {
     fn redact(&self, mut e: SourceError) -> SourceError {
         e.message = redact(&e.message, &self.secrets);
         e
+    }
+}
+
+/// What a provider's non-2xx answer means: a refused key and other 4xx are fatal for this
+/// poll; 429 and 5xx are retried after the Retry-After the provider asked for.
+fn refused(
+    status: StatusCode,
+    body: &[u8],
+    host: &str,
+    what: &str,
+    after: Option<Duration>,
+) -> Attempt {
+    let detail = provider_message(body);
+    let msg = |lead: String| match &detail {
+        Some(d) => format!("{lead}: {d}"),
+        None => lead,
+    };
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fatal(SourceError::new(
+            reason::AUTH,
+            msg(format!(
+                "{host} refused the key for {what} (HTTP {})",
+                status.as_u16()
+            )),
+        )),
+        StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
+            error: SourceError::new(
+                reason::RATE_LIMITED,
+                msg(format!("{host} rate-limited {what} (HTTP 429)")),
+            ),
+            after: Some(after),
+        },
+        s if s.is_server_error() => Attempt::Retry {
+            error: SourceError::new(
+                reason::HTTP_STATUS,
+                msg(format!("{host} failed {what} (HTTP {})", s.as_u16())),
+            ),
+            after: Some(after),
+        },
+        s => Attempt::Fatal(SourceError::new(
+            reason::HTTP_STATUS,
+            msg(format!("{host} answered {what} with HTTP {}", s.as_u16())),
+        )),
     }
 }
 

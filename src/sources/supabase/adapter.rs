@@ -218,6 +218,14 @@ fn db_err(e: &tokio_postgres::Error) -> String {
     super::db_message(e)
 }
 
+/// The connection went away mid-check: the whole check stops rather than report half.
+fn lost(e: tokio_postgres::Error) -> SourceError {
+    SourceError::new(
+        "connection_lost",
+        format!("the database connection was lost: {e}"),
+    )
+}
+
 /// The view's existence, columns, grants and base tables, as the catalog says.
 async fn catalog_checks(
     client: &tokio_postgres::Client,
@@ -225,12 +233,6 @@ async fn catalog_checks(
     subject: &str,
     out: &mut Vec<Finding>,
 ) -> Result<(), SourceError> {
-    let gone = |e: tokio_postgres::Error| {
-        SourceError::new(
-            "connection_lost",
-            format!("the database connection was lost: {e}"),
-        )
-    };
     let row = client
         .query_opt(
             "select c.relkind::text as kind, pg_catalog.pg_get_userbyid(c.relowner)::text as owner,
@@ -239,7 +241,7 @@ async fn catalog_checks(
             &[&subject],
         )
         .await
-        .map_err(gone)?;
+        .map_err(lost)?;
     let Some(row) = row else {
         out.push(Finding::new(
             subject,
@@ -259,8 +261,30 @@ async fn catalog_checks(
             ),
         ));
     }
+    check_columns(client, v, subject, out).await?;
+    check_api_roles(client, subject, out).await?;
+    let tables = base_tables(client, subject).await.map_err(lost)?;
+    let reads = check_base_tables(&tables, subject, out);
+    check_sees_rows(client, &tables, subject, out).await?;
+    out.push(Finding::new(
+        subject,
+        "ok",
+        if reads.is_empty() {
+            format!("owner {owner}")
+        } else {
+            format!("reads {}", reads.join(", "))
+        },
+    ));
+    Ok(())
+}
 
-    // Columns and types.
+/// Every column of the contract is there with its type.
+async fn check_columns(
+    client: &tokio_postgres::Client,
+    v: &View,
+    subject: &str,
+    out: &mut Vec<Finding>,
+) -> Result<(), SourceError> {
     let cols = client
         .query(
             "select a.attname::text as name, pg_catalog.format_type(a.atttypid, null) as ty
@@ -270,7 +294,7 @@ async fn catalog_checks(
             &[&subject],
         )
         .await
-        .map_err(gone)?;
+        .map_err(lost)?;
     for want in v.columns {
         match cols
             .iter()
@@ -296,8 +320,15 @@ async fn catalog_checks(
             }
         }
     }
+    Ok(())
+}
 
-    // Who may reach it besides the reader: the API roles must not.
+/// Who may reach it besides the reader: the API roles must not.
+async fn check_api_roles(
+    client: &tokio_postgres::Client,
+    subject: &str,
+    out: &mut Vec<Finding>,
+) -> Result<(), SourceError> {
     let exposed = client
         .query(
             "select r.rolname::text as role from pg_catalog.pg_roles r
@@ -308,7 +339,7 @@ async fn catalog_checks(
             &[&subject],
         )
         .await
-        .map_err(gone)?;
+        .map_err(lost)?;
     for r in exposed {
         let role: String = r.get("role");
         out.push(Finding::new(
@@ -317,11 +348,13 @@ async fn catalog_checks(
             format!("{role} can reach it: revoke all on {subject} from {role}"),
         ));
     }
+    Ok(())
+}
 
-    // The tables behind it, and whether the view sees all their rows.
-    let tables = base_tables(client, subject).await.map_err(gone)?;
+/// The tables behind the view, and whether it sees all their rows; returns what it reads.
+fn check_base_tables(tables: &[BaseTable], subject: &str, out: &mut Vec<Finding>) -> Vec<String> {
     let mut reads = Vec::new();
-    for t in &tables {
+    for t in tables {
         if !t.can_select {
             out.push(Finding::new(
                 subject,
@@ -353,41 +386,42 @@ async fn catalog_checks(
             t.name.clone()
         });
     }
-    // What the reader sees against what the catalog says the tables hold.
-    if out
+    reads
+}
+
+/// What the reader sees against what the catalog says the tables hold (only when nothing
+/// worse was found: an empty view over a table it may not read says nothing more).
+async fn check_sees_rows(
+    client: &tokio_postgres::Client,
+    tables: &[BaseTable],
+    subject: &str,
+    out: &mut Vec<Finding>,
+) -> Result<(), SourceError> {
+    if !out
         .iter()
         .all(|f| f.subject != subject || f.status == "warning")
     {
-        let sql = format!("select exists (select 1 from {subject})");
-        match client.query_one(&sql, &[]).await {
-            Ok(r) if !r.get::<_, bool>(0) => {
-                if let Some(t) = tables.iter().find(|t| t.est_rows > 0) {
-                    out.push(Finding::new(
-                        subject,
-                        "warning",
-                        format!(
-                            "shows no row while {} holds about {}: does the view filter them out \
-                             (auth.uid(), a tenant or status condition)?",
-                            t.name, t.est_rows
-                        ),
-                    ));
-                }
-            }
-            Ok(_) => {}
-            Err(e) if e.is_closed() => return Err(gone(e)),
-            Err(e) => out.push(Finding::new(subject, "error", db_err(&e))),
-        }
+        return Ok(());
     }
-    let owner_note = format!("owner {owner}");
-    out.push(Finding::new(
-        subject,
-        "ok",
-        if reads.is_empty() {
-            owner_note
-        } else {
-            format!("reads {}", reads.join(", "))
-        },
-    ));
+    let sql = format!("select exists (select 1 from {subject})");
+    match client.query_one(&sql, &[]).await {
+        Ok(r) if !r.get::<_, bool>(0) => {
+            if let Some(t) = tables.iter().find(|t| t.est_rows > 0) {
+                out.push(Finding::new(
+                    subject,
+                    "warning",
+                    format!(
+                        "shows no row while {} holds about {}: does the view filter them out \
+                         (auth.uid(), a tenant or status condition)?",
+                        t.name, t.est_rows
+                    ),
+                ));
+            }
+        }
+        Ok(_) => {}
+        Err(e) if e.is_closed() => return Err(lost(e)),
+        Err(e) => out.push(Finding::new(subject, "error", db_err(&e))),
+    }
     Ok(())
 }
 

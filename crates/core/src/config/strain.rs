@@ -533,8 +533,23 @@ pub struct ChecklistTier {
     pub extra_items: Vec<String>,
 }
 
+/// Adds one problem.
+fn push(out: &mut Vec<(String, String)>, path: &str, message: &str) {
+    out.push((path.to_string(), message.to_string()));
+}
+
 /// Problems of the `strain` and `upgrade_checklist` sections as (field path, message).
 pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, String)>) {
+    general(s, out);
+    capacity(&s.capacity, out);
+    thresholds(&s.thresholds, out);
+    scenarios(s, out);
+    suites(s, out);
+    checklist(c, out);
+}
+
+/// Bounds, durations, ratios and hosts of the section itself.
+fn general(s: &Strain, out: &mut Vec<(String, String)>) {
     let mut bad = |p: &str, m: &str| out.push((p.to_string(), m.to_string()));
     let positive = |v: f64| v.is_finite() && v > 0.0;
     let ratio = |v: f64| v.is_finite() && v > 0.0 && v <= 1.0;
@@ -576,7 +591,19 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
     if !(s.regression_ratio.is_finite() && s.regression_ratio > 0.0 && s.regression_ratio <= 10.0) {
         bad("strain.regression_ratio", "must be above 0 and at most 10");
     }
-    let cap = &s.capacity;
+    for (i, h) in s.allowed_hosts.iter().enumerate() {
+        if h.trim().is_empty() || h.contains('/') || h.contains(' ') {
+            bad(
+                &format!("strain.allowed_hosts.{i}"),
+                "must be a bare host name or address, e.g. staging.example.com",
+            );
+        }
+    }
+}
+
+/// The capacity search's step rule.
+fn capacity(cap: &CapacitySearch, out: &mut Vec<(String, String)>) {
+    let mut bad = |p: &str, m: &str| out.push((p.to_string(), m.to_string()));
     if !(cap.start_intensity.is_finite()
         && cap.start_intensity > 0.0
         && cap.start_intensity <= 1000.0)
@@ -595,15 +622,12 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
     if cap.step_duration.0.is_zero() {
         bad("strain.capacity.step_duration", "must be greater than zero");
     }
-    for (i, h) in s.allowed_hosts.iter().enumerate() {
-        if h.trim().is_empty() || h.contains('/') || h.contains(' ') {
-            bad(
-                &format!("strain.allowed_hosts.{i}"),
-                "must be a bare host name or address, e.g. staging.example.com",
-            );
-        }
-    }
-    let t = &s.thresholds;
+}
+
+/// The pass thresholds.
+fn thresholds(t: &StrainThresholds, out: &mut Vec<(String, String)>) {
+    let mut bad = |p: &str, m: &str| out.push((p.to_string(), m.to_string()));
+    let ratio = |v: f64| v.is_finite() && v > 0.0 && v <= 1.0;
     if t.response_time.0.is_zero() {
         bad(
             "strain.thresholds.response_time",
@@ -631,53 +655,73 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
             "must be above 0 and at most 1",
         );
     }
+}
+
+/// Each scenario's load and requests.
+fn scenarios(s: &Strain, out: &mut Vec<(String, String)>) {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
     for name in ScenarioName::PARTS {
         let def = s.scenario(name).expect("a part is a single scenario");
         let base = format!("strain.scenarios.{name}");
         if def.rate.is_some_and(|r| !positive(r)) {
-            bad(&format!("{base}.rate"), "must be a number above 0");
+            push(out, &format!("{base}.rate"), "must be a number above 0");
         }
         if def.vus == Some(0) {
-            bad(&format!("{base}.vus"), "must be at least 1");
+            push(out, &format!("{base}.vus"), "must be at least 1");
         }
         if def.think_time.is_some_and(|d| d.0.is_zero()) {
-            bad(&format!("{base}.think_time"), "must be greater than zero");
+            push(
+                out,
+                &format!("{base}.think_time"),
+                "must be greater than zero",
+            );
         }
         if def.rate.is_some() && def.vus.is_some() {
-            bad(
+            push(
+                out,
                 &format!("{base}.vus"),
                 "set either rate or vus (with think_time), not both",
             );
         }
         if def.connections == Some(0) {
-            bad(&format!("{base}.connections"), "must be at least 1");
+            push(out, &format!("{base}.connections"), "must be at least 1");
         }
         for (i, r) in def.requests.iter().enumerate() {
-            let rp = format!("{base}.requests.{i}");
-            if !syntax::is_token(&r.method) {
-                bad(&format!("{rp}.method"), "is not an HTTP method");
-            }
-            let filled = r.path.replace("{{vu}}", "0").replace("{{seq}}", "0");
-            if !r.path.starts_with('/') {
-                bad(&format!("{rp}.path"), "must start with /");
-            } else if !syntax::is_path_and_query(&filled) {
-                bad(
-                    &format!("{rp}.path"),
-                    "is not a valid path and query (percent-encode spaces and special characters)",
-                );
-            }
-            for (k, v) in &r.headers {
-                if !syntax::is_token(k) {
-                    bad(&format!("{rp}.headers.{k}"), "is not a valid header name");
-                } else if !syntax::is_header_value(v) {
-                    bad(
-                        &format!("{rp}.headers.{k}"),
-                        "is not a valid header value (visible ASCII only)",
-                    );
-                }
-            }
+            request(r, &format!("{base}.requests.{i}"), out);
         }
     }
+}
+
+/// One request definition: method, path and headers as HTTP allows them.
+fn request(r: &RequestDef, rp: &str, out: &mut Vec<(String, String)>) {
+    let mut bad = |p: &str, m: &str| out.push((p.to_string(), m.to_string()));
+    if !syntax::is_token(&r.method) {
+        bad(&format!("{rp}.method"), "is not an HTTP method");
+    }
+    let filled = r.path.replace("{{vu}}", "0").replace("{{seq}}", "0");
+    if !r.path.starts_with('/') {
+        bad(&format!("{rp}.path"), "must start with /");
+    } else if !syntax::is_path_and_query(&filled) {
+        bad(
+            &format!("{rp}.path"),
+            "is not a valid path and query (percent-encode spaces and special characters)",
+        );
+    }
+    for (k, v) in &r.headers {
+        if !syntax::is_token(k) {
+            bad(&format!("{rp}.headers.{k}"), "is not a valid header name");
+        } else if !syntax::is_header_value(v) {
+            bad(
+                &format!("{rp}.headers.{k}"),
+                "is not a valid header value (visible ASCII only)",
+            );
+        }
+    }
+}
+
+/// The upgrade suites: at least one scenario each, sane intensities and durations.
+fn suites(s: &Strain, out: &mut Vec<(String, String)>) {
+    let mut bad = |p: &str, m: &str| out.push((p.to_string(), m.to_string()));
     for tier in [TierName::HardLaunch, TierName::Growth] {
         let entries = s.suite(tier).expect("an upgrade tier has a suite");
         let base = format!("strain.suites.{}", tier.as_str());
@@ -696,6 +740,11 @@ pub(super) fn validate(s: &Strain, c: &UpgradeChecklist, out: &mut Vec<(String, 
             }
         }
     }
+}
+
+/// Extra items are snake_case; done items exist and are not observed ones.
+fn checklist(c: &UpgradeChecklist, out: &mut Vec<(String, String)>) {
+    let mut bad = |p: &str, m: &str| out.push((p.to_string(), m.to_string()));
     for tier in [TierName::HardLaunch, TierName::Growth] {
         let ct = c.tier(tier).expect("an upgrade tier has a checklist");
         let base = format!("upgrade_checklist.{}", tier.as_str());

@@ -11,8 +11,39 @@ pub const MAX_LABEL_CAP: usize = 10_000;
 /// Every problem as (dotted field path, message); empty when the config is sound.
 pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut bad = |path: String, msg: &str| out.push((path, msg.to_string()));
+    validate_tiers(&mut out, cfg);
+    validate_budgets(&mut out, cfg);
+    validate_thresholds(&mut out, cfg);
+    validate_prices(&mut out, cfg);
+    validate_database(&mut out, cfg);
+    super::providers::validate(&cfg.providers, &mut out);
+    validate_label_caps(&mut out, cfg);
+    super::guard::validate(&cfg.guard, &mut out);
+    super::server::validate(&cfg.server, &mut out);
+    super::vercel::validate(&cfg.vercel_drain, &mut out);
+    validate_sources(&mut out, cfg);
+    validate_kit(&mut out, cfg);
+    super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
+    out
+}
 
+/// BullMQ and Supabase's metrics endpoint, which `strain.memory_source: supabase` reads too.
+fn validate_sources(out: &mut Vec<(String, String)>, cfg: &Config) {
+    super::bullmq::validate(cfg.jobs_from, &cfg.bullmq, out);
+    let strain_reads_supabase = cfg.strain.memory_source == super::MemorySourceName::Supabase;
+    super::supabase_metrics::validate(&cfg.supabase_metrics, strain_reads_supabase, out);
+    if strain_reads_supabase && cfg.strain.memory_interval.0.as_secs() < 5 {
+        out.push((
+            "strain.memory_interval".into(),
+            "must be at least 5s when memory_source is supabase (its endpoint changes once a minute)"
+                .into(),
+        ));
+    }
+}
+
+/// Every tier limit is a positive count within the bounds, every cadence positive.
+fn validate_tiers(out: &mut Vec<(String, String)>, cfg: &Config) {
+    let mut bad = |path: String, msg: &str| out.push((path, msg.to_string()));
     for t in TierName::ALL {
         let l = cfg.tiers.get(t);
         let p = |f: &str| format!("tiers.{}.{f}", t.as_str());
@@ -33,6 +64,11 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             bad(p("cron_cadence"), "must be greater than zero");
         }
     }
+}
+
+/// Budgets are positive dollar amounts within the bounds; the alert ratio a fraction.
+fn validate_budgets(out: &mut Vec<(String, String)>, cfg: &Config) {
+    let mut bad = |path: String, msg: &str| out.push((path, msg.to_string()));
     let b = &cfg.budgets;
     for (name, v) in [
         ("daily_usd", b.daily_usd),
@@ -51,24 +87,24 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             "must be above 0 and at most 1",
         );
     }
+}
+
+/// Each figure's thresholds and the kit's own, ordered warning before critical.
+fn validate_thresholds(out: &mut Vec<(String, String)>, cfg: &Config) {
     for (fig, t) in cfg.thresholds.by_figure() {
-        check_threshold(&mut out, &format!("thresholds.{}", fig.config_key()), t);
+        check_threshold(out, &format!("thresholds.{}", fig.config_key()), t);
     }
+    check_threshold(out, "kit.rules.pooler_ratio", cfg.kit.rules.pooler_ratio);
+    check_threshold(out, "kit.rules.cron_failures", cfg.kit.rules.cron_failures);
     check_threshold(
-        &mut out,
-        "kit.rules.pooler_ratio",
-        cfg.kit.rules.pooler_ratio,
-    );
-    check_threshold(
-        &mut out,
-        "kit.rules.cron_failures",
-        cfg.kit.rules.cron_failures,
-    );
-    check_threshold(
-        &mut out,
+        out,
         "kit.rules.sync_job_late_cadences",
         cfg.kit.rules.sync_job_late_cadences,
     );
+}
+
+/// Prices within the bounds of one request's cost, cache multipliers sane.
+fn validate_prices(out: &mut Vec<(String, String)>, cfg: &Config) {
     let p = &cfg.prices;
     for (f, v) in [
         ("cache_read_multiplier", p.cache_read_multiplier),
@@ -111,6 +147,10 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             }
         }
     }
+}
+
+/// Collection intervals positive, the pool not empty, range parameters only where bound.
+fn validate_database(out: &mut Vec<(String, String)>, cfg: &Config) {
     let d = &cfg.database;
     for (name, v) in [
         ("interval", d.interval),
@@ -143,7 +183,10 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             }
         }
     }
-    super::providers::validate(&cfg.providers, &mut out);
+}
+
+/// Every data-fed label cap between 1 and `MAX_LABEL_CAP`.
+fn validate_label_caps(out: &mut Vec<(String, String)>, cfg: &Config) {
     for (field, cap) in [
         ("max_client_labels", cfg.max_client_labels),
         ("max_provider_labels", cfg.max_provider_labels),
@@ -158,22 +201,6 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
             ));
         }
     }
-    super::guard::validate(&cfg.guard, &mut out);
-    super::server::validate(&cfg.server, &mut out);
-    super::vercel::validate(&cfg.vercel_drain, &mut out);
-    super::bullmq::validate(cfg.jobs_from, &cfg.bullmq, &mut out);
-    let strain_reads_supabase = cfg.strain.memory_source == super::MemorySourceName::Supabase;
-    super::supabase_metrics::validate(&cfg.supabase_metrics, strain_reads_supabase, &mut out);
-    if strain_reads_supabase && cfg.strain.memory_interval.0.as_secs() < 5 {
-        out.push((
-            "strain.memory_interval".into(),
-            "must be at least 5s when memory_source is supabase (its endpoint changes once a minute)"
-                .into(),
-        ));
-    }
-    validate_kit(&mut out, cfg);
-    super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
-    out
 }
 
 fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
@@ -216,7 +243,13 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
             "must not be shorter than the warning",
         );
     }
-    let am = &k.alertmanager;
+    validate_alertmanager(out, &k.alertmanager);
+    validate_prometheus(out, &k.prometheus);
+}
+
+/// Alertmanager's timings, the email addresses and the SMS route.
+fn validate_alertmanager(out: &mut Vec<(String, String)>, am: &super::kit::KitAlertmanager) {
+    let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
     for (name, d) in [
         ("group_wait", am.group_wait),
         ("group_interval", am.group_interval),
@@ -276,7 +309,11 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
             }
         }
     }
-    let p = &k.prometheus;
+}
+
+/// Prometheus' intervals, targets and the Supabase scrape job.
+fn validate_prometheus(out: &mut Vec<(String, String)>, p: &super::kit::KitPrometheus) {
+    let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
     for (name, d) in [
         ("scrape_interval", p.scrape_interval),
         ("evaluation_interval", p.evaluation_interval),
