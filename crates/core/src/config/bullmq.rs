@@ -144,3 +144,49 @@ pub(super) fn validate(jobs_from: JobsFrom, b: &Bullmq, out: &mut Vec<(String, S
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    fn first(text: &str) -> (String, Option<usize>, String) {
+        let e = load_str(text).unwrap_err().remove(0);
+        (e.field.clone(), e.line, e.to_string())
+    }
+
+    #[test]
+    fn bad_bullmq_and_supabase_metrics_fields_are_located_errors() {
+        let (f, line, _) = first("jobs_from: bullmq\n");
+        assert_eq!((f.as_str(), line), ("bullmq.queues", None));
+        let (f, line, m) =
+            first("jobs_from: both\nbullmq:\n  queues: [render]\n  visual_queues: [mail]\n");
+        assert_eq!(
+            (f.as_str(), line),
+            ("bullmq.visual_queues.0", Some(4)),
+            "{m}"
+        );
+        let (f, _, _) = first("bullmq:\n  queues: [a]\n  finished_per_cycle: 0\n");
+        assert_eq!(f, "bullmq.finished_per_cycle");
+        let (f, _, m) = first("jobs_from: redis\n");
+        assert_eq!(f, "jobs_from", "{m}");
+        let (f, _, m) = first(
+            "supabase_metrics:\n  enabled: true\n  url: http://example.com/customer/v1/privileged/metrics\n",
+        );
+        assert_eq!(f, "supabase_metrics.url", "{m}");
+        assert!(m.contains("https"), "{m}");
+        let (f, _, _) = first("supabase_metrics:\n  plan: team\n");
+        assert_eq!(f, "supabase_metrics.plan");
+        let (f, _, _) = first("strain:\n  memory_source: supabase\n  memory_interval: 5s\n");
+        assert_eq!(f, "supabase_metrics.url");
+        let (f, _, _) = first(
+            "supabase_metrics:\n  url: https://x.supabase.co/customer/v1/privileged/metrics\nstrain:\n  memory_source: supabase\n",
+        );
+        assert_eq!(f, "strain.memory_interval");
+        assert!(
+            load_str(
+                "jobs_from: bullmq\nbullmq:\n  queues: [render, mail]\n  visual_queues: [render]\n"
+            )
+            .is_ok()
+        );
+    }
+}
