@@ -222,6 +222,12 @@ async fn the_binary_exposes_the_plan_headroom_and_reports_a_refused_key_down() {
     assert_eq!(v("launchguard_supabase_disk_bytes{state=\"used\"}"), used);
     assert_eq!(v("launchguard_supabase_connections{state=\"max\"}"), 60.0);
     assert_eq!(v("launchguard_source_up{source=\"supabase_metrics\"}"), 1.0);
+    // The catalogue figure: the largest part (disk, 27.7%) is below the 70% warning.
+    assert_eq!(
+        v("launchguard_figure_value{figure=\"supabase_plan\"}"),
+        used / 8e9
+    );
+    assert_eq!(v("launchguard_figure_level{figure=\"supabase_plan\"}"), 0.0);
     drop(e);
 
     // The same with a key the endpoint refuses: down, and the key in no log line.

@@ -234,7 +234,7 @@ pub fn default_for(s: Signal) -> Duration {
     let m = |x: u64| Duration::from_secs(60 * x);
     match s {
         Signal::AiTokens | Signal::Bandwidth => m(5),
-        Signal::Storage | Signal::CronLoad => m(15),
+        Signal::Storage | Signal::CronLoad | Signal::SupabasePlan => m(15),
         Signal::QueueDepth | Signal::ResponseTime | Signal::ErrorRate => m(5),
         Signal::VisualJobRisk => m(10),
         Signal::Budget | Signal::ClientBudget => m(1),
@@ -537,6 +537,46 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
                 "**Alert the founder**: this is the page; roll back the last deploy or disable the failing feature.",
             ],
             why_for: "A 5-minute window already; waiting another 5 minutes ignores one bad deploy minute but still pages within 10.",
+        },
+        Fig {
+            name: "LaunchguardSupabasePlan",
+            signal: Signal::SupabasePlan,
+            figure: FigureName::SupabasePlan,
+            value: format!(
+                "max without (part) ({})",
+                sel(&n::SUPABASE_PLAN_USAGE_RATIO, "")
+            ),
+            resource: Resource::Static("supabase_plan"),
+            unit: Unit::Ratio,
+            step: 0.001,
+            series: |v| {
+                vec![
+                    (
+                        sel(&n::SUPABASE_PLAN_USAGE_RATIO, "part=\"database_size\""),
+                        v,
+                    ),
+                    (
+                        sel(&n::SUPABASE_PLAN_USAGE_RATIO, "part=\"disk_volume\""),
+                        v / 2.0,
+                    ),
+                ]
+            },
+            labels: lb(&[]),
+            summary: "The project is using much of its Supabase plan",
+            desc: |s, l| {
+                vec![
+                    t("The Supabase project uses "),
+                    Part::Value(Unit::Ratio),
+                    t(format!(" of its plan's database size or disk{}.", at(s, l))),
+                ]
+            },
+            meaning: "The largest of: database size over the plan's (Free: 500 MB, read-only past it), used disk over the disk the plan includes (Pro: 8 GB, billed past it), used disk over the disk's size (read-only at 95% when it cannot grow); from Supabase's own metrics endpoint (docs/sources.md).",
+            panel: panels::SUPABASE_PLAN,
+            actions: [
+                "**Monitor**: find the growing tables (old job rows, logs, cron.job_run_details) on the 7-day trend.",
+                "**Intervene**: clean up or move to the next Supabase plan (or raise the spend cap) before the database turns read-only.",
+            ],
+            why_for: "Database size grows slowly and a vacuum or bulk load can spike it briefly; nothing is lost by waiting 15 minutes.",
         },
     ];
     for f in figs {
@@ -1049,7 +1089,7 @@ mod tests {
         signals.sort();
         signals.dedup();
         assert_eq!(signals.len(), a.len());
-        assert_eq!(a.len(), 18);
+        assert_eq!(a.len(), 19);
         for al in &a {
             assert!(al.name.starts_with("Launchguard"), "{}", al.name);
             assert!(al.name.chars().all(|c| c.is_ascii_alphanumeric()));

@@ -305,6 +305,9 @@ fn figure_panel(title: &'static str, f: FigureName, t: Threshold) -> Panel {
             pn = pn.q(q(sel(&n::VISUAL_JOB_RISK_COMPONENT, ""), "{{component}}"));
         }
         FigureName::CronLoad => pn = pn.q(q(sel(&n::CRON_LOAD_RATIO, ""), "{{cron_job}}")),
+        FigureName::SupabasePlan => {
+            pn = pn.q(q(sel(&n::SUPABASE_PLAN_USAGE_RATIO, ""), "{{part}}"));
+        }
         _ => {}
     }
     pn
@@ -324,6 +327,9 @@ fn figure_help(f: FigureName) -> &'static str {
         }
         FigureName::ResponseTime => "p95 API response time over the last 5 minutes.",
         FigureName::ErrorRate => "Failed over all API responses over the last 5 minutes.",
+        FigureName::SupabasePlan => {
+            "Largest share of the Supabase plan in use (database size, included disk, disk size), with each part."
+        }
     }
 }
 
@@ -435,6 +441,7 @@ pub fn founder(cfg: &Config) -> Value {
             FigureName::VisualJobRisk => p::VISUAL_RISK,
             FigureName::ResponseTime => p::RESPONSE_TIME,
             FigureName::ErrorRate => p::ERROR_RATE,
+            FigureName::SupabasePlan => p::SUPABASE_PLAN,
         };
         l.add(figure_panel(title, f, t));
     }

@@ -24,6 +24,7 @@ pub const CRON_LOAD: &str = "Cron load";
 pub const VISUAL_RISK: &str = "Visual job risk";
 pub const RESPONSE_TIME: &str = "Response time (p95)";
 pub const ERROR_RATE: &str = "Error rate";
+pub const SUPABASE_PLAN: &str = "Supabase plan usage";
 pub const SYNC_AGE: &str = "Time since each pg_cron job's last success";
 pub const CRON_FAILURES: &str = "pg_cron failures (last 24 h)";
 pub const POOLER: &str = "Pooler pressure";

@@ -24,6 +24,7 @@ pub enum FigureName {
     VisualJobRisk,
     ResponseTime,
     ErrorRate,
+    SupabasePlan,
 }
 
 /// How a figure's value is measured, and so printed.
@@ -73,7 +74,7 @@ const fn minutes(m: u64) -> Duration {
 const MONITOR: [&str; 3] = ["continue", "monitor", "intervene"];
 
 /// Every figure, in the order dashboards, the status page and the docs show them.
-pub const FIGURES: [FigureDef; 8] = [
+pub const FIGURES: [FigureDef; 9] = [
     FigureDef {
         name: FigureName::AiTokens,
         config_key: "ai_tokens_ratio",
@@ -177,6 +178,19 @@ pub const FIGURES: [FigureDef; 8] = [
         alert: "ErrorRate",
         guard_scope: Some("error_rate"),
         value: |b| b.error_ratio,
+    },
+    FigureDef {
+        name: FigureName::SupabasePlan,
+        config_key: "supabase_plan_ratio",
+        unit: Unit::Ratio,
+        title: "Supabase plan usage",
+        help: "Largest share of the Supabase plan in use: database size over the plan's, disk used over the disk it includes and over the disk's size.",
+        defaults: th(0.7, 0.9),
+        actions: MONITOR,
+        default_for: minutes(15),
+        alert: "SupabasePlan",
+        guard_scope: None,
+        value: |b| b.supabase_plan,
     },
 ];
 

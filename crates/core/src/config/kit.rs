@@ -22,6 +22,7 @@ pub enum Signal {
     VisualJobRisk,
     ResponseTime,
     ErrorRate,
+    SupabasePlan,
     Budget,
     ClientBudget,
     TierHeadroom,
