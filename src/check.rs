@@ -35,11 +35,11 @@ pub fn guard_callers(cfg: &Config) -> String {
 /// Prints one line per figure; returns false when a source could not be reached at all.
 pub async fn connect(cfg: &Config) -> bool {
     let db = Supabase::new();
-    println!("{:<18} {:<10} detail", "figure", "status");
+    crate::outln!("{:<18} {:<10} detail", "figure", "status");
     let mut ok = true;
     match db.collect_once(cfg, Utc::now()).await {
         Err(e) => {
-            println!("{:<18} {:<10} {}", "supabase", "down", e);
+            crate::outln!("{:<18} {:<10} {}", "supabase", "down", e);
             ok = false;
         }
         Ok(figs) => {
@@ -47,9 +47,9 @@ pub async fn connect(cfg: &Config) -> bool {
                 match reason {
                     None => {
                         let detail = summary(&figs, figure);
-                        println!("{figure:<18} {:<10} {detail}", "ok");
+                        crate::outln!("{figure:<18} {:<10} {detail}", "ok");
                     }
-                    Some(r) => println!("{figure:<18} {:<10} {r}", "missing"),
+                    Some(r) => crate::outln!("{figure:<18} {:<10} {r}", "missing"),
                 }
             }
             adapter_views(&db, cfg).await;
@@ -155,36 +155,36 @@ pub async fn bullmq_connect(cfg: &Config) -> bool {
 /// The Vercel drain receiver (docs/vercel.md): off, ok, warning, or down with the reason (no
 /// secret, no database URL, the writer cannot write).
 pub async fn vercel_drain_connect(cfg: &Config) -> bool {
-    println!();
-    println!("{:<18} {:<10} detail", "receiver", "status");
+    crate::outln!();
+    crate::outln!("{:<18} {:<10} detail", "receiver", "status");
     let (status, detail) = crate::ingest::vercel::Receiver::check(cfg).await;
-    println!("{:<18} {status:<10} {detail}", "vercel_drain");
+    crate::outln!("{:<18} {status:<10} {detail}", "vercel_drain");
     status != "down"
 }
 
 /// One line per adapter view (docs/supabase.md): what it reads and how fast, or each problem
 /// found in its columns, grants, row-level security and query plans.
 async fn adapter_views(db: &Supabase, cfg: &Config) {
-    println!();
-    println!("{:<29} {:<10} detail", "adapter view", "status");
+    crate::outln!();
+    crate::outln!("{:<29} {:<10} detail", "adapter view", "status");
     match db.inspect(cfg).await {
         Ok(findings) => {
             for f in findings {
-                println!("{:<29} {:<10} {}", f.subject, f.status, f.detail);
+                crate::outln!("{:<29} {:<10} {}", f.subject, f.status, f.detail);
             }
         }
-        Err(e) => println!("{:<29} {:<10} {e}", "launchguard.*", "down"),
+        Err(e) => crate::outln!("{:<29} {:<10} {e}", "launchguard.*", "down"),
     }
 }
 
 /// One line per provider: reached, authenticated, figures read, or the error in plain words.
 /// A provider without a key is `off`, which is not a failure.
 pub async fn providers_connect(cfg: &Config) -> bool {
-    println!();
-    println!("{:<18} {:<10} detail", "provider", "status");
+    crate::outln!();
+    crate::outln!("{:<18} {:<10} detail", "provider", "status");
     let mut ok = true;
     for line in crate::sources::providers::check(cfg).await {
-        println!("{:<18} {:<10} {}", line.provider, line.status, line.detail);
+        crate::outln!("{:<18} {:<10} {}", line.provider, line.status, line.detail);
         ok &= line.status != "down";
     }
     ok
@@ -221,6 +221,20 @@ fn summary(f: &crate::figures::DbFigures, figure: &str) -> String {
             f.database_size_bytes.as_ref().copied().unwrap_or(0)
         ),
         "cron_jobs" => format!("{} jobs", f.cron_jobs.as_ref().map_or(0, |c| c.len())),
+        "trials" => f
+            .trials
+            .as_ref()
+            .map(|t| {
+                format!(
+                    "{} converted, {} expired, {} running",
+                    t.converted, t.expired, t.running
+                )
+            })
+            .unwrap_or_default(),
+        "usage_days" => format!(
+            "{} closed days read",
+            f.usage_days.as_ref().map_or(0, |d| d.len())
+        ),
         "vercel_cron" => match f.vercel_cron.as_ref().and_then(|c| c.as_ref().ok()) {
             Some(c) => format!(
                 "{}: last success {}, {} failures in the last day",

@@ -23,5 +23,6 @@ pub mod serve;
 pub mod sources;
 pub mod state;
 pub mod status;
+pub mod stdout;
 pub mod strain;
 pub mod web;

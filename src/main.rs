@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                 reference_schema,
             } => {
                 let cfg = load(config.as_deref())?;
-                print!(
+                launchguard::out!(
                     "{}",
                     launchguard::sources::supabase::install::script(&cfg, reference_schema)
                 );
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
                 let cfg = load(config.as_deref())?;
                 let paths = launchguard::kit::render::write(&cfg, &out).map_err(failed)?;
                 for p in paths {
-                    println!("wrote {}", p.display());
+                    launchguard::outln!("wrote {}", p.display());
                 }
                 ExitCode::SUCCESS
             }
@@ -112,14 +112,14 @@ fn check(
     connect: bool,
 ) -> Result<ExitCode, ExitCode> {
     let cfg = load(config.as_deref())?;
-    println!(
+    launchguard::outln!(
         "config ok{}",
         config
             .map(|p| format!(": {}", p.display()))
             .unwrap_or_default()
     );
-    println!("{}", launchguard::check::admin_api(&cfg));
-    println!("{}", launchguard::check::guard_callers(&cfg));
+    launchguard::outln!("{}", launchguard::check::admin_api(&cfg));
+    launchguard::outln!("{}", launchguard::check::guard_callers(&cfg));
     if connect && !rt.block_on(launchguard::check::connect(&cfg)) {
         return Ok(ExitCode::FAILURE);
     }

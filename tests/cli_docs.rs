@@ -73,3 +73,33 @@ fn man_pages_render_cleanly() {
         );
     }
 }
+
+/// `launchguard check | head` must not panic when the reader is gone: the config is a FIFO the
+/// test writes only after it closed the read end of check's stdout, so every line check prints
+/// meets a broken pipe, deterministically.
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("launchguard.yaml");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success(), "mkfifo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_launchguard"))
+        .args(["check", "--config"])
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    // Opening the FIFO for writing waits for check to open it for reading.
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(b"tier: soft_launch\n").unwrap();
+    drop(w);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -117,6 +117,53 @@ async fn two_replicas_share_one_budget_and_the_kill_switches() {
     assert_eq!(r.status(), 200);
     let (st, _, _) = post(&c, &b.url("/api/v1/guard/admit"), admit_body("fresh")).await;
     assert_eq!(st, 200);
+
+    // The founder's milestone approval lives in Redis too: given on a, read on b, withdrawn
+    // on b, gone on a.
+    let approval = |s: &Server| s.url("/api/v1/admin/milestone/growth/approval");
+    let r = c
+        .put(approval(&a))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"note": "go"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let approvals = |s: &Server| {
+        let (c, url) = (c.clone(), s.url("/api/v1/admin/state"));
+        async move {
+            let j: serde_json::Value = c
+                .get(url)
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            j["approvals"].clone()
+        }
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    while approvals(&b).await["growth"]["note"] != "go" {
+        assert!(Instant::now() < until, "b never saw a's approval");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = c
+        .delete(approval(&b))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !approvals(&a).await["growth"].is_null() {
+        assert!(
+            Instant::now() < until,
+            "a still holds the withdrawn approval"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! The founder's controls: kill switches (global, per provider, per client) and temporary
-//! budget overrides, set through `/api/v1/admin/...` with a bearer token. With one replica
+//! budget overrides, and the approval of the next milestone, set through `/api/v1/admin/...` with a bearer token. With one replica
 //! they persist in a state file written atomically (temp file, fsync, rename); with Redis they
 //! live in Redis. Every change is logged and counted in `launchguard_guard_admin_changes_total`.
 //! Bodies are parsed by pure functions (`parse_kill`, `parse_override`) that the fuzz target
@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::Guard;
+use crate::config::TierName;
 pub use crate::core::budget::Scope;
 pub use crate::core::controls::{
     ACTIONS, BudgetOverride, Change, FounderControls, KillKey, KillSwitch, MAX_OVERRIDE_DAYS,
@@ -126,6 +127,10 @@ pub fn router(g: Arc<Guard>) -> Router {
         .route(
             "/api/v1/admin/budgets/{scope}/{client}",
             put(override_set_client).delete(override_clear_client),
+        )
+        .route(
+            "/api/v1/admin/milestone/{target}/approval",
+            put(approve).delete(withdraw_approval),
         )
         .with_state(g)
 }
@@ -441,10 +446,90 @@ async fn override_clear_client(
     run(&g, &headers, clear(&scope, Some(client))).await
 }
 
+/// The target tier of an approval: a tier above the first (`hard_launch`, `growth`).
+fn approval_target(target: &str) -> Result<TierName, String> {
+    match TierName::ALL.into_iter().find(|t| t.as_str() == target) {
+        Some(t) if t != TierName::SoftLaunch => Ok(t),
+        _ => Err(format!(
+            "unknown milestone target `{target}`: use hard_launch or growth"
+        )),
+    }
+}
+
+/// An approval's body: `{"note": "…"}` (at most 200 characters) or nothing.
+pub fn parse_approval(target: &str, body: &[u8]) -> Result<Change, String> {
+    let target = approval_target(target)?;
+    let b: KillBody = json_body(body)?;
+    if b.note.chars().count() > 200 {
+        return Err("`note` is longer than 200 characters".into());
+    }
+    Ok(Change::Approve {
+        target,
+        note: b.note,
+    })
+}
+
+async fn approve(
+    State(g): State<Arc<Guard>>,
+    UrlPath(target): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(r) = authorize(&g, &headers) {
+        return r;
+    }
+    let c = match body_bytes(&g, body).await {
+        Ok(bytes) => parse_approval(&target, &bytes),
+        Err(e) => Err(e),
+    };
+    run(&g, &headers, c).await
+}
+
+async fn withdraw_approval(
+    State(g): State<Arc<Guard>>,
+    UrlPath(target): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let c = approval_target(&target).map(|target| Change::WithdrawApproval { target });
+    run(&g, &headers, c).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn approval_bodies_and_targets_are_checked() {
+        assert_eq!(
+            parse_approval("hard_launch", br#"{"note":"week 2"}"#),
+            Ok(Change::Approve {
+                target: TierName::HardLaunch,
+                note: "week 2".into()
+            })
+        );
+        assert_eq!(
+            parse_approval("growth", b""),
+            Ok(Change::Approve {
+                target: TierName::Growth,
+                note: String::new()
+            })
+        );
+        for t in ["soft_launch", "enterprise", ""] {
+            assert!(
+                parse_approval(t, b"")
+                    .unwrap_err()
+                    .contains("hard_launch or growth")
+            );
+        }
+        let long = format!(r#"{{"note":"{}"}}"#, "x".repeat(201));
+        assert!(
+            parse_approval("growth", long.as_bytes())
+                .unwrap_err()
+                .contains("200")
+        );
+        assert!(parse_approval("growth", br#"{"by":"me"}"#).is_err());
+    }
 
     #[test]
     fn state_file_round_trips_atomically_and_refuses_garbage() {

@@ -145,7 +145,7 @@ pub fn admin_body(data: &[u8]) {
     };
     let tz = chrono_tz::Europe::Berlin;
     let client = || Some("c-1".to_string());
-    let change = match pick % 8 {
+    let change = match pick % 9 {
         0 => admin::parse_kill(KillKey::Global, body),
         1 => admin::parse_kill(KillKey::Provider("openai".into()), body),
         2 => admin::parse_kill(KillKey::Client("c-1".into()), body),
@@ -153,7 +153,8 @@ pub fn admin_body(data: &[u8]) {
         4 => admin::parse_override("monthly", None, body, now(), tz),
         5 => admin::parse_override("client_daily", None, body, now(), tz),
         6 => admin::parse_override("client_daily", client(), body, now(), tz),
-        _ => admin::parse_override("daily", client(), body, now(), tz),
+        7 => admin::parse_override("daily", client(), body, now(), tz),
+        _ => admin::parse_approval("hard_launch", body),
     };
     let Ok(change) = change else {
         return;

@@ -115,7 +115,7 @@ pub struct Stats {
     scopes: Vec<GuardScope>,
     /// Unix second of the last throttle or deny per scope in `scopes` (0: never).
     throttled_at: Vec<AtomicI64>,
-    admin_changes: [AtomicU64; 4],
+    admin_changes: [AtomicU64; admin::ACTIONS.len()],
 }
 
 impl Stats {

@@ -538,11 +538,13 @@ impl ReservationStore for RedisStore {
     async fn admin(&self) -> Result<FounderControls, StoreError> {
         let mut c = self.conn().await?;
         type Pairs = Vec<(String, String)>;
-        let (kill, over): (Pairs, Pairs) = redis::pipe()
+        let (kill, over, approvals): (Pairs, Pairs, Pairs) = redis::pipe()
             .cmd("HGETALL")
             .arg(self.key("kill"))
             .cmd("HGETALL")
             .arg(self.key("override"))
+            .cmd("HGETALL")
+            .arg(self.key("approval"))
             .query_async(&mut c)
             .await
             .map_err(|e| self.failed(&e))?;
@@ -569,6 +571,16 @@ impl ReservationStore for RedisStore {
                 },
                 Err(e) => {
                     tracing::warn!(key = %k, error = %e, "guard: unreadable budget override in redis")
+                }
+            }
+        }
+        for (k, v) in approvals {
+            match serde_json::from_str(&v) {
+                Ok(a) => {
+                    s.approvals.insert(k, a);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %k, error = %e, "guard: unreadable approval in redis")
                 }
             }
         }
@@ -602,6 +614,14 @@ impl ReservationStore for RedisStore {
             }
             Change::ClearOverride { .. } => {
                 p.cmd("HDEL").arg(self.key("override")).arg(&field);
+            }
+            Change::Approve { .. } => {
+                let v = serde_json::to_string(&one.approvals[&field])
+                    .map_err(|e| StoreError(e.to_string()))?;
+                p.cmd("HSET").arg(self.key("approval")).arg(&field).arg(v);
+            }
+            Change::WithdrawApproval { .. } => {
+                p.cmd("HDEL").arg(self.key("approval")).arg(&field);
             }
         }
         let _: () = p.query_async(&mut c).await.map_err(|e| self.failed(&e))?;

@@ -280,6 +280,18 @@ metrics! { STRAIN:
         "1 when the newest run of the target tier's suite that counts (not a rehearsal) is complete, reached the required pass ratio (default 0.8) within ready_max_age (default 7 days), and every checklist item is done";
     UPGRADE_CHECKLIST_DONE = Gauge "launchguard_upgrade_checklist_done" ["target", "item"]
         "1 when an infrastructure checklist item for the target tier is done (connection_pooler, redis and strain_all_pass_70 are observed, the rest marked in the config)";
+    MILESTONE_READY = Gauge "launchguard_milestone_ready" ["target"]
+        "1 when every component of the seed's next milestone for the target tier is met (clients stabilised, trial completion, strain, checklist, founder's approval; docs/upgrading-a-tier.md)";
+    MILESTONE_COMPONENT_MET = Gauge "launchguard_milestone_component_met" ["target", "component"]
+        "1 when a milestone component is met, 0 when not; absent while a figure it needs is unavailable";
+    MILESTONE_UNSTABLE_CLIENTS = Gauge "launchguard_milestone_unstable_clients" ["target", "reason"]
+        "Distinct clients that reached their daily budget (over_budget) or caused a critical AI token level (critical_tokens) on one of the last milestone.stable_days local days; absent while the window's ledger is unavailable";
+    MILESTONE_TRIALS = Gauge "launchguard_milestone_trials" ["target", "outcome"]
+        "Trials of launchguard.clients by outcome now (converted, expired, running); absent while the trial columns are unavailable";
+    MILESTONE_TRIAL_COMPLETION_RATIO = Gauge "launchguard_milestone_trial_completion_ratio" ["target"]
+        "Trials that ended in conversion over trials that ended; absent until a trial has ended or while the trials are unavailable";
+    MILESTONE_APPROVED_TS = Gauge "launchguard_milestone_approved_timestamp_seconds" ["target"]
+        "Unix time the founder approved the move to the target tier through the admin API; absent while not approved";
 }
 
 /// Every metric group. Areas add their own group here.

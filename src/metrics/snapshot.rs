@@ -36,6 +36,7 @@ pub fn build(cfg: &Config, c: &Collected, a: &Assessment, reload: ReloadStatus) 
     super::periods::period_ends(&mut e, &a.periods);
     super::providers::export(&mut e, a, &c.figures);
     super::strain::samples(&mut e, &a.readiness);
+    super::milestone::samples(&mut e, a.milestone.as_ref());
     e
 }
 

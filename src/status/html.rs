@@ -203,7 +203,7 @@ fn bar(ratio: Option<f64>, class: &str) -> String {
     format!(r#"<div class="bar"><span class="{class}" style="width:{w:.1}%"></span></div>"#)
 }
 
-fn pill(class: &str, text: &str) -> String {
+pub(crate) fn pill(class: &str, text: &str) -> String {
     format!(r#"<span class="pill {class}">{}</span>"#, esc(text))
 }
 
@@ -484,6 +484,7 @@ pub fn render(input: &PageInput) -> String {
             checklist_note(&mut h, missing);
         }
     }
+    super::milestone::write(&mut h, a.milestone.as_ref(), input.now);
     h.push_str("</section>");
 
     // Sources: up or down, and the age of their data.

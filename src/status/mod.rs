@@ -4,6 +4,7 @@
 //! sources' health: a page view never touches the database or a provider.
 
 pub mod html;
+pub mod milestone;
 pub mod readiness;
 
 use std::sync::Arc;

@@ -418,10 +418,10 @@ async fn deliver(
 ) -> Result<(), String> {
     let path = report::write_json(report_dir, report)
         .map_err(|e| format!("cannot write the report into {}: {e}", report_dir.display()))?;
-    print!("{}", summary::table(report));
+    crate::out!("{}", summary::table(report));
     if !report.rehearsal && rehearsal::at_least(cfg, &plan.suite, ran, VALIDATION_INTENSITY) {
         let all = report.complete && report.scenarios_passed == report.scenarios.len();
-        println!(
+        crate::outln!(
             "validation at {VALIDATION_INTENSITY}%: every scenario ran at {VALIDATION_INTENSITY}% intensity or more and {}",
             if all {
                 format!("passed: marks {STRAIN_70_ITEM} for {}", plan.suite)

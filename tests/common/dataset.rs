@@ -292,6 +292,8 @@ pub fn assert_exact(m: &BTreeMap<String, f64>, now: DateTime<Utc>, max_connectio
         "database_size",
         "cron_jobs",
         "connections",
+        "trials",
+        "usage_days",
     ] {
         assert_eq!(
             v(&format!(r#"launchguard_figure_available{{figure="{f}"}}"#)),

@@ -44,8 +44,14 @@ const TS: &str = "timestamp with time zone";
 pub const VIEWS: &[View] = &[
     View {
         name: "clients",
-        columns: &[c("id", TEXT), c("active", "boolean")],
-        figures: &[QueryName::ActiveClients],
+        columns: &[
+            c("id", TEXT),
+            c("active", "boolean"),
+            c("trial_started_at", TS),
+            c("trial_ended_at", TS),
+            c("converted_at", TS),
+        ],
+        figures: &[QueryName::ActiveClients, QueryName::Trials],
     },
     View {
         name: "usage_events",
@@ -772,6 +778,9 @@ mod tests {
                             "started_at",
                             "bucket",
                             "active",
+                            "trial_started_at",
+                            "trial_ended_at",
+                            "converted_at",
                         ]
                         .contains(&word);
                     if looks_like_column {

@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
             "../../../deploy/supabase/migrations/20261130000001_launchguard_vercel_drain.sql"
         ),
     ),
+    (
+        "20261130000002_launchguard_trials.sql",
+        include_str!("../../../deploy/supabase/migrations/20261130000002_launchguard_trials.sql"),
+    ),
 ];
 
 /// With `vercel_drain.enabled`: `launchguard.traffic_minutely` over the drain's minutes where no

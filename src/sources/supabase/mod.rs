@@ -6,6 +6,7 @@
 pub mod adapter;
 pub mod install;
 pub mod ledger_ranges;
+pub mod milestone;
 pub mod queries;
 
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,7 @@ pub fn default_query(q: QueryName) -> (&'static str, &'static [QueryParam]) {
         QueryName::DatabaseSize => (queries::DATABASE_SIZE, &[]),
         QueryName::CronJobs => (queries::CRON_JOBS, &[Now]),
         QueryName::Connections => (queries::CONNECTIONS, &[]),
+        QueryName::Trials => (queries::TRIALS, &[Now]),
     }
 }
 
@@ -80,6 +82,7 @@ pub struct Supabase {
     closed_days: tokio::sync::Mutex<Option<ClosedDays>>,
     ledger_requests: Arc<ledger_ranges::LedgerRequests>,
     ledger_cache: tokio::sync::Mutex<ledger_ranges::Cache>,
+    milestone_cache: tokio::sync::Mutex<milestone::Cache>,
 }
 
 impl Default for Supabase {
@@ -95,6 +98,7 @@ impl Supabase {
             closed_days: tokio::sync::Mutex::new(None),
             ledger_requests: Arc::default(),
             ledger_cache: tokio::sync::Mutex::default(),
+            milestone_cache: tokio::sync::Mutex::default(),
         }
     }
 
@@ -241,6 +245,11 @@ impl Supabase {
             let mut cache = self.ledger_cache.lock().await;
             ledger_ranges::read(&run, at, &usage_today, &requests, &mut cache).await?
         };
+        let trials = milestone::trials(&run).await?;
+        let usage_days = {
+            let mut cache = self.milestone_cache.lock().await;
+            milestone::usage_days(&run, at, &mut cache).await?
+        };
         Ok(DbFigures {
             collected_at: at.now,
             active_clients,
@@ -256,6 +265,8 @@ impl Supabase {
             connections,
             ledger_ranges,
             vercel_cron,
+            trials,
+            usage_days,
         })
     }
 

@@ -134,6 +134,22 @@ select count(*) filter (where a.backend_type = 'client backend')::bigint as used
        current_setting('max_connections')::bigint as \"max\"
 from pg_stat_activity a";
 
+/// Trials as they stand at $1 (now timestamptz), from the trial columns of `launchguard.clients`
+/// (docs/supabase.md#trials): a trial started at `trial_started_at`; it ended in conversion once
+/// `converted_at` is reached, and expired once `trial_ended_at` is reached without conversion;
+/// otherwise it runs. Clients that never trialled (`trial_started_at` NULL or later) are not
+/// trials. One row: `converted`, `expired`, `running` (bigint). Reads every client, like
+/// ACTIVE_CLIENTS: the clients table is small.
+pub const TRIALS: &str = "select count(*) filter (where t.converted)::bigint as converted,
+       count(*) filter (where not t.converted and t.ended)::bigint as expired,
+       count(*) filter (where not t.converted and not t.ended)::bigint as running
+from (
+    select coalesce(c.converted_at <= $1::timestamptz, false) as converted,
+           coalesce(c.trial_ended_at <= $1::timestamptz, false) as ended
+    from launchguard.clients c
+    where c.trial_started_at <= $1::timestamptz
+) t";
+
 /// Every default query by name, for tests and `launchguard check`.
 pub const ALL: &[(&str, &str)] = &[
     ("ACTIVE_CLIENTS", ACTIVE_CLIENTS),
@@ -145,4 +161,5 @@ pub const ALL: &[(&str, &str)] = &[
     ("DATABASE_SIZE", DATABASE_SIZE),
     ("CRON_JOBS", CRON_JOBS),
     ("CONNECTIONS", CONNECTIONS),
+    ("TRIALS", TRIALS),
 ];

@@ -8,6 +8,7 @@ mod duration;
 pub mod guard;
 pub mod kit;
 mod load;
+pub mod milestone;
 mod providers;
 pub mod reference;
 mod secret;
@@ -76,6 +77,8 @@ pub struct Config {
     pub strain: Strain,
     /// Infrastructure items each target tier needs before an upgrade.
     pub upgrade_checklist: UpgradeChecklist,
+    /// The seed's next milestone besides readiness: stable clients and trial completion.
+    pub milestone: milestone::Milestone,
     /// Connection and login limits of the HTTP server (read at start).
     pub server: Server,
     /// The receiver of Vercel's log drains (docs/vercel.md).
@@ -108,6 +111,7 @@ impl Default for Config {
             kit: kit::Kit::default(),
             strain: Strain::default(),
             upgrade_checklist: UpgradeChecklist::default(),
+            milestone: milestone::Milestone::default(),
             server: Server::default(),
             vercel_drain: vercel::VercelDrain::default(),
             jobs_from: JobsFrom::default(),
@@ -427,10 +431,11 @@ pub enum QueryName {
     DatabaseSize,
     CronJobs,
     Connections,
+    Trials,
 }
 
 impl QueryName {
-    pub const ALL: [QueryName; 9] = [
+    pub const ALL: [QueryName; 10] = [
         QueryName::ActiveClients,
         QueryName::Usage,
         QueryName::Jobs,
@@ -440,6 +445,7 @@ impl QueryName {
         QueryName::DatabaseSize,
         QueryName::CronJobs,
         QueryName::Connections,
+        QueryName::Trials,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -453,6 +459,7 @@ impl QueryName {
             QueryName::DatabaseSize => "database_size",
             QueryName::CronJobs => "cron_jobs",
             QueryName::Connections => "connections",
+            QueryName::Trials => "trials",
         }
     }
 }

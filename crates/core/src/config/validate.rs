@@ -24,6 +24,7 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     validate_sources(&mut out, cfg);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
+    super::milestone::validate(&cfg.milestone, &mut out);
     out
 }
 

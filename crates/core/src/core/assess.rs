@@ -17,6 +17,7 @@ use super::jobs::{self, QueueStatus};
 use super::labels::{Kept, OTHER};
 use super::latency;
 use super::levels::{self, FigureName, Level};
+use super::milestone::{self, Milestone};
 use super::periods::Periods;
 use super::pricing::row_cost;
 use super::readiness::{self, Readiness};
@@ -145,6 +146,8 @@ pub struct Assessment {
     pub drift: Vec<Drift>,
     /// Tier upgrade readiness from the strain runs and the checklist.
     pub readiness: Readiness,
+    /// The seed's next milestone for the tier after the current one (None at the top tier).
+    pub milestone: Option<Milestone>,
     /// Distinct values folded into `other`, per label (client, provider, model,
     /// reported_model, bucket, cron_job).
     pub labels_folded: BTreeMap<&'static str, usize>,
@@ -242,6 +245,8 @@ pub fn assess(
         ("bucket", storage.buckets_folded),
         ("cron_job", cron_folded),
     ]);
+    let readiness = readiness::assess(cfg, figures.strain.as_ref(), now);
+    let milestone = milestone::assess(cfg, figures, controls, &readiness, now);
     Assessment {
         assessed_at: now,
         periods: Periods::at(now, cfg.tz()),
@@ -265,7 +270,8 @@ pub fn assess(
         storage_buckets: storage.buckets,
         reported_models,
         drift: drift::drifts(&cfg.prices, figures),
-        readiness: readiness::assess(cfg, figures.strain.as_ref(), now),
+        readiness,
+        milestone,
         labels_folded,
         client_day_cost: spend.day_by_client,
         controls: controls.clone(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Budgets;
+use crate::config::{Budgets, TierName};
 use crate::core::bounded;
 use crate::core::budget::Scope;
 
@@ -89,12 +89,26 @@ pub struct BudgetOverride {
     pub since: DateTime<Utc>,
 }
 
+/// The founder's approval of the move to a tier: the seed's "founder approval checkpoint",
+/// one component of the milestone (`core::milestone`). It stays until withdrawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+}
+
 /// The founder's switches: pure data the rules read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FounderControls {
     pub kill_switches: BTreeMap<String, KillSwitch>,
     pub budget_overrides: BTreeMap<String, BudgetOverride>,
+    /// By target tier (`hard_launch`, `growth`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<String, Approval>,
 }
 
 impl FounderControls {
@@ -152,6 +166,28 @@ impl FounderControls {
         self.live(s, client, now).map(|o| o.until)
     }
 
+    /// The budget that held over [from, to) for the milestone's past days: the override for the
+    /// client if it was in force at any moment of it, then the scope's, then the config. The
+    /// controls keep no history, so an override cleared since is not known.
+    pub fn budget_during(
+        &self,
+        s: Scope,
+        client: Option<&str>,
+        cfg: &Budgets,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Decimal {
+        let during = |f: String| {
+            self.budget_overrides
+                .get(&f)
+                .filter(|o| o.until > from && o.since < to)
+        };
+        client
+            .and_then(|c| during(s.field(Some(c))))
+            .or_else(|| during(s.field(None)))
+            .map_or_else(|| s.configured(cfg), |o| o.budget_usd)
+    }
+
     /// The budget in force: an unexpired override for the client, then for the scope, then the
     /// config.
     pub fn budget(
@@ -181,14 +217,25 @@ pub enum Change {
         scope: Scope,
         client: Option<String>,
     },
+    /// The founder approves the move to a tier (`hard_launch` or `growth`), with a note.
+    Approve {
+        target: TierName,
+        note: String,
+    },
+    /// The founder withdraws that approval.
+    WithdrawApproval {
+        target: TierName,
+    },
 }
 
 /// The `action` label of the admin changes counter.
-pub const ACTIONS: [&str; 4] = [
+pub const ACTIONS: [&str; 6] = [
     "kill_switch_on",
     "kill_switch_off",
     "budget_override_set",
     "budget_override_cleared",
+    "milestone_approved",
+    "milestone_approval_withdrawn",
 ];
 
 impl Change {
@@ -198,6 +245,8 @@ impl Change {
             Change::ClearKill(_) => 1,
             Change::SetOverride { .. } => 2,
             Change::ClearOverride { .. } => 3,
+            Change::Approve { .. } => 4,
+            Change::WithdrawApproval { .. } => 5,
         }
     }
 
@@ -207,6 +256,9 @@ impl Change {
             Change::SetKill(k, _) | Change::ClearKill(k) => k.field(),
             Change::SetOverride { scope, client, .. } | Change::ClearOverride { scope, client } => {
                 scope.field(client.as_deref())
+            }
+            Change::Approve { target, .. } | Change::WithdrawApproval { target } => {
+                target.as_str().to_string()
             }
         }
     }
@@ -225,6 +277,18 @@ impl Change {
             } => s.set_override(*scope, client.as_deref(), *budget_usd, *until, now),
             Change::ClearOverride { .. } => {
                 s.budget_overrides.remove(&self.field());
+            }
+            Change::Approve { target, note } => {
+                s.approvals.insert(
+                    target.as_str().to_string(),
+                    Approval {
+                        since: now,
+                        note: note.clone(),
+                    },
+                );
+            }
+            Change::WithdrawApproval { target } => {
+                s.approvals.remove(target.as_str());
             }
         }
     }
@@ -260,5 +324,71 @@ mod tests {
         assert_eq!(s.budget(Scope::ClientDaily, Some("b"), &b, now), dec!(7));
         let later = now + Duration::hours(2);
         assert_eq!(s.budget(Scope::ClientDaily, Some("a"), &b, later), dec!(5));
+        // Over a past day: an override in force at any moment of it holds for the whole day.
+        let day = |d: i64| {
+            let from: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
+            (from + Duration::days(d), from + Duration::days(d + 1))
+        };
+        let (from, to) = day(0);
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to),
+            dec!(9)
+        );
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("b"), &b, from, to),
+            dec!(7)
+        );
+        let (from, to) = day(-1);
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to),
+            dec!(5)
+        );
+        let (from, to) = day(1);
+        assert_eq!(
+            s.budget_during(Scope::ClientDaily, Some("a"), &b, from, to),
+            dec!(5)
+        );
+    }
+
+    #[test]
+    fn an_approval_is_recorded_with_its_time_and_withdrawn() {
+        let now: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let mut s = FounderControls::default();
+        let approve = Change::Approve {
+            target: TierName::HardLaunch,
+            note: "week 2 review".into(),
+        };
+        approve.apply(&mut s, now);
+        assert_eq!(
+            (approve.field(), ACTIONS[approve.action_index()]),
+            ("hard_launch".to_string(), "milestone_approved")
+        );
+        assert_eq!(
+            s.approvals["hard_launch"],
+            Approval {
+                since: now,
+                note: "week 2 review".into()
+            }
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""approvals":{"hard_launch":{"since":"2026-11-26T10:00:00Z","note":"week 2 review"}}"#), "{json}");
+        assert_eq!(serde_json::from_str::<FounderControls>(&json).unwrap(), s);
+        let withdraw = Change::WithdrawApproval {
+            target: TierName::HardLaunch,
+        };
+        withdraw.apply(&mut s, now);
+        assert!(s.approvals.is_empty());
+        assert_eq!(
+            ACTIONS[withdraw.action_index()],
+            "milestone_approval_withdrawn"
+        );
+    }
+
+    #[test]
+    fn a_state_without_approvals_reads_and_writes_as_before() {
+        let old = r#"{"kill_switches":{},"budget_overrides":{}}"#;
+        let s: FounderControls = serde_json::from_str(old).unwrap();
+        assert!(s.approvals.is_empty());
+        assert_eq!(serde_json::to_string(&s).unwrap(), old);
     }
 }

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod labels;
 pub mod latency;
 pub mod levels;
+pub mod milestone;
 pub mod periods;
 pub mod pricing;
 pub mod readiness;

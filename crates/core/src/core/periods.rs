@@ -30,6 +30,16 @@ pub fn next_day_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     start_of(d.succ_opt().unwrap_or(d), tz)
 }
 
+/// Start of the local day `n` days before the one containing `now` (0: today), DST-safe.
+pub fn day_start_before(now: DateTime<Utc>, tz: Tz, n: u32) -> DateTime<Utc> {
+    let d = now.with_timezone(&tz).date_naive();
+    start_of(
+        d.checked_sub_days(chrono::Days::new(u64::from(n)))
+            .unwrap_or(d),
+        tz,
+    )
+}
+
 /// Start of the local month containing `now`.
 pub fn month_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     let d = now.with_timezone(&tz).date_naive();
@@ -125,6 +135,17 @@ mod tests {
             next_day_start(utc("2026-10-25T12:00:00Z"), tz),
             utc("2026-10-25T23:00:00Z")
         );
+    }
+
+    #[test]
+    fn days_before_cross_a_daylight_saving_change() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        // Tuesday 2026-10-27: six days before is Wednesday 2026-10-21, still summer time.
+        let now = utc("2026-10-27T10:00:00Z");
+        assert_eq!(day_start_before(now, tz, 0), day_start(now, tz));
+        assert_eq!(day_start_before(now, tz, 1), utc("2026-10-25T23:00:00Z"));
+        assert_eq!(day_start_before(now, tz, 2), utc("2026-10-24T22:00:00Z"));
+        assert_eq!(day_start_before(now, tz, 6), utc("2026-10-20T22:00:00Z"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn newest<'a>(
 }
 
 /// Finished within `max_age` of `now` (and not from the future, beyond 5 minutes of skew).
-fn fresh(r: &SuiteRun, now: DateTime<Utc>, max_age: Duration) -> bool {
+pub fn fresh(r: &SuiteRun, now: DateTime<Utc>, max_age: Duration) -> bool {
     let age = now.signed_duration_since(r.finished_at);
     age >= chrono::Duration::minutes(-5) && age.to_std().map_or(true, |a| a <= max_age)
 }
@@ -87,6 +87,20 @@ pub fn checklist(
     out
 }
 
+/// The strain half of readiness: the newest run of the target's suite that counts is complete,
+/// fresh and reached the required pass ratio.
+pub fn suite_ok(
+    target: TierName,
+    runs: &[SuiteRun],
+    now: DateTime<Utc>,
+    max_age: Duration,
+    required_ratio: f64,
+) -> bool {
+    newest(runs, target.as_str(), SuiteRun::counts).is_some_and(|r| {
+        r.complete && fresh(r, now, max_age) && suite_passes(r.pass_ratio, required_ratio)
+    })
+}
+
 /// Whether a target tier is ready for the upgrade at `now`.
 pub fn ready(
     target: TierName,
@@ -96,9 +110,7 @@ pub fn ready(
     max_age: Duration,
     required_ratio: f64,
 ) -> bool {
-    let suite_ok = newest(runs, target.as_str(), SuiteRun::counts).is_some_and(|r| {
-        r.complete && fresh(r, now, max_age) && suite_passes(r.pass_ratio, required_ratio)
-    });
+    let suite_ok = suite_ok(target, runs, now, max_age, required_ratio);
     let items_ok = items.iter().filter(|i| i.target == target).all(|i| i.done);
     suite_ok && items_ok
 }

@@ -79,6 +79,26 @@ pub struct LedgerRange {
     pub rows: Fig<Vec<UsageRow>>,
 }
 
+/// Trials by how they stand at collection time, from `launchguard.clients` (the trial columns
+/// of the data contract, docs/supabase.md#trials): disjoint, so they add up to every trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrialFigures {
+    /// Ended in conversion (`converted_at` reached).
+    pub converted: u64,
+    /// Ended without conversion (`trial_ended_at` reached, never converted).
+    pub expired: u64,
+    /// Started, neither converted nor ended yet.
+    pub running: u64,
+}
+
+/// The ledger of one closed local day, grouped as the usage query groups it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayUsage {
+    /// The day's first instant (local midnight in the configured zone).
+    pub day_start: DateTime<Utc>,
+    pub rows: Vec<UsageRow>,
+}
+
 /// Everything one Supabase collection cycle read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbFigures {
@@ -100,6 +120,11 @@ pub struct DbFigures {
     pub ledger_ranges: Vec<LedgerRange>,
     /// The sync job's Vercel Cron runs seen by the drain receiver; None when not configured.
     pub vercel_cron: Option<Fig<CronJobRow>>,
+    /// Trials converted, expired and running (the milestone's trial completion).
+    pub trials: Fig<TrialFigures>,
+    /// The closed local days before today that the milestone's stability window covers,
+    /// oldest first (today is `usage_today`).
+    pub usage_days: Fig<Vec<DayUsage>>,
 }
 
 impl DbFigures {
@@ -123,6 +148,8 @@ impl DbFigures {
             connections: Err(u()),
             ledger_ranges: Vec::new(),
             vercel_cron: None,
+            trials: Err(u()),
+            usage_days: Err(u()),
         }
     }
 
@@ -142,6 +169,8 @@ impl DbFigures {
             ("database_size", r(&self.database_size_bytes)),
             ("cron_jobs", r(&self.cron_jobs)),
             ("connections", r(&self.connections)),
+            ("trials", r(&self.trials)),
+            ("usage_days", r(&self.usage_days)),
         ];
         if let Some(c) = &self.vercel_cron {
             v.push(("vercel_cron", r(c)));
