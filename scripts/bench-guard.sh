@@ -3,7 +3,10 @@
 #   1. /metrics with the guard off and on (the guard's family is encoded at scrape time);
 #   2. admits against one process with in-process reservations, next to /healthz on the same
 #      server as the baseline of this machine at this moment;
-#   3. the same with reservations in a local redis-server, as a ratio to (2).
+#   3. the same with reservations in a local redis-server, as a ratio to (2);
+#   4. the same on a Redis Cluster (six redis-server nodes: three masters with a replica each,
+#      guard.redis_cluster), through one launchguard and then through two sharing it (two wrk
+#      at once, half the connections each, their admits/s summed), as ratios to (2).
 # The snapshot comes from a throwaway seeded PostgreSQL (scripts/dev-db.sh). Every admit is
 # allowed (budgets at their bound of $1,000,000, reservation caps out of reach), so each one
 # runs the rules and reserves; each carries the caller token, as the platform's calls do.
@@ -11,12 +14,12 @@
 #   scripts/bench-guard.sh [SECONDS] [CONNECTIONS]      (default 15 s, 32 connections)
 #
 # wrk is closed-loop: its latencies are per request as served, not corrected for
-# coordinated omission. Needs: wrk, redis-server, postgresql-15, postgresql-15-cron.
+# coordinated omission. Needs: wrk, redis-server, redis-tools, postgresql-15, postgresql-15-cron.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-15}"
 conns="${2:-32}"
-for t in wrk redis-server; do
+for t in wrk redis-server redis-cli; do
     command -v "$t" >/dev/null || { echo "bench-guard: $t not found (apt-get install -y $t)" >&2; exit 2; }
 done
 
@@ -83,8 +86,8 @@ start() { # $1 config; sets $base (no subshell, so the pid stays ours to stop)
 
 stop_last() { local p="${pids[-1]}"; kill "$p"; wait "$p" 2>/dev/null || true; unset 'pids[-1]'; }
 
-run_wrk() { # $1 URL, $2 seconds, [$3 lua]
-    local args=(-t1 -c"$conns" -d"$2s" --latency)
+run_wrk() { # $1 URL, $2 seconds, [$3 lua]; $wrk_conns overrides the connections
+    local args=(-t1 -c"${wrk_conns:-$conns}" -d"$2s" --latency)
     if [[ -n "${3:-}" ]]; then args+=(-s "$3"); else args+=(-s scripts/bench-guard.lua -H "Authorization: Bearer $LAUNCHGUARD_CALLER_TOKEN"); fi
     wrk "${args[@]}" "$1" | grep '^RESULT' | sed 's/^RESULT //'
 }
@@ -138,10 +141,60 @@ echo "admit    redis:     $red"
 echo "admit    redis/memory throughput ratio: $(ratio "$(field rps "$red")" "$(field rps "$mem")")"
 echo "admit    redis/memory p99 ratio:        $(ratio "$(field p99_ms "$red")" "$(field p99_ms "$mem")")"
 
+stop_last
+
+# 4. Admits, reservations on a Redis Cluster: one launchguard, then two sharing the cluster.
+seeds=()
+for i in 0 1 2 3 4 5; do
+    p="$(free_port)"; bus="$(free_port)"
+    mkdir -p "$work/node$i"
+    redis-server --port "$p" --cluster-port "$bus" --bind 127.0.0.1 --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout 5000 --save "" --appendonly no \
+        --dir "$work/node$i" >/dev/null 2>&1 &
+    pids+=("$!")
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.05; done
+    seeds+=("127.0.0.1:$p")
+done
+redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes >"$work/cluster.log" 2>&1 \
+    || { echo "bench-guard: redis-cli --cluster create failed:" >&2; cat "$work/cluster.log" >&2; exit 1; }
+for s in "${seeds[@]}"; do
+    for _ in $(seq 1 200); do
+        redis-cli -h 127.0.0.1 -p "${s#*:}" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && break
+        sleep 0.05
+    done
+done
+REDIS_URL="$(printf 'redis://%s,' "${seeds[@]}")"; REDIS_URL="${REDIS_URL%,}"
+export REDIS_URL
+config "$work/cluster.yaml" "  redis_url: \${REDIS_URL}
+  redis_cluster: true"
+start "$work/cluster.yaml"
+one_base="$base"
+run_wrk "$one_base/api/v1/guard/admit" 2 >/dev/null
+one="$(run_wrk "$one_base/api/v1/guard/admit" "$secs")"
+echo "admit    cluster, 1 replica:  $one"
+start "$work/cluster.yaml"
+two_base="$base"
+run_wrk "$two_base/api/v1/guard/admit" 2 >/dev/null
+half=$(( conns / 2 > 0 ? conns / 2 : 1 ))
+wrk_conns="$half" run_wrk "$one_base/api/v1/guard/admit" "$secs" >"$work/two-a" &
+wa=$!
+wrk_conns="$half" run_wrk "$two_base/api/v1/guard/admit" "$secs" >"$work/two-b"
+wait "$wa"
+two_a="$(cat "$work/two-a")"; two_b="$(cat "$work/two-b")"
+two_rps="$(python3 -c "print($(field rps "$two_a") + $(field rps "$two_b"))")"
+echo "admit    cluster, 2 replicas: a: $two_a"
+echo "admit    cluster, 2 replicas: b: $two_b"
+echo "admit    cluster, 2 replicas: rps=$two_rps (sum)"
+echo "admit    cluster 1 replica/memory throughput ratio:  $(ratio "$(field rps "$one")" "$(field rps "$mem")")"
+echo "admit    cluster 1 replica/memory p99 ratio:         $(ratio "$(field p99_ms "$one")" "$(field p99_ms "$mem")")"
+echo "admit    cluster 2 replicas/memory throughput ratio: $(ratio "$two_rps" "$(field rps "$mem")")"
+echo "admit    cluster 2 replicas/1 replica throughput:    $(ratio "$two_rps" "$(field rps "$one")")"
+echo "admit    cluster 1 replica/redis throughput ratio:   $(ratio "$(field rps "$one")" "$(field rps "$red")")"
+
 mem_rps="$(field rps "$mem")"; mem_p99="$(field p99_ms "$mem")"
 verdict="$(python3 -c "print('met' if $mem_rps >= 20000 and $mem_p99 < 2 else 'NOT met')")"
 echo "target   >= 20000 admits/s and p99 < 2 ms (memory): $verdict"
-for r in "$mem" "$red"; do
+for r in "$mem" "$red" "$one" "$two_a" "$two_b"; do
     if [[ "$(field non2xx "$r")" != "0" || "$(field socket_errors "$r")" != "0" ]]; then
         echo "bench-guard: some admits failed: $r" >&2; exit 1
     fi

@@ -5,9 +5,17 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 pub fn init(format: LogFormat, level: &str) {
+    // The redis crate logs every failed attempt of its cluster client to reach a node (many a
+    // second while one is down); the guard logs the outage once (`reservation store down`).
+    // RUST_LOG, or a filter that names redis, still shows them.
+    let level = if level.contains("redis") {
+        level.to_string()
+    } else {
+        format!("{level},redis=error")
+    };
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info,redis=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

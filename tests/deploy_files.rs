@@ -238,6 +238,62 @@ fn compose_file_follows_the_compose_specification() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
+/// The environment variable a `${NAME}` secret reference names.
+fn env_var(r: &launchguard::config::SecretRef) -> &str {
+    match r {
+        launchguard::config::SecretRef::Env(v) => v,
+        other => {
+            panic!("a deployment file's config reads its secrets from the environment: {other:?}")
+        }
+    }
+}
+
+/// The variables compose.yaml requires (`${NAME:?...}`) that example.env does not list.
+fn unlisted_vars(compose: &str, example: &str) -> Vec<String> {
+    let listed: Vec<&str> = example
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .collect();
+    let mut missing: Vec<String> = compose
+        .split("${")
+        .skip(1)
+        .filter_map(|r| r.split_once(":?").map(|(name, _)| name.to_string()))
+        .filter(|n| !listed.contains(&n.as_str()))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
+#[test]
+fn compose_gives_the_guard_its_caller_token() {
+    let text = std::fs::read_to_string(repo().join("deploy/compose/compose.yaml")).unwrap();
+    let compose: Value = serde_saphyr::from_str(&text).unwrap();
+    let cfg = launchguard::config::load_file(&repo().join("deploy/compose/launchguard.yaml"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let var = env_var(&cfg.guard.caller_token);
+    let value = compose["services"]["launchguard"]["environment"][var]
+        .as_str()
+        .unwrap_or_else(|| panic!("the launchguard service gets {var} (guard.caller_token)"));
+    assert!(
+        value.starts_with(&format!("${{{var}:?")),
+        "{var} is required from .env, so the stack does not start with a guard that refuses \
+         every admit: {value}"
+    );
+    // Every variable the stack requires is in example.env, the file the docs say to copy.
+    let example = std::fs::read_to_string(repo().join("deploy/compose/example.env")).unwrap();
+    assert_eq!(unlisted_vars(&text, &example), Vec::<String>::new());
+    // The check can fail: example.env without the token.
+    let without: String = example
+        .lines()
+        .filter(|l| !l.starts_with(var))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(unlisted_vars(&text, &without), vec![var.to_string()]);
+}
+
 #[test]
 fn compose_kit_is_the_render_of_the_compose_config() {
     use launchguard::kit::render::files;
@@ -506,7 +562,19 @@ fn check_common(name: &str, objs: &[Value]) {
             );
         }
     }
-    mounted_config(objs);
+    // The guard's caller token, by the name the config reads it from, out of the Secret and
+    // required (a pod without it does not start).
+    let cfg = mounted_config(objs);
+    let var = env_var(&cfg.guard.caller_token);
+    let token = c["env"]
+        .as_array()
+        .and_then(|env| env.iter().find(|e| e["name"] == var))
+        .unwrap_or_else(|| panic!("{name}: {var} (guard.caller_token) in the container's env"));
+    assert_eq!(
+        token["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "launchguard-secrets", "key": var}),
+        "{name}"
+    );
     let port = c["ports"][0]["name"].as_str().unwrap();
     assert_eq!(
         find(objs, "Service")["spec"]["ports"][0]["targetPort"],
@@ -802,4 +870,26 @@ fn kubernetes_variants_build_validate_and_do_what_they_say() {
         np.is_err() && pdb.is_err(),
         "the checks passed broken objects"
     );
+    // ... and a Deployment that runs without the caller token, or takes it as optional.
+    for n in ["base", "overlays/ha"] {
+        for optional in [false, true] {
+            let mut bad = get(n).clone();
+            for o in bad.iter_mut().filter(|o| o["kind"] == "Deployment") {
+                let env = o["spec"]["template"]["spec"]["containers"][0]["env"]
+                    .as_array_mut()
+                    .unwrap();
+                if optional {
+                    for e in env.iter_mut() {
+                        e["valueFrom"]["secretKeyRef"]["optional"] = Value::Bool(true);
+                    }
+                } else {
+                    env.retain(|e| e["name"] != "LAUNCHGUARD_CALLER_TOKEN");
+                }
+            }
+            assert!(
+                std::panic::catch_unwind(|| check_common("bad", &bad)).is_err(),
+                "{n}: passed without a required caller token (optional: {optional})"
+            );
+        }
+    }
 }

@@ -151,3 +151,42 @@ fn unit_is_hardened() {
     // systemd rates 0-10; below 2 is its best band. The unit scores 1.2 on systemd 252.
     assert!(score <= 2.0, "exposure level {score}:\n{text}");
 }
+
+/// The secrets file the unit's instructions install lists every secret the shipped config
+/// (deploy/config/launchguard.yaml) reads, the guard's caller token included.
+#[test]
+fn secrets_example_lists_what_the_config_reads() {
+    use launchguard::config::SecretRef;
+    let example =
+        std::fs::read_to_string(repo().join("deploy/systemd/secrets.env.example")).unwrap();
+    let keys: Vec<&str> = example
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    let cfg = launchguard::config::load_file(&repo().join("deploy/config/launchguard.yaml"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let read: Vec<&str> = [&cfg.database.url, &cfg.guard.caller_token]
+        .into_iter()
+        .chain(cfg.guard.redis_url.as_ref())
+        .map(|r| match r {
+            SecretRef::Env(v) => v.as_str(),
+            other => panic!("the shipped config reads secrets from the environment: {other:?}"),
+        })
+        .collect();
+    assert!(read.contains(&"LAUNCHGUARD_CALLER_TOKEN"), "{read:?}");
+    for v in &read {
+        assert!(
+            keys.contains(v),
+            "secrets.env.example lacks {v}, which the config reads: {keys:?}"
+        );
+    }
+    let unit = std::fs::read_to_string(repo().join(UNIT)).unwrap();
+    assert!(
+        unit.contains(
+            "install -m 0600 deploy/systemd/secrets.env.example /etc/launchguard/secrets.env"
+        ),
+        "the unit's instructions install the example as the EnvironmentFile"
+    );
+}

@@ -8,6 +8,8 @@
 mod gs;
 #[path = "common/port.rs"]
 mod port;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 
 use chrono::{DateTime, Duration, Utc};
 use launchguard::config::{Guard as GuardConfig, SecretRef};
@@ -284,14 +286,20 @@ async fn run(
 }
 
 fn redis_store(redis: &gs::Redis, dir: &std::path::Path, prefix: &str) -> RedisStore {
-    let url = dir.join("redis-url");
-    std::fs::write(&url, redis.url()).unwrap();
+    store_at(&redis.url(), false, dir, prefix)
+}
+
+/// A store on `url` (with `cluster`: a comma-separated list of seed nodes).
+fn store_at(url: &str, cluster: bool, dir: &std::path::Path, prefix: &str) -> RedisStore {
+    let file = dir.join("redis-url");
+    std::fs::write(&file, url).unwrap();
     let cfg = GuardConfig {
         redis_prefix: prefix.into(),
+        redis_cluster: cluster,
         redis_timeout: launchguard::config::Dur(std::time::Duration::from_secs(5)),
         ..GuardConfig::default()
     };
-    RedisStore::new(&cfg, &SecretRef::File(url))
+    RedisStore::new(&cfg, &SecretRef::File(file))
 }
 
 #[test]
@@ -314,6 +322,38 @@ fn no_sequence_of_settles_passes_a_budget_in_either_store() {
         let red = redis_store(&redis, dir.path(), &format!("p{}", case.get()));
         rt.block_on(run(&ops, &mem, Some(&red)))?;
     });
+}
+
+/// The same property on a Redis Cluster (six nodes on loopback, tests/common/redis_cluster.rs):
+/// every script reaches the master of the `{prefix}` slot through the cluster client and
+/// answers exactly as the in-process store does.
+#[test]
+fn the_cluster_store_answers_as_the_in_process_store() {
+    let cluster = redis_cluster::RedisCluster::start();
+    let seeds = cluster.urls().join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let case = std::cell::Cell::new(0u32);
+    let cfg = ProptestConfig {
+        cases: 32,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(cfg, |(ops in proptest::collection::vec(op(), 1..60))| {
+        case.set(case.get() + 1);
+        let mem = MemoryStore::open(dir.path().join("state.json")).unwrap();
+        let red = store_at(&seeds, true, dir.path(), &format!("c{}", case.get()));
+        rt.block_on(run(&ops, &mem, Some(&red)))?;
+    });
+    // Each case's keys live in the slot of its own prefix: the cases reached more than one
+    // master, so the client routed by slot rather than talking to one node.
+    let masters: std::collections::BTreeSet<usize> = (1..=case.get())
+        .map(|i| cluster.owner(cluster.slot(&format!("{{c{i}}}:res"))))
+        .collect();
+    assert!(masters.len() > 1, "{masters:?}");
 }
 
 /// Amounts past the ceiling, up to i64::MAX: what no admission or settle sends (both are

@@ -226,7 +226,7 @@ async fn run(g: &Guard, headers: &HeaderMap, change: Result<Change, String>) -> 
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_persisted",
-            format!("the change was not made: {e}"),
+            format!("the change was not persisted: {e}"),
         ),
     }
 }

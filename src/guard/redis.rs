@@ -1,25 +1,33 @@
-//! The Redis store, for several replicas (Upstash in production): the same counting as the
-//! in-process store, with each check-and-reserve, settle and sweep done by one Lua script, so
-//! it is atomic across every replica. Every key carries the `{prefix}` hash tag, so a cluster
-//! keeps them in one slot.
+//! The Redis store, for several replicas: the same counting as the in-process store, with
+//! each check-and-reserve, settle, expiry and prune done by one Lua script, so it is atomic
+//! across every replica. One endpoint (a Redis, Upstash over `rediss://`) or a Redis Cluster
+//! (`guard.redis_cluster`: the redis crate's cluster client follows MOVED/ASK, refreshes the
+//! slot map and reconnects after a failover by itself).
 //!
-//! Keys (`P` = `{prefix}`): `P:res` hash id -> record `client|kind|cost|tokens|provider|model`;
-//! `P:exp` zset id by expiry (ms); `P:out` hash of unsettled sums (`cost`, `tokens`,
-//! `c:CLIENT` cost, `k:CLIENT` count, `n:KIND`); per-second bucket hashes `P:b:cost`, `P:b:tokens`, `P:b:visual`,
-//! `P:b:js` (jobs started), `P:b:jd` (jobs done), `P:b:nc` (new clients), `P:b:api`,
-//! `P:b:cc:CLIENT`; `P:clients` set of clients with buckets; `P:kill` and `P:override` hashes
-//! of the founder's switches (JSON values).
+//! Every key carries the one `{prefix}` hash tag, so a cluster keeps them all in one slot (an
+//! admit checks global and per-client counters together, so they must live together; see
+//! docs/guard.md), and every script declares every key it touches in `KEYS`. Keys (`P` =
+//! `{prefix}`): `P:res` hash id -> record `client|kind|cost|tokens|provider|model`; `P:exp`
+//! zset id by expiry (ms); `P:out` hash of unsettled sums (`cost`, `tokens`, `c:CLIENT` cost,
+//! `k:CLIENT` count, `n:KIND`); per-second bucket hashes `P:b:cost`, `P:b:tokens`,
+//! `P:b:visual`, `P:b:js` (jobs started), `P:b:jd` (jobs done), `P:b:nc` (new clients),
+//! `P:b:api`, `P:b:cc:CLIENT`; `P:clients` set of clients with buckets; `P:kill` and
+//! `P:override` hashes of the founder's switches (JSON values).
 //!
 //! Each script checks every argument (and each record it reads) before its first write, since
 //! Redis does not roll a failed script back, and counts with `core::bounded`'s saturating
 //! arithmetic (`bounded::LUA`), so each script is all or nothing and no counter wraps.
 
+use std::collections::BTreeSet;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Script};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Script, TlsCertificates, Value};
 
 use super::admin::{Change, FounderControls};
 use super::reservations::{
@@ -66,14 +74,19 @@ local function untake(key, field, d)
   redis.call('HSET', key, field, itoa(v))
   return v
 end
--- Releases checked record r, booking acost/atok (checked integers) as settled at sec.
-local function release(p, id, r, acost, atok, sec)
-  redis.call('HDEL', p .. ':res', id)
-  redis.call('ZREM', p .. ':exp', id)
-  local out = p .. ':out'
+-- The keys a release touches, declared by the caller as KEYS[1..7] in this order.
+local function held_keys()
+  return {res = KEYS[1], exp = KEYS[2], out = KEYS[3], cost = KEYS[4], tokens = KEYS[5], jd = KEYS[6], clients = KEYS[7]}
+end
+-- Releases checked record r, booking acost/atok (checked integers) as settled at sec; K from
+-- held_keys(), cc the declared key of r.client's cost buckets.
+local function release(K, id, r, acost, atok, sec, cc)
+  redis.call('HDEL', K.res, id)
+  redis.call('ZREM', K.exp, id)
+  local out = K.out
   untake(out, 'cost', r.cost)
   untake(out, 'tokens', r.tokens)
-  if redis.call('HLEN', p .. ':res') == 0 then
+  if redis.call('HLEN', K.res) == 0 then
     -- Nothing held: exact again, even after a saturation.
     redis.call('HDEL', out, 'cost', 'tokens')
   end
@@ -88,12 +101,12 @@ local function release(p, id, r, acost, atok, sec)
     redis.call('HDEL', out, 'c:' .. r.client)
   end
   if acost ~= 0 then
-    incr(p .. ':b:cost', sec, acost)
-    incr(p .. ':b:cc:' .. r.client, sec, acost)
-    redis.call('SADD', p .. ':clients', r.client)
+    incr(K.cost, sec, acost)
+    incr(cc, sec, acost)
+    redis.call('SADD', K.clients, r.client)
   end
-  if atok ~= 0 then incr(p .. ':b:tokens', sec, atok) end
-  if r.kind == 'visual' or r.kind == 'job' then incr(p .. ':b:jd', sec, 1) end
+  if atok ~= 0 then incr(K.tokens, sec, atok) end
+  if r.kind == 'visual' or r.kind == 'job' then incr(K.jd, sec, 1) end
 end
 local function bad(what) return redis.error_reply('launchguard: invalid argument ' .. what) end
 -- Largest Unix time (seconds) a script accepts: year 33658, far past any clock reading.
@@ -191,69 +204,200 @@ end
 return {'ok', unpack(got)}
 "#;
 
-/// ARGV: prefix, id, actual cost, actual tokens, now_sec. Returns the record, or nil. Checks
-/// every argument and the record before the first write.
+/// KEYS: res, exp, out, b:cost, b:tokens, b:jd, clients, b:cc:CLIENT (the record's client,
+/// read before). ARGV: id, client, actual cost, actual tokens, now_sec. Returns the record, or
+/// nil. Checks every argument and the record before the first write.
 const LUA_SETTLE: &str = r#"
-local p, id = ARGV[1], ARGV[2]
+local id, client = ARGV[1], ARGV[2]
 local acost, atok, sec = int(ARGV[3], 0, CEILING), int(ARGV[4], 0, CEILING), int(ARGV[5], 0, MAX_SEC)
 if not (acost and atok and sec) then return bad('usage') end
-local rec = redis.call('HGET', p .. ':res', id)
+local rec = redis.call('HGET', KEYS[1], id)
 if not rec then return false end
 local r = record(rec)
 if not r then return redis.error_reply('launchguard: corrupt reservation record ' .. id) end
-release(p, id, r, acost, atok, sec)
+-- Records never change, so this is the client read before; a mismatch is corruption.
+if r.client ~= client then return redis.error_reply('launchguard: reservation ' .. id .. ' changed') end
+release(held_keys(), id, r, acost, atok, sec, KEYS[8])
 return rec
 "#;
 
-/// ARGV: prefix, now_ms, now_sec, prune_before_sec. Expires due reservations (their estimate
-/// is booked as settled) and drops buckets older than prune_before (api: the last minute).
-/// Returns {expired, corrupt records dropped}.
-const LUA_SWEEP: &str = r#"
-local p = ARGV[1]
-local now_ms, now_sec, before = int(ARGV[2], 0, MAX_SEC * 1000), int(ARGV[3], 0, MAX_SEC), int(ARGV[4], -MAX_SEC, MAX_SEC)
-if not (now_ms and now_sec and before) then return bad('sweep') end
-local due = redis.call('ZRANGEBYSCORE', p .. ':exp', '-inf', now_ms, 'LIMIT', 0, 5000)
-local dropped = 0
-for _, id in ipairs(due) do
-  local rec = redis.call('HGET', p .. ':res', id)
-  local r = rec and record(rec)
-  if r then
-    release(p, id, r, r.cost, r.tokens, now_sec)
-  else
-    -- Gone, or not ours to count: drop it from both, touching no counter.
-    if rec then dropped = dropped + 1 end
-    redis.call('HDEL', p .. ':res', id)
-    redis.call('ZREM', p .. ':exp', id)
+/// KEYS: res, exp, out, b:cost, b:tokens, b:jd, clients, then b:cc:CLIENT for each client of
+/// ARGV. ARGV: now_ms, now_sec, nclients, clients..., ids.... Expires the given reservations
+/// that are still due (their estimate is booked as settled; another replica may have swept or
+/// a caller settled them since they were read). Returns {expired, corrupt records dropped}.
+const LUA_EXPIRE: &str = r#"
+local now_ms, now_sec, nc = int(ARGV[1], 0, MAX_SEC * 1000), int(ARGV[2], 0, MAX_SEC), int(ARGV[3], 0, 5000)
+if not (now_ms and now_sec and nc) or #KEYS ~= 7 + nc or #ARGV < 3 + nc then return bad('expire') end
+local K, cc = held_keys(), {}
+for k = 1, nc do cc[ARGV[3 + k]] = KEYS[7 + k] end
+local expired, dropped = 0, 0
+for j = 4 + nc, #ARGV do
+  local id = ARGV[j]
+  local due = tonumber(redis.call('ZSCORE', K.exp, id) or 'x')
+  if due and due <= now_ms then
+    local rec = redis.call('HGET', K.res, id)
+    local r = rec and record(rec)
+    if r and cc[r.client] then
+      release(K, id, r, r.cost, r.tokens, now_sec, cc[r.client])
+      expired = expired + 1
+    elseif not r then
+      -- Gone, or not ours to count: drop it from both, touching no counter.
+      if rec then dropped = dropped + 1 end
+      redis.call('HDEL', K.res, id)
+      redis.call('ZREM', K.exp, id)
+    end
+    -- (a record of an undeclared client waits for the next sweep, which declares it)
   end
 end
+return {expired, dropped}
+"#;
+
+/// KEYS: b:cost, b:tokens, b:visual, b:js, b:jd, b:nc, b:api. ARGV: now_sec, prune_before_sec.
+/// Drops buckets older than prune_before (api: older than the last minute).
+const LUA_PRUNE: &str = r#"
+local now_sec, before = int(ARGV[1], 0, MAX_SEC), int(ARGV[2], -MAX_SEC, MAX_SEC)
+if not (now_sec and before) then return bad('prune') end
 local function prune(key, b)
-  local t = redis.call('HKEYS', key)
-  for _, s in ipairs(t) do
+  for _, s in ipairs(redis.call('HKEYS', key)) do
     if (tonumber(s) or -1) < b then redis.call('HDEL', key, s) end
   end
 end
-for _, b in ipairs({'cost', 'tokens', 'visual', 'js', 'jd', 'nc'}) do prune(p .. ':b:' .. b, before) end
-prune(p .. ':b:api', now_sec - 60)
-for _, c in ipairs(redis.call('SMEMBERS', p .. ':clients')) do
-  prune(p .. ':b:cc:' .. c, before)
-  if redis.call('EXISTS', p .. ':b:cc:' .. c) == 0 then redis.call('SREM', p .. ':clients', c) end
+for k = 1, 6 do prune(KEYS[k], before) end
+prune(KEYS[7], now_sec - 60)
+return 0
+"#;
+
+/// KEYS: clients, then b:cc:CLIENT for each client of ARGV. ARGV: prune_before_sec, clients....
+/// Drops those clients' old buckets, and a client with none left from the set.
+const LUA_PRUNE_CLIENTS: &str = r#"
+local before = int(ARGV[1], -MAX_SEC, MAX_SEC)
+if not before or #KEYS ~= #ARGV then return bad('prune clients') end
+for k = 2, #KEYS do
+  for _, s in ipairs(redis.call('HKEYS', KEYS[k])) do
+    if (tonumber(s) or -1) < before then redis.call('HDEL', KEYS[k], s) end
+  end
+  if redis.call('EXISTS', KEYS[k]) == 0 then redis.call('SREM', KEYS[1], ARGV[k]) end
 end
-return {#due, dropped}
+return 0
 "#;
 
 /// Wait this long after a failed connection before trying again, so an outage costs callers
 /// one fast error each instead of a connect timeout each.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
 
+/// Reservations expired per script, so one call never blocks Redis for long.
+const EXPIRE_BATCH: usize = 1000;
+
+/// Redis timeouts a cluster connection may answer nothing for before it is replaced (see
+/// `RedisStore::failed`): well past a single slow reply, well short of a stuck connection's
+/// forever.
+const STUCK_AFTER: u32 = 2;
+
+/// Clients whose buckets one script prunes.
+const PRUNE_BATCH: usize = 200;
+
+/// Where the store connects: one endpoint, or a cluster. The cluster has two clients: the
+/// founder's changes wait for replicas (`WAIT` blocks the connection it is sent on), so they
+/// get connections of their own with room for that wait.
+enum Client {
+    Single(Box<redis::Client>),
+    Cluster {
+        main: Box<ClusterClient>,
+        admin: Box<ClusterClient>,
+    },
+}
+
+/// One connection (one endpoint) or one per node (cluster); each multiplexes every caller.
+#[derive(Clone)]
+enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A lazily opened connection, when the next attempt may be made, and when it last answered.
+struct Lazy {
+    conn: RwLock<Option<Conn>>,
+    next_try: tokio::sync::Mutex<Instant>,
+    base: Instant,
+    /// Milliseconds from `base` to the last answer (or to opening the connection).
+    answered: AtomicU64,
+}
+
+impl Lazy {
+    fn new() -> Self {
+        Lazy {
+            conn: RwLock::new(None),
+            next_try: tokio::sync::Mutex::new(Instant::now()),
+            base: Instant::now(),
+            answered: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self) -> Option<Conn> {
+        self.conn.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, c: Option<Conn>) {
+        if c.is_some() {
+            self.answered_now();
+        }
+        *self.conn.write().unwrap_or_else(|e| e.into_inner()) = c;
+    }
+
+    fn answered_now(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.answered.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long the connection has answered nothing.
+    fn silent_for(&self) -> Duration {
+        self.base
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.answered.load(Ordering::Relaxed)))
+    }
+}
+
 pub struct RedisStore {
-    client: Result<redis::Client, String>,
+    client: Result<Client, String>,
     prefix: String,
     timeout: Duration,
-    conn: RwLock<Option<MultiplexedConnection>>,
-    next_try: tokio::sync::Mutex<Instant>,
+    /// Replicas that must hold a founder's change (cluster mode; 0 for one endpoint).
+    wait_replicas: u8,
+    conn: Lazy,
+    admin_conn: Lazy,
     admit: Script,
     settle: Script,
-    sweep: Script,
+    expire: Script,
+    prune: Script,
+    prune_clients: Script,
 }
 
 /// A script with the shared arithmetic and record helpers in front.
@@ -266,25 +410,152 @@ fn redis_error(e: &redis::RedisError) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
 
+/// The configured client: `url` is one URL, or with `redis_cluster` a comma-separated list of
+/// seed nodes. Errors name the field and never the URL's value (it may hold a password).
+fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
+    let value = match url.resolve() {
+        Ok(Some(u)) => u,
+        Ok(None) => return Err(format!("guard.redis_url: {url} is not set")),
+        Err(e) => return Err(e),
+    };
+    let urls: Vec<&str> = value
+        .expose()
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    let invalid = |i: usize| {
+        if urls.len() > 1 {
+            format!(
+                "guard.redis_url ({url}): seed node {} is not a valid Redis URL",
+                i + 1
+            )
+        } else {
+            format!("guard.redis_url ({url}) is not a valid Redis URL")
+        }
+    };
+    for (i, u) in urls.iter().enumerate() {
+        if redis::parse_redis_url(u).is_none() {
+            return Err(invalid(i));
+        }
+    }
+    if urls.is_empty() {
+        return Err(format!("guard.redis_url ({url}) is empty"));
+    }
+    if urls.len() > 1 && !cfg.redis_cluster {
+        return Err(format!(
+            "guard.redis_url ({url}) lists {} URLs: a list of seed nodes needs guard.redis_cluster: true",
+            urls.len()
+        ));
+    }
+    let tls = urls.iter().all(|u| u.starts_with("rediss://"));
+    if !tls && urls.iter().any(|u| u.starts_with("rediss://")) {
+        return Err(format!(
+            "guard.redis_url ({url}): the seed nodes mix rediss:// and redis://"
+        ));
+    }
+    let certs = match &cfg.redis_ca_file {
+        None => None,
+        Some(_) if !tls => {
+            return Err(format!(
+                "guard.redis_ca_file applies to rediss:// URLs, and guard.redis_url ({url}) is not one"
+            ));
+        }
+        Some(path) => Some(TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca_pem(path)?),
+        }),
+    };
+    if !cfg.redis_cluster {
+        let c = match certs {
+            Some(certs) => redis::Client::build_with_tls(urls[0], certs),
+            None => redis::Client::open(urls[0]),
+        };
+        return c.map(|c| Client::Single(Box::new(c))).map_err(|e| {
+            if cfg.redis_ca_file.is_some() {
+                format!("guard.redis_ca_file: {e}")
+            } else {
+                invalid(0)
+            }
+        });
+    }
+    let t = cfg.redis_timeout.0;
+    let build = |response: Duration| {
+        // MOVED is followed at once; a CLUSTERDOWN during an election is retried a little,
+        // then the call fails within the response timeout (the fail mode answers) instead of
+        // waiting out the crate's default of 16 retries.
+        let mut b = ClusterClientBuilder::new(urls.iter().copied())
+            .connection_timeout(t)
+            .response_timeout(response)
+            .retries(2)
+            .min_retry_wait(10)
+            .max_retry_wait(100);
+        if let Some(c) = &certs {
+            b = b.certs(c.clone());
+        }
+        b.build().map_err(|e| {
+            if cfg.redis_ca_file.is_some() {
+                format!("guard.redis_ca_file: {e}")
+            } else {
+                format!(
+                    "guard.redis_url ({url}): {}",
+                    e.detail().unwrap_or("invalid seed nodes")
+                )
+            }
+        })
+    };
+    Ok(Client::Cluster {
+        main: Box::new(build(t)?),
+        admin: Box::new(build(t.saturating_mul(2))?),
+    })
+}
+
+/// The CA file's bytes, once they are known to hold PEM certificates (the crate would take a
+/// file of none and then refuse every server).
+fn ca_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("guard.redis_ca_file: cannot read {}: {e}", path.display()))?;
+    let mut n = 0;
+    for c in CertificateDer::pem_slice_iter(&bytes) {
+        c.map_err(|e| {
+            format!(
+                "guard.redis_ca_file: bad certificate in {}: {e}",
+                path.display()
+            )
+        })?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(format!(
+            "guard.redis_ca_file: {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
 impl RedisStore {
     /// A store for the configured URL; connects lazily, so Redis being down at start is an
     /// outage like any other, handled by the fail mode.
     pub fn new(cfg: &GuardConfig, url: &SecretRef) -> Self {
-        let client = match url.resolve() {
-            Ok(Some(u)) => redis::Client::open(u.expose())
-                .map_err(|_| format!("guard.redis_url ({url}) is not a valid Redis URL")),
-            Ok(None) => Err(format!("guard.redis_url: {url} is not set")),
-            Err(e) => Err(e),
-        };
         RedisStore {
-            client,
+            client: client(cfg, url),
             prefix: format!("{{{}}}", cfg.redis_prefix),
             timeout: cfg.redis_timeout.0,
-            conn: RwLock::new(None),
-            next_try: tokio::sync::Mutex::new(Instant::now()),
+            wait_replicas: if cfg.redis_cluster {
+                cfg.redis_wait_replicas
+            } else {
+                0
+            },
+            conn: Lazy::new(),
+            admin_conn: Lazy::new(),
             admit: script(LUA_ADMIT),
             settle: script(LUA_SETTLE),
-            sweep: script(LUA_SWEEP),
+            expire: script(LUA_EXPIRE),
+            prune: script(LUA_PRUNE),
+            prune_clients: script(LUA_PRUNE_CLIENTS),
         }
     }
 
@@ -292,40 +563,117 @@ impl RedisStore {
         format!("{}:{k}", self.prefix)
     }
 
-    async fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
-        if let Some(c) = self.conn.read().unwrap_or_else(|e| e.into_inner()).clone() {
+    /// The declared keys of a release (`LUA_RECORDS`' `held_keys`), in order.
+    fn held_keys(&self) -> [String; 7] {
+        ["res", "exp", "out", "b:cost", "b:tokens", "b:jd", "clients"].map(|k| self.key(k))
+    }
+
+    fn client_key(&self, client: &str) -> String {
+        self.key(&format!("b:cc:{client}"))
+    }
+
+    /// The open connection, or a new one (at most one attempt per backoff).
+    async fn open(&self, which: &Lazy, admin: bool) -> Result<Conn, StoreError> {
+        if let Some(c) = which.get() {
             return Ok(c);
         }
         let client = self.client.as_ref().map_err(|e| StoreError(e.clone()))?;
-        let mut next = self.next_try.lock().await;
-        if let Some(c) = self.conn.read().unwrap_or_else(|e| e.into_inner()).clone() {
+        let mut next = which.next_try.lock().await;
+        if let Some(c) = which.get() {
             return Ok(c);
         }
         if Instant::now() < *next {
             return Err(StoreError("redis: unreachable, retrying shortly".into()));
         }
-        let cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        match client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await
-        {
+        let connect = async {
+            match client {
+                Client::Single(c) => {
+                    let response = if admin {
+                        self.timeout.saturating_mul(2)
+                    } else {
+                        self.timeout
+                    };
+                    let cfg = AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(self.timeout))
+                        .set_response_timeout(Some(response));
+                    c.get_multiplexed_async_connection_with_config(&cfg)
+                        .await
+                        .map(Conn::Single)
+                }
+                Client::Cluster { main, admin: a } => {
+                    let c = if admin { a } else { main };
+                    c.get_async_connection().await.map(Conn::Cluster)
+                }
+            }
+        };
+        // A cluster connection asks a seed for the slot map, then connects to every master:
+        // bounded as a whole too.
+        let got = match tokio::time::timeout(self.timeout.saturating_mul(4), connect).await {
+            Ok(r) => r.map_err(|e| redis_error(&e)),
+            Err(_) => Err(StoreError(format!(
+                "redis: no connection within {:?}",
+                self.timeout.saturating_mul(4)
+            ))),
+        };
+        match got {
             Ok(c) => {
-                tracing::info!("guard: connected to redis");
-                *self.conn.write().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+                if !admin {
+                    tracing::info!("guard: connected to redis");
+                }
+                which.set(Some(c.clone()));
                 Ok(c)
             }
             Err(e) => {
                 *next = Instant::now() + RECONNECT_BACKOFF;
-                Err(redis_error(&e))
+                Err(e)
             }
         }
     }
 
-    /// Drops a connection that failed, so the next call reconnects. A timeout alone keeps it:
-    /// one slow reply under a burst must not turn every caller away while reconnecting.
-    fn failed(&self, e: &redis::RedisError) -> StoreError {
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        self.open(&self.conn, false).await
+    }
+
+    /// What a call's outcome says about its connection. Any answer from Redis, an error reply
+    /// included, shows it alive.
+    fn answered<T>(&self, which: &Lazy, r: redis::RedisResult<T>) -> Result<T, StoreError> {
+        match r {
+            Ok(v) => {
+                which.answered_now();
+                Ok(v)
+            }
+            Err(e) => {
+                if matches!(e.kind(), redis::ErrorKind::Server(_)) {
+                    which.answered_now();
+                }
+                Err(self.failed(which, &e))
+            }
+        }
+    }
+
+    /// Drops a connection to one endpoint that failed, so the next call reconnects. A timeout
+    /// alone keeps it: one slow reply under a burst must not turn every caller away while
+    /// reconnecting.
+    ///
+    /// A cluster connection reconnects to nodes, and refreshes its slot map after a failover,
+    /// by itself, so it is kept, with one exception: redis 1.8.1's cluster connection can
+    /// deadlock in its own recovery when a node dies under concurrent load (a node repair
+    /// waiting for its lock while the recovery that holds it waits for the repair; reproduced
+    /// with 500 concurrent scripts and a SIGKILLed master: every call times out, forever). One
+    /// that has answered nothing but timeouts for `STUCK_AFTER` redis timeouts is replaced by a
+    /// new one from the seed nodes.
+    fn failed(&self, which: &Lazy, e: &redis::RedisError) -> StoreError {
+        if let Some(Conn::Cluster(_)) = which.get() {
+            let silent = which.silent_for();
+            if e.is_timeout() && silent > self.timeout.saturating_mul(STUCK_AFTER) {
+                tracing::warn!(
+                    silent_ms = silent.as_millis() as u64,
+                    "guard: the redis cluster connection answers nothing; opening a new one from the seed nodes"
+                );
+                which.set(None);
+            }
+            return redis_error(e);
+        }
         if e.is_timeout() {
             return redis_error(e);
         }
@@ -334,7 +682,7 @@ impl RedisStore {
             || e.is_connection_refusal()
             || e.is_unrecoverable_error()
         {
-            *self.conn.write().unwrap_or_else(|e| e.into_inner()) = None;
+            which.set(None);
         }
         redis_error(e)
     }
@@ -344,12 +692,95 @@ impl RedisStore {
         inv: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut c = self.conn().await?;
-        inv.invoke_async(&mut c).await.map_err(|e| self.failed(&e))
+        let r = inv.invoke_async(&mut c).await;
+        self.answered(&self.conn, r)
     }
 
     async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         let mut c = self.conn().await?;
-        cmd.query_async(&mut c).await.map_err(|e| self.failed(&e))
+        let r = cmd.query_async(&mut c).await;
+        self.answered(&self.conn, r)
+    }
+
+    /// Expires due reservations, at most `EXPIRE_BATCH` a script: reads them first, so the
+    /// script can declare the bucket key of each one's client.
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now_ms = now.timestamp_millis();
+        for _ in 0..20 {
+            let ids: Vec<String> = self
+                .cmd(
+                    redis::cmd("ZRANGEBYSCORE")
+                        .arg(self.key("exp"))
+                        .arg("-inf")
+                        .arg(now_ms)
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(EXPIRE_BATCH),
+                )
+                .await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let recs: Vec<Option<String>> = self
+                .cmd(redis::cmd("HMGET").arg(self.key("res")).arg(&ids))
+                .await?;
+            let clients: BTreeSet<&str> = recs
+                .iter()
+                .flatten()
+                .filter_map(|r| r.split('|').next())
+                .filter(|c| !c.is_empty())
+                .collect();
+            let mut inv = self.expire.prepare_invoke();
+            for k in self.held_keys() {
+                inv.key(k);
+            }
+            for c in &clients {
+                inv.key(self.client_key(c));
+            }
+            inv.arg(now_ms).arg(now.timestamp()).arg(clients.len());
+            for c in &clients {
+                inv.arg(*c);
+            }
+            for id in &ids {
+                inv.arg(id);
+            }
+            let (_expired, dropped): (i64, i64) = self.run(&inv).await?;
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    "guard: dropped expired reservation records in redis that were not launchguard's"
+                );
+            }
+            if ids.len() < EXPIRE_BATCH {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes a founder's change to Redis and, in cluster mode, waits until
+    /// `redis_wait_replicas` replicas of the slot's master hold it: the write and its `WAIT`
+    /// go in one pipeline, to the one node that serves the slot, on a connection of their own
+    /// (`WAIT` blocks the connection it is sent on, and counts the writes sent on it).
+    async fn write_admin(&self, write: Cmd) -> Result<(), StoreError> {
+        let mut c = self.open(&self.admin_conn, true).await?;
+        let mut p = redis::pipe();
+        p.add_command(write).ignore();
+        if self.wait_replicas == 0 {
+            let r = p.query_async::<()>(&mut c).await;
+            return self.answered(&self.admin_conn, r);
+        }
+        let ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
+        p.cmd("WAIT").arg(self.wait_replicas).arg(ms);
+        let r = p.query_async::<(i64,)>(&mut c).await;
+        let (acked,) = self.answered(&self.admin_conn, r)?;
+        if acked < i64::from(self.wait_replicas) {
+            return Err(StoreError(format!(
+                "redis: only the master holds it ({acked} of the {} replicas guard.redis_wait_replicas asks for acknowledged it within {}ms); a failover now could lose it: repeat the call",
+                self.wait_replicas, ms
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -467,9 +898,12 @@ impl ReservationStore for RedisStore {
             Err(why) => return Ok(Settle::Refused(why)),
         };
         let mut inv = self.settle.prepare_invoke();
-        inv.key(self.key("res"))
-            .arg(&self.prefix)
+        for k in self.held_keys() {
+            inv.key(k);
+        }
+        inv.key(self.client_key(f[0]))
             .arg(id)
+            .arg(f[0])
             .arg(actual.cost_nano)
             .arg(actual.tokens)
             .arg(now.timestamp());
@@ -494,24 +928,25 @@ impl ReservationStore for RedisStore {
         // one fails open or closed without counting): keep what such a snapshot still needs.
         let now_sec = now.timestamp();
         let before = now_sec - max_age_secs.max(60) - 60;
-        // Up to 5,000 expiries a script, so one call never blocks Redis for long.
-        for _ in 0..20 {
-            let mut inv = self.sweep.prepare_invoke();
-            inv.key(self.key("exp"))
-                .arg(&self.prefix)
-                .arg(now.timestamp_millis())
-                .arg(now_sec)
-                .arg(before);
-            let (swept, dropped): (i64, i64) = self.run(&inv).await?;
-            if dropped > 0 {
-                tracing::warn!(
-                    dropped,
-                    "guard: dropped expired reservation records in redis that were not launchguard's"
-                );
+        self.expire_due(now).await?;
+        let mut inv = self.prune.prepare_invoke();
+        for k in [
+            "b:cost", "b:tokens", "b:visual", "b:js", "b:jd", "b:nc", "b:api",
+        ] {
+            inv.key(self.key(k));
+        }
+        inv.arg(now_sec).arg(before);
+        let _: i64 = self.run(&inv).await?;
+        let clients: Vec<String> = self
+            .cmd(redis::cmd("SMEMBERS").arg(self.key("clients")))
+            .await?;
+        for batch in clients.chunks(PRUNE_BATCH) {
+            let mut inv = self.prune_clients.prepare_invoke();
+            inv.key(self.key("clients")).arg(before);
+            for c in batch {
+                inv.key(self.client_key(c)).arg(c);
             }
-            if swept < 5000 {
-                break;
-            }
+            let _: i64 = self.run(&inv).await?;
         }
         Ok(())
     }
@@ -538,7 +973,7 @@ impl ReservationStore for RedisStore {
     async fn admin(&self) -> Result<FounderControls, StoreError> {
         let mut c = self.conn().await?;
         type Pairs = Vec<(String, String)>;
-        let (kill, over, approvals): (Pairs, Pairs, Pairs) = redis::pipe()
+        let got: redis::RedisResult<(Pairs, Pairs, Pairs)> = redis::pipe()
             .cmd("HGETALL")
             .arg(self.key("kill"))
             .cmd("HGETALL")
@@ -546,8 +981,8 @@ impl ReservationStore for RedisStore {
             .cmd("HGETALL")
             .arg(self.key("approval"))
             .query_async(&mut c)
-            .await
-            .map_err(|e| self.failed(&e))?;
+            .await;
+        let (kill, over, approvals) = self.answered(&self.conn, got)?;
         let mut s = FounderControls::default();
         for (k, v) in kill {
             match serde_json::from_str(&v) {
@@ -595,36 +1030,104 @@ impl ReservationStore for RedisStore {
         let mut one = FounderControls::default();
         change.apply(&mut one, now);
         let field = change.field();
-        let mut c = self.conn().await?;
-        let mut p = redis::pipe();
-        p.atomic();
+        let json = |v: Result<String, serde_json::Error>| v.map_err(|e| StoreError(e.to_string()));
+        let mut write = redis::Cmd::new();
         match change {
             Change::SetKill(..) => {
-                let v = serde_json::to_string(&one.kill_switches[&field])
-                    .map_err(|e| StoreError(e.to_string()))?;
-                p.cmd("HSET").arg(self.key("kill")).arg(&field).arg(v);
+                let v = json(serde_json::to_string(&one.kill_switches[&field]))?;
+                write.arg("HSET").arg(self.key("kill")).arg(&field).arg(v);
             }
             Change::ClearKill(_) => {
-                p.cmd("HDEL").arg(self.key("kill")).arg(&field);
+                write.arg("HDEL").arg(self.key("kill")).arg(&field);
             }
             Change::SetOverride { .. } => {
-                let v = serde_json::to_string(&one.budget_overrides[&field])
-                    .map_err(|e| StoreError(e.to_string()))?;
-                p.cmd("HSET").arg(self.key("override")).arg(&field).arg(v);
+                let v = json(serde_json::to_string(&one.budget_overrides[&field]))?;
+                write
+                    .arg("HSET")
+                    .arg(self.key("override"))
+                    .arg(&field)
+                    .arg(v);
             }
             Change::ClearOverride { .. } => {
-                p.cmd("HDEL").arg(self.key("override")).arg(&field);
+                write.arg("HDEL").arg(self.key("override")).arg(&field);
             }
             Change::Approve { .. } => {
-                let v = serde_json::to_string(&one.approvals[&field])
-                    .map_err(|e| StoreError(e.to_string()))?;
-                p.cmd("HSET").arg(self.key("approval")).arg(&field).arg(v);
+                let v = json(serde_json::to_string(&one.approvals[&field]))?;
+                write
+                    .arg("HSET")
+                    .arg(self.key("approval"))
+                    .arg(&field)
+                    .arg(v);
             }
             Change::WithdrawApproval { .. } => {
-                p.cmd("HDEL").arg(self.key("approval")).arg(&field);
+                write.arg("HDEL").arg(self.key("approval")).arg(&field);
             }
         }
-        let _: () = p.query_async(&mut c).await.map_err(|e| self.failed(&e))?;
+        self.write_admin(write).await?;
         self.admin().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client `guard.redis_url` (written to a file) and the flags make, or the error.
+    fn made(url: &str, cluster: bool, ca: Option<&str>) -> Result<&'static str, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("redis-url");
+        std::fs::write(&file, url).unwrap();
+        let ca_file = ca.map(|pem| {
+            let p = dir.path().join("ca.pem");
+            std::fs::write(&p, pem).unwrap();
+            p
+        });
+        let cfg = GuardConfig {
+            redis_cluster: cluster,
+            redis_ca_file: ca_file,
+            ..GuardConfig::default()
+        };
+        client(&cfg, &SecretRef::File(file)).map(|c| match c {
+            Client::Single(_) => "single",
+            Client::Cluster { .. } => "cluster",
+        })
+    }
+
+    #[test]
+    fn one_url_or_a_list_of_seed_nodes() {
+        assert_eq!(made("redis://127.0.0.1:6379/", false, None), Ok("single"));
+        assert_eq!(
+            made("rediss://default:tok@eu1.upstash.io:6379", false, None),
+            Ok("single")
+        );
+        let seeds = "redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2:7000,";
+        assert_eq!(made(seeds, true, None), Ok("cluster"));
+        // A managed cluster's one configuration endpoint is a list of one.
+        assert_eq!(made("redis://cfg.example:6379", true, None), Ok("cluster"));
+
+        let e = made(seeds, false, None).unwrap_err();
+        assert!(e.contains("needs guard.redis_cluster: true"), "{e}");
+        let e = made("redis://:hunter2@a:1,http://:hunter2@b:2", true, None).unwrap_err();
+        assert!(e.contains("seed node 2 is not a valid Redis URL"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = made("rediss://a:1,redis://b:2", true, None).unwrap_err();
+        assert!(e.contains("mix rediss:// and redis://"), "{e}");
+        let e = made(" , ", false, None).unwrap_err();
+        assert!(e.contains("is empty"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_goes_with_rediss_only() {
+        let e = made("redis://127.0.0.1:6379/", false, Some("x")).unwrap_err();
+        assert!(e.contains("applies to rediss:// URLs"), "{e}");
+        let e = made("rediss://127.0.0.1:6379/", false, Some("not a certificate")).unwrap_err();
+        assert!(e.contains("holds no PEM certificate"), "{e}");
+        let e = made(
+            "rediss://127.0.0.1:6379/",
+            false,
+            Some("-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n"),
+        )
+        .unwrap_err();
+        assert!(e.contains("bad certificate"), "{e}");
     }
 }

@@ -408,12 +408,60 @@ pub fn recording_test_file(recording_file: &str) -> TestFile {
     TestFile {
         rule_files: vec![format!("../{recording_file}")],
         evaluation_interval: "1m".into(),
-        tests: vec![TestGroup {
-            name: "recording rules: trends and budget forecasts".into(),
-            interval: "1m".into(),
-            input_series: input,
-            alert_rule_test: vec![],
-            promql_expr_test: tests,
-        }],
+        tests: vec![
+            TestGroup {
+                name: "recording rules: trends and budget forecasts".into(),
+                interval: "1m".into(),
+                input_series: input,
+                alert_rule_test: vec![],
+                promql_expr_test: tests,
+            },
+            two_replicas(),
+        ],
+    }
+}
+
+/// Two replicas of `serve` (guard.redis_cluster, overlays/ha): every figure twice, by
+/// instance; each replica's forecast stands (one period end, not NaN).
+fn two_replicas() -> TestGroup {
+    let replicas = ["launchguard-0:10071", "launchguard-1:10071"];
+    let two = replicas
+        .iter()
+        .flat_map(|i| {
+            [
+                InputSeries {
+                    series: format!(
+                        "{}{{scope=\"daily\",instance=\"{i}\"}}",
+                        n::BUDGET_USED_RATIO.name
+                    ),
+                    values: "0.1+0.01x120".into(),
+                },
+                InputSeries {
+                    series: format!(
+                        "{}{{scope=\"daily\",instance=\"{i}\"}}",
+                        n::BUDGET_PERIOD_END.name
+                    ),
+                    values: "7200+0x120".into(),
+                },
+            ]
+        })
+        .collect();
+    let both = replicas
+        .iter()
+        .map(|i| {
+            close_to(
+                &recording::budget_predict_period_end(),
+                &format!("scope=\"daily\",instance=\"{i}\""),
+                1.3,
+                "30m",
+            )
+        })
+        .collect();
+    TestGroup {
+        name: "recording rules: two replicas export every figure".into(),
+        interval: "1m".into(),
+        input_series: two,
+        alert_rule_test: vec![],
+        promql_expr_test: both,
     }
 }

@@ -268,11 +268,23 @@ fn rehearsal_note(h: &mut String, rehearsal: Option<DateTime<Utc>>, now: DateTim
 }
 
 /// Renders the whole page.
-#[expect(
-    clippy::too_many_lines,
-    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
-)]
+/// Renders the whole page: the health header, then one section per part of the brief.
 pub fn render(input: &PageInput) -> String {
+    let mut h = String::with_capacity(16 * 1024);
+    write_header(&mut h, input);
+    write_tiers(&mut h, input);
+    write_budgets(&mut h, input);
+    write_figures(&mut h, input);
+    write_readiness(&mut h, input);
+    write_sources(&mut h, input);
+    h.push_str(
+        r#"<footer><a href="/metrics">/metrics</a><a href="/docs/">docs</a><a href="/readyz">/readyz</a></footer></body></html>"#,
+    );
+    h
+}
+
+/// The header: the one overall health, its reasons and the moment the page was drawn.
+fn write_header(h: &mut String, input: &PageInput) {
     let a = input.assessment;
     let cfg = input.cfg;
     let (level, reasons) = health(input);
@@ -281,7 +293,6 @@ pub fn render(input: &PageInput) -> String {
         Level::Warning => "Needs attention",
         Level::Critical => "Act now",
     };
-    let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
         h,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta http-equiv="refresh" content="{REFRESH_SECONDS}"><link rel="icon" href="data:,"><title>{headline} · {tier} · launchguard</title><style>{STYLE}</style></head><body>"#,
@@ -311,7 +322,11 @@ pub fn render(input: &PageInput) -> String {
             .format("%Y-%m-%d %H:%M:%S"),
         esc(cfg.timezone.name()),
     );
+}
 
+/// Performance Guard: each tier limit's usage and headroom.
+fn write_tiers(h: &mut String, input: &PageInput) {
+    let a = input.assessment;
     // Performance Guard: tier usage.
     let _ = write!(
         h,
@@ -344,7 +359,12 @@ pub fn render(input: &PageInput) -> String {
         );
     }
     h.push_str("</section>");
+}
 
+/// Cost Shield: each budget in force (naming the founder's override), then today by provider.
+fn write_budgets(h: &mut String, input: &PageInput) {
+    let a = input.assessment;
+    let cfg = input.cfg;
     // Cost Shield: budgets and spend per provider.
     h.push_str(r#"<section id="budget"><h2>Cost Shield <small>spend against budget</small></h2>"#);
     if a.budgets.is_empty() {
@@ -397,7 +417,12 @@ pub fn render(input: &PageInput) -> String {
         h.push_str("</div>");
     }
     h.push_str("</section>");
+}
 
+/// Resource Monitor: each figure against its thresholds, with the brief's action.
+fn write_figures(h: &mut String, input: &PageInput) {
+    let a = input.assessment;
+    let cfg = input.cfg;
     // Resource Monitor: each figure with its level and the brief's action.
     h.push_str(
         r#"<section id="resources"><h2>Resource Monitor <small>each figure against its thresholds</small></h2>"#,
@@ -431,7 +456,11 @@ pub fn render(input: &PageInput) -> String {
         );
     }
     h.push_str("</section>");
+}
 
+/// Next tier: strain readiness, the checklist and the milestone.
+fn write_readiness(h: &mut String, input: &PageInput) {
+    let a = input.assessment;
     // Readiness for the next tier.
     h.push_str(r#"<section id="readiness"><h2>Next tier</h2>"#);
     match &input.readiness {
@@ -452,8 +481,8 @@ pub fn render(input: &PageInput) -> String {
                 p = pill("none", "not measured yet"),
                 req = percent(*required),
             );
-            rehearsal_note(&mut h, *rehearsal, input.now);
-            checklist_note(&mut h, missing);
+            rehearsal_note(h, *rehearsal, input.now);
+            checklist_note(h, missing);
         }
         Readiness::Measured {
             target,
@@ -480,13 +509,16 @@ pub fn render(input: &PageInput) -> String {
                 pct = percent(*pass_ratio),
                 req = percent(*required),
             );
-            rehearsal_note(&mut h, *rehearsal, input.now);
-            checklist_note(&mut h, missing);
+            rehearsal_note(h, *rehearsal, input.now);
+            checklist_note(h, missing);
         }
     }
-    super::milestone::write(&mut h, a.milestone.as_ref(), input.now);
+    super::milestone::write(h, a.milestone.as_ref(), input.now);
     h.push_str("</section>");
+}
 
+/// Sources: up or down, and the age of their data.
+fn write_sources(h: &mut String, input: &PageInput) {
     // Sources: up or down, and the age of their data.
     h.push_str(
         r#"<section id="sources"><h2>Sources <small>where the figures come from</small></h2>"#,
@@ -524,10 +556,6 @@ pub fn render(input: &PageInput) -> String {
         );
     }
     h.push_str("</section></main>");
-    h.push_str(
-        r#"<footer><a href="/metrics">/metrics</a><a href="/docs/">docs</a><a href="/readyz">/readyz</a></footer></body></html>"#,
-    );
-    h
 }
 
 #[cfg(test)]

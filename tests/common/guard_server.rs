@@ -125,26 +125,81 @@ impl Drop for Server {
     }
 }
 
-/// A throwaway `redis-server` without persistence.
+/// A throwaway `redis-server`, without persistence unless asked.
 pub struct Redis {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    args: Vec<String>,
+    tls: bool,
 }
 
 impl Redis {
     pub fn start() -> Redis {
+        Redis::start_with(&["--save", "", "--appendonly", "no"], false)
+    }
+
+    /// With an append-only file synced before each reply (`appendfsync always`): a restart
+    /// keeps every write it acknowledged.
+    pub fn start_persistent() -> Redis {
+        Redis::start_with(
+            &[
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ],
+            false,
+        )
+    }
+
+    /// Serving TLS only (`rediss://`), with this certificate and key (PEM files); clients
+    /// need no certificate of their own.
+    pub fn start_tls(cert: &Path, key: &Path) -> Redis {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        Redis::start_with(
+            &[
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--port",
+                "0",
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-auth-clients",
+                "no",
+            ],
+            true,
+        )
+    }
+
+    fn start_with(args: &[&str], tls: bool) -> Redis {
         let mut r = Redis {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            tls,
         };
         r.start_again();
         r
     }
 
+    /// A plain connection, for a test to read what the guard wrote.
+    pub fn connection(&self) -> redis::Connection {
+        let c = redis::Client::open(self.url()).unwrap();
+        c.get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap()
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     pub fn start_again(&mut self) {
@@ -152,8 +207,14 @@ impl Redis {
             return;
         }
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args([
+                if self.tls { "--tls-port" } else { "--port" },
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args(&self.args)
+            .args(["--protected-mode", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -177,6 +238,10 @@ impl Redis {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
+        if self.tls {
+            // Listening is all a test needs to know; the handshake is the client's test.
+            return true;
+        }
         let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
         let mut buf = [0u8; 7];
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
@@ -257,9 +322,34 @@ pub async fn post_as(
     (status, json, retry)
 }
 
+/// One admit's answer, as a burst saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub decision: String,
+    pub reason: String,
+    pub reservation_id: Option<String>,
+}
+
 /// Fires `n` admits for one client at once, alternating over `servers`; returns the
 /// (status, decision, reason) of each.
 pub async fn burst(servers: &[&str], client: &str, n: usize) -> Vec<(u16, String, String)> {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    burst_counted(servers, client, n, done)
+        .await
+        .into_iter()
+        .map(|a| (a.status, a.decision, a.reason))
+        .collect()
+}
+
+/// The same, with each answer's reservation id; `done` counts the answers as they arrive (a
+/// test can act in the middle of the burst).
+pub async fn burst_counted(
+    servers: &[&str],
+    client: &str,
+    n: usize,
+    done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Vec<Answer> {
     let c = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .build()
@@ -271,17 +361,20 @@ pub async fn burst(servers: &[&str], client: &str, n: usize) -> Vec<(u16, String
         let url = format!("{}/api/v1/guard/admit", servers[i % servers.len()]);
         let body = admit_body(client);
         let start = start.clone();
+        let done = done.clone();
         tasks.push(tokio::spawn(async move {
             start.wait().await;
             let (s, j, retry) = post(&c, &url, body).await;
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if s == 429 {
                 assert!(retry.is_some(), "429 without Retry-After: {j}");
             }
-            (
-                s,
-                j["decision"].as_str().unwrap().to_string(),
-                j["reason"].as_str().unwrap().to_string(),
-            )
+            Answer {
+                status: s,
+                decision: j["decision"].as_str().unwrap().to_string(),
+                reason: j["reason"].as_str().unwrap().to_string(),
+                reservation_id: j["reservation_id"].as_str().map(str::to_string),
+            }
         }));
     }
     let mut out = Vec::new();

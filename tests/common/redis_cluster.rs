@@ -30,6 +30,8 @@ struct Node {
     bus_port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Stopped with SIGSTOP (`pause`): running, but answering nothing.
+    paused: bool,
 }
 
 /// One line of `CLUSTER NODES`, as a node sees the cluster.
@@ -104,23 +106,39 @@ pub fn parse_nodes(text: &str) -> Vec<NodeInfo> {
         .collect()
 }
 
+impl Node {
+    fn new() -> Node {
+        Node {
+            port: free_port(),
+            bus_port: free_port(),
+            dir: tempfile::Builder::new()
+                .prefix("launchguard-redis-cluster-")
+                .tempdir()
+                .unwrap(),
+            child: None,
+            paused: false,
+        }
+    }
+}
+
 impl RedisCluster {
     /// Starts six nodes, creates the cluster and waits until every node agrees it is healthy.
     pub fn start() -> RedisCluster {
         let mut c = RedisCluster { nodes: Vec::new() };
-        for _ in 0..6 {
-            c.nodes.push(Node {
-                port: free_port(),
-                bus_port: free_port(),
-                dir: tempfile::Builder::new()
-                    .prefix("launchguard-redis-cluster-")
-                    .tempdir()
-                    .unwrap(),
-                child: None,
-            });
-        }
-        for i in 0..c.nodes.len() {
-            c.spawn(i);
+        for i in 0..6 {
+            // A free port can be taken by another process before the node binds it (the
+            // machine runs other tests): a new pair of ports then, a few times at most.
+            for attempt in 1.. {
+                c.nodes.push(Node::new());
+                match c.try_spawn(i) {
+                    Ok(()) => break,
+                    Err(log) if attempt < 5 && log.contains("Address already in use") => {
+                        c.kill(i);
+                        c.nodes.pop();
+                    }
+                    Err(log) => panic!("redis-server {i} did not start; its log: {log}"),
+                }
+            }
         }
         let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
         args.extend(c.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
@@ -142,6 +160,14 @@ impl RedisCluster {
     }
 
     fn spawn(&mut self, i: usize) {
+        if let Err(log) = self.try_spawn(i) {
+            let port = self.nodes[i].port;
+            panic!("redis-server on port {port} did not answer PING; its log: {log}");
+        }
+    }
+
+    /// Starts node i and waits for its PING; its log when it exits or stays silent.
+    fn try_spawn(&mut self, i: usize) -> Result<(), String> {
         let n = &mut self.nodes[i];
         assert!(n.child.is_none(), "node {i} is running");
         let child = Command::new("redis-server")
@@ -171,13 +197,19 @@ impl RedisCluster {
         let port = n.port;
         let until = Instant::now() + Duration::from_secs(20);
         while self.query::<String>(port, &["PING"]).is_err() {
-            assert!(
-                Instant::now() < until,
-                "redis-server on port {port} did not answer PING; its log: {}",
-                self.log(i)
-            );
+            let exited = self.nodes[i]
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited || Instant::now() >= until {
+                if exited {
+                    self.nodes[i].child = None;
+                }
+                return Err(self.log(i));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 
     /// The node's log, for failure messages.
@@ -251,7 +283,7 @@ impl RedisCluster {
 
     fn any_running(&self) -> usize {
         (0..self.len())
-            .find(|i| self.is_running(*i))
+            .find(|i| self.is_running(*i) && !self.nodes[*i].paused)
             .expect("no node is running")
     }
 
@@ -372,12 +404,32 @@ impl RedisCluster {
         }
     }
 
+    fn signal(&self, i: usize, sig: rustix::process::Signal) {
+        let pid = self.nodes[i].child.as_ref().expect("node is running").id();
+        let pid = rustix::process::Pid::from_raw(pid as i32).expect("a process id");
+        rustix::process::kill_process(pid, sig).expect("signal the node");
+    }
+
+    /// Stops node `i` with SIGSTOP: it keeps its sockets but answers nothing, neither its
+    /// clients, nor the cluster bus, nor its master's replication stream (a replica that
+    /// falls behind). `resume` continues it.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, rustix::process::Signal::STOP);
+        self.nodes[i].paused = true;
+    }
+
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, rustix::process::Signal::CONT);
+        self.nodes[i].paused = false;
+    }
+
     /// Kills node `i` with SIGKILL (a crash: no shutdown, no final save).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.nodes[i].paused = false;
     }
 
     /// After killing master `killed`: waits until another node serves its slots (the replica

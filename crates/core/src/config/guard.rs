@@ -56,7 +56,16 @@ pub struct Guard {
     /// Kill switches and overrides of a single replica (written atomically on each change).
     pub state_file: PathBuf,
     /// Redis (or Upstash) shared by several replicas; unset keeps the state in the process.
+    /// With `redis_cluster`, a comma-separated list of seed nodes.
     pub redis_url: Option<SecretRef>,
+    /// `redis_url` names a Redis Cluster (seed nodes, or a managed cluster's configuration
+    /// endpoint): the store follows the cluster's slot map, redirects and failovers.
+    pub redis_cluster: bool,
+    /// Cluster mode: replicas that must hold a founder's change (`WAIT`) before the admin API
+    /// confirms it, so a failover cannot lose it; 0 does not wait.
+    pub redis_wait_replicas: u8,
+    /// PEM CA certificates trusted for `rediss://` instead of the public web roots.
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of every Redis key (one `{prefix}` hash tag, so a cluster keeps them together).
     pub redis_prefix: String,
     /// Bound on one Redis call; past it the call counts as Redis being unavailable.
@@ -80,6 +89,9 @@ impl Default for Guard {
             max_reservations_per_client: 5_000,
             state_file: PathBuf::from("launchguard-guard-state.json"),
             redis_url: None,
+            redis_cluster: false,
+            redis_wait_replicas: 1,
+            redis_ca_file: None,
             redis_prefix: "launchguard".into(),
             redis_timeout: Dur(std::time::Duration::from_millis(250)),
             body_limit_bytes: 16 * 1024,
@@ -153,6 +165,29 @@ pub fn validate(g: &Guard, out: &mut Vec<(String, String)>) {
             "must be 1-64 characters of letters, digits, `_`, `-`, `.` or `:`",
         );
     }
+    if g.redis_wait_replicas > MAX_WAIT_REPLICAS {
+        bad(
+            "redis_wait_replicas",
+            &format!("must be between 0 and {MAX_WAIT_REPLICAS}"),
+        );
+    }
+    if g.redis_url.is_none() {
+        if g.redis_cluster {
+            bad(
+                "redis_cluster",
+                "needs guard.redis_url (the cluster's seed nodes, comma-separated)",
+            );
+        }
+        if g.redis_ca_file.is_some() {
+            bad("redis_ca_file", "needs guard.redis_url (a rediss:// URL)");
+        }
+    }
+    if g.redis_ca_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        bad("redis_ca_file", "must not be empty (leave it out instead)");
+    }
     if g.state_file.as_os_str().is_empty() {
         bad("state_file", "must not be empty");
     }
@@ -174,6 +209,9 @@ pub fn validate(g: &Guard, out: &mut Vec<(String, String)>) {
         }
     }
 }
+
+/// Bound on `redis_wait_replicas`: more replicas per master than any layout runs.
+const MAX_WAIT_REPLICAS: u8 = 5;
 
 /// Bound on `max_reservations`: about 5 GB of reservations in the process, past any sane setting.
 const MAX_RESERVATIONS: usize = 10_000_000;
@@ -220,6 +258,12 @@ mod tests {
                 2,
             ),
             ("guard:\n  redis_timeout: 5m\n", "guard.redis_timeout", 2),
+            (
+                "guard:\n  redis_url: ${R}\n  redis_cluster: true\n  redis_wait_replicas: 9\n",
+                "guard.redis_wait_replicas",
+                4,
+            ),
+            ("guard:\n  redis_cluster: true\n", "guard.redis_cluster", 2),
             (
                 "guard:\n  max_reservations: 0\n",
                 "guard.max_reservations",
