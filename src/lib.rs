@@ -5,9 +5,9 @@
 // binary code only: an integration test reads best as one scenario.
 #![warn(clippy::too_many_lines)]
 
-// The bottom layer, re-exported so `crate::config`, `crate::core` and `crate::figures` read the
-// same everywhere above it.
-pub use launchguard_core::{config, core, figures, policy};
+// The bottom layer, re-exported so `crate::config`, `crate::core`, `crate::catalogue`,
+// `crate::figures` and `crate::policy` read the same everywhere above it.
+pub use launchguard_core::{catalogue, config, core, figures, policy};
 
 pub mod check;
 pub mod cli;

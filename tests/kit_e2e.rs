@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use launchguard::kit::alertmanager::{CRITICAL, DASHBOARD_ONLY, WARNING};
+use launchguard::kit::alertmanager::{CRITICAL, DASHBOARD_ONLY, HARD_STOP, HEARTBEAT, WARNING};
 use launchguard::kit::dashboards;
 use launchguard::metrics::names;
 use pg::TestPg;
@@ -205,7 +205,8 @@ fn point_receivers_at(am_yml: &Path, webhook: u16) {
         match name.as_str() {
             DASHBOARD_ONLY => assert!(!has("email_configs") && !has("sns_configs")),
             WARNING => assert!(has("email_configs") && !has("sns_configs")),
-            CRITICAL => assert!(has("email_configs") && has("sns_configs")),
+            CRITICAL | HARD_STOP => assert!(has("email_configs") && has("sns_configs")),
+            HEARTBEAT => assert!(has("webhook_configs") && !has("email_configs")),
             other => panic!("unexpected receiver {other}"),
         }
         let obj = r.as_object_mut().unwrap();
@@ -289,16 +290,23 @@ fn labels_of(notification: &Value) -> Vec<&Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_data() {
+/// launchguard reading `db_url`, Prometheus and Alertmanager with the kit rendered from the fast
+/// test config (`for_overrides` under `kit.rules.for`), every receiver pointed at this test.
+struct Stack {
+    env: Env,
+    inbox: Inbox,
+    kit: PathBuf,
+    lg: String,
+    lg_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_stack(db_url: &str, for_overrides: &[(&str, &str)]) -> Stack {
     let prometheus = tool("/usr/bin/prometheus", "prometheus");
     let alertmanager = tool(
         "/usr/bin/prometheus-alertmanager",
         "prometheus-alertmanager",
     );
-    let mut pg = TestPg::start();
-    pg.psql_query(BASE_DATASET);
-
     let dir = tempfile::tempdir().unwrap();
     let (lg_port, prom_port, am_port) = (free_port(), free_port(), free_port());
     let (hook_port, inbox) = webhook_server().await;
@@ -319,11 +327,15 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         .await;
 
     let cfg = dir.path().join("launchguard.yml");
+    let fors: String = for_overrides
+        .iter()
+        .map(|(k, v)| format!("      {k}: {v}\n"))
+        .collect();
     fs::write(
         &cfg,
         format!(
             "database:\n  interval: 1s\n  timeout: 5s\n\
-             kit:\n  rules:\n    for:\n      queue_depth: 2s\n\
+             kit:\n  rules:\n    for:\n{fors}\
              \x20 alertmanager:\n    group_wait: 1s\n    group_interval: 1s\n\
              \x20 prometheus:\n    scrape_interval: 1s\n    evaluation_interval: 1s\n\
              \x20   launchguard_targets: [\"127.0.0.1:{lg_port}\"]\n\
@@ -359,7 +371,7 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
             .args(["serve", "--config"])
             .arg(&cfg)
             .args(["--listen", &format!("127.0.0.1:{lg_port}")])
-            .env("SUPABASE_DB_URL", pg.reader_url())
+            .env("SUPABASE_DB_URL", db_url)
             .env("LG_E2E_SUPABASE_KEY", "sb_secret_e2e")
             .env_remove("LAUNCHGUARD_CONFIG"),
         dir.path(),
@@ -387,7 +399,10 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
                 "--storage.tsdb.path={}",
                 dir.path().join("prom").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            // Alerts of the first evaluations, before the notifier has found Alertmanager, are
+            // dropped and sent again after this delay (1m by default): fast, like the rest.
+            .arg("--rules.alert.resend-delay=1s"),
         dir.path(),
     ));
     let env = Env {
@@ -400,17 +415,51 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         procs,
     };
     let lg = format!("http://127.0.0.1:{lg_port}");
-    let limit = Duration::from_secs(30);
+    // /healthz, not /readyz: a source that never succeeds must not keep the test waiting.
     for url in [
-        format!("{lg}/readyz"),
+        format!("{lg}/healthz"),
         format!("{}/-/ready", env.am),
         format!("{}/-/ready", env.prom),
     ] {
-        env.wait(&url, limit, || async {
+        env.wait(&url, Duration::from_secs(30), || async {
             env.ready(&url).await.then_some(())
         })
         .await;
     }
+    Stack {
+        env,
+        inbox,
+        kit,
+        lg,
+        lg_port,
+        _dir: dir,
+    }
+}
+
+/// Notifications to people (every receiver but the heartbeat).
+fn to_people(inbox: &Inbox) -> Vec<(String, Value)> {
+    inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(r, _)| r != HEARTBEAT)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_data() {
+    let mut pg = TestPg::start();
+    pg.psql_query(BASE_DATASET);
+    let Stack {
+        env,
+        inbox,
+        kit,
+        lg,
+        lg_port,
+        _dir,
+    } = start_stack(&pg.reader_url(), &[("queue_depth", "2s")]).await;
+    let limit = Duration::from_secs(30);
     let up = names::SOURCE_UP.name;
     env.wait(
         "Prometheus to scrape a healthy supabase source",
@@ -452,9 +501,9 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         "no queue alert, not even pending, under the warning threshold"
     );
     assert!(
-        inbox.lock().unwrap().is_empty(),
+        to_people(&inbox).is_empty(),
         "a dataset under every threshold sent notifications: {:?}\n{}",
-        inbox.lock().unwrap(),
+        to_people(&inbox),
         env.logs()
     );
 
@@ -487,11 +536,11 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
     );
     assert!(received(&inbox, DASHBOARD_ONLY).is_empty());
     assert!(
-        inbox.lock().unwrap().iter().all(|(_, n)| labels_of(n)
+        to_people(&inbox).iter().all(|(_, n)| labels_of(n)
             .iter()
             .all(|l| l["alertname"] == "LaunchguardQueueDepth")),
-        "only the queue alert fires: {:?}",
-        inbox.lock().unwrap()
+        "only the queue alert reaches people: {:?}",
+        to_people(&inbox)
     );
 
     // 3. Over critical: 250 queued jobs. The critical receiver, with the right labels.
@@ -516,12 +565,26 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         a["description"],
         "250 jobs are queued and waiting to start (critical at 200)."
     );
-    assert!(
-        a["runbook_url"]
-            .as_str()
-            .unwrap()
-            .ends_with("/docs/runbooks.md#launchguardqueuedepth")
+    // The default runbook link is the exporter's own copy: it works the day the kit is installed.
+    let link = a["runbook_url"].as_str().unwrap();
+    assert_eq!(
+        link,
+        format!("{lg}/docs/runbooks.md#launchguardqueuedepth"),
+        "{critical}"
     );
+    let runbooks = env
+        .http
+        .get(link.split('#').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        runbooks.status().is_success(),
+        "{link}: {}",
+        runbooks.status()
+    );
+    let text = runbooks.text().await.unwrap();
+    assert!(text.contains("\n## LaunchguardQueueDepth\n"), "{link}");
     assert_eq!(
         critical["groupLabels"]["alertname"],
         "LaunchguardQueueDepth"
@@ -645,4 +708,114 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
             "not checked for data (the exporter exports no strain readiness yet): {unchecked:?}"
         );
     }
+}
+
+/// A wrong database password from the first start: launchguard runs but never collects, so no
+/// figure and no budget alert exists. The critical "cannot see the ledger" alert
+/// (LaunchguardSourceNeverUp) reaches the critical receiver once its `for` has elapsed, within
+/// one evaluation, scrape and group_wait of it; the always-firing Watchdog reaches the heartbeat
+/// receiver and no one else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_from_the_start_pages_and_the_watchdog_beats() {
+    let pg = TestPg::start();
+    let right = pg.reader_url();
+    let wrong = right.replacen("launchguard_reader:", "launchguard_reader:wrong-", 1);
+    assert_ne!(right, wrong);
+    let for_ = Duration::from_secs(3);
+    let s = start_stack(&wrong, &[("source_never_up", "3s")]).await;
+    let (env, inbox) = (&s.env, &s.inbox);
+    let limit = Duration::from_secs(30);
+
+    let up = names::SOURCE_UP.name;
+    env.wait("Prometheus to see the source down", limit, || async {
+        (env.value(&format!("{up}{{source=\"supabase\"}}")).await == Some(0.0)).then_some(())
+    })
+    .await;
+    let down_seen = Instant::now();
+    assert!(
+        env.query(&format!(
+            "{}{{source=\"supabase\"}}",
+            names::SOURCE_LAST_SUCCESS.name
+        ))
+        .await
+        .is_empty(),
+        "the source never succeeded, so it has no last success"
+    );
+    let is_never_up = |n: &Value| {
+        labels_of(n)
+            .iter()
+            .any(|l| l["alertname"] == "LaunchguardSourceNeverUp")
+    };
+    let page = env
+        .wait(
+            "the critical 'cannot see the ledger' page",
+            limit,
+            || async {
+                received(inbox, CRITICAL)
+                    .into_iter()
+                    .find(|n| is_never_up(n))
+            },
+        )
+        .await;
+    let took = down_seen.elapsed();
+    // `for` from the first evaluation that sees it down, plus one evaluation (1 s), group_wait
+    // (1 s) and scheduling slack.
+    assert!(
+        took <= for_ + Duration::from_secs(6),
+        "the page came {took:?} after Prometheus saw the source down (for: {for_:?})"
+    );
+    assert_eq!(page["status"], "firing", "{page}");
+    let l = labels_of(&page);
+    assert_eq!(l.len(), 1, "{page}");
+    assert_eq!(l[0]["severity"], "critical");
+    assert_eq!(l[0]["source"], "supabase");
+    assert_eq!(l[0]["resource"], "supabase");
+    let desc = page["alerts"][0]["annotations"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(desc.contains("cannot see the ledger"), "{desc}");
+    assert!(
+        !page.to_string().contains("wrong-"),
+        "the password leaked into a notification: {page}"
+    );
+    // Prometheus held it pending for its `for`, and fired once it elapsed: ALERTS_FOR_STATE
+    // holds the moment it became active, the notification the moment it fired.
+    let active_at = env
+        .value("ALERTS_FOR_STATE{alertname=\"LaunchguardSourceNeverUp\"}")
+        .await
+        .expect("ALERTS_FOR_STATE of the firing alert");
+    let fired_at =
+        chrono::DateTime::parse_from_rfc3339(page["alerts"][0]["startsAt"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis() as f64
+            / 1000.0;
+    let held = fired_at - active_at;
+    assert!(
+        held >= for_.as_secs_f64() - 0.01 && held <= for_.as_secs_f64() + 2.0,
+        "pending for {held} s, `for` is {for_:?}"
+    );
+
+    let beat = env
+        .wait("the Watchdog at the heartbeat receiver", limit, || async {
+            received(inbox, HEARTBEAT).into_iter().next()
+        })
+        .await;
+    let l = labels_of(&beat);
+    assert_eq!(l.len(), 1, "{beat}");
+    assert_eq!(l[0]["alertname"], "LaunchguardWatchdog");
+    assert!(
+        to_people(inbox).iter().all(|(_, n)| labels_of(n)
+            .iter()
+            .all(|l| l["alertname"] != "LaunchguardWatchdog")),
+        "the Watchdog reached a person: {:?}",
+        to_people(inbox)
+    );
+    assert!(
+        received(inbox, HEARTBEAT).iter().all(|n| labels_of(n)
+            .iter()
+            .all(|l| l["alertname"] == "LaunchguardWatchdog")),
+        "only the Watchdog goes to the heartbeat"
+    );
+    // With the right password it never fires: the other test's "nothing reaches people under
+    // every threshold" step runs with this rule loaded.
 }

@@ -155,7 +155,7 @@ fn amtool_accepts_the_config_and_routes_each_severity() {
         let am = dir.path().join("deploy/alertmanager/alertmanager.yml");
         let text = ok("amtool check-config", amtool().arg("check-config").arg(&am));
         assert!(
-            text.contains("2 inhibit rules") && text.contains("3 receivers"),
+            text.contains("2 inhibit rules") && text.contains("5 receivers"),
             "{text}"
         );
         assert!(text.contains("1 templates"), "{text}");
@@ -187,6 +187,35 @@ fn amtool_accepts_the_config_and_routes_each_severity() {
             ],
         );
         route(&am, alertmanager::DASHBOARD_ONLY, &["alertname=Unlabelled"]);
+        // A budget the hard stop holds is paged once (no RESOLVED text), every client in one
+        // notification; its warning is the daily email.
+        for alert in ["LaunchguardBudget", "LaunchguardClientBudget"] {
+            route(
+                &am,
+                alertmanager::HARD_STOP,
+                &[&format!("alertname={alert}"), "severity=critical"],
+            );
+            route(
+                &am,
+                alertmanager::WARNING,
+                &[&format!("alertname={alert}"), "severity=warning"],
+            );
+        }
+        // The Watchdog goes to the dead-man's-switch service only, whatever its severity.
+        route(
+            &am,
+            alertmanager::HEARTBEAT,
+            &[
+                "alertname=LaunchguardWatchdog",
+                "resource=alerting",
+                "severity=info",
+            ],
+        );
+        route(
+            &am,
+            alertmanager::HEARTBEAT,
+            &["alertname=LaunchguardWatchdog", "severity=critical"],
+        );
         // The check is real: a wrong expectation fails.
         let out = run(
             "amtool config routes test",

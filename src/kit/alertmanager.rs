@@ -11,10 +11,20 @@ use super::format::prom_duration;
 use crate::config::Config;
 use crate::config::kit::SmsVia;
 
+use super::alerts::blind::WATCHDOG;
+
 /// Receiver names; `amtool config routes test` and the end-to-end test look for these.
 pub const DASHBOARD_ONLY: &str = "dashboard-only";
 pub const WARNING: &str = "founder-email";
 pub const CRITICAL: &str = "founder-sms-and-email";
+/// Critical alerts of a hard-stop state (a budget the guard now enforces): the SMS is sent once,
+/// with no RESOLVED text at midnight; the email keeps both.
+pub const HARD_STOP: &str = "founder-sms-once-and-email";
+/// The alerts whose critical state the guard's hard stop holds until the period ends: paged once
+/// a day at most, and all clients of one severity in one notification.
+pub const HARD_STOP_ALERTS: [&str; 2] = ["LaunchguardBudget", "LaunchguardClientBudget"];
+/// The dead-man's-switch service that the always-firing Watchdog pings.
+pub const HEARTBEAT: &str = "heartbeat";
 
 /// Labels that make one notification group and the inhibition key.
 pub const GROUP_BY: [&str; 2] = ["alertname", "resource"];
@@ -153,57 +163,13 @@ fn email(cfg: &Config) -> EmailConfig {
     }
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
-)]
 pub fn config(cfg: &Config) -> AlertmanagerConfig {
     let am = &cfg.kit.alertmanager;
     let e = &am.email;
     let group_by = GROUP_BY.iter().map(|s| s.to_string()).collect();
     let sev = |s: &str| vec![matcher("severity", "=", s)];
-    let mut critical = Receiver {
-        name: CRITICAL.into(),
-        email_configs: vec![email(cfg)],
-        sns_configs: vec![],
-        webhook_configs: vec![],
-    };
-    match am.sms.via {
-        SmsVia::Sns => {
-            critical.sns_configs = am
-                .sms
-                .phone_numbers
-                .iter()
-                .map(|phone| SnsConfig {
-                    phone_number: phone.clone(),
-                    sigv4: Sigv4 {
-                        region: am.sms.sns.region.clone(),
-                        profile: am.sms.sns.profile.clone(),
-                        role_arn: am.sms.sns.role_arn.clone(),
-                    },
-                    message: "{{ template \"launchguard.sms\" . }}".into(),
-                    attributes: BTreeMap::from([(
-                        "AWS.SNS.SMS.SMSType".into(),
-                        "Transactional".into(),
-                    )]),
-                    send_resolved: true,
-                })
-                .collect();
-        }
-        SmsVia::Webhook => {
-            critical.webhook_configs = vec![WebhookConfig {
-                url: am.sms.webhook.url.clone(),
-                send_resolved: true,
-                max_alerts: 10,
-                http_config: am.sms.webhook.credentials_file.clone().map(|f| HttpConfig {
-                    authorization: Authorization {
-                        kind: "Bearer".into(),
-                        credentials_file: f,
-                    },
-                }),
-            }];
-        }
-    }
+    let critical = paging_receiver(cfg, CRITICAL, true);
+    let hard_stop = paging_receiver(cfg, HARD_STOP, false);
     AlertmanagerConfig {
         global: Global {
             resolve_timeout: "5m".into(),
@@ -223,24 +189,28 @@ pub fn config(cfg: &Config) -> AlertmanagerConfig {
             group_interval: Some(prom_duration(am.group_interval.0)),
             repeat_interval: "24h".into(),
             routes: vec![
+                // First, so the Watchdog never reaches a person.
+                leaf(
+                    HEARTBEAT,
+                    vec![matcher("alertname", "=", WATCHDOG)],
+                    prom_duration(am.heartbeat.repeat_interval.0),
+                ),
                 Route {
-                    receiver: CRITICAL.into(),
-                    matchers: sev("critical"),
-                    group_by: vec![],
-                    group_wait: None,
-                    group_interval: None,
-                    repeat_interval: "1h".into(),
-                    routes: vec![],
-                },
-                Route {
-                    receiver: WARNING.into(),
-                    matchers: sev("warning"),
-                    group_by: vec![],
+                    // The hard stop keeps these on until the period ends: one notification per
+                    // alert and severity (every client in it), the SMS once a day at most.
+                    receiver: DASHBOARD_ONLY.into(),
+                    matchers: vec![matcher("alertname", "=~", &HARD_STOP_ALERTS.join("|"))],
+                    group_by: vec!["alertname".into()],
                     group_wait: None,
                     group_interval: None,
                     repeat_interval: "24h".into(),
-                    routes: vec![],
+                    routes: vec![
+                        leaf(HARD_STOP, sev("critical"), "24h".into()),
+                        leaf(WARNING, sev("warning"), "24h".into()),
+                    ],
                 },
+                leaf(CRITICAL, sev("critical"), "1h".into()),
+                leaf(WARNING, sev("warning"), "24h".into()),
             ],
         },
         inhibit_rules: vec![
@@ -269,7 +239,93 @@ pub fn config(cfg: &Config) -> AlertmanagerConfig {
                 webhook_configs: vec![],
             },
             critical,
+            hard_stop,
+            heartbeat(cfg),
         ],
+    }
+}
+
+/// A route with no children that keeps its parent's grouping and timing.
+fn leaf(receiver: &str, matchers: Vec<String>, repeat_interval: String) -> Route {
+    Route {
+        receiver: receiver.into(),
+        matchers,
+        group_by: vec![],
+        group_wait: None,
+        group_interval: None,
+        repeat_interval,
+        routes: vec![],
+    }
+}
+
+/// A receiver that pages: email plus SMS by SNS or the bridge's webhook. `sms_resolved: false`
+/// sends no RESOLVED text (the email still says it).
+fn paging_receiver(cfg: &Config, name: &str, sms_resolved: bool) -> Receiver {
+    let am = &cfg.kit.alertmanager;
+    let mut r = Receiver {
+        name: name.into(),
+        email_configs: vec![email(cfg)],
+        sns_configs: vec![],
+        webhook_configs: vec![],
+    };
+    match am.sms.via {
+        SmsVia::Sns => {
+            r.sns_configs = am
+                .sms
+                .phone_numbers
+                .iter()
+                .map(|phone| SnsConfig {
+                    phone_number: phone.clone(),
+                    sigv4: Sigv4 {
+                        region: am.sms.sns.region.clone(),
+                        profile: am.sms.sns.profile.clone(),
+                        role_arn: am.sms.sns.role_arn.clone(),
+                    },
+                    message: "{{ template \"launchguard.sms\" . }}".into(),
+                    attributes: BTreeMap::from([(
+                        "AWS.SNS.SMS.SMSType".into(),
+                        "Transactional".into(),
+                    )]),
+                    send_resolved: sms_resolved,
+                })
+                .collect();
+        }
+        SmsVia::Webhook => {
+            r.webhook_configs = vec![WebhookConfig {
+                url: am.sms.webhook.url.clone(),
+                send_resolved: sms_resolved,
+                max_alerts: 10,
+                http_config: am.sms.webhook.credentials_file.clone().map(|f| HttpConfig {
+                    authorization: Authorization {
+                        kind: "Bearer".into(),
+                        credentials_file: f,
+                    },
+                }),
+            }];
+        }
+    }
+    r
+}
+
+/// The heartbeat receiver: one webhook to the dead-man's-switch service, no resolved message
+/// (the Watchdog never resolves while the pipeline works).
+fn heartbeat(cfg: &Config) -> Receiver {
+    let h = &cfg.kit.alertmanager.heartbeat;
+    Receiver {
+        name: HEARTBEAT.into(),
+        email_configs: vec![],
+        sns_configs: vec![],
+        webhook_configs: vec![WebhookConfig {
+            url: h.url.clone(),
+            send_resolved: false,
+            max_alerts: 1,
+            http_config: h.credentials_file.clone().map(|f| HttpConfig {
+                authorization: Authorization {
+                    kind: "Bearer".into(),
+                    credentials_file: f,
+                },
+            }),
+        }],
     }
 }
 
@@ -287,8 +343,31 @@ mod tests {
         assert_eq!(crit.email_configs.len(), 1);
         assert_eq!(crit.sns_configs[0].phone_number, "+15555550100");
         assert!(crit.sns_configs[0].send_resolved && crit.email_configs[0].send_resolved);
-        assert_eq!(c.route.routes[0].repeat_interval, "1h");
-        assert_eq!(c.route.routes[1].repeat_interval, "24h");
+        assert_eq!(c.route.routes[0].receiver, HEARTBEAT);
+        assert_eq!(
+            c.route.routes[0].matchers,
+            ["alertname=\"LaunchguardWatchdog\""]
+        );
+        assert_eq!(c.route.routes[0].repeat_interval, "5m");
+        let beat = c.receivers.iter().find(|r| r.name == HEARTBEAT).unwrap();
+        assert_eq!(
+            beat.webhook_configs[0].url,
+            "https://heartbeat.example.com/launchguard"
+        );
+        assert!(!beat.webhook_configs[0].send_resolved);
+        let stop = &c.route.routes[1];
+        assert_eq!(
+            stop.group_by,
+            ["alertname"],
+            "every client in one notification"
+        );
+        assert_eq!(stop.routes[0].receiver, HARD_STOP);
+        assert_eq!(stop.routes[0].repeat_interval, "24h");
+        let once = c.receivers.iter().find(|r| r.name == HARD_STOP).unwrap();
+        assert!(!once.sns_configs[0].send_resolved, "no RESOLVED text");
+        assert!(once.email_configs[0].send_resolved);
+        assert_eq!(c.route.routes[2].repeat_interval, "1h");
+        assert_eq!(c.route.routes[3].repeat_interval, "24h");
         assert_eq!(c.inhibit_rules[0].equal, ["alertname", "resource"]);
     }
 

@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 
+use crate::catalogue::{FIGURES, FigureDef, Unit};
 use crate::config::{Config, Threshold};
-use crate::core::levels::FigureName;
 use crate::metrics::names as n;
 
 use super::alerts::sel;
@@ -77,6 +77,9 @@ struct Panel {
     thresholds: Value,
     mappings: Value,
     min_max: Option<(f64, f64)>,
+    /// A stat's textMode: "name" shows the series' legend (an `_info` series' label) instead
+    /// of its value, which for an info series is always 1.
+    text_mode: &'static str,
 }
 
 fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) -> Panel {
@@ -92,6 +95,7 @@ fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) ->
         thresholds: steps("green", &[]),
         mappings: json!([]),
         min_max: None,
+        text_mode: "auto",
     }
 }
 
@@ -110,6 +114,11 @@ impl Panel {
     }
     fn map(mut self, m: Value) -> Self {
         self.mappings = m;
+        self
+    }
+    /// Shows the legend (a label of an `_info` series) rather than the value 1.
+    fn name_only(mut self) -> Self {
+        self.text_mode = "name";
         self
     }
     /// Draws the series of `legend` dashed (forecasts, trends).
@@ -208,7 +217,7 @@ impl Layout {
             Kind::Stat => (
                 "stat",
                 json!({"reduceOptions": reduce, "colorMode": "value", "graphMode": "none",
-                       "justifyMode": "auto", "orientation": "auto", "textMode": "auto"}),
+                       "justifyMode": "auto", "orientation": "auto", "textMode": pn.text_mode}),
             ),
             Kind::BarGauge => (
                 "bargauge",
@@ -278,17 +287,22 @@ fn dashboard(uid: &str, title: &str, description: &str, panels: Vec<Value>) -> V
     })
 }
 
-/// The figure panel: value, thresholds as steps, and the 7-day trend of its daily peak.
-fn figure_panel(title: &'static str, f: FigureName, t: Threshold) -> Panel {
-    let unit = match f {
-        FigureName::Bandwidth | FigureName::Storage => "decbytes",
-        FigureName::ResponseTime => "s",
-        FigureName::QueueDepth => "short",
-        _ => "percentunit",
-    };
-    let m = format!("figure={}", super::alerts::quote(f.label()));
+/// Grafana's unit of a catalogue unit.
+fn grafana_unit(u: Unit) -> &'static str {
+    match u {
+        Unit::Bytes => "decbytes",
+        Unit::Seconds => "s",
+        Unit::Count(_) => "short",
+        Unit::Ratio => "percentunit",
+    }
+}
+
+/// The figure panel: value, thresholds as steps, and the 7-day trend of its daily peak, with
+/// the figure's detail series when the catalogue names one.
+fn figure_panel(d: &FigureDef, t: Threshold) -> Panel {
+    let m = format!("figure={}", super::alerts::quote(d.name.label()));
     const TREND: &str = "daily peak in 7 days at the 7-day trend";
-    let mut pn = panel(Kind::TimeSeries, title, unit, 6, 8)
+    let pn = panel(Kind::TimeSeries, d.title, grafana_unit(d.unit), 6, 8)
         .q(q(sel(&n::FIGURE_VALUE, &m), "value"))
         .q(q(
             format!("{}{{{m}}}", recording::figure_predict_7d()),
@@ -298,38 +312,11 @@ fn figure_panel(title: &'static str, f: FigureName, t: Threshold) -> Panel {
         .th(level_steps(t))
         .desc(format!(
             "{} Warning and critical thresholds are the orange and red steps.",
-            figure_help(f)
+            d.help
         ));
-    match f {
-        FigureName::VisualJobRisk => {
-            pn = pn.q(q(sel(&n::VISUAL_JOB_RISK_COMPONENT, ""), "{{component}}"));
-        }
-        FigureName::CronLoad => pn = pn.q(q(sel(&n::CRON_LOAD_RATIO, ""), "{{cron_job}}")),
-        FigureName::SupabasePlan => {
-            pn = pn.q(q(sel(&n::SUPABASE_PLAN_USAGE_RATIO, ""), "{{part}}"));
-        }
-        _ => {}
-    }
-    pn
-}
-
-fn figure_help(f: FigureName) -> &'static str {
-    match f {
-        FigureName::AiTokens => "Tokens today over the tier's daily token limit.",
-        FigureName::Bandwidth => "Bytes served today.",
-        FigureName::Storage => "Database size plus storage bucket objects.",
-        FigureName::QueueDepth => "Jobs waiting to start.",
-        FigureName::CronLoad => {
-            "Largest mean run time / schedule interval of the pg_cron jobs (value), and each job's own."
-        }
-        FigureName::VisualJobRisk => {
-            "0.4 queue + 0.3 failures + 0.3 processing time, with its three parts."
-        }
-        FigureName::ResponseTime => "p95 API response time over the last 5 minutes.",
-        FigureName::ErrorRate => "Failed over all API responses over the last 5 minutes.",
-        FigureName::SupabasePlan => {
-            "Largest share of the Supabase plan in use (database size, included disk, disk size), with each part."
-        }
+    match d.kit.detail {
+        Some((metric, legend)) => pn.q(q(metric, legend)),
+        None => pn,
     }
 }
 
@@ -347,6 +334,7 @@ pub fn founder(cfg: &Config) -> Value {
     l.add(
         panel(Kind::Stat, p::TIER, "none", 4, 5)
             .q(qi(sel(&n::TIER_INFO, ""), "{{tier}}"))
+            .name_only()
             .desc("The tier the platform runs at, from the config."),
     );
     l.add(
@@ -430,20 +418,8 @@ pub fn founder(cfg: &Config) -> Value {
     );
 
     l.row("Resource Monitor");
-    let th = cfg.thresholds.clone();
-    for (f, t) in th.by_figure() {
-        let title = match f {
-            FigureName::AiTokens => p::AI_TOKENS,
-            FigureName::Bandwidth => p::BANDWIDTH,
-            FigureName::Storage => p::STORAGE,
-            FigureName::QueueDepth => p::QUEUE_DEPTH,
-            FigureName::CronLoad => p::CRON_LOAD,
-            FigureName::VisualJobRisk => p::VISUAL_RISK,
-            FigureName::ResponseTime => p::RESPONSE_TIME,
-            FigureName::ErrorRate => p::ERROR_RATE,
-            FigureName::SupabasePlan => p::SUPABASE_PLAN,
-        };
-        l.add(figure_panel(title, f, t));
+    for d in &FIGURES {
+        l.add(figure_panel(d, cfg.thresholds.get(d.name)));
     }
 
     l.row("Platform jobs and database");
@@ -542,6 +518,7 @@ pub fn exporter_health(cfg: &Config) -> Value {
     l.add(
         panel(Kind::Stat, p::BUILD, "none", 6, 5)
             .q(qi(sel(&n::BUILD_INFO, ""), "{{version}} ({{revision}})"))
+            .name_only()
             .desc("The running launchguard build; no value means Prometheus has no launchguard metrics."),
     );
     l.add(

@@ -1,5 +1,6 @@
 //! Titles of the dashboards and of the panels the runbooks point at, shared by the dashboards
-//! and the alert catalogue so a renamed panel cannot leave a runbook pointing nowhere.
+//! and the alert catalogue so a renamed panel cannot leave a runbook pointing nowhere. A
+//! figure's panel is titled as the figure catalogue says.
 
 pub const FOUNDER: &str = "launchguard: founder";
 pub const HEALTH: &str = "launchguard: exporter health";
@@ -16,15 +17,6 @@ pub const BUDGET_FORECAST: &str = "Forecast at period end";
 pub const BUDGET_EXHAUSTED: &str = "Budget exhausted at";
 pub const PROVIDER_SPEND: &str = "Spend today per provider (share of the daily budget)";
 pub const CLIENT_BUDGET: &str = "Client budget use today";
-pub const AI_TOKENS: &str = "AI token usage";
-pub const BANDWIDTH: &str = "Bandwidth today";
-pub const STORAGE: &str = "Storage";
-pub const QUEUE_DEPTH: &str = "Queue depth";
-pub const CRON_LOAD: &str = "Cron load";
-pub const VISUAL_RISK: &str = "Visual job risk";
-pub const RESPONSE_TIME: &str = "Response time (p95)";
-pub const ERROR_RATE: &str = "Error rate";
-pub const SUPABASE_PLAN: &str = "Supabase plan usage";
 pub const SYNC_AGE: &str = "Time since each pg_cron job's last success";
 pub const CRON_FAILURES: &str = "pg_cron failures (last 24 h)";
 pub const POOLER: &str = "Pooler pressure";

@@ -21,14 +21,6 @@ pub const OWNED_DIRS: [&str; 5] = [
     crate::k8s::GENERATED_DIR,
 ];
 
-/// A signal's config key (`queue_depth`), which names its promtool test file.
-fn key(s: crate::config::kit::Signal) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .expect("signals serialize as strings")
-}
-
 /// Every file of the kit: (path relative to the output folder, contents).
 pub fn files(cfg: &Config) -> Vec<(PathBuf, String)> {
     let mut out = vec![
@@ -43,10 +35,10 @@ pub fn files(cfg: &Config) -> Vec<(PathBuf, String)> {
     ];
     for a in alerts::alerts(cfg) {
         out.push((
-            PathBuf::from(format!("rules/tests/{}.yml", key(a.signal))),
+            PathBuf::from(format!("rules/tests/{}.yml", a.signal.key())),
             rules::to_yaml(
                 HEADER,
-                &rule_tests::alert_test_file(&a, &cfg.kit.runbook_url, ALERTS_FILE),
+                &rule_tests::alert_test_file(&a, &cfg.kit.runbook_base(), ALERTS_FILE),
             ),
         ));
     }

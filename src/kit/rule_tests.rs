@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::alerts::{Alert, Probe, Resource, Variant, expected_text};
+use super::alerts::{Alert, Drive, Probe, Resource, Variant, expected_text};
 use super::format::{prom_duration, promql_number};
 use super::recording;
 use super::rules::runbook_url;
@@ -137,7 +137,7 @@ impl Ctx<'_> {
     fn check(&self, at_ms: u128, exp: Vec<ExpAlert>) -> AlertTest {
         AlertTest {
             eval_time: dur(at_ms),
-            alertname: self.alert.name.into(),
+            alertname: self.alert.name.clone(),
             exp_alerts: exp,
         }
     }
@@ -170,13 +170,14 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
     match &a.probe {
         Probe::Level {
             step: vstep,
-            series,
+            drive,
             labels,
         } => {
             let until = for_ms + 2 * step;
             for v in &a.variants {
                 for (what, value) in [("just under", v.threshold - vstep), ("at", v.threshold)] {
-                    let input = series(value)
+                    let input = drive
+                        .series(value)
                         .into_iter()
                         .map(|(s, x)| constant(&s, x, step, until))
                         .collect();
@@ -197,6 +198,30 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
                         checks,
                     ));
                 }
+            }
+            if let Drive::Gated {
+                inner,
+                gate,
+                at_least,
+            } = drive
+            {
+                // The highest threshold's value with traffic just under the minimum: silent.
+                let top = a.variants.iter().map(|v| v.threshold).fold(0.0, f64::max);
+                let mut input: Vec<InputSeries> = inner
+                    .series(top)
+                    .into_iter()
+                    .map(|(s, x)| constant(&s, x, step, until))
+                    .collect();
+                input.push(constant(gate, at_least - 1.0, step, until));
+                out.push(c.group(
+                    format!(
+                        "at the highest threshold with {} just under its minimum ({}): silent",
+                        gate,
+                        promql_number(at_least - 1.0)
+                    ),
+                    input,
+                    vec![c.check(for_ms + step, vec![])],
+                ));
             }
         }
         Probe::Zero { series, labels } => {
@@ -222,7 +247,6 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             series,
             extra,
             cadence,
-            step: _,
             labels,
         } => {
             let ts0_ms: u128 = 600_000;
@@ -283,6 +307,100 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             out.push(c.group(
                 "present: silent".into(),
                 vec![constant(series, 1.0, step, until)],
+                vec![c.check(for_ms + step, vec![])],
+            ));
+        }
+        Probe::Burst {
+            series,
+            window,
+            windowed,
+            labels,
+        } => {
+            let jump_ms = 5 * step;
+            let window_ms = window.as_millis();
+            let until = jump_ms + window_ms + for_ms + 3 * step;
+            for v in &a.variants {
+                for (what, value) in [("just under", v.threshold - 1.0), ("at", v.threshold)] {
+                    let input = InputSeries {
+                        series: series.clone(),
+                        values: format!(
+                            "0+0x{} {}+0x{}",
+                            jump_ms / step - 1,
+                            promql_number(value),
+                            (until - jump_ms) / step + 1
+                        ),
+                    };
+                    let fired: Vec<&Variant> =
+                        a.variants.iter().filter(|w| value >= w.threshold).collect();
+                    let kept: Vec<&Variant> = fired
+                        .iter()
+                        .copied()
+                        .filter(|w| !windowed.contains(&w.severity))
+                        .collect();
+                    let mut checks = vec![c.check(jump_ms - step, vec![])];
+                    if for_ms > 0 {
+                        checks.push(c.check(jump_ms + for_ms - step, vec![]));
+                    }
+                    checks.push(c.check(jump_ms + for_ms, c.expect(&fired, value, labels, 0.0)));
+                    checks.push(c.check(
+                        jump_ms + window_ms - 2 * step,
+                        c.expect(&fired, value, labels, 0.0),
+                    ));
+                    checks.push(c.check(
+                        jump_ms + window_ms + for_ms + step,
+                        c.expect(&kept, value, labels, 0.0),
+                    ));
+                    out.push(c.group(
+                        format!(
+                            "a burst {what} the {} threshold ({}): the windowed variants clear one window later",
+                            v.severity.label(),
+                            promql_number(value)
+                        ),
+                        vec![input],
+                        checks,
+                    ));
+                }
+            }
+        }
+        Probe::Always => {
+            let all: Vec<&Variant> = a.variants.iter().collect();
+            out.push(c.group(
+                "fires from the first evaluation, with no series at all".into(),
+                vec![],
+                vec![
+                    c.check(0, c.expect(&all, 1.0, &[], 0.0)),
+                    c.check(10 * step, c.expect(&all, 1.0, &[], 0.0)),
+                ],
+            ));
+        }
+        Probe::NeverUp {
+            series,
+            success,
+            labels,
+        } => {
+            let until = for_ms + 2 * step;
+            let all: Vec<&Variant> = a.variants.iter().collect();
+            let mut checks = Vec::new();
+            if for_ms > 0 {
+                checks.push(c.check(for_ms - step, vec![]));
+            }
+            checks.push(c.check(for_ms, c.expect(&all, 0.0, labels, 0.0)));
+            out.push(c.group(
+                "down from the start, never succeeded: fires once for elapses".into(),
+                vec![constant(series, 0.0, step, until)],
+                checks,
+            ));
+            out.push(c.group(
+                "up: silent".into(),
+                vec![constant(series, 1.0, step, until)],
+                vec![c.check(for_ms + step, vec![])],
+            ));
+            out.push(c.group(
+                "down after a success: silent (SourceDown and SourceStale speak)".into(),
+                vec![
+                    constant(series, 0.0, step, until),
+                    constant(success, 1.0, step, until),
+                ],
                 vec![c.check(for_ms + step, vec![])],
             ));
         }

@@ -45,7 +45,7 @@ pub fn alert_rules(a: &Alert, runbook_base: &str) -> Vec<Rule> {
                 labels.insert("resource".into(), r.into());
             }
             Rule {
-                alert: Some(a.name.into()),
+                alert: Some(a.name.clone()),
                 record: None,
                 expr: v.expr.clone(),
                 for_: (!a.for_.is_zero()).then(|| prom_duration(a.for_)),
@@ -67,7 +67,7 @@ pub fn runbook_url(a: &Alert, base: &str) -> String {
 pub fn alerts_file(cfg: &Config) -> RuleFile {
     let rules = super::alerts::alerts(cfg)
         .iter()
-        .flat_map(|a| alert_rules(a, &cfg.kit.runbook_url))
+        .flat_map(|a| alert_rules(a, &cfg.kit.runbook_base()))
         .collect();
     RuleFile {
         groups: vec![Group {

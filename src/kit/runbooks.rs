@@ -3,7 +3,7 @@
 //! Rendered from the alert catalogue, so its thresholds are the config's.
 
 use super::alertmanager::{CRITICAL, DASHBOARD_ONLY, WARNING};
-use super::alerts::{Alert, Severity, alerts, default_for};
+use super::alerts::{Alert, Severity, alerts};
 use super::format::prom_duration;
 use crate::config::Config;
 
@@ -78,7 +78,7 @@ pub fn markdown(cfg: &Config) -> String {
             "\n**Confirm it.** Dashboard *{dash}*, panel *{panel}*: {}\n\n",
             a.runbook.confirm_how
         ));
-        let default = default_for(a.signal);
+        let default = a.default_for;
         let why = &a.runbook.why_for;
         if a.for_ == default {
             s.push_str(&format!("**Why `for:` is {}.** {why}\n", for_text(a)));

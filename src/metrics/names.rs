@@ -132,6 +132,8 @@ metrics! { CORE:
         "API response time over the last 5 full minutes from the platform's traffic table (statistic p95; a gauge, so not labelled quantile)";
     API_ERROR_RATIO = Gauge "launchguard_api_error_ratio" []
         "Failed over all API responses in the last 5 full minutes";
+    API_REQUESTS_5M = Gauge "launchguard_api_requests_last_5m" []
+        "API responses in the last 5 full minutes: the error ratio's denominator (the ErrorRate alert's minimum traffic)";
     DB_CONNECTIONS = Gauge "launchguard_db_connections" []
         "Client connections open on the database";
     DB_MAX_CONNECTIONS = Gauge "launchguard_db_max_connections" []
@@ -247,6 +249,8 @@ metrics! { BULLMQ:
 metrics! { SUPABASE_METRICS:
     SUPABASE_PLAN_USAGE_RATIO = Gauge "launchguard_supabase_plan_usage_ratio" ["part"]
         "Share of the Supabase plan in use, from Supabase's metrics endpoint: database_size (sum of pg_database_size_bytes over the plan's database size), disk (used disk over the disk the plan includes), disk_volume (used over the disk's size)";
+    SUPABASE_PLAN_USED_RATIO = Gauge "launchguard_supabase_plan_used_ratio" []
+        "The largest part of launchguard_supabase_plan_usage_ratio: the Supabase plan usage figure";
     SUPABASE_PLAN_HEADROOM_RATIO = Gauge "launchguard_supabase_plan_headroom_ratio" []
         "1 - the largest part of launchguard_supabase_plan_usage_ratio: the plan's room left (negative past a limit)";
     SUPABASE_PLAN_LIMIT_BYTES = Gauge "launchguard_supabase_plan_limit_bytes" ["part"]

@@ -222,6 +222,7 @@ fn supabase(e: &mut Exposition, a: &Assessment) {
         e.set(&n::SUPABASE_PLAN_USAGE_RATIO, &[part], *r);
     }
     if let Some(u) = s.plan_usage {
+        e.set(&n::SUPABASE_PLAN_USED_RATIO, &[], u);
         e.set(&n::SUPABASE_PLAN_HEADROOM_RATIO, &[], 1.0 - u);
     }
     let limits = [
@@ -307,6 +308,9 @@ fn figures(e: &mut Exposition, cfg: &Config, a: &Assessment) {
     }
     if let Some(v) = a.figure(F::ErrorRate).and_then(|f| f.value) {
         e.set(&n::API_ERROR_RATIO, &[], v);
+    }
+    if let Some(v) = a.api_requests_5m {
+        e.set(&n::API_REQUESTS_5M, &[], v as f64);
     }
     for (fig, t) in cfg.thresholds.by_figure() {
         e.set(&n::THRESHOLD, &[fig.label(), "warning"], t.warning);

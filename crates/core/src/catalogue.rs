@@ -7,13 +7,15 @@
 
 use std::time::Duration;
 
-use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
+use strum::{EnumIter, EnumString, IntoEnumIterator, IntoStaticStr};
 
 use crate::config::Threshold;
 use crate::core::assess::Basis;
 
 /// The figures that have a warning and a critical threshold (the `figure` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, EnumString, IntoStaticStr,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum FigureName {
     AiTokens,
@@ -61,6 +63,88 @@ pub struct FigureDef {
     pub guard_scope: Option<&'static str>,
     /// Its value from the assessment's basis; None when its data is unavailable.
     pub value: fn(&Basis) -> Option<f64>,
+    /// What the kit's alert, runbook and dashboard panel need beyond the fields above.
+    pub kit: FigureKit,
+}
+
+/// A figure's alert text, runbook prose and the series the kit reads. The kit builds the alert
+/// (warning and critical at the config's thresholds, with boundary promtool tests), the runbook
+/// section and the dashboard panel (value, threshold steps, 7-day trend) from this alone.
+#[derive(Debug, Clone, Copy)]
+pub struct FigureKit {
+    /// The alert's one-line summary.
+    pub summary: &'static str,
+    /// The alert's description: `{value}` is the value in the figure's unit, `{at}` names the
+    /// variant's limit (" (warning at 70%)"), `{$label}` prints a label of the series.
+    pub description: &'static str,
+    /// Runbook prose in Markdown: `## meaning`, `## warning`, `## critical` (the actions) and
+    /// `## why for` (why the default `for:`).
+    pub runbook: &'static str,
+    /// The series the alert reads and its promtool tests drive.
+    pub series: Series,
+    /// A series that must be at or above a config value for the alert to fire (the error rate
+    /// only with enough traffic to mean something).
+    pub requires: Option<Requires>,
+    /// A series the dashboard panel draws beside the value, with its legend (the figure's
+    /// parts, or its value per job).
+    pub detail: Option<(&'static str, &'static str)>,
+}
+
+/// A minimum the alert requires of another series (a metric of `metrics::names`).
+#[derive(Debug, Clone, Copy)]
+pub struct Requires {
+    pub metric: &'static str,
+    /// Its minimum, from the config.
+    pub at_least: fn(&crate::config::Config) -> f64,
+    /// What it counts, for the runbook and the rule's condition.
+    pub what: &'static str,
+}
+
+/// The series an alert reads: by default `launchguard_figure_value{figure="<label>"}`; a
+/// figure with a richer exported series names it (a metric of the root crate's
+/// `metrics::names`, which a test there checks, with the labels it has).
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    /// The exported metric; None for the figure value.
+    pub metric: Option<&'static str>,
+    /// Label matchers that select the figure's series of the metric.
+    pub matchers: &'static [(&'static str, &'static str)],
+    /// How the alert's `resource` label is made.
+    pub resource: AlertResource,
+    /// The metric is summed over this label's values (its promtool test splits the value
+    /// evenly among them).
+    pub sum_over: Option<(&'static str, &'static [&'static str])>,
+}
+
+/// How a figure's alert gets its `resource` label (grouping and inhibition key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertResource {
+    /// One alert; `resource` is the figure's label.
+    Figure,
+    /// One alert per value of this label, copied into `resource`; the second string is an
+    /// example value for the promtool tests.
+    PerLabel(&'static str, &'static str),
+    /// The series carries `resource` itself (a matcher fixes it).
+    FromSeries,
+}
+
+impl Series {
+    /// `launchguard_figure_value{figure="<label>"}`, one alert.
+    pub const FIGURE_VALUE: Series = Series {
+        metric: None,
+        matchers: &[],
+        resource: AlertResource::Figure,
+        sum_over: None,
+    };
+
+    /// One series of an exported metric, one alert.
+    const fn metric(name: &'static str, matchers: &'static [(&'static str, &'static str)]) -> Self {
+        Series {
+            metric: Some(name),
+            matchers,
+            ..Series::FIGURE_VALUE
+        }
+    }
 }
 
 const fn th(warning: f64, critical: f64) -> Threshold {
@@ -72,6 +156,13 @@ const fn minutes(m: u64) -> Duration {
 }
 
 const MONITOR: [&str; 3] = ["continue", "monitor", "intervene"];
+
+/// Runbook prose of each figure's alert.
+macro_rules! runbook {
+    ($label:literal) => {
+        include_str!(concat!("catalogue/runbooks/", $label, ".md"))
+    };
+}
 
 /// Every figure, in the order dashboards, the status page and the docs show them.
 pub const FIGURES: [FigureDef; 9] = [
@@ -87,6 +178,20 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "AiTokenUsage",
         guard_scope: None,
         value: |b| b.token_ratio,
+        kit: FigureKit {
+            summary: "AI token use today is close to the tier's daily limit",
+            description: "AI tokens used today (all providers, cache included) are {value} of the tier's daily token limit{at}.",
+            runbook: runbook!("ai_tokens"),
+            series: Series {
+                resource: AlertResource::FromSeries,
+                ..Series::metric(
+                    "launchguard_tier_usage_ratio",
+                    &[("resource", "ai_tokens_per_day")],
+                )
+            },
+            requires: None,
+            detail: None,
+        },
     },
     FigureDef {
         name: FigureName::Bandwidth,
@@ -100,6 +205,14 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "Bandwidth",
         guard_scope: None,
         value: |b| b.bandwidth_bytes.map(|v| v as f64),
+        kit: FigureKit {
+            summary: "Bandwidth served today is high",
+            description: "The platform has served {value} today{at}.",
+            runbook: runbook!("bandwidth"),
+            series: Series::metric("launchguard_bandwidth_bytes", &[("period", "day")]),
+            requires: None,
+            detail: None,
+        },
     },
     FigureDef {
         name: FigureName::Storage,
@@ -113,6 +226,17 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "Storage",
         guard_scope: None,
         value: |b| b.storage_bytes.map(|v| v as f64),
+        kit: FigureKit {
+            summary: "Database and storage buckets are using a lot of space",
+            description: "Database plus storage bucket objects use {value}{at}.",
+            runbook: runbook!("storage"),
+            series: Series {
+                sum_over: Some(("store", &["database", "objects"])),
+                ..Series::metric("launchguard_storage_bytes", &[])
+            },
+            requires: None,
+            detail: None,
+        },
     },
     FigureDef {
         name: FigureName::QueueDepth,
@@ -126,6 +250,14 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "QueueDepth",
         guard_scope: Some("queue_depth"),
         value: |b| b.queued_jobs.map(|v| v as f64),
+        kit: FigureKit {
+            summary: "Many jobs are waiting to start",
+            description: "{value} jobs are queued and waiting to start{at}.",
+            runbook: runbook!("queue_depth"),
+            series: Series::metric("launchguard_queue_depth", &[]),
+            requires: None,
+            detail: None,
+        },
     },
     FigureDef {
         name: FigureName::CronLoad,
@@ -139,6 +271,17 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "CronLoad",
         guard_scope: None,
         value: |b| b.cron_load,
+        kit: FigureKit {
+            summary: "A pg_cron job runs for most of its schedule interval",
+            description: "pg_cron job {$cron_job} runs for {value} of its schedule interval on average{at}.",
+            runbook: runbook!("cron_load"),
+            series: Series {
+                resource: AlertResource::PerLabel("cron_job", "platform-sync"),
+                ..Series::metric("launchguard_cron_load_ratio", &[])
+            },
+            requires: None,
+            detail: Some(("launchguard_cron_load_ratio", "{{cron_job}}")),
+        },
     },
     FigureDef {
         name: FigureName::VisualJobRisk,
@@ -152,6 +295,17 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "VisualJobRisk",
         guard_scope: None,
         value: |b| b.visual_risk,
+        kit: FigureKit {
+            summary: "Visual jobs are at risk of piling up or failing",
+            description: "Visual job risk is {value}{at}.",
+            runbook: runbook!("visual_job_risk"),
+            series: Series::metric("launchguard_visual_job_risk_ratio", &[]),
+            requires: None,
+            detail: Some((
+                "launchguard_visual_job_risk_component_ratio",
+                "{{component}}",
+            )),
+        },
     },
     FigureDef {
         name: FigureName::ResponseTime,
@@ -165,6 +319,14 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "ResponseTime",
         guard_scope: Some("response_time"),
         value: |b| b.p95_seconds,
+        kit: FigureKit {
+            summary: "API responses are slow",
+            description: "p95 API response time over the last 5 minutes is {value}{at}.",
+            runbook: runbook!("response_time"),
+            series: Series::metric("launchguard_api_response_seconds", &[("statistic", "p95")]),
+            requires: None,
+            detail: None,
+        },
     },
     FigureDef {
         name: FigureName::ErrorRate,
@@ -178,6 +340,18 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "ErrorRate",
         guard_scope: Some("error_rate"),
         value: |b| b.error_ratio,
+        kit: FigureKit {
+            summary: "Many API requests fail",
+            description: "{value} of API requests failed over the last 5 minutes{at}.",
+            runbook: runbook!("error_rate"),
+            series: Series::metric("launchguard_api_error_ratio", &[]),
+            requires: Some(Requires {
+                metric: "launchguard_api_requests_last_5m",
+                at_least: |c| c.kit.rules.error_rate_min_requests as f64,
+                what: "API responses in the last 5 minutes",
+            }),
+            detail: None,
+        },
     },
     FigureDef {
         name: FigureName::SupabasePlan,
@@ -191,6 +365,14 @@ pub const FIGURES: [FigureDef; 9] = [
         alert: "SupabasePlan",
         guard_scope: None,
         value: |b| b.supabase_plan,
+        kit: FigureKit {
+            summary: "The project is using much of its Supabase plan",
+            description: "The Supabase project uses {value} of its plan's database size or disk{at}.",
+            runbook: runbook!("supabase_plan"),
+            series: Series::metric("launchguard_supabase_plan_used_ratio", &[]),
+            requires: None,
+            detail: Some(("launchguard_supabase_plan_usage_ratio", "{{part}}")),
+        },
     },
 ];
 

@@ -4,25 +4,23 @@
 //! them from the files named by the `*_file` fields.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumIter, EnumString, IntoEnumIterator, IntoStaticStr};
 
 use super::{Dur, Threshold};
+use crate::catalogue::FigureName;
 
-/// Every alert of the kit, one per signal; the key of its `for:` override.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Signal {
-    AiTokens,
-    Bandwidth,
-    Storage,
-    QueueDepth,
-    CronLoad,
-    VisualJobRisk,
-    ResponseTime,
-    ErrorRate,
-    SupabasePlan,
+/// The kit's alerts that no catalogue figure is behind. With the figures they are the signals,
+/// the keys of `kit.rules.for`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, EnumString, IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum KitSignal {
     Budget,
     ClientBudget,
     TierHeadroom,
@@ -33,27 +31,97 @@ pub enum Signal {
     CronJobFailures,
     PoolerPressure,
     StrainReadinessLost,
+    Watchdog,
+    SourceNeverUp,
+    FigureUnavailable,
+    ConfigReloadFailed,
+    GuardStoreDown,
+    KillSwitchOn,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// Every alert of the kit, one per signal: one per catalogue figure, then the kit's own. Its
+/// string form (the key of its `for:` override and of its promtool test file) is the figure's
+/// label or the kit signal's snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Signal {
+    Figure(FigureName),
+    Kit(KitSignal),
+}
+
+impl Signal {
+    /// Every signal: the figures in catalogue order, then the kit's own.
+    pub fn all() -> impl Iterator<Item = Signal> {
+        FigureName::all()
+            .map(Signal::Figure)
+            .chain(KitSignal::iter().map(Signal::Kit))
+    }
+
+    /// Its string form.
+    pub fn key(self) -> &'static str {
+        match self {
+            Signal::Figure(f) => f.label(),
+            Signal::Kit(k) => k.into(),
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl FromStr for Signal {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        FigureName::from_str(s)
+            .map(Signal::Figure)
+            .or_else(|_| KitSignal::from_str(s).map(Signal::Kit))
+            .map_err(|_| {
+                let known: Vec<&str> = Signal::all().map(Signal::key).collect();
+                format!("unknown signal `{s}`, expected one of {}", known.join(", "))
+            })
+    }
+}
+
+impl Serialize for Signal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.key())
+    }
+}
+
+impl<'de> Deserialize<'de> for Signal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Kit {
     /// Address of docs/runbooks.md; each alert links to its own heading there.
+    /// Empty (the default): the exporter's own copy, `http://<first launchguard target>/docs/
+    /// runbooks.md`, which works the day the kit is installed.
     pub runbook_url: String,
     pub rules: KitRules,
     pub alertmanager: KitAlertmanager,
     pub prometheus: KitPrometheus,
 }
 
-impl Default for Kit {
-    fn default() -> Self {
-        Kit {
-            runbook_url: "https://github.com/launchguard/launchguard/blob/main/docs/runbooks.md"
-                .into(),
-            rules: KitRules::default(),
-            alertmanager: KitAlertmanager::default(),
-            prometheus: KitPrometheus::default(),
+impl Kit {
+    /// The runbooks' address every alert links to (`runbook_url`, else the exporter's own).
+    pub fn runbook_base(&self) -> String {
+        if !self.runbook_url.is_empty() {
+            return self.runbook_url.clone();
         }
+        let target = self
+            .prometheus
+            .launchguard_targets
+            .first()
+            .map_or("localhost:10071", String::as_str);
+        format!("http://{target}/docs/runbooks.md")
     }
 }
 
@@ -68,8 +136,14 @@ pub struct KitRules {
     pub tier_near_ratio: f64,
     /// Open connections over max_connections.
     pub pooler_ratio: Threshold,
-    /// Failed runs of one pg_cron job in the last 24 hours.
+    /// Failed runs of one pg_cron job: the warning counts the last 24 hours, the critical the
+    /// runs that failed within `cron_failures_window`, so a burst pages once and clears.
     pub cron_failures: Threshold,
+    /// The window of the critical cron failure count.
+    pub cron_failures_window: Dur,
+    /// API responses in the last 5 minutes below which the ErrorRate alert stays silent: two
+    /// failures in a quiet window at soft launch are no 3 a.m. page.
+    pub error_rate_min_requests: u64,
     /// Age of a source's last successful collection.
     pub source_stale: DurThreshold,
     /// Age of the sync job's last success, in multiples of the tier's cron cadence.
@@ -89,6 +163,8 @@ impl Default for KitRules {
                 warning: 1.0,
                 critical: 5.0,
             },
+            cron_failures_window: Dur::from_secs(3600),
+            error_rate_min_requests: 100,
             source_stale: DurThreshold {
                 warning: Dur::from_secs(600),
                 critical: Dur::from_secs(3600),
@@ -120,6 +196,7 @@ pub struct KitAlertmanager {
     pub group_interval: Dur,
     pub email: Email,
     pub sms: Sms,
+    pub heartbeat: Heartbeat,
 }
 
 impl Default for KitAlertmanager {
@@ -129,6 +206,7 @@ impl Default for KitAlertmanager {
             group_interval: Dur::from_secs(300),
             email: Email::default(),
             sms: Sms::default(),
+            heartbeat: Heartbeat::default(),
         }
     }
 }
@@ -232,6 +310,30 @@ impl Default for SmsWebhook {
     }
 }
 
+/// Where the always-firing Watchdog alert goes: a dead-man's-switch service (healthchecks.io,
+/// Dead Man's Snitch, Better Stack heartbeats, Cronitor) that pages when the pings stop, so a
+/// dead Prometheus, Alertmanager or network path is noticed although no alert can say so.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The service's ping URL; it must not carry a secret (use `credentials_file`).
+    pub url: String,
+    /// File holding a bearer token Alertmanager sends with each ping, if the service wants one.
+    pub credentials_file: Option<PathBuf>,
+    /// How often the ping repeats while everything works; set the service's period above it.
+    pub repeat_interval: Dur,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            url: "https://heartbeat.example.com/launchguard".into(),
+            credentials_file: None,
+            repeat_interval: Dur::from_secs(300),
+        }
+    }
+}
+
 /// deploy/prometheus/prometheus.yml.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -304,13 +406,36 @@ mod tests {
         assert_eq!(e.line, Some(4), "{e}");
         assert!(e.field.starts_with("kit.rules.for"), "{e}");
         assert!(e.message.contains("queue_dept"), "{e}");
+        assert!(e.message.contains("queue_depth, cron_load"), "{e}");
+    }
+
+    #[test]
+    fn every_signal_reads_back_from_its_key() {
+        use super::{KitSignal, Signal};
+        let all: Vec<Signal> = Signal::all().collect();
+        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 16);
+        for s in &all {
+            assert_eq!(s.key().parse::<Signal>(), Ok(*s));
+        }
+        assert_eq!(
+            "client_budget".parse::<Signal>(),
+            Ok(Signal::Kit(KitSignal::ClientBudget))
+        );
+        let mut keys: Vec<&str> = all.iter().map(|s| s.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            all.len(),
+            "figure labels and kit signals share no name"
+        );
     }
 
     #[test]
     fn for_overrides_parse_as_durations() {
         let c = load_str("kit:\n  rules:\n    for:\n      queue_depth: 2s\n").unwrap();
         assert_eq!(
-            c.kit.rules.for_[&super::Signal::QueueDepth],
+            c.kit.rules.for_[&super::Signal::Figure(crate::catalogue::FigureName::QueueDepth)],
             crate::config::Dur::from_secs(2)
         );
     }

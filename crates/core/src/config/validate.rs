@@ -207,7 +207,10 @@ fn validate_label_caps(out: &mut Vec<(String, String)>, cfg: &Config) {
 fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
     let k = &cfg.kit;
     let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
-    if !(k.runbook_url.starts_with("https://") || k.runbook_url.starts_with("http://")) {
+    if !(k.runbook_url.is_empty()
+        || k.runbook_url.starts_with("https://")
+        || k.runbook_url.starts_with("http://"))
+    {
         bad(
             "runbook_url",
             "must be an http(s) address of docs/runbooks.md",
@@ -244,8 +247,42 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
             "must not be shorter than the warning",
         );
     }
+    let w = r.cron_failures_window.0;
+    if w < std::time::Duration::from_secs(300) || w > std::time::Duration::from_secs(86_400) {
+        bad("rules.cron_failures_window", "must be between 5m and 24h");
+    }
+    if r.error_rate_min_requests > 1_000_000_000 {
+        bad(
+            "rules.error_rate_min_requests",
+            "must be at most 1000000000",
+        );
+    }
     validate_alertmanager(out, &k.alertmanager);
+    validate_heartbeat(out, &k.alertmanager.heartbeat);
     validate_prometheus(out, &k.prometheus);
+}
+
+/// The Watchdog's dead-man's-switch URL and ping period.
+fn validate_heartbeat(out: &mut Vec<(String, String)>, beat: &super::kit::Heartbeat) {
+    let mut bad = |path: &str, msg: &str| out.push((format!("kit.{path}"), msg.to_string()));
+    if !(beat.url.starts_with("https://") || beat.url.starts_with("http://")) {
+        bad("alertmanager.heartbeat.url", "must be an http(s) address");
+    }
+    if beat.url.contains('@') || beat.url.contains("token=") || beat.url.contains("key=") {
+        bad(
+            "alertmanager.heartbeat.url",
+            "must not carry credentials: put the token in credentials_file",
+        );
+    }
+    let repeat = beat.repeat_interval.0;
+    if repeat < std::time::Duration::from_secs(60)
+        || repeat > std::time::Duration::from_secs(86_400)
+    {
+        bad(
+            "alertmanager.heartbeat.repeat_interval",
+            "must be between 1m and 24h",
+        );
+    }
 }
 
 /// Alertmanager's timings, the email addresses and the SMS route.
@@ -440,6 +477,24 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].0, "kit.alertmanager.sms.webhook.url");
         assert!(!errs[0].1.contains("abc"));
+    }
+
+    #[test]
+    fn a_heartbeat_url_with_a_token_or_an_absurd_repeat_is_refused() {
+        let mut c = Config::default();
+        c.kit.alertmanager.heartbeat.url = "https://user:pw@hc.example.com/ping".into();
+        c.kit.alertmanager.heartbeat.repeat_interval = crate::config::Dur::from_secs(1);
+        let errs = validate(&c);
+        let fields: Vec<&str> = errs.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "kit.alertmanager.heartbeat.url",
+                "kit.alertmanager.heartbeat.repeat_interval"
+            ],
+            "{errs:?}"
+        );
+        assert!(errs.iter().all(|e| !e.1.contains("pw")));
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub struct Assessment {
     pub client_day_cost: HashMap<String, Decimal>,
     /// Spend of the 15 minutes before collection: the guard's auto-throttle rate.
     pub spend_last_15m_usd: Option<Decimal>,
+    /// API responses in the last five full minutes: the error rate's denominator, which the
+    /// kit's ErrorRate alert requires a minimum of.
+    pub api_requests_5m: Option<u64>,
     /// The founder's controls this was assessed with (what the guard enforces).
     pub controls: FounderControls,
     /// The config's budgets, under the founder's overrides.
@@ -252,6 +255,7 @@ pub fn assess(
         periods: Periods::at(now, cfg.tz()),
         collected_at: db.map(|d| d.collected_at),
         spend_last_15m_usd: spend.last_15m,
+        api_requests_5m: db.and_then(|d| d.traffic.as_ref().ok()).map(|t| t.requests),
         tier: cfg.tier,
         tiers,
         usage,
