@@ -320,16 +320,26 @@ fn figure_panel(d: &FigureDef, t: Threshold) -> Panel {
     }
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
-)]
 pub fn founder(cfg: &Config) -> Value {
-    let k = &cfg.kit.rules;
-    let b = &cfg.budgets;
-    let budget_steps = steps("green", &[("orange", b.alert_ratio), ("red", 1.0)]);
     let mut l = Layout::new();
+    performance_guard(&mut l, cfg);
+    cost_shield(&mut l, cfg);
+    resource_monitor(&mut l, cfg);
+    platform_jobs(&mut l, cfg);
+    strain_test(&mut l, cfg);
+    alerts_firing(&mut l);
 
+    dashboard(
+        p::FOUNDER_UID,
+        p::FOUNDER,
+        "Tier headroom, budgets, resource figures with thresholds and trends, strain readiness",
+        l.panels,
+    )
+}
+
+/// The tier, the one overall health and each tier limit's headroom.
+fn performance_guard(l: &mut Layout, cfg: &Config) {
+    let k = &cfg.kit.rules;
     l.row("Performance Guard");
     l.add(
         panel(Kind::Stat, p::TIER, "none", 4, 5)
@@ -358,7 +368,12 @@ pub fn founder(cfg: &Config) -> Value {
             .range(0.0, 1.0)
             .desc("Share of each tier limit still free. Orange: plan the upgrade."),
     );
+}
 
+/// Budgets: used, forecast to the period's end, exhaustion, by provider and by client, spend.
+fn cost_shield(l: &mut Layout, cfg: &Config) {
+    let b = &cfg.budgets;
+    let budget_steps = steps("green", &[("orange", b.alert_ratio), ("red", 1.0)]);
     l.row("Cost Shield");
     l.add(
         panel(Kind::BarGauge, p::BUDGET_USE, "percentunit", 8, 6)
@@ -416,12 +431,19 @@ pub fn founder(cfg: &Config) -> Value {
             ))
             .desc("Spend today and this month, all providers."),
     );
+}
 
+/// One panel per catalogue figure, with its thresholds.
+fn resource_monitor(l: &mut Layout, cfg: &Config) {
     l.row("Resource Monitor");
     for d in &FIGURES {
         l.add(figure_panel(d, cfg.thresholds.get(d.name)));
     }
+}
 
+/// The sync job's age, cron failures and the pooler's use.
+fn platform_jobs(l: &mut Layout, cfg: &Config) {
+    let k = &cfg.kit.rules;
     l.row("Platform jobs and database");
     let stale_steps = |warn: f64, crit: f64| steps("green", &[("orange", warn), ("red", crit)]);
     l.add(
@@ -459,7 +481,10 @@ pub fn founder(cfg: &Config) -> Value {
             .range(0.0, 1.0)
             .desc("Open connections over max_connections."),
     );
+}
 
+/// The suites' pass ratios against the configured upgrade ratio, their last runs, readiness.
+fn strain_test(l: &mut Layout, cfg: &Config) {
     l.row("Strain Test");
     l.add(
         panel(Kind::Stat, p::STRAIN_PASS, "percentunit", 8, 5)
@@ -484,7 +509,10 @@ pub fn founder(cfg: &Config) -> Value {
             .map(flag("NOT READY", "READY"))
             .desc("Whether the latest suite for each target tier allows the upgrade."),
     );
+}
 
+/// launchguard's alerts firing now.
+fn alerts_firing(l: &mut Layout) {
     l.row("Alerts");
     let mut firing = qi(
         "ALERTS{alertstate=\"firing\", alertname=~\"Launchguard.*\"}",
@@ -496,13 +524,6 @@ pub fn founder(cfg: &Config) -> Value {
             .q(firing)
             .desc("launchguard alerts firing now, as Prometheus evaluates them."),
     );
-
-    dashboard(
-        p::FOUNDER_UID,
-        p::FOUNDER,
-        "Tier headroom, budgets, resource figures with thresholds and trends, strain readiness",
-        l.panels,
-    )
 }
 
 pub fn exporter_health(cfg: &Config) -> Value {

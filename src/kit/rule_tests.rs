@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::alerts::{Alert, Drive, Probe, Resource, Variant, expected_text};
+use super::alerts::{Alert, Drive, Probe, Resource, Severity, Variant, expected_text};
 use super::format::{prom_duration, promql_number};
 use super::recording;
 use super::rules::runbook_url;
@@ -97,6 +97,251 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Ready then not ready fires; ready throughout stays silent.
+    fn lost(&self, series: &str, labels: &[(&'static str, String)]) -> Vec<TestGroup> {
+        let (c, a) = (self, self.alert);
+        let (step, for_ms) = (c.step, c.for_ms);
+        let mut out = Vec::new();
+        let drop_ms = 5 * step;
+        let until = drop_ms + for_ms + 2 * step;
+        let n_after = (until - drop_ms) / step + 1;
+        let values = format!("1+0x4 0+0x{n_after}");
+        let all: Vec<&Variant> = a.variants.iter().collect();
+        out.push(c.group(
+            "ready then not ready: fires".into(),
+            vec![InputSeries {
+                series: series.to_string(),
+                values,
+            }],
+            vec![
+                c.check(drop_ms + for_ms - step, vec![]),
+                c.check(drop_ms + for_ms, c.expect(&all, 0.0, labels, 0.0)),
+            ],
+        ));
+        out.push(c.group(
+            "never ready: silent (not lost)".into(),
+            vec![constant(series, 0.0, step, until)],
+            vec![c.check(drop_ms + for_ms, vec![])],
+        ));
+        out
+    }
+
+    /// Each threshold just under and at it, before and when `for` elapses; a gated alert silent below its traffic floor.
+    fn level(
+        &self,
+        step_v: f64,
+        drive: &Drive,
+        labels: &[(&'static str, String)],
+    ) -> Vec<TestGroup> {
+        let (c, a) = (self, self.alert);
+        let (step, for_ms) = (c.step, c.for_ms);
+        let mut out = Vec::new();
+        let vstep = step_v;
+        let until = for_ms + 2 * step;
+        for v in &a.variants {
+            for (what, value) in [("just under", v.threshold - vstep), ("at", v.threshold)] {
+                let input = drive
+                    .series(value)
+                    .into_iter()
+                    .map(|(s, x)| constant(&s, x, step, until))
+                    .collect();
+                let firing: Vec<&Variant> =
+                    a.variants.iter().filter(|w| value >= w.threshold).collect();
+                let mut checks = Vec::new();
+                if for_ms > 0 {
+                    checks.push(c.check(for_ms - step, vec![]));
+                }
+                checks.push(c.check(for_ms, c.expect(&firing, value, labels, 0.0)));
+                out.push(c.group(
+                    format!(
+                        "{what} the {} threshold ({})",
+                        v.severity.label(),
+                        promql_number(value)
+                    ),
+                    input,
+                    checks,
+                ));
+            }
+        }
+        if let Drive::Gated {
+            inner,
+            gate,
+            at_least,
+        } = drive
+        {
+            // The highest threshold's value with traffic just under the minimum: silent.
+            let top = a.variants.iter().map(|v| v.threshold).fold(0.0, f64::max);
+            let mut input: Vec<InputSeries> = inner
+                .series(top)
+                .into_iter()
+                .map(|(s, x)| constant(&s, x, step, until))
+                .collect();
+            input.push(constant(gate, at_least - 1.0, step, until));
+            out.push(c.group(
+                format!(
+                    "at the highest threshold with {} just under its minimum ({}): silent",
+                    gate,
+                    promql_number(at_least - 1.0)
+                ),
+                input,
+                vec![c.check(for_ms + step, vec![])],
+            ));
+        }
+        out
+    }
+
+    /// Silent up to each age limit, firing one step past it; no success at all counts from time 0.
+    fn age(
+        &self,
+        series: &str,
+        extra: &[(String, f64)],
+        cadence: &f64,
+        labels: &[(&'static str, String)],
+    ) -> Vec<TestGroup> {
+        let (c, a) = (self, self.alert);
+        let (step, for_ms) = (c.step, c.for_ms);
+        let mut out = Vec::new();
+        let ts0_ms: u128 = 600_000;
+        // First evaluation at which `age > limit` holds, for each variant.
+        let first_true = |v: &Variant| {
+            let limit_ms = (v.threshold * cadence * 1000.0).round() as u128;
+            (ts0_ms + limit_ms) / step * step + step
+        };
+        let last = a.variants.iter().map(first_true).max().unwrap_or(0) + for_ms + step;
+        let mut input = vec![constant(series, ts0_ms as f64 / 1000.0, step, last)];
+        input.extend(extra.iter().map(|(s, x)| constant(s, *x, step, last)));
+        let mut checks = Vec::new();
+        for v in &a.variants {
+            let fire_at = first_true(v) + for_ms;
+            for at in [fire_at - step, fire_at] {
+                let firing: Vec<&Variant> = a
+                    .variants
+                    .iter()
+                    .filter(|w| at >= first_true(w) + for_ms)
+                    .collect();
+                let age = (at - ts0_ms) as f64 / 1000.0;
+                checks.push(c.check(at, c.expect(&firing, age, labels, *cadence)));
+            }
+        }
+        out.push(c.group(
+            "silent up to each limit, firing one step past it".into(),
+            input,
+            checks,
+        ));
+        if !extra.is_empty() {
+            // No timestamp at all (no success in the history read) counts as time 0.
+            let all: Vec<&Variant> = a.variants.iter().collect();
+            out.push(
+                c.group(
+                    "no success at all: fires as if it last succeeded at time 0".into(),
+                    extra
+                        .iter()
+                        .map(|(s, x)| constant(s, *x, step, last))
+                        .collect(),
+                    vec![c.check(last, c.expect(&all, last as f64 / 1000.0, labels, *cadence))],
+                ),
+            );
+        }
+        out
+    }
+
+    /// A burst just under and at each threshold; windowed variants clear one window later.
+    fn burst(
+        &self,
+        series: &str,
+        window: &Duration,
+        windowed: &[Severity],
+        labels: &[(&'static str, String)],
+    ) -> Vec<TestGroup> {
+        let (c, a) = (self, self.alert);
+        let (step, for_ms) = (c.step, c.for_ms);
+        let mut out = Vec::new();
+        let jump_ms = 5 * step;
+        let window_ms = window.as_millis();
+        let until = jump_ms + window_ms + for_ms + 3 * step;
+        for v in &a.variants {
+            for (what, value) in [("just under", v.threshold - 1.0), ("at", v.threshold)] {
+                let input = InputSeries {
+                    series: series.to_string(),
+                    values: format!(
+                        "0+0x{} {}+0x{}",
+                        jump_ms / step - 1,
+                        promql_number(value),
+                        (until - jump_ms) / step + 1
+                    ),
+                };
+                let fired: Vec<&Variant> =
+                    a.variants.iter().filter(|w| value >= w.threshold).collect();
+                let kept: Vec<&Variant> = fired
+                    .iter()
+                    .copied()
+                    .filter(|w| !windowed.contains(&w.severity))
+                    .collect();
+                let mut checks = vec![c.check(jump_ms - step, vec![])];
+                if for_ms > 0 {
+                    checks.push(c.check(jump_ms + for_ms - step, vec![]));
+                }
+                checks.push(c.check(jump_ms + for_ms, c.expect(&fired, value, labels, 0.0)));
+                checks.push(c.check(
+                    jump_ms + window_ms - 2 * step,
+                    c.expect(&fired, value, labels, 0.0),
+                ));
+                checks.push(c.check(
+                    jump_ms + window_ms + for_ms + step,
+                    c.expect(&kept, value, labels, 0.0),
+                ));
+                out.push(c.group(
+                    format!(
+                        "a burst {what} the {} threshold ({}): the windowed variants clear one window later",
+                        v.severity.label(),
+                        promql_number(value)
+                    ),
+                    vec![input],
+                    checks,
+                ));
+            }
+        }
+        out
+    }
+
+    /// Down from the start fires; up, or down after a success, stays silent.
+    fn never_up(
+        &self,
+        series: &str,
+        success: &str,
+        labels: &[(&'static str, String)],
+    ) -> Vec<TestGroup> {
+        let (c, a) = (self, self.alert);
+        let (step, for_ms) = (c.step, c.for_ms);
+        let mut out = Vec::new();
+        let until = for_ms + 2 * step;
+        let all: Vec<&Variant> = a.variants.iter().collect();
+        let mut checks = Vec::new();
+        if for_ms > 0 {
+            checks.push(c.check(for_ms - step, vec![]));
+        }
+        checks.push(c.check(for_ms, c.expect(&all, 0.0, labels, 0.0)));
+        out.push(c.group(
+            "down from the start, never succeeded: fires once for elapses".into(),
+            vec![constant(series, 0.0, step, until)],
+            checks,
+        ));
+        out.push(c.group(
+            "up: silent".into(),
+            vec![constant(series, 1.0, step, until)],
+            vec![c.check(for_ms + step, vec![])],
+        ));
+        out.push(c.group(
+            "down after a success: silent (SourceDown and SourceStale speak)".into(),
+            vec![
+                constant(series, 0.0, step, until),
+                constant(success, 1.0, step, until),
+            ],
+            vec![c.check(for_ms + step, vec![])],
+        ));
+        out
+    }
+
     fn expect(
         &self,
         variants: &[&Variant],
@@ -154,10 +399,6 @@ impl Ctx<'_> {
 }
 
 /// The tests of one alert.
-#[expect(
-    clippy::too_many_lines,
-    reason = "not split yet (issue 13): the kit and the status page are read from the catalogue next"
-)]
 pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
     let c = Ctx {
         alert: a,
@@ -172,58 +413,7 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             step: vstep,
             drive,
             labels,
-        } => {
-            let until = for_ms + 2 * step;
-            for v in &a.variants {
-                for (what, value) in [("just under", v.threshold - vstep), ("at", v.threshold)] {
-                    let input = drive
-                        .series(value)
-                        .into_iter()
-                        .map(|(s, x)| constant(&s, x, step, until))
-                        .collect();
-                    let firing: Vec<&Variant> =
-                        a.variants.iter().filter(|w| value >= w.threshold).collect();
-                    let mut checks = Vec::new();
-                    if for_ms > 0 {
-                        checks.push(c.check(for_ms - step, vec![]));
-                    }
-                    checks.push(c.check(for_ms, c.expect(&firing, value, labels, 0.0)));
-                    out.push(c.group(
-                        format!(
-                            "{what} the {} threshold ({})",
-                            v.severity.label(),
-                            promql_number(value)
-                        ),
-                        input,
-                        checks,
-                    ));
-                }
-            }
-            if let Drive::Gated {
-                inner,
-                gate,
-                at_least,
-            } = drive
-            {
-                // The highest threshold's value with traffic just under the minimum: silent.
-                let top = a.variants.iter().map(|v| v.threshold).fold(0.0, f64::max);
-                let mut input: Vec<InputSeries> = inner
-                    .series(top)
-                    .into_iter()
-                    .map(|(s, x)| constant(&s, x, step, until))
-                    .collect();
-                input.push(constant(gate, at_least - 1.0, step, until));
-                out.push(c.group(
-                    format!(
-                        "at the highest threshold with {} just under its minimum ({}): silent",
-                        gate,
-                        promql_number(at_least - 1.0)
-                    ),
-                    input,
-                    vec![c.check(for_ms + step, vec![])],
-                ));
-            }
-        }
+        } => out.extend(c.level(*vstep, drive, labels)),
         Probe::Zero { series, labels } => {
             let until = for_ms + 2 * step;
             out.push(c.group(
@@ -248,49 +438,7 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             extra,
             cadence,
             labels,
-        } => {
-            let ts0_ms: u128 = 600_000;
-            // First evaluation at which `age > limit` holds, for each variant.
-            let first_true = |v: &Variant| {
-                let limit_ms = (v.threshold * cadence * 1000.0).round() as u128;
-                (ts0_ms + limit_ms) / step * step + step
-            };
-            let last = a.variants.iter().map(first_true).max().unwrap_or(0) + for_ms + step;
-            let mut input = vec![constant(series, ts0_ms as f64 / 1000.0, step, last)];
-            input.extend(extra.iter().map(|(s, x)| constant(s, *x, step, last)));
-            let mut checks = Vec::new();
-            for v in &a.variants {
-                let fire_at = first_true(v) + for_ms;
-                for at in [fire_at - step, fire_at] {
-                    let firing: Vec<&Variant> = a
-                        .variants
-                        .iter()
-                        .filter(|w| at >= first_true(w) + for_ms)
-                        .collect();
-                    let age = (at - ts0_ms) as f64 / 1000.0;
-                    checks.push(c.check(at, c.expect(&firing, age, labels, *cadence)));
-                }
-            }
-            out.push(c.group(
-                "silent up to each limit, firing one step past it".into(),
-                input,
-                checks,
-            ));
-            if !extra.is_empty() {
-                // No timestamp at all (no success in the history read) counts as time 0.
-                let all: Vec<&Variant> = a.variants.iter().collect();
-                out.push(
-                    c.group(
-                        "no success at all: fires as if it last succeeded at time 0".into(),
-                        extra
-                            .iter()
-                            .map(|(s, x)| constant(s, *x, step, last))
-                            .collect(),
-                        vec![c.check(last, c.expect(&all, last as f64 / 1000.0, labels, *cadence))],
-                    ),
-                );
-            }
-        }
+        } => out.extend(c.age(series, extra, cadence, labels)),
         Probe::Absent { series } => {
             let until = for_ms + 2 * step;
             let all: Vec<&Variant> = a.variants.iter().collect();
@@ -315,53 +463,7 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             window,
             windowed,
             labels,
-        } => {
-            let jump_ms = 5 * step;
-            let window_ms = window.as_millis();
-            let until = jump_ms + window_ms + for_ms + 3 * step;
-            for v in &a.variants {
-                for (what, value) in [("just under", v.threshold - 1.0), ("at", v.threshold)] {
-                    let input = InputSeries {
-                        series: series.clone(),
-                        values: format!(
-                            "0+0x{} {}+0x{}",
-                            jump_ms / step - 1,
-                            promql_number(value),
-                            (until - jump_ms) / step + 1
-                        ),
-                    };
-                    let fired: Vec<&Variant> =
-                        a.variants.iter().filter(|w| value >= w.threshold).collect();
-                    let kept: Vec<&Variant> = fired
-                        .iter()
-                        .copied()
-                        .filter(|w| !windowed.contains(&w.severity))
-                        .collect();
-                    let mut checks = vec![c.check(jump_ms - step, vec![])];
-                    if for_ms > 0 {
-                        checks.push(c.check(jump_ms + for_ms - step, vec![]));
-                    }
-                    checks.push(c.check(jump_ms + for_ms, c.expect(&fired, value, labels, 0.0)));
-                    checks.push(c.check(
-                        jump_ms + window_ms - 2 * step,
-                        c.expect(&fired, value, labels, 0.0),
-                    ));
-                    checks.push(c.check(
-                        jump_ms + window_ms + for_ms + step,
-                        c.expect(&kept, value, labels, 0.0),
-                    ));
-                    out.push(c.group(
-                        format!(
-                            "a burst {what} the {} threshold ({}): the windowed variants clear one window later",
-                            v.severity.label(),
-                            promql_number(value)
-                        ),
-                        vec![input],
-                        checks,
-                    ));
-                }
-            }
-        }
+        } => out.extend(c.burst(series, window, windowed, labels)),
         Probe::Always => {
             let all: Vec<&Variant> = a.variants.iter().collect();
             out.push(c.group(
@@ -377,56 +479,8 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             series,
             success,
             labels,
-        } => {
-            let until = for_ms + 2 * step;
-            let all: Vec<&Variant> = a.variants.iter().collect();
-            let mut checks = Vec::new();
-            if for_ms > 0 {
-                checks.push(c.check(for_ms - step, vec![]));
-            }
-            checks.push(c.check(for_ms, c.expect(&all, 0.0, labels, 0.0)));
-            out.push(c.group(
-                "down from the start, never succeeded: fires once for elapses".into(),
-                vec![constant(series, 0.0, step, until)],
-                checks,
-            ));
-            out.push(c.group(
-                "up: silent".into(),
-                vec![constant(series, 1.0, step, until)],
-                vec![c.check(for_ms + step, vec![])],
-            ));
-            out.push(c.group(
-                "down after a success: silent (SourceDown and SourceStale speak)".into(),
-                vec![
-                    constant(series, 0.0, step, until),
-                    constant(success, 1.0, step, until),
-                ],
-                vec![c.check(for_ms + step, vec![])],
-            ));
-        }
-        Probe::Lost { series, labels } => {
-            let drop_ms = 5 * step;
-            let until = drop_ms + for_ms + 2 * step;
-            let n_after = (until - drop_ms) / step + 1;
-            let values = format!("1+0x4 0+0x{n_after}");
-            let all: Vec<&Variant> = a.variants.iter().collect();
-            out.push(c.group(
-                "ready then not ready: fires".into(),
-                vec![InputSeries {
-                    series: series.clone(),
-                    values,
-                }],
-                vec![
-                    c.check(drop_ms + for_ms - step, vec![]),
-                    c.check(drop_ms + for_ms, c.expect(&all, 0.0, labels, 0.0)),
-                ],
-            ));
-            out.push(c.group(
-                "never ready: silent (not lost)".into(),
-                vec![constant(series, 0.0, step, until)],
-                vec![c.check(drop_ms + for_ms, vec![])],
-            ));
-        }
+        } => out.extend(c.never_up(series, success, labels)),
+        Probe::Lost { series, labels } => out.extend(c.lost(series, labels)),
     }
     out
 }
