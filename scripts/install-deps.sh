@@ -9,6 +9,8 @@ packages=(postgresql-15 postgresql-15-cron)
 if [[ "${1:-}" != "--run" ]]; then
   # util-linux: prlimit, for the descriptor-limit test (tests/server_hardening.rs).
   packages+=(prometheus prometheus-alertmanager prometheus-pushgateway redis-server redis-tools wrk chromium chromium-driver systemd util-linux)
+  # node and npm run real BullMQ (tests/bullmq.rs); an existing install (nodesource, nvm) is kept.
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
 # Python tools of the deployment checks (tests/deploy_files.rs): hadolint, the Kubernetes and
 # Compose schema validators. Pinned, so a new release cannot change what passes.
@@ -32,22 +34,33 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
-
-sudo=()
-[[ $(id -u) -eq 0 ]] || sudo=(sudo)
-echo "installing: ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [[ ! -e $policy ]]; then
-  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee $policy >/dev/null
-  "${sudo[@]}" chmod +x $policy
-  created_policy=1
+if [[ ${#missing[@]} -gt 0 ]]; then
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee $policy >/dev/null
+    "${sudo[@]}" chmod +x $policy
+    created_policy=1
+  fi
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [[ $created_policy -eq 1 ]] && "${sudo[@]}" rm -f $policy
+  # The downloaded .deb files are not needed once installed; keep the disk for the build.
+  "${sudo[@]}" apt-get clean
 fi
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-[[ $created_policy -eq 1 ]] && "${sudo[@]}" rm -f $policy
-# The downloaded .deb files are not needed once installed; keep the disk for the build.
-"${sudo[@]}" apt-get clean
-exit 0
+
+# Real BullMQ for tests/bullmq.rs, at the versions package-lock.json pins (node_modules is not
+# committed). Skipped when node_modules is newer than the lock file.
+if [[ "${1:-}" != "--run" ]]; then
+  bullmq_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/bullmq"
+  if [[ ! -f $bullmq_dir/node_modules/.package-lock.json ]] \
+     || [[ $bullmq_dir/package-lock.json -nt $bullmq_dir/node_modules/.package-lock.json ]]; then
+    echo "installing (npm ci): tests/bullmq" >&2
+    (cd "$bullmq_dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  fi
+fi
+

@@ -61,7 +61,95 @@ pub async fn connect(cfg: &Config) -> bool {
     if !vercel_drain_connect(cfg).await {
         ok = false;
     }
+    if !bullmq_connect(cfg).await {
+        ok = false;
+    }
+    if !supabase_metrics_connect(cfg).await {
+        ok = false;
+    }
     ok
+}
+
+/// Supabase's metrics endpoint (docs/sources.md): off, down with the reason (401, timeout, ...),
+/// or ok with what it gave and each figure it lacked.
+pub async fn supabase_metrics_connect(cfg: &Config) -> bool {
+    use crate::sources::supabase_metrics;
+    println!();
+    println!("{:<18} {:<10} detail", "supabase metrics", "status");
+    let s = &cfg.supabase_metrics;
+    if !s.enabled {
+        println!(
+            "{:<18} {:<10} supabase_metrics.enabled is false",
+            "supabase_metrics", "off"
+        );
+        return true;
+    }
+    match supabase_metrics::fetch(s).await {
+        Err(e) => {
+            println!("{:<18} {:<10} {e}", "supabase_metrics", "down");
+            false
+        }
+        Ok(body) => {
+            let f = supabase_metrics::parse(&body, &s.disk_mountpoint, Utc::now(), None);
+            for (figure, reason) in f.availability() {
+                match reason {
+                    None => println!("{figure:<18} {:<10}", "ok"),
+                    Some(r) => println!("{figure:<18} {:<10} {r}", "missing"),
+                }
+            }
+            true
+        }
+    }
+}
+
+/// BullMQ's queues (docs/sources.md): off when `jobs_from` does not read them, else one line per
+/// queue with its counts, or down with the reason (no URL, unreachable, refused).
+pub async fn bullmq_connect(cfg: &Config) -> bool {
+    use crate::sources::bullmq;
+    println!();
+    println!("{:<18} {:<10} detail", "bullmq queue", "status");
+    if !cfg.jobs_from.reads_bullmq() {
+        println!(
+            "{:<18} {:<10} jobs_from is {}",
+            "bullmq",
+            "off",
+            cfg.jobs_from.as_str()
+        );
+        return true;
+    }
+    let read = async {
+        let mut conn = bullmq::connect(cfg).await?;
+        bullmq::read(&mut conn, cfg, Utc::now()).await
+    };
+    match tokio::time::timeout(cfg.bullmq.timeout.0, read).await {
+        Err(_) => {
+            println!(
+                "{:<18} {:<10} timed out after {}",
+                "bullmq", "down", cfg.bullmq.timeout
+            );
+            false
+        }
+        Ok(Err(e)) => {
+            println!("{:<18} {:<10} {e}", "bullmq", "down");
+            false
+        }
+        Ok(Ok(f)) => {
+            for q in &f.queues {
+                println!(
+                    "{:<18} {:<10} {} waiting, {} prioritized, {} delayed, {} active, {} failed in the last hour{}",
+                    q.name,
+                    "ok",
+                    q.waiting,
+                    q.prioritized,
+                    q.delayed,
+                    q.active,
+                    q.failed_last_hour,
+                    if q.paused { " (paused)" } else { "" }
+                );
+            }
+            true
+        }
+    }
 }
 
 /// The Vercel drain receiver (docs/vercel.md): off, ok, warning, or down with the reason (no

@@ -141,6 +141,17 @@ pub async fn run(
         shared.clone(),
     ));
     tokio::spawn(sources::run(StrainReports, shared.clone()));
+    if cfg.jobs_from.reads_bullmq() {
+        tokio::spawn(sources::run(sources::bullmq::Bullmq, shared.clone()));
+        expected.push("bullmq");
+    }
+    if cfg.supabase_metrics.enabled {
+        tokio::spawn(sources::run(
+            sources::supabase_metrics::SupabaseMetricsSource::default(),
+            shared.clone(),
+        ));
+        expected.push("supabase_metrics");
+    }
     expected.extend(providers::spawn_configured(&cfg, &shared, &ledger));
     *shared.expected_sources.write().expect("lock") = expected;
     tokio::spawn(publisher(shared.clone()));

@@ -310,6 +310,21 @@ async fn start_stack(db_url: &str, for_overrides: &[(&str, &str)]) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let (lg_port, prom_port, am_port) = (free_port(), free_port(), free_port());
     let (hook_port, inbox) = webhook_server().await;
+    // Supabase's metrics endpoint, faked with a body in its documented names, so the plan
+    // usage figure and its panel have data.
+    let supabase = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_string(
+                fs::read_to_string(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/fixtures/supabase-metrics.prom"
+                ))
+                .unwrap(),
+            ),
+        )
+        .mount(&supabase)
+        .await;
 
     let cfg = dir.path().join("launchguard.yml");
     let fors: String = for_overrides
@@ -325,7 +340,11 @@ async fn start_stack(db_url: &str, for_overrides: &[(&str, &str)]) -> Stack {
              \x20 prometheus:\n    scrape_interval: 1s\n    evaluation_interval: 1s\n\
              \x20   launchguard_targets: [\"127.0.0.1:{lg_port}\"]\n\
              \x20   alertmanagers: [\"127.0.0.1:{am_port}\"]\n\
-             \x20   supabase:\n      enabled: false\n"
+             \x20   supabase:\n      enabled: false\n\
+             supabase_metrics:\n  enabled: true\n  interval: 15s\n\
+             \x20 url: {}/customer/v1/privileged/metrics\n\
+             \x20 service_role_key: ${{LG_E2E_SUPABASE_KEY}}\n",
+            supabase.uri()
         ),
     )
     .unwrap();
@@ -353,6 +372,7 @@ async fn start_stack(db_url: &str, for_overrides: &[(&str, &str)]) -> Stack {
             .arg(&cfg)
             .args(["--listen", &format!("127.0.0.1:{lg_port}")])
             .env("SUPABASE_DB_URL", db_url)
+            .env("LG_E2E_SUPABASE_KEY", "sb_secret_e2e")
             .env_remove("LAUNCHGUARD_CONFIG"),
         dir.path(),
     )];

@@ -481,6 +481,67 @@ async fn memory_from_prometheus_is_judged_and_no_data_fails() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_from_supabase_metrics_records_the_database_memory() {
+    use base64::Engine;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    const KEY: &str = "sb_secret_strain_0123456789abcdef";
+    let t = TestTarget::start(1000).await;
+    let supabase = MockServer::start().await;
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/supabase-metrics.prom"
+    ))
+    .unwrap();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("service_role:{KEY}"))
+    );
+    Mock::given(method("GET"))
+        .and(path("/customer/v1/privileged/metrics"))
+        .and(header("authorization", auth.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
+        .mount(&supabase)
+        .await;
+    let yaml = format!(
+        "supabase_metrics:\n  url: {}/customer/v1/privileged/metrics\n  service_role_key: ${{LG_STRAIN_SUPABASE_KEY}}\n{}",
+        supabase.uri(),
+        one_scenario(
+            20,
+            "/",
+            "  memory_source: supabase\n  memory_interval: 5s\n  thresholds:\n    memory_ratio: 0.6\n"
+        )
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &yaml);
+    let args = ["--scenario", "ai_load", "--duration", "2s"];
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        command(&cfg, dir.path(), &t.url(), &args)
+            .env("LG_STRAIN_SUPABASE_KEY", KEY)
+            .output(),
+    )
+    .await
+    .expect("strain run ended within its limit")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(newest_report(&dir.path().join("reports"))).unwrap(),
+    )
+    .unwrap();
+    check_schema(&r);
+    // The database machine's memory, 1 - MemAvailable / MemTotal, judged against 0.6.
+    let want = 1.0 - 341_622_784.0 / 1_003_167_744.0;
+    let stats = &r["scenarios"][0]["stats"]["memory"];
+    assert_eq!(stats["source"], "supabase", "{stderr}");
+    assert_eq!(stats["max_ratio"].as_f64(), Some(want), "{stats}");
+    assert_eq!(verdict(&r, 0, "memory")["value"].as_f64(), Some(want));
+    assert_eq!(failed_thresholds(&r, 0), ["memory"]);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains(KEY));
+}
+
 struct Child(std::process::Child);
 
 impl Drop for Child {

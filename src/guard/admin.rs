@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::Guard;
+use super::wire::{constant_time_eq, error};
 use crate::config::TierName;
 pub use crate::core::budget::Scope;
 pub use crate::core::controls::{
@@ -95,18 +96,6 @@ pub fn write_state_file(path: &Path, s: &FounderControls) -> Result<(), String> 
     Ok(())
 }
 
-/// Compares without an early exit, so response time does not reveal how much of a guessed
-/// token was right.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= x ^ y;
-    }
-    diff == 0
-}
-
 // --- HTTP -------------------------------------------------------------------------------------
 
 pub fn router(g: Arc<Guard>) -> Router {
@@ -133,16 +122,6 @@ pub fn router(g: Arc<Guard>) -> Router {
             put(approve).delete(withdraw_approval),
         )
         .with_state(g)
-}
-
-pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": code, "reason": reason.into() });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 /// The admin token, or why the admin API is disabled: the secret is unset, empty (a token
@@ -252,7 +231,7 @@ fn json_body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, 
 }
 
 fn target_ok(what: &str, t: &str) -> Result<(), String> {
-    super::api::check_name(what, t, false)
+    super::wire::check_name(what, t, false)
 }
 
 /// A kill switch's body: `{"note": "…"}` or nothing.
@@ -598,14 +577,5 @@ mod tests {
             tz,
         );
         assert!(ok.is_ok(), "{ok:?}");
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_values() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
     }
 }

@@ -16,40 +16,11 @@ use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::admin::{constant_time_eq, error};
 use super::reservations::Settle;
+use super::wire::{MAX_NAME, check_name, constant_time_eq, error};
 use super::{Callers, Guard};
 use crate::core::bounded;
 use crate::policy::{GuardScope, Kind, Request, Usage};
-
-/// Longest client id, provider, model or reservation id accepted.
-pub const MAX_NAME: usize = 128;
-
-/// Names are short printable ASCII without `|` (the stores' record separator); client ids
-/// are restricted further to what ids are made of.
-pub fn check_name(what: &str, v: &str, strict_id: bool) -> Result<(), String> {
-    if v.is_empty() {
-        return Err(format!("`{what}` must not be empty"));
-    }
-    if v.len() > MAX_NAME {
-        return Err(format!("`{what}` is longer than {MAX_NAME} characters"));
-    }
-    let ok = |c: char| {
-        if strict_id {
-            c.is_ascii_alphanumeric() || "-_.:@".contains(c)
-        } else {
-            c.is_ascii_graphic() && c != '|'
-        }
-    };
-    if !v.chars().all(ok) {
-        return Err(if strict_id {
-            format!("`{what}` may hold only letters, digits and - _ . : @")
-        } else {
-            format!("`{what}` may hold only printable ASCII other than `|`")
-        });
-    }
-    Ok(())
-}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -17,6 +17,7 @@ pub mod exposition;
 pub mod fuzzing;
 pub mod redis;
 pub mod reservations;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};

@@ -97,7 +97,7 @@ metrics! { CORE:
     AI_CHARACTERS = Gauge "launchguard_ai_characters" ["provider", "model", "period"]
         "Characters in the ledger (text to speech), for the local day or month to date";
     QUEUE_DEPTH = Gauge "launchguard_queue_depth" []
-        "Jobs of every kind waiting to start (status queued)";
+        "Jobs of every kind waiting to start (jobs table: status queued; BullMQ: waiting, prioritized and due delayed jobs; jobs_from picks)";
     JOBS_RUNNING = Gauge "launchguard_jobs_running" []
         "Jobs running now";
     VISUAL_JOBS_QUEUED = Gauge "launchguard_visual_jobs_queued" []
@@ -233,6 +233,40 @@ metrics! { VERCEL_DRAIN:
 }
 
 // --- strain: load-test results and tier upgrade readiness ---------------------------------------
+metrics! { BULLMQ:
+    BULLMQ_QUEUE_JOBS = Gauge "launchguard_bullmq_queue_jobs" ["queue", "state"]
+        "Jobs in a BullMQ queue by state (waiting incl. BullMQ 5's paused list, prioritized, delayed, delayed_due, active, waiting_children), read from its Redis keys (queues past bullmq.max_queue_labels summed into queue=\"other\")";
+    BULLMQ_QUEUE_DEPTH = Gauge "launchguard_bullmq_queue_depth" ["queue"]
+        "Jobs of a BullMQ queue waiting to start: waiting + prioritized + delayed jobs already due";
+    BULLMQ_QUEUE_PAUSED = Gauge "launchguard_bullmq_queue_paused" ["queue"]
+        "1 when the BullMQ queue is paused (its meta hash has `paused`)";
+    BULLMQ_QUEUE_FINISHED_LAST_HOUR = Gauge "launchguard_bullmq_queue_finished_last_hour" ["queue", "result"]
+        "Jobs of a BullMQ queue that finished in the last hour by result (completed, failed: final failures only), counted by finishedOn score";
+    BULLMQ_QUEUE_PROCESSING_SECONDS = Gauge "launchguard_bullmq_queue_processing_seconds" ["queue"]
+        "Mean processing time (finishedOn - processedOn) of the newest finished jobs of the last hour read (at most bullmq.finished_per_cycle completed and as many failed)";
+}
+
+metrics! { SUPABASE_METRICS:
+    SUPABASE_PLAN_USAGE_RATIO = Gauge "launchguard_supabase_plan_usage_ratio" ["part"]
+        "Share of the Supabase plan in use, from Supabase's metrics endpoint: database_size (sum of pg_database_size_bytes over the plan's database size), disk (used disk over the disk the plan includes), disk_volume (used over the disk's size)";
+    SUPABASE_PLAN_USED_RATIO = Gauge "launchguard_supabase_plan_used_ratio" []
+        "The largest part of launchguard_supabase_plan_usage_ratio: the Supabase plan usage figure";
+    SUPABASE_PLAN_HEADROOM_RATIO = Gauge "launchguard_supabase_plan_headroom_ratio" []
+        "1 - the largest part of launchguard_supabase_plan_usage_ratio: the plan's room left (negative past a limit)";
+    SUPABASE_PLAN_LIMIT_BYTES = Gauge "launchguard_supabase_plan_limit_bytes" ["part"]
+        "The configured plan's limits (supabase_metrics.plans): database_size, disk";
+    SUPABASE_DATABASE_SIZE_BYTES = Gauge "launchguard_supabase_database_size_bytes" []
+        "Sum of pg_database_size_bytes over every database, as Supabase's quota counts it";
+    SUPABASE_DISK_BYTES = Gauge "launchguard_supabase_disk_bytes" ["state"]
+        "The database's disk (node_filesystem_* on supabase_metrics.disk_mountpoint): used, size";
+    SUPABASE_MEMORY_USED_RATIO = Gauge "launchguard_supabase_memory_used_ratio" []
+        "The database machine's memory in use: 1 - MemAvailable / MemTotal";
+    SUPABASE_CPU_BUSY_RATIO = Gauge "launchguard_supabase_cpu_busy_ratio" []
+        "Busy share of the database machine's CPUs between the last two reads of node_cpu_seconds_total";
+    SUPABASE_CONNECTIONS = Gauge "launchguard_supabase_connections" ["state"]
+        "Database connections from Supabase's metrics: used (pg_stat_database_num_backends), max (max_connections_connection_count)";
+}
+
 metrics! { STRAIN:
     STRAIN_PASS_RATIO = Gauge "launchguard_strain_pass_ratio" ["suite"]
         "Scenarios passed over scenarios run in the newest strain report of a suite that counts (rehearsals are skipped)";
@@ -274,6 +308,8 @@ pub const GROUPS: &[&[MetricDef]] = &[
     GUARD,
     SERVER,
     VERCEL_DRAIN,
+    BULLMQ,
+    SUPABASE_METRICS,
 ];
 
 /// Every metric launchguard can export.

@@ -80,9 +80,12 @@ fn core_metrics(e: &mut Exposition, cfg: &Config, c: &Collected, a: &Assessment)
     tiers(e, a);
     spend(e, a);
     budgets(e, cfg, a);
+    jobs(e, a);
     if let Some(db) = &c.figures.db {
-        jobs_and_connections(e, db);
+        bandwidth_and_connections(e, db);
     }
+    bullmq_queues(e, a);
+    supabase(e, a);
     storage_and_cron(e, a);
     figures(e, cfg, a);
 }
@@ -158,9 +161,9 @@ fn budgets(e: &mut Exposition, cfg: &Config, a: &Assessment) {
     }
 }
 
-/// The job queue, bandwidth and connections as read.
-fn jobs_and_connections(e: &mut Exposition, db: &crate::figures::DbFigures) {
-    if let Ok(j) = &db.jobs {
+/// The job figures `jobs_from` picks: the jobs table, BullMQ, or both.
+fn jobs(e: &mut Exposition, a: &Assessment) {
+    if let Ok(j) = &a.jobs {
         e.set(&n::QUEUE_DEPTH, &[], j.queued as f64);
         e.set(&n::JOBS_RUNNING, &[], j.running as f64);
         e.set(&n::VISUAL_JOBS_QUEUED, &[], j.visual_queued as f64);
@@ -173,6 +176,86 @@ fn jobs_and_connections(e: &mut Exposition, db: &crate::figures::DbFigures) {
             e.set(&n::VISUAL_JOB_PROCESSING_SECONDS, &[], m);
         }
     }
+}
+
+/// Each BullMQ queue's states (labels capped in the assessment).
+fn bullmq_queues(e: &mut Exposition, a: &Assessment) {
+    for q in &a.queues {
+        let queue = q.label.as_str();
+        let f = &q.figures;
+        for (state, v) in [
+            ("waiting", f.waiting),
+            ("prioritized", f.prioritized),
+            ("delayed", f.delayed),
+            ("delayed_due", f.delayed_due),
+            ("active", f.active),
+            ("waiting_children", f.waiting_children),
+        ] {
+            e.set(&n::BULLMQ_QUEUE_JOBS, &[queue, state], v as f64);
+        }
+        e.set(&n::BULLMQ_QUEUE_DEPTH, &[queue], q.depth as f64);
+        e.set(
+            &n::BULLMQ_QUEUE_PAUSED,
+            &[queue],
+            f64::from(u8::from(f.paused)),
+        );
+        for (result, v) in [
+            ("completed", f.completed_last_hour),
+            ("failed", f.failed_last_hour),
+        ] {
+            e.set(
+                &n::BULLMQ_QUEUE_FINISHED_LAST_HOUR,
+                &[queue, result],
+                v as f64,
+            );
+        }
+        if let Some(m) = q.mean_processing_seconds {
+            e.set(&n::BULLMQ_QUEUE_PROCESSING_SECONDS, &[queue], m);
+        }
+    }
+}
+
+/// Supabase's own metrics against the plan.
+fn supabase(e: &mut Exposition, a: &Assessment) {
+    let Some(s) = &a.supabase else { return };
+    for (part, r) in &s.parts {
+        e.set(&n::SUPABASE_PLAN_USAGE_RATIO, &[part], *r);
+    }
+    if let Some(u) = s.plan_usage {
+        e.set(&n::SUPABASE_PLAN_USED_RATIO, &[], u);
+        e.set(&n::SUPABASE_PLAN_HEADROOM_RATIO, &[], 1.0 - u);
+    }
+    let limits = [
+        ("database_size", Some(s.database_size_limit_bytes)),
+        ("disk", s.disk_limit_bytes),
+    ];
+    for (part, v) in limits {
+        if let Some(v) = v {
+            e.set(&n::SUPABASE_PLAN_LIMIT_BYTES, &[part], v as f64);
+        }
+    }
+    if let Some(v) = s.database_size_bytes {
+        e.set(&n::SUPABASE_DATABASE_SIZE_BYTES, &[], v as f64);
+    }
+    for (state, v) in [("used", s.disk_used_bytes), ("size", s.disk_size_bytes)] {
+        if let Some(v) = v {
+            e.set(&n::SUPABASE_DISK_BYTES, &[state], v as f64);
+        }
+    }
+    if let Some(v) = s.memory_used_ratio {
+        e.set(&n::SUPABASE_MEMORY_USED_RATIO, &[], v);
+    }
+    if let Some(v) = s.cpu_busy_ratio {
+        e.set(&n::SUPABASE_CPU_BUSY_RATIO, &[], v);
+    }
+    if let Some((used, max)) = s.connections {
+        e.set(&n::SUPABASE_CONNECTIONS, &["used"], used as f64);
+        e.set(&n::SUPABASE_CONNECTIONS, &["max"], max as f64);
+    }
+}
+
+/// Bandwidth and connections as the database source read them.
+fn bandwidth_and_connections(e: &mut Exposition, db: &crate::figures::DbFigures) {
     if let Ok(bw) = &db.bandwidth_today_bytes {
         e.set(&n::BANDWIDTH_BYTES, &["day"], *bw as f64);
     }

@@ -1,9 +1,11 @@
 //! Sources collect figures in the background, each on its own interval with a timeout. The
 //! runner owns health bookkeeping and logging so every source reports failures the same way.
 
+pub mod bullmq;
 pub mod providers;
 pub mod strain_reports;
 pub mod supabase;
+pub mod supabase_metrics;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -57,6 +57,7 @@ fn figure_title(f: FigureName) -> &'static str {
         FigureName::VisualJobRisk => "Visual job risk",
         FigureName::ResponseTime => "Response time (p95)",
         FigureName::ErrorRate => "Error rate",
+        FigureName::SupabasePlan => "Supabase plan usage",
     }
 }
 
@@ -125,7 +126,8 @@ fn figure_value(f: FigureName, v: f64) -> String {
         FigureName::AiTokens
         | FigureName::CronLoad
         | FigureName::VisualJobRisk
-        | FigureName::ErrorRate => percent(v),
+        | FigureName::ErrorRate
+        | FigureName::SupabasePlan => percent(v),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Memory of the system under test, sampled during each scenario: from the local host, or from
-//! a PromQL query against a Prometheus server (`--prometheus-url`).
+//! a PromQL query against a Prometheus server (`--prometheus-url`), or the database machine's
+//! memory from Supabase's metrics endpoint (`strain.memory_source: supabase`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,12 +16,14 @@ pub enum MemorySource {
         query: String,
         client: reqwest::Client,
     },
+    /// 1 - MemAvailable / MemTotal of the database machine, from `supabase_metrics`.
+    Supabase(Box<crate::config::supabase_metrics::SupabaseMetrics>),
 }
 
 /// What the samples of one scenario showed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryStats {
-    /// `local` or `prometheus`.
+    /// `local`, `prometheus` or `supabase`.
     pub source: String,
     pub samples: u64,
     /// Highest used/total ratio sampled.
@@ -46,6 +49,7 @@ impl MemorySource {
         match self {
             MemorySource::Local => "local",
             MemorySource::Prometheus { .. } => "prometheus",
+            MemorySource::Supabase(_) => "supabase",
         }
     }
 
@@ -61,6 +65,14 @@ impl MemorySource {
                     return Err("the host reports no memory".into());
                 }
                 Ok(sys.used_memory() as f64 / total as f64)
+            }
+            MemorySource::Supabase(cfg) => {
+                use crate::sources::supabase_metrics::{fetch, parse};
+                let body = fetch(cfg).await.map_err(|e| e.to_string())?;
+                let f = parse(&body, &cfg.disk_mountpoint, chrono::Utc::now(), None);
+                crate::core::supabase_plan::memory_ratio(&f).ok_or_else(|| {
+                    "Supabase's metrics endpoint gave no node_memory_MemTotal_bytes and node_memory_MemAvailable_bytes".to_string()
+                })
             }
             MemorySource::Prometheus { url, query, client } => {
                 let mut endpoint = url::Url::parse(&format!("{url}/api/v1/query"))

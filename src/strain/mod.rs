@@ -264,9 +264,12 @@ impl<'a> Runner<'a> {
                 ));
             }
         }
-        let memory = match &args.prometheus_url {
-            Some(u) => MemorySource::prometheus(u, &s.memory_query, Duration::from_secs(5))?,
-            None => MemorySource::Local,
+        let memory = match (s.memory_source, &args.prometheus_url) {
+            (crate::config::MemorySourceName::Supabase, _) => {
+                MemorySource::Supabase(Box::new(cfg.supabase_metrics.clone()))
+            }
+            (_, Some(u)) => MemorySource::prometheus(u, &s.memory_query, Duration::from_secs(5))?,
+            (_, None) => MemorySource::Local,
         };
         Ok(Runner {
             cfg,

@@ -26,6 +26,7 @@ pub enum FigureName {
     VisualJobRisk,
     ResponseTime,
     ErrorRate,
+    SupabasePlan,
 }
 
 /// How a figure's value is measured, and so printed.
@@ -164,7 +165,7 @@ macro_rules! runbook {
 }
 
 /// Every figure, in the order dashboards, the status page and the docs show them.
-pub const FIGURES: [FigureDef; 8] = [
+pub const FIGURES: [FigureDef; 9] = [
     FigureDef {
         name: FigureName::AiTokens,
         config_key: "ai_tokens_ratio",
@@ -350,6 +351,27 @@ pub const FIGURES: [FigureDef; 8] = [
                 what: "API responses in the last 5 minutes",
             }),
             detail: None,
+        },
+    },
+    FigureDef {
+        name: FigureName::SupabasePlan,
+        config_key: "supabase_plan_ratio",
+        unit: Unit::Ratio,
+        title: "Supabase plan usage",
+        help: "Largest share of the Supabase plan in use: database size over the plan's, disk used over the disk it includes and over the disk's size.",
+        defaults: th(0.7, 0.9),
+        actions: MONITOR,
+        default_for: minutes(15),
+        alert: "SupabasePlan",
+        guard_scope: None,
+        value: |b| b.supabase_plan,
+        kit: FigureKit {
+            summary: "The project is using much of its Supabase plan",
+            description: "The Supabase project uses {value} of its plan's database size or disk{at}.",
+            runbook: runbook!("supabase_plan"),
+            series: Series::metric("launchguard_supabase_plan_used_ratio", &[]),
+            requires: None,
+            detail: Some(("launchguard_supabase_plan_usage_ratio", "{{part}}")),
         },
     },
 ];

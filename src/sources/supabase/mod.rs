@@ -207,7 +207,13 @@ impl Supabase {
                 usage_row,
             )
             .await?;
-        let jobs = run.one(QueryName::Jobs, None, job_figures).await?;
+        let jobs = if cfg.jobs_from.reads_table() {
+            run.one(QueryName::Jobs, None, job_figures).await?
+        } else {
+            Err(Unavailable {
+                reason: "jobs_from is bullmq: the jobs view is not read".into(),
+            })
+        };
         let traffic = run.one(QueryName::Traffic, None, traffic_figures).await?;
         let bandwidth_today_bytes = run
             .one(QueryName::Bandwidth, None, |r| u(r, "bytes"))

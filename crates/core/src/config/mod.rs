@@ -3,6 +3,7 @@
 //! Every field has a default taken from the product brief, so `launchguard serve` runs with no
 //! file at all. Unknown fields are rejected so that a typo never silently becomes a default.
 
+pub mod bullmq;
 mod duration;
 pub mod guard;
 pub mod kit;
@@ -13,6 +14,7 @@ pub mod reference;
 mod secret;
 pub mod server;
 mod strain;
+pub mod supabase_metrics;
 mod syntax;
 mod validate;
 pub mod vercel;
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{FIGURES, FigureName};
 
+pub use bullmq::{Bullmq, JobsFrom};
 pub use duration::Dur;
 pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
@@ -34,9 +37,9 @@ pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName,
 pub use secret::{Secret, SecretRef};
 pub use server::Server;
 pub use strain::{
-    CapacitySearch, ChecklistTier, LatencyStatistic, OBSERVED_ITEMS, RequestDef, STRAIN_70_ITEM,
-    ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds, SuiteEntry, Suites,
-    UpgradeChecklist, seed_items,
+    CapacitySearch, ChecklistTier, LatencyStatistic, MemorySourceName, OBSERVED_ITEMS, RequestDef,
+    STRAIN_70_ITEM, ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds,
+    SuiteEntry, Suites, UpgradeChecklist, seed_items,
 };
 pub use zone::Zone;
 
@@ -80,6 +83,12 @@ pub struct Config {
     pub server: Server,
     /// The receiver of Vercel's log drains (docs/vercel.md).
     pub vercel_drain: vercel::VercelDrain,
+    /// Where the job figures come from: `table`, `bullmq` or `both` (docs/sources.md).
+    pub jobs_from: JobsFrom,
+    /// BullMQ's queues in Redis (docs/sources.md).
+    pub bullmq: Bullmq,
+    /// Supabase's own metrics endpoint and the plan's limits (docs/sources.md).
+    pub supabase_metrics: supabase_metrics::SupabaseMetrics,
 }
 
 impl Default for Config {
@@ -105,6 +114,9 @@ impl Default for Config {
             milestone: milestone::Milestone::default(),
             server: Server::default(),
             vercel_drain: vercel::VercelDrain::default(),
+            jobs_from: JobsFrom::default(),
+            bullmq: Bullmq::default(),
+            supabase_metrics: supabase_metrics::SupabaseMetrics::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ const MAPS: &[(&str, &str)] = &[
     ("prices.providers.<provider>.models", "<model>"),
     ("database.queries", "<query>"),
     ("kit.rules.for", "<signal>"),
+    ("supabase_metrics.plans", "<plan>"),
 ];
 
 /// Dotted paths of every field of the config, map keys replaced by placeholders.

@@ -39,8 +39,13 @@ pub struct Strain {
     pub ca_file: Option<PathBuf>,
     /// PromQL for the memory of the system under test as a ratio 0..1 (with --prometheus-url).
     pub memory_query: String,
-    /// How often memory is sampled during a scenario.
+    /// How often memory is sampled during a scenario (at least 5s from `supabase`, whose
+    /// endpoint changes once a minute).
     pub memory_interval: Dur,
+    /// Whose memory the `memory_ratio` threshold judges: `system` (the local host, or
+    /// `memory_query` with --prometheus-url) or `supabase` (the database's, from the
+    /// `supabase_metrics` endpoint).
+    pub memory_source: MemorySourceName,
     /// Full intensity is this many times the tier's sustained API rate (see docs/strain.md).
     pub burst_factor: f64,
     /// Pass ratio a suite needs for a tier upgrade (our rule: at least 0.8).
@@ -77,6 +82,7 @@ impl Default for Strain {
             memory_query: "max(1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)"
                 .into(),
             memory_interval: Dur::from_secs(1),
+            memory_source: MemorySourceName::System,
             burst_factor: 10.0,
             upgrade_pass_ratio: 0.8,
             ready_max_age: Dur::from_secs(7 * 86_400),
@@ -110,6 +116,17 @@ impl Strain {
             TierName::Growth => Some(&self.suites.growth),
         }
     }
+}
+
+/// Where `launchguard strain` samples memory.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MemorySourceName {
+    /// The local host, or `memory_query` against `--prometheus-url`.
+    #[default]
+    System,
+    /// The database's memory from Supabase's metrics endpoint (`supabase_metrics`).
+    Supabase,
 }
 
 /// The five scenarios of the brief; `full_system` runs the other four at once.

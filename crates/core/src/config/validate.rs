@@ -21,10 +21,25 @@ pub fn validate(cfg: &Config) -> Vec<(String, String)> {
     super::guard::validate(&cfg.guard, &mut out);
     super::server::validate(&cfg.server, &mut out);
     super::vercel::validate(&cfg.vercel_drain, &mut out);
+    validate_sources(&mut out, cfg);
     validate_kit(&mut out, cfg);
     super::strain::validate(&cfg.strain, &cfg.upgrade_checklist, &mut out);
     super::milestone::validate(&cfg.milestone, &mut out);
     out
+}
+
+/// BullMQ and Supabase's metrics endpoint, which `strain.memory_source: supabase` reads too.
+fn validate_sources(out: &mut Vec<(String, String)>, cfg: &Config) {
+    super::bullmq::validate(cfg.jobs_from, &cfg.bullmq, out);
+    let strain_reads_supabase = cfg.strain.memory_source == super::MemorySourceName::Supabase;
+    super::supabase_metrics::validate(&cfg.supabase_metrics, strain_reads_supabase, out);
+    if strain_reads_supabase && cfg.strain.memory_interval.0.as_secs() < 5 {
+        out.push((
+            "strain.memory_interval".into(),
+            "must be at least 5s when memory_source is supabase (its endpoint changes once a minute)"
+                .into(),
+        ));
+    }
 }
 
 /// Every tier limit is a positive count within the bounds, every cadence positive.

@@ -13,6 +13,7 @@ use super::controls::FounderControls;
 use super::cron;
 use super::drift::{self, Drift};
 use super::folds::{self, ReportedModels};
+use super::jobs::{self, QueueStatus};
 use super::labels::{Kept, OTHER};
 use super::latency;
 use super::levels::{self, FigureName, Level};
@@ -21,9 +22,10 @@ use super::periods::Periods;
 use super::pricing::row_cost;
 use super::readiness::{self, Readiness};
 use super::risk::{self, VisualRisk};
+use super::supabase_plan::{self, SupabaseStatus};
 use super::tiers::{Resource, TierUsage};
 use crate::config::{Budgets, Config, TierName};
-use crate::figures::{CronJobRow, DbFigures, Figures, UsageRow};
+use crate::figures::{CronJobRow, DbFigures, Fig, Figures, JobFigures, UsageRow};
 
 /// The label for ledger rows with no client.
 pub const NO_CLIENT: &str = "none";
@@ -103,6 +105,7 @@ pub struct Basis {
     pub visual_risk: Option<f64>,
     pub p95_seconds: Option<f64>,
     pub error_ratio: Option<f64>,
+    pub supabase_plan: Option<f64>,
 }
 
 /// Everything the metrics, the status page, the kit's inputs and the guard read.
@@ -125,6 +128,12 @@ pub struct Assessment {
     pub budgets: Vec<BudgetStatus>,
     pub figures: Vec<FigureStatus>,
     pub visual_risk: Option<VisualRisk>,
+    /// The job figures `jobs_from` picks (the jobs table, BullMQ, or both summed).
+    pub jobs: Fig<JobFigures>,
+    /// Each configured BullMQ queue (empty unless `jobs_from` reads BullMQ).
+    pub queues: Vec<QueueStatus>,
+    /// Supabase's own metrics against the plan (None until the endpoint is read).
+    pub supabase: Option<SupabaseStatus>,
     /// Bounded by `max_cron_job_labels`, the rest in `cron_job="other"`.
     pub cron: Vec<CronStatus>,
     pub storage_database_bytes: Option<u64>,
@@ -189,8 +198,9 @@ pub fn assess(
     let spend = Spend::of(cfg, db);
     let clients = Clients::of(cfg, &spend);
     let budgets = budgets(cfg, controls, &spend, &clients, now);
-    let tiers = tiers(cfg, db, spend.tokens_today);
-    let jobs = db.and_then(|d| d.jobs.as_ref().ok());
+    let job_figures = jobs::job_figures(cfg, figures);
+    let jobs = job_figures.as_ref().ok();
+    let tiers = tiers(cfg, db, jobs, spend.tokens_today);
     let visual_risk = jobs.map(|j| {
         risk::visual_risk(
             j.visual_queued,
@@ -208,6 +218,10 @@ pub fn assess(
         cfg.max_cron_job_labels,
     );
     let storage = Storage::of(cfg, db);
+    let supabase = figures
+        .supabase_metrics
+        .as_ref()
+        .and_then(|f| supabase_plan::assess(&cfg.supabase_metrics, f));
     let basis = Basis {
         token_ratio: tiers
             .iter()
@@ -220,6 +234,7 @@ pub fn assess(
         visual_risk: visual_risk.map(|r| r.total),
         p95_seconds: traffic_p95(db),
         error_ratio: traffic_error_ratio(db),
+        supabase_plan: supabase.as_ref().and_then(|s| s.plan_usage),
     };
     let (usage, providers_folded, models_folded) =
         folds::usage(spend.usage, cfg.max_provider_labels, cfg.max_model_labels);
@@ -250,6 +265,9 @@ pub fn assess(
         budgets: budgets.scopes,
         figures: figure_statuses(cfg, &basis),
         visual_risk,
+        queues: jobs::queues(cfg, figures),
+        jobs: job_figures,
+        supabase,
         cron,
         storage_database_bytes: storage.database,
         storage_objects_bytes: storage.objects,
@@ -457,9 +475,13 @@ fn budgets(
     }
 }
 
-fn tiers(cfg: &Config, db: Option<&DbFigures>, tokens_today: Option<u64>) -> Vec<TierUsage> {
+fn tiers(
+    cfg: &Config,
+    db: Option<&DbFigures>,
+    jobs: Option<&JobFigures>,
+    tokens_today: Option<u64>,
+) -> Vec<TierUsage> {
     let limits = cfg.current_limits();
-    let jobs = db.and_then(|d| d.jobs.as_ref().ok());
     let traffic = db.and_then(|d| d.traffic.as_ref().ok());
     Resource::ALL
         .iter()

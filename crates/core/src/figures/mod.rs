@@ -3,9 +3,11 @@
 //! value or the reason it is absent, so one missing table never hides the others. Nothing here
 //! is derived: `core::assess` is the one place that turns figures into what the founder sees.
 
+pub mod bullmq;
 pub mod db;
 pub mod providers;
 pub mod strain;
+pub mod supabase_metrics;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,10 @@ pub struct Figures {
     pub providers: BTreeMap<&'static str, providers::ProviderFigures>,
     /// The newest strain run of each suite and what launchguard observed for the checklist.
     pub strain: Option<strain::StrainFigures>,
+    /// The last good read of BullMQ's queues (when `jobs_from` reads them).
+    pub bullmq: Option<bullmq::BullmqFigures>,
+    /// The last good read of Supabase's metrics endpoint.
+    pub supabase_metrics: Option<supabase_metrics::SupabaseMetricsFigures>,
 }
 
 impl Figures {

@@ -1,0 +1,72 @@
+//! What both of the guard's HTTP surfaces (the callers' admit/settle and the founder's admin
+//! API) share, kept apart so neither imports the other: the JSON error body, the check on
+//! names, and the token comparison that does not leak timing.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Longest client id, provider, model or reservation id accepted.
+pub const MAX_NAME: usize = 128;
+
+/// Names are short printable ASCII without `|` (the stores' record separator); client ids
+/// are restricted further to what ids are made of.
+pub fn check_name(what: &str, v: &str, strict_id: bool) -> Result<(), String> {
+    if v.is_empty() {
+        return Err(format!("`{what}` must not be empty"));
+    }
+    if v.len() > MAX_NAME {
+        return Err(format!("`{what}` is longer than {MAX_NAME} characters"));
+    }
+    let ok = |c: char| {
+        if strict_id {
+            c.is_ascii_alphanumeric() || "-_.:@".contains(c)
+        } else {
+            c.is_ascii_graphic() && c != '|'
+        }
+    };
+    if !v.chars().all(ok) {
+        return Err(if strict_id {
+            format!("`{what}` may hold only letters, digits and - _ . : @")
+        } else {
+            format!("`{what}` may hold only printable ASCII other than `|`")
+        });
+    }
+    Ok(())
+}
+
+/// Compares without an early exit, so response time does not reveal how much of a guessed
+/// token was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+/// A JSON error body `{"error": code, "reason": ...}` with its status.
+pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": code, "reason": reason.into() });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}
