@@ -433,3 +433,42 @@ fn info_stats_show_their_name_not_the_value_one() {
     assert!(seen.contains(&"Tier".to_string()), "{seen:?}");
     assert!(seen.contains(&"Build".to_string()), "{seen:?}");
 }
+
+/// The founder's one overall health reads every part that can make the platform unsafe, not
+/// only the figures' levels: budgets, sources (down, stale, never up) and the guard's store.
+/// (What it evaluates to per case: kit_tools' overall_health test runs it in promtool.)
+#[test]
+fn overall_health_reads_budgets_sources_and_the_guard() {
+    let v: Value = serde_json::from_str(&rendered("dashboards/launchguard-founder.json")).unwrap();
+    let health: Vec<&Value> = v["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["title"] == launchguard::kit::panels::HEALTH_LEVEL)
+        .collect();
+    assert_eq!(health.len(), 1, "one overall health stat");
+    let p = health[0];
+    assert_eq!(p["type"], "stat");
+    let targets = p["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1, "one query, one number");
+    let expr = targets[0]["expr"].as_str().unwrap();
+    let used = metric_names(expr).unwrap();
+    for m in [
+        &names::FIGURE_LEVEL,
+        &names::BUDGET_USED_RATIO,
+        &names::SOURCE_UP,
+        &names::SOURCE_LAST_SUCCESS,
+        &names::GUARD_STORE_UP,
+    ] {
+        assert!(
+            used.contains(&m.exposed_name()),
+            "health misses {}: {expr}",
+            m.name
+        );
+    }
+    // OK, WARNING and CRITICAL are mapped and coloured.
+    let mapped = p["fieldConfig"]["defaults"]["mappings"][0]["options"].clone();
+    for (k, text) in [("0", "OK"), ("1", "WARNING"), ("2", "CRITICAL")] {
+        assert_eq!(mapped[k]["text"], text, "{mapped}");
+    }
+}

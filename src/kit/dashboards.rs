@@ -349,14 +349,16 @@ fn performance_guard(l: &mut Layout, cfg: &Config) {
     );
     l.add(
         panel(Kind::Stat, p::HEALTH_LEVEL, "none", 4, 5)
-            .q(qi(format!("max({})", sel(&n::FIGURE_LEVEL, "")), "health"))
+            .q(qi(super::health::overall(cfg), "health"))
             .th(steps("green", &[("orange", 1.0), ("red", 2.0)]))
             .map(json!([{"type": "value", "options": {
                 "0": {"text": "OK", "color": "green", "index": 0},
                 "1": {"text": "WARNING", "color": "orange", "index": 1},
                 "2": {"text": "CRITICAL", "color": "red", "index": 2}
             }}]))
-            .desc("The worst level of the Resource Monitor figures."),
+            .desc(
+                "The worst of the Resource Monitor figures' levels, the budgets (orange from the alert ratio, red when used up), the sources (down, stale, never collected) and the guard's store (red when down).",
+            ),
     );
     l.add(
         panel(Kind::BarGauge, p::HEADROOM, "percentunit", 16, 5)

@@ -7,6 +7,7 @@ pub mod alertmanager;
 pub mod alerts;
 pub mod dashboards;
 pub mod format;
+pub mod health;
 pub mod panels;
 pub mod prometheus;
 pub mod recording;

@@ -73,8 +73,21 @@ pub fn files(cfg: &Config) -> Vec<(PathBuf, String)> {
     // The PrometheusRule and dashboards ConfigMap for deploy/kubernetes, from the files above.
     let k8s = crate::k8s::generated(&out).expect("the kit's own rules and dashboards convert");
     out.extend(k8s);
+    // The rule files again beside prometheus.yml, which names them relative to itself: the
+    // folder is whole wherever it is copied (docs/kit.md, "Install").
+    for name in [ALERTS_FILE, RECORDING_FILE] {
+        let text = out
+            .iter()
+            .find(|(p, _)| p == &PathBuf::from("rules").join(name))
+            .map(|(_, t)| t.clone())
+            .expect("the rule files are rendered above");
+        out.push((Path::new(PROMETHEUS_RULES_DIR).join(name), text));
+    }
     out
 }
+
+/// Where the copies of the rule files prometheus.yml loads are written.
+pub const PROMETHEUS_RULES_DIR: &str = "deploy/prometheus/rules";
 
 /// Writes every file under `out`, creating folders; returns the paths written.
 pub fn write(cfg: &Config, out: &Path) -> io::Result<Vec<PathBuf>> {

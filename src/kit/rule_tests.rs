@@ -126,27 +126,37 @@ impl Ctx<'_> {
         out
     }
 
-    /// Each threshold just under and at it, before and when `for` elapses; a gated alert silent below its traffic floor.
+    /// Each threshold just short of it and at it, before and when `for` elapses (short is
+    /// under it, or over it for a `falling` value); a gated alert silent below its floor.
     fn level(
         &self,
         step_v: f64,
         drive: &Drive,
         labels: &[(&'static str, String)],
+        falling: bool,
     ) -> Vec<TestGroup> {
         let (c, a) = (self, self.alert);
         let (step, for_ms) = (c.step, c.for_ms);
         let mut out = Vec::new();
-        let vstep = step_v;
+        let (vstep, short) = if falling {
+            (-step_v, "just over")
+        } else {
+            (step_v, "just under")
+        };
+        let fires = |value: f64, th: f64| if falling { value <= th } else { value >= th };
         let until = for_ms + 2 * step;
         for v in &a.variants {
-            for (what, value) in [("just under", v.threshold - vstep), ("at", v.threshold)] {
+            for (what, value) in [(short, v.threshold - vstep), ("at", v.threshold)] {
                 let input = drive
                     .series(value)
                     .into_iter()
                     .map(|(s, x)| constant(&s, x, step, until))
                     .collect();
-                let firing: Vec<&Variant> =
-                    a.variants.iter().filter(|w| value >= w.threshold).collect();
+                let firing: Vec<&Variant> = a
+                    .variants
+                    .iter()
+                    .filter(|w| fires(value, w.threshold))
+                    .collect();
                 let mut checks = Vec::new();
                 if for_ms > 0 {
                     checks.push(c.check(for_ms - step, vec![]));
@@ -167,21 +177,28 @@ impl Ctx<'_> {
             inner,
             gate,
             at_least,
+            step: gate_step,
         } = drive
         {
-            // The highest threshold's value with traffic just under the minimum: silent.
-            let top = a.variants.iter().map(|v| v.threshold).fold(0.0, f64::max);
+            // The most severe threshold's value with the gate just under its minimum: silent.
+            let top = a
+                .variants
+                .iter()
+                .map(|v| v.threshold)
+                .reduce(|x, y| if fires(x, y) { x } else { y })
+                .unwrap_or(0.0);
+            let under = at_least - gate_step;
             let mut input: Vec<InputSeries> = inner
                 .series(top)
                 .into_iter()
                 .map(|(s, x)| constant(&s, x, step, until))
                 .collect();
-            input.push(constant(gate, at_least - 1.0, step, until));
+            input.push(constant(gate, under, step, until));
             out.push(c.group(
                 format!(
                     "at the highest threshold with {} just under its minimum ({}): silent",
                     gate,
-                    promql_number(at_least - 1.0)
+                    promql_number(under)
                 ),
                 input,
                 vec![c.check(for_ms + step, vec![])],
@@ -413,7 +430,12 @@ pub fn alert_tests(a: &Alert, runbook_base: &str) -> Vec<TestGroup> {
             step: vstep,
             drive,
             labels,
-        } => out.extend(c.level(*vstep, drive, labels)),
+        } => out.extend(c.level(*vstep, drive, labels, false)),
+        Probe::Floor {
+            step: vstep,
+            drive,
+            labels,
+        } => out.extend(c.level(*vstep, drive, labels, true)),
         Probe::Zero { series, labels } => {
             let until = for_ms + 2 * step;
             out.push(c.group(

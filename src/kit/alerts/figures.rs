@@ -60,6 +60,7 @@ fn figure_alert(c: &Ctx, d: &FigureDef) -> Alert {
             inner: Box::new(drive),
             gate: req.metric.to_string(),
             at_least: min,
+            step: 1.0,
         };
     }
     Alert {

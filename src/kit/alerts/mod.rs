@@ -14,6 +14,7 @@ mod figures;
 mod platform;
 pub mod promql;
 pub mod prose;
+mod providers;
 mod strain;
 pub mod text;
 mod tiers;
@@ -78,11 +79,13 @@ pub enum Drive {
         whole: String,
         of: f64,
     },
-    /// `inner`, with the `gate` series the alert requires held at its minimum.
+    /// `inner`, with the `gate` series the alert requires held at its minimum; `step` below
+    /// it is "just under" the minimum.
     Gated {
         inner: Box<Drive>,
         gate: String,
         at_least: f64,
+        step: f64,
     },
 }
 
@@ -103,6 +106,7 @@ impl Drive {
                 inner,
                 gate,
                 at_least,
+                ..
             } => {
                 let mut s = inner.series(v);
                 s.push((gate.clone(), *at_least));
@@ -118,6 +122,13 @@ pub enum Probe {
     /// Gauges held constant so the alert's value is `v`; variants fire at `v >= threshold`.
     /// `step` is the smallest meaningful change ("just under" = threshold - step).
     Level {
+        step: f64,
+        drive: Drive,
+        labels: Vec<(&'static str, String)>,
+    },
+    /// As `Level`, for a value that alarms as it falls: variants fire at `v <= threshold`
+    /// ("just over" = threshold + step).
+    Floor {
         step: f64,
         drive: Drive,
         labels: Vec<(&'static str, String)>,
@@ -251,6 +262,7 @@ pub fn alerts(cfg: &Config) -> Vec<Alert> {
     out.extend(platform::alerts(&c));
     out.extend(strain::alerts(&c));
     out.extend(blind::alerts(&c));
+    out.extend(providers::alerts(&c));
     out
 }
 

@@ -15,6 +15,8 @@ pub enum Unit {
     Bytes,
     Seconds,
     Count,
+    /// Dollars, to the cent.
+    Usd,
 }
 
 impl From<catalogue::Unit> for Unit {
@@ -36,6 +38,7 @@ impl Unit {
             Unit::Bytes => "{{ $value | humanize }}B",
             Unit::Seconds => "{{ $value | humanizeDuration }}",
             Unit::Count => "{{ $value | humanize }}",
+            Unit::Usd => "${{ printf \"%.2f\" $value }}",
         }
     }
 
@@ -46,6 +49,8 @@ impl Unit {
             Unit::Bytes => format!("{}B", humanize(v)),
             Unit::Seconds => humanize_duration(v),
             Unit::Count => humanize(v),
+            // Go's %.2f and Rust's {:.2} both round the exact binary value correctly.
+            Unit::Usd => format!("${v:.2}"),
         }
     }
 
@@ -56,6 +61,7 @@ impl Unit {
             Unit::Ratio | Unit::Seconds => 0.001,
             Unit::Bytes => 1e6,
             Unit::Count => 1.0,
+            Unit::Usd => 0.01,
         }
     }
 }
@@ -163,6 +169,16 @@ mod tests {
             expected_text(&parts, 0.9, &[("client", "c1")], 0.0),
             "Client c1 at 90%"
         );
+    }
+
+    #[test]
+    fn dollars_print_to_the_cent_in_both_renderings() {
+        assert_eq!(
+            template(&[Part::Value(Unit::Usd)]),
+            "${{ printf \"%.2f\" $value }}"
+        );
+        assert_eq!(Unit::Usd.text(4.99), "$4.99");
+        assert_eq!(Unit::Usd.text(20.0), "$20.00");
     }
 
     #[test]

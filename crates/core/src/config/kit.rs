@@ -23,6 +23,7 @@ use crate::catalogue::FigureName;
 pub enum KitSignal {
     Budget,
     ClientBudget,
+    BudgetForecast,
     TierHeadroom,
     SourceDown,
     SourceStale,
@@ -37,6 +38,9 @@ pub enum KitSignal {
     ConfigReloadFailed,
     GuardStoreDown,
     KillSwitchOn,
+    LedgerDrift,
+    OpenrouterCredits,
+    ElevenlabsQuota,
 }
 
 /// Every alert of the kit, one per signal: one per catalogue figure, then the kit's own. Its
@@ -148,6 +152,18 @@ pub struct KitRules {
     pub source_stale: DurThreshold,
     /// Age of the sync job's last success, in multiples of the tier's cron cadence.
     pub sync_job_late_cadences: Threshold,
+    /// Ledger drift (`yesterday`, `month`) fires when the provider reports at least this many
+    /// dollars more than the ledger logged ...
+    pub ledger_drift_usd: f64,
+    /// ... and that is at least this share of the provider's figure: small in dollars or in
+    /// share is rounding and report lag, not spend the ledger missed.
+    pub ledger_drift_ratio: f64,
+    /// Dollars left on the OpenRouter account (warning, then critical as they fall).
+    pub openrouter_credits_usd: Threshold,
+    /// Share of the ElevenLabs billing period's character quota used.
+    pub elevenlabs_quota_ratio: Threshold,
+    /// Budget used share forecast at the period's end (predict_linear) that warns.
+    pub budget_forecast_ratio: f64,
 }
 
 impl Default for KitRules {
@@ -173,6 +189,17 @@ impl Default for KitRules {
                 warning: 2.0,
                 critical: 4.0,
             },
+            ledger_drift_usd: 5.0,
+            ledger_drift_ratio: 0.1,
+            openrouter_credits_usd: Threshold {
+                warning: 20.0,
+                critical: 5.0,
+            },
+            elevenlabs_quota_ratio: Threshold {
+                warning: 0.8,
+                critical: 0.95,
+            },
+            budget_forecast_ratio: 1.0,
         }
     }
 }
@@ -344,7 +371,10 @@ pub struct KitPrometheus {
     pub launchguard_targets: Vec<String>,
     /// host:port of each Alertmanager.
     pub alertmanagers: Vec<String>,
-    /// Rule file globs, relative to prometheus.yml or absolute.
+    /// Rule files, relative to prometheus.yml or absolute. The default names the two files
+    /// render writes next to prometheus.yml (deploy/prometheus/rules/): the folder works
+    /// wherever it is copied, and a copy without them fails `promtool check config` instead
+    /// of loading no rules (a glob that matches nothing is silent).
     pub rule_files: Vec<String>,
     pub supabase: SupabaseScrape,
 }
@@ -356,7 +386,10 @@ impl Default for KitPrometheus {
             evaluation_interval: Dur::from_secs(30),
             launchguard_targets: vec!["launchguard:10071".into()],
             alertmanagers: vec!["alertmanager:9093".into()],
-            rule_files: vec!["../../rules/*.yml".into()],
+            rule_files: vec![
+                "rules/launchguard-alerts.yml".into(),
+                "rules/launchguard-recording.yml".into(),
+            ],
             supabase: SupabaseScrape::default(),
         }
     }
@@ -413,7 +446,7 @@ mod tests {
     fn every_signal_reads_back_from_its_key() {
         use super::{KitSignal, Signal};
         let all: Vec<Signal> = Signal::all().collect();
-        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 16);
+        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 20);
         for s in &all {
             assert_eq!(s.key().parse::<Signal>(), Ok(*s));
         }

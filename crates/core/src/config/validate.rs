@@ -102,6 +102,11 @@ fn validate_thresholds(out: &mut Vec<(String, String)>, cfg: &Config) {
         "kit.rules.sync_job_late_cadences",
         cfg.kit.rules.sync_job_late_cadences,
     );
+    check_threshold(
+        out,
+        "kit.rules.elevenlabs_quota_ratio",
+        cfg.kit.rules.elevenlabs_quota_ratio,
+    );
 }
 
 /// Prices within the bounds of one request's cost, cache multipliers sane.
@@ -251,6 +256,7 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
     if w < std::time::Duration::from_secs(300) || w > std::time::Duration::from_secs(86_400) {
         bad("rules.cron_failures_window", "must be between 5m and 24h");
     }
+    validate_provider_rules(&mut bad, r);
     if r.error_rate_min_requests > 1_000_000_000 {
         bad(
             "rules.error_rate_min_requests",
@@ -260,6 +266,43 @@ fn validate_kit(out: &mut Vec<(String, String)>, cfg: &Config) {
     validate_alertmanager(out, &k.alertmanager);
     validate_heartbeat(out, &k.alertmanager.heartbeat);
     validate_prometheus(out, &k.prometheus);
+}
+
+/// Drift, credits, quota and forecast thresholds: finite, in range, and the falling credits
+/// threshold ordered the other way (the warning at more dollars than the critical).
+fn validate_provider_rules(bad: &mut impl FnMut(&str, &str), r: &super::kit::KitRules) {
+    let dollars = |v: f64| v.is_finite() && (0.0..=1e9).contains(&v);
+    if !(dollars(r.ledger_drift_usd) && r.ledger_drift_usd > 0.0) {
+        bad(
+            "rules.ledger_drift_usd",
+            "must be above 0 and at most 1000000000",
+        );
+    }
+    if !(r.ledger_drift_ratio > 0.0 && r.ledger_drift_ratio <= 1.0) {
+        bad("rules.ledger_drift_ratio", "must be above 0 and at most 1");
+    }
+    let credits = r.openrouter_credits_usd;
+    if !dollars(credits.warning) {
+        bad(
+            "rules.openrouter_credits_usd.warning",
+            "must be between 0 and 1000000000 dollars",
+        );
+    }
+    if !dollars(credits.critical) || credits.critical > credits.warning {
+        bad(
+            "rules.openrouter_credits_usd.critical",
+            "must be between 0 and the warning (it fires as the credits fall)",
+        );
+    }
+    if r.elevenlabs_quota_ratio.critical > 1.0 {
+        bad("rules.elevenlabs_quota_ratio.critical", "must be at most 1");
+    }
+    if !(r.budget_forecast_ratio > 0.0 && r.budget_forecast_ratio <= 10.0) {
+        bad(
+            "rules.budget_forecast_ratio",
+            "must be above 0 and at most 10",
+        );
+    }
 }
 
 /// The Watchdog's dead-man's-switch URL and ping period.
@@ -432,6 +475,27 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(validate(&Config::default()).is_empty());
+    }
+
+    #[test]
+    fn provider_alert_thresholds_are_bounded_and_credits_fall() {
+        let mut c = Config::default();
+        c.kit.rules.ledger_drift_usd = f64::NAN;
+        c.kit.rules.ledger_drift_ratio = 1.5;
+        c.kit.rules.openrouter_credits_usd.critical = 30.0;
+        c.kit.rules.elevenlabs_quota_ratio.critical = 1.2;
+        c.kit.rules.budget_forecast_ratio = 0.0;
+        let fields: Vec<String> = validate(&c).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "kit.rules.ledger_drift_usd",
+                "kit.rules.ledger_drift_ratio",
+                "kit.rules.openrouter_credits_usd.critical",
+                "kit.rules.elevenlabs_quota_ratio.critical",
+                "kit.rules.budget_forecast_ratio",
+            ]
+        );
     }
 
     #[test]
