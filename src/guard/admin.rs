@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::Guard;
-use super::wire::{constant_time_eq, error};
+use super::wire::{check_token, error};
 use crate::config::TierName;
 pub use crate::core::budget::Scope;
 pub use crate::core::controls::{
@@ -148,31 +148,13 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
             "the admin API is disabled: guard.admin_token is unset or empty",
         ));
     };
-    // With basic auth on (--web.config.file), Authorization carries the Basic credentials, so
-    // the token may also come in its own header.
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| {
-            headers
-                .get(ADMIN_TOKEN_HEADER)
-                .and_then(|v| v.to_str().ok())
-        })
-        .map(str::trim);
-    match given {
-        Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => None,
-        Some(_) => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "wrong admin token",
-        )),
-        None => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing `Authorization: Bearer <admin token>` (or X-Launchguard-Admin-Token) header",
-        )),
-    }
+    check_token(
+        headers,
+        token.expose(),
+        ADMIN_TOKEN_HEADER,
+        "X-Launchguard-Admin-Token",
+        "admin",
+    )
 }
 
 async fn state(State(g): State<Arc<Guard>>, headers: HeaderMap) -> Response {

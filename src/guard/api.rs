@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::reservations::Settle;
-use super::wire::{MAX_NAME, check_name, constant_time_eq, error};
+use super::wire::{MAX_NAME, check_name, check_token, error};
 use super::{Callers, Guard};
 use crate::core::bounded;
 use crate::policy::{GuardScope, Kind, Request, Usage};
@@ -194,31 +194,13 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
             return Some(error(StatusCode::UNAUTHORIZED, "unauthorized", why));
         }
     };
-    // With basic auth on (--web.config.file), Authorization carries the Basic credentials, so
-    // the token may also come in its own header.
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| {
-            headers
-                .get(CALLER_TOKEN_HEADER)
-                .and_then(|v| v.to_str().ok())
-        })
-        .map(str::trim);
-    match given {
-        Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => None,
-        Some(_) => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "wrong caller token",
-        )),
-        None => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing `Authorization: Bearer <caller token>` (or X-Launchguard-Caller-Token) header",
-        )),
-    }
+    check_token(
+        headers,
+        token.expose(),
+        CALLER_TOKEN_HEADER,
+        "X-Launchguard-Caller-Token",
+        "caller",
+    )
 }
 
 async fn admit(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> Response {

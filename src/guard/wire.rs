@@ -2,7 +2,7 @@
 //! API) share, kept apart so neither imports the other: the JSON error body, the check on
 //! names, and the token comparison that does not leak timing.
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Longest client id, provider, model or reservation id accepted.
@@ -55,6 +55,37 @@ pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -
         body.to_string(),
     )
         .into_response()
+}
+
+/// None when the request carries `token` as `Authorization: Bearer` or, because basic auth
+/// (--web.config.file) takes `Authorization`, in `own_header` (`shown` as the docs spell it);
+/// otherwise the 401 to send. `who` names the token ("admin", "caller").
+pub fn check_token(
+    headers: &HeaderMap,
+    token: &str,
+    own_header: &str,
+    shown: &str,
+    who: &str,
+) -> Option<Response> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get(own_header).and_then(|v| v.to_str().ok()))
+        .map(str::trim);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => None,
+        Some(_) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("wrong {who} token"),
+        )),
+        None => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("missing `Authorization: Bearer <{who} token>` (or {shown}) header"),
+        )),
+    }
 }
 
 #[cfg(test)]
