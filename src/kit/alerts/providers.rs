@@ -19,7 +19,12 @@ use super::{
 const SETTLED: &str = "period=~\"yesterday|month\"";
 
 pub(super) fn alerts(c: &Ctx) -> Vec<Alert> {
-    vec![ledger_drift(c), openrouter_credits(c), elevenlabs_quota(c)]
+    vec![
+        ledger_drift(c),
+        openrouter_credits(c),
+        openrouter_key_limit(c),
+        elevenlabs_quota(c),
+    ]
 }
 
 /// Warning when the provider bills at least `ledger_drift_usd` more than the ledger logged and
@@ -136,6 +141,68 @@ fn openrouter_credits(c: &Ctx) -> Alert {
             labels: labels(&[]),
         },
         runbook: Prose::parse(include_str!("../runbooks/openrouter_credits.md"), &[])
+            .runbook(panels::FOUNDER, panels::FIRING),
+    }
+}
+
+/// Warning, then critical, as the share of the key's own spending limit left falls. A key
+/// without a limit exports neither series; a limit of 0 is no limit to share.
+fn openrouter_key_limit(c: &Ctx) -> Alert {
+    let signal = Signal::Kit(KitSignal::OpenrouterKeyLimit);
+    let default_for = minutes(5);
+    let th = c.cfg.kit.rules.openrouter_key_limit_left_ratio;
+    let r = Resource::Static("openrouter_key");
+    let left = sel(&n::OPENROUTER_KEY_LIMIT_REMAINING_USD, "");
+    let limit = sel(&n::OPENROUTER_KEY_LIMIT_USD, "");
+    let share = format!("{left} / ({limit} > 0)");
+    let variants = [
+        (Severity::Warning, th.warning),
+        (Severity::Critical, th.critical),
+    ]
+    .into_iter()
+    .map(|(sev, at_or_below)| {
+        let tail = if sev == Severity::Critical {
+            ": OpenRouter refuses the key's requests when it is used up"
+        } else {
+            ""
+        };
+        Variant {
+            severity: sev,
+            threshold: at_or_below,
+            expr: format!("{share} <= {}", promql_number(at_or_below)),
+            description: vec![
+                t("The OpenRouter key has "),
+                Part::Value(Unit::Ratio),
+                t(format!(
+                    " of its spending limit left{}{tail}.",
+                    at(sev, &Unit::Ratio.text(at_or_below))
+                )),
+            ],
+            condition: format!(
+                "at or below {} of the key's limit left",
+                Unit::Ratio.text(at_or_below)
+            ),
+        }
+    })
+    .collect();
+    Alert {
+        name: "LaunchguardOpenrouterKeyLimit".into(),
+        signal,
+        summary: "The OpenRouter key's spending limit is running out",
+        for_: c.for_(signal, default_for),
+        default_for,
+        variants,
+        resource: r,
+        probe: Probe::Floor {
+            step: Unit::Ratio.step(),
+            drive: Drive::Ratio {
+                part: left,
+                whole: limit,
+                of: 10_000.0,
+            },
+            labels: labels(&[]),
+        },
+        runbook: Prose::parse(include_str!("../runbooks/openrouter_key_limit.md"), &[])
             .runbook(panels::FOUNDER, panels::FIRING),
     }
 }

@@ -40,6 +40,7 @@ pub enum KitSignal {
     KillSwitchOn,
     LedgerDrift,
     OpenrouterCredits,
+    OpenrouterKeyLimit,
     ElevenlabsQuota,
 }
 
@@ -160,6 +161,9 @@ pub struct KitRules {
     pub ledger_drift_ratio: f64,
     /// Dollars left on the OpenRouter account (warning, then critical as they fall).
     pub openrouter_credits_usd: Threshold,
+    /// Share of the OpenRouter key's own spending limit still left (warning, then critical as
+    /// it falls): OpenRouter refuses the key's requests at 0.
+    pub openrouter_key_limit_left_ratio: Threshold,
     /// Share of the ElevenLabs billing period's character quota used.
     pub elevenlabs_quota_ratio: Threshold,
     /// Budget used share forecast at the period's end (predict_linear) that warns.
@@ -194,6 +198,10 @@ impl Default for KitRules {
             openrouter_credits_usd: Threshold {
                 warning: 20.0,
                 critical: 5.0,
+            },
+            openrouter_key_limit_left_ratio: Threshold {
+                warning: 0.2,
+                critical: 0.05,
             },
             elevenlabs_quota_ratio: Threshold {
                 warning: 0.8,
@@ -446,7 +454,7 @@ mod tests {
     fn every_signal_reads_back_from_its_key() {
         use super::{KitSignal, Signal};
         let all: Vec<Signal> = Signal::all().collect();
-        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 20);
+        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 21);
         for s in &all {
             assert_eq!(s.key().parse::<Signal>(), Ok(*s));
         }
