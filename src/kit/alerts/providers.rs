@@ -24,6 +24,7 @@ pub(super) fn alerts(c: &Ctx) -> Vec<Alert> {
         openrouter_credits(c),
         openrouter_key_limit(c),
         elevenlabs_quota(c),
+        elevenlabs_drift(c),
     ]
 }
 
@@ -247,5 +248,66 @@ fn elevenlabs_quota(c: &Ctx) -> Alert {
         },
         runbook: Prose::parse(include_str!("../runbooks/elevenlabs_quota.md"), &[])
             .runbook(panels::FOUNDER, panels::FIRING),
+    }
+}
+
+/// Warning when ElevenLabs bills at least `ledger_drift_ratio` more characters over its billing
+/// period than the ledger logged, once the period has billed `elevenlabs_drift_characters`.
+/// Characters, not dollars, so LaunchguardLedgerDrift's dollar gate cannot apply.
+fn elevenlabs_drift(c: &Ctx) -> Alert {
+    let signal = Signal::Kit(KitSignal::ElevenlabsDrift);
+    let default_for = minutes(30);
+    let ratio = c.cfg.kit.rules.ledger_drift_ratio;
+    let floor = c.cfg.kit.rules.elevenlabs_drift_characters as f64;
+    let r = Resource::Static("elevenlabs");
+    let m = "provider=\"elevenlabs\", period=\"billing_period\"";
+    let billed = sel(&n::ELEVENLABS_CHARACTERS_USED, "");
+    let expr = format!(
+        "{} >= {} and on (job, instance) {billed} >= {}",
+        sel(&n::LEDGER_DRIFT_RATIO, m),
+        promql_number(ratio),
+        promql_number(floor)
+    );
+    let (ratio_text, floor_text) = (humanize_percentage(ratio), Unit::Count.text(floor));
+    Alert {
+        name: "LaunchguardElevenlabsDrift".into(),
+        signal,
+        summary: "ElevenLabs bills more characters than the ledger logged",
+        for_: c.for_(signal, default_for),
+        default_for,
+        variants: vec![Variant {
+            severity: Severity::Warning,
+            threshold: ratio,
+            expr,
+            description: vec![
+                t("ElevenLabs billed characters the ledger never logged: "),
+                Part::Value(Unit::Ratio),
+                t(format!(
+                    " of its billing period's characters (warning at {ratio_text} once {floor_text} are billed): text to speech bypasses the ledger, so budgets and the guard undercount."
+                )),
+            ],
+            condition: format!(
+                "ElevenLabs' characters over the ledger's by {ratio_text} or more, with {floor_text} or more billed in the period"
+            ),
+        }],
+        resource: r,
+        probe: Probe::Level {
+            step: Unit::Ratio.step(),
+            drive: Drive::Gated {
+                inner: Box::new(Drive::one(sel(&n::LEDGER_DRIFT_RATIO, m))),
+                gate: billed,
+                at_least: floor,
+                step: Unit::Count.step(),
+            },
+            labels: labels(&[("provider", "elevenlabs"), ("period", "billing_period")]),
+        },
+        runbook: Prose::parse(
+            include_str!("../runbooks/elevenlabs_drift.md"),
+            &[
+                ("ratio", ratio_text.clone()),
+                ("characters", floor_text.clone()),
+            ],
+        )
+        .runbook(panels::FOUNDER, panels::FIRING),
     }
 }

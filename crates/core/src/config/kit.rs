@@ -42,6 +42,7 @@ pub enum KitSignal {
     OpenrouterCredits,
     OpenrouterKeyLimit,
     ElevenlabsQuota,
+    ElevenlabsDrift,
 }
 
 /// Every alert of the kit, one per signal: one per catalogue figure, then the kit's own. Its
@@ -166,6 +167,10 @@ pub struct KitRules {
     pub openrouter_key_limit_left_ratio: Threshold,
     /// Share of the ElevenLabs billing period's character quota used.
     pub elevenlabs_quota_ratio: Threshold,
+    /// ElevenLabs drift (its characters over the billing period against the ledger's, at
+    /// `ledger_drift_ratio`) counts once the period has billed at least this many characters:
+    /// early in a period a few characters are a large share.
+    pub elevenlabs_drift_characters: u64,
     /// Budget used share forecast at the period's end (predict_linear) that warns.
     pub budget_forecast_ratio: f64,
 }
@@ -207,6 +212,7 @@ impl Default for KitRules {
                 warning: 0.8,
                 critical: 0.95,
             },
+            elevenlabs_drift_characters: 10_000,
             budget_forecast_ratio: 1.0,
         }
     }
@@ -454,7 +460,7 @@ mod tests {
     fn every_signal_reads_back_from_its_key() {
         use super::{KitSignal, Signal};
         let all: Vec<Signal> = Signal::all().collect();
-        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 21);
+        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 22);
         for s in &all {
             assert_eq!(s.key().parse::<Signal>(), Ok(*s));
         }

@@ -307,6 +307,12 @@ fn validate_provider_rules(bad: &mut impl FnMut(&str, &str), r: &super::kit::Kit
             "must be between 0 and the warning (it fires as the limit's share left falls)",
         );
     }
+    if r.elevenlabs_drift_characters > 1_000_000_000_000 {
+        bad(
+            "rules.elevenlabs_drift_characters",
+            "must be at most 1000000000000",
+        );
+    }
     if r.elevenlabs_quota_ratio.critical > 1.0 {
         bad("rules.elevenlabs_quota_ratio.critical", "must be at most 1");
     }
