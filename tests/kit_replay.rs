@@ -16,7 +16,7 @@
 //! 2. That timeline is fed into a real Alertmanager running the rendered routing, with every
 //!    duration of the config (group_wait, group_interval, repeat_interval, resolve_timeout)
 //!    divided by the same factor, so a day takes 2.5 minutes. Alerts are posted as Prometheus
-//!    posts them: every evaluation while firing with `endsAt` four evaluations ahead, then as
+//!    posts them: every evaluation while firing (valid a while ahead, see VALID_FOR), then as
 //!    resolved for 15 minutes, with the same scaled `startsAt`/`endsAt`.
 //! 3. Each receiver's integrations become one webhook per channel with the same
 //!    `send_resolved` (SMS, email, the heartbeat, and the dashboard-only receiver that notifies
@@ -50,8 +50,13 @@ const END: u32 = COUNTED + 15;
 const JOB: [(&str, &str); 2] = [("job", "launchguard"), ("instance", "launchguard:10071")];
 /// Prometheus keeps sending a resolved alert this long (day minutes).
 const RESOLVED_RETENTION: u32 = 15;
-/// A firing alert is valid this many evaluations ahead (`4 * max(interval, resend delay)`).
-const VALID_FOR: u32 = 4;
+/// A firing alert is posted valid this many day minutes ahead. Prometheus says four
+/// evaluations; that only matters when Prometheus stops sending, and here it would let a
+/// scheduling hiccup of this test (400 ms) expire alerts that never resolved. Resolutions are
+/// posted explicitly, as Prometheus posts them, so nothing else changes.
+const VALID_FOR: u32 = 30;
+/// How far behind its schedule the replay may fall (day minutes) and still be the day modelled.
+const MAX_LATE: u32 = 20;
 
 /// Clients: (id, minute of today their budget is used up, or the share they reach by 15:00).
 const CLIENTS: [(&str, Option<u32>, f64); 5] = [
@@ -766,9 +771,10 @@ async fn a_replayed_day_holds_the_notification_budget() {
             .unwrap_or_else(|e| panic!("posting alerts: {e}\n{}", am.tail()));
         assert!(r.status().is_success(), "{}\n{}", r.status(), am.tail());
     }
-    // A replay that fell behind would let alerts expire between posts: not the day modelled.
+    // A replay far behind its schedule would be another day than the one modelled.
+    eprintln!("the replay fell at most {late:?} behind its schedule (a day minute is {minute:?})");
     assert!(
-        late <= minute * 3,
+        late <= minute * MAX_LATE,
         "the replay fell {late:?} behind (a day minute is {minute:?}): machine too loaded"
     );
 
