@@ -8,14 +8,40 @@ use serde_json::{Value, json};
 
 use crate::catalogue::{FIGURES, FigureDef, Unit};
 use crate::config::{Config, Threshold};
-use crate::metrics::names as n;
+use crate::metrics::names::{self as n, MetricDef};
 
-use super::alerts::sel;
+use super::alerts::Alert;
 use super::format::humanize_percentage;
 use super::panels as p;
 use super::recording;
+use super::rules::runbook_url;
 
 const DS: &str = "${datasource}";
+
+/// The matchers every launchguard selector on the dashboards carries: the `job` and `instance`
+/// variables, in the one form grafana/dashboard-linter's `target-job-rule` and
+/// `target-instance-rule` accept (regex match, value literally `$job` / `$instance`). With
+/// "All" Grafana sends `.+`; a second exporter or replica then shows apart instead of doubling.
+pub const SCOPE: &str = "job=~\"$job\", instance=~\"$instance\"";
+
+/// `name{SCOPE, matchers}`: a selector of an exported or recorded metric, scoped to the
+/// dashboard's job and instance variables.
+pub fn scoped(name: &str, scope: &str, matchers: &str) -> String {
+    let all: Vec<&str> = [scope, matchers]
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .collect();
+    if all.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", all.join(", "))
+    }
+}
+
+/// A scoped selector of an exported metric.
+fn ds(def: &MetricDef, matchers: &str) -> String {
+    scoped(&def.exposed_name(), SCOPE, matchers)
+}
 
 fn datasource() -> Value {
     json!({"type": "prometheus", "uid": DS})
@@ -67,6 +93,7 @@ fn level_steps(t: Threshold) -> Value {
 
 struct Panel {
     overrides: Vec<Value>,
+    links: Vec<Value>,
     kind: Kind,
     title: &'static str,
     description: String,
@@ -85,6 +112,7 @@ struct Panel {
 fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) -> Panel {
     Panel {
         overrides: vec![],
+        links: vec![],
         kind,
         title,
         description: String::new(),
@@ -127,6 +155,11 @@ impl Panel {
             "matcher": {"id": "byName", "options": legend},
             "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]
         }));
+        self
+    }
+    fn link(mut self, title: &str, url: String) -> Self {
+        self.links
+            .push(json!({"title": title, "url": url, "targetBlank": true}));
         self
     }
     fn range(mut self, min: f64, max: f64) -> Self {
@@ -249,19 +282,76 @@ impl Layout {
             "targets": targets,
             "fieldConfig": {"defaults": defaults, "overrides": pn.overrides},
             "options": options,
+            "links": pn.links,
         }));
         self.x += pn.w;
         self.row_h = self.row_h.max(pn.h);
     }
 }
 
-fn dashboard(uid: &str, title: &str, description: &str, panels: Vec<Value>) -> Value {
+/// A `job` or `instance` variable as grafana/dashboard-linter's `template-job-rule` /
+/// `template-instance-rule` want it: a Prometheus query on `$datasource`, multi-select, "All"
+/// as `.+`, refreshed on time range change (`template-on-time-change-reload-rule`), its query a
+/// `label_values(...)` (`template-label-promql-rule`). Values come from the build info every
+/// launchguard exporter exports.
+fn label_variable(name: &str, label: &str, selector: &str) -> Value {
+    let query = format!("label_values({selector}, {name})");
+    json!({
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": datasource(),
+        "query": query,
+        "definition": query,
+        "current": {},
+        "hide": 0,
+        "refresh": 2,
+        "regex": "",
+        "sort": 1,
+        "options": [],
+        "includeAll": true,
+        "allValue": ".+",
+        "multi": true
+    })
+}
+
+/// Links each panel an alert's runbook names (where the founder confirms it) to that alert's
+/// runbook section, so the panel that shows a figure offers the action for its alert.
+fn link_runbooks(title: &str, panels: &mut [Value], alerts: &[Alert], base: &str) {
+    for a in alerts.iter().filter(|a| a.runbook.confirm.0 == title) {
+        for p in panels
+            .iter_mut()
+            .filter(|p| p["title"] == a.runbook.confirm.1)
+        {
+            if let Some(links) = p["links"].as_array_mut() {
+                links.push(json!({
+                    "title": format!("Runbook: {}", a.name),
+                    "url": runbook_url(a, base),
+                    "targetBlank": true
+                }));
+            }
+        }
+    }
+}
+
+fn dashboard(
+    cfg: &Config,
+    uid: &str,
+    title: &str,
+    description: &str,
+    mut panels: Vec<Value>,
+) -> Value {
+    let base = cfg.kit.runbook_base();
+    link_runbooks(title, &mut panels, &super::alerts::alerts(cfg), &base);
+    let build = n::BUILD_INFO.exposed_name();
     json!({
         "uid": uid,
         "title": title,
         "description": description,
         "tags": ["launchguard"],
-        "editable": true,
+        // Provisioned from the kit: changes belong in the render, not in Grafana's editor
+        // (dashboard-linter's `uneditable-dashboard`).
+        "editable": false,
         "graphTooltip": 1,
         "refresh": "30s",
         "schemaVersion": 39,
@@ -269,20 +359,30 @@ fn dashboard(uid: &str, title: &str, description: &str, panels: Vec<Value>) -> V
         "time": {"from": "now-24h", "to": "now"},
         "timezone": "browser",
         "annotations": {"list": []},
-        "links": [],
-        "templating": {"list": [{
-            "name": "datasource",
-            "label": "Data source",
-            "type": "datasource",
-            "query": "prometheus",
-            "current": {},
-            "hide": 0,
-            "refresh": 1,
-            "regex": "",
-            "options": [],
-            "includeAll": false,
-            "multi": false
-        }]},
+        "links": [{
+            "title": "Runbooks",
+            "type": "link",
+            "url": base,
+            "icon": "doc",
+            "targetBlank": true
+        }],
+        "templating": {"list": [
+            {
+                "name": "datasource",
+                "label": "Data source",
+                "type": "datasource",
+                "query": "prometheus",
+                "current": {},
+                "hide": 0,
+                "refresh": 1,
+                "regex": "",
+                "options": [],
+                "includeAll": false,
+                "multi": false
+            },
+            label_variable("job", "Job", &build),
+            label_variable("instance", "Instance", &format!("{build}{{job=~\"$job\"}}")),
+        ]},
         "panels": panels,
     })
 }
@@ -303,11 +403,8 @@ fn figure_panel(d: &FigureDef, t: Threshold) -> Panel {
     let m = format!("figure={}", super::alerts::quote(d.name.label()));
     const TREND: &str = "daily peak in 7 days at the 7-day trend";
     let pn = panel(Kind::TimeSeries, d.title, grafana_unit(d.unit), 6, 8)
-        .q(q(sel(&n::FIGURE_VALUE, &m), "value"))
-        .q(q(
-            format!("{}{{{m}}}", recording::figure_predict_7d()),
-            TREND,
-        ))
+        .q(q(ds(&n::FIGURE_VALUE, &m), "value"))
+        .q(q(scoped(&recording::figure_predict_7d(), SCOPE, &m), TREND))
         .dashed(TREND)
         .th(level_steps(t))
         .desc(format!(
@@ -315,7 +412,8 @@ fn figure_panel(d: &FigureDef, t: Threshold) -> Panel {
             d.help
         ));
     match d.kit.detail {
-        Some((metric, legend)) => pn.q(q(metric, legend)),
+        // The catalogue names a bare metric: scoped like every other selector.
+        Some((metric, legend)) => pn.q(q(scoped(metric, SCOPE, ""), legend)),
         None => pn,
     }
 }
@@ -330,6 +428,7 @@ pub fn founder(cfg: &Config) -> Value {
     alerts_firing(&mut l);
 
     dashboard(
+        cfg,
         p::FOUNDER_UID,
         p::FOUNDER,
         "Tier headroom, budgets, resource figures with thresholds and trends, strain readiness",
@@ -343,13 +442,15 @@ fn performance_guard(l: &mut Layout, cfg: &Config) {
     l.row("Performance Guard");
     l.add(
         panel(Kind::Stat, p::TIER, "none", 4, 5)
-            .q(qi(sel(&n::TIER_INFO, ""), "{{tier}}"))
+            .q(qi(ds(&n::TIER_INFO, ""), "{{tier}}"))
             .name_only()
             .desc("The tier the platform runs at, from the config."),
     );
     l.add(
         panel(Kind::Stat, p::HEALTH_LEVEL, "none", 4, 5)
-            .q(qi(super::health::overall(cfg), "health"))
+            .q(qi(super::health::overall(cfg, SCOPE), "health"))
+            // The worst of every part: its runbook is the whole list of alerts.
+            .link("Runbooks: every alert", cfg.kit.runbook_base())
             .th(steps("green", &[("orange", 1.0), ("red", 2.0)]))
             .map(json!([{"type": "value", "options": {
                 "0": {"text": "OK", "color": "green", "index": 0},
@@ -362,7 +463,7 @@ fn performance_guard(l: &mut Layout, cfg: &Config) {
     );
     l.add(
         panel(Kind::BarGauge, p::HEADROOM, "percentunit", 16, 5)
-            .q(qi(sel(&n::TIER_HEADROOM_RATIO, ""), "{{resource}}"))
+            .q(qi(ds(&n::TIER_HEADROOM_RATIO, ""), "{{resource}}"))
             .th(steps(
                 "red",
                 &[("orange", 0.0), ("green", 1.0 - k.tier_near_ratio)],
@@ -379,14 +480,17 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.row("Cost Shield");
     l.add(
         panel(Kind::BarGauge, p::BUDGET_USE, "percentunit", 8, 6)
-            .q(qi(sel(&n::BUDGET_USED_RATIO, ""), "{{scope}}"))
+            .q(qi(ds(&n::BUDGET_USED_RATIO, ""), "{{scope}}"))
             .th(budget_steps.clone())
             .range(0.0, 1.0)
             .desc("Spend over budget per scope (client_daily: the largest client's)."),
     );
     l.add(
         panel(Kind::BarGauge, p::BUDGET_FORECAST, "percentunit", 8, 6)
-            .q(qi(recording::budget_predict_period_end(), "{{scope}}"))
+            .q(qi(
+                scoped(&recording::budget_predict_period_end(), SCOPE, ""),
+                "{{scope}}",
+            ))
             .th(budget_steps.clone())
             .range(0.0, 1.0)
             .desc(
@@ -396,7 +500,10 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::Stat, p::BUDGET_EXHAUSTED, "dateTimeAsIso", 8, 6)
             .q(qi(
-                format!("{} * 1000", recording::budget_exhaustion()),
+                format!(
+                    "{} * 1000",
+                    scoped(&recording::budget_exhaustion(), SCOPE, "")
+                ),
                 "{{scope}}",
             ))
             .desc("When each budget runs out at the recent pace. No value: spend is flat."),
@@ -406,8 +513,8 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
             .q(qi(
                 format!(
                     "{} / on(job, instance) group_left() {}",
-                    sel(&n::COST_USD, "period=\"day\""),
-                    sel(&n::BUDGET_USD, "scope=\"daily\"")
+                    ds(&n::COST_USD, "period=\"day\""),
+                    ds(&n::BUDGET_USD, "scope=\"daily\"")
                 ),
                 "{{provider}}",
             ))
@@ -418,7 +525,7 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::BarGauge, p::CLIENT_BUDGET, "percentunit", 8, 7)
             .q(qi(
-                format!("topk(10, {})", sel(&n::CLIENT_BUDGET_USED_RATIO, "")),
+                format!("topk(10, {})", ds(&n::CLIENT_BUDGET_USED_RATIO, "")),
                 "{{client}}",
             ))
             .th(budget_steps)
@@ -428,7 +535,7 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::TimeSeries, "Spend (USD)", "currencyUSD", 8, 7)
             .q(q(
-                format!("sum by (period) ({})", sel(&n::COST_USD, "")),
+                format!("sum by (period) ({})", ds(&n::COST_USD, "")),
                 "{{period}} to date",
             ))
             .desc("Spend today and this month, all providers."),
@@ -451,7 +558,7 @@ fn platform_jobs(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::BarGauge, p::SYNC_AGE, "s", 8, 6)
             .q(qi(
-                format!("time() - {}", sel(&n::CRON_LAST_SUCCESS, "")),
+                format!("time() - {}", ds(&n::CRON_LAST_SUCCESS, "")),
                 "{{cron_job}}",
             ))
             .th(stale_steps(
@@ -465,7 +572,7 @@ fn platform_jobs(l: &mut Layout, cfg: &Config) {
     );
     l.add(
         panel(Kind::BarGauge, p::CRON_FAILURES, "short", 8, 6)
-            .q(qi(sel(&n::CRON_FAILURES, ""), "{{cron_job}}"))
+            .q(qi(ds(&n::CRON_FAILURES, ""), "{{cron_job}}"))
             .th(level_steps(k.cron_failures))
             .desc("Failed runs of each pg_cron job in the last 24 hours."),
     );
@@ -474,8 +581,8 @@ fn platform_jobs(l: &mut Layout, cfg: &Config) {
             .q(qi(
                 format!(
                     "{} / {}",
-                    sel(&n::DB_CONNECTIONS, ""),
-                    sel(&n::DB_MAX_CONNECTIONS, "")
+                    ds(&n::DB_CONNECTIONS, ""),
+                    ds(&n::DB_MAX_CONNECTIONS, "")
                 ),
                 "connections",
             ))
@@ -490,7 +597,7 @@ fn strain_test(l: &mut Layout, cfg: &Config) {
     l.row("Strain Test");
     l.add(
         panel(Kind::Stat, p::STRAIN_PASS, "percentunit", 8, 5)
-            .q(qi(sel(&n::STRAIN_PASS_RATIO, ""), "{{suite}}"))
+            .q(qi(ds(&n::STRAIN_PASS_RATIO, ""), "{{suite}}"))
             .th(steps("red", &[("green", cfg.strain.upgrade_pass_ratio)]))
             .desc(format!(
                 "Share of each suite's scenarios that passed in its latest run that counts; an upgrade needs {}.",
@@ -500,14 +607,14 @@ fn strain_test(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::Stat, p::STRAIN_LAST_RUN, "dateTimeFromNow", 8, 5)
             .q(qi(
-                format!("{} * 1000", sel(&n::STRAIN_LAST_RUN_TS, "")),
+                format!("{} * 1000", ds(&n::STRAIN_LAST_RUN_TS, "")),
                 "{{suite}}",
             ))
             .desc("When each suite last ran."),
     );
     l.add(
         panel(Kind::Stat, p::STRAIN_READY, "none", 8, 5)
-            .q(qi(sel(&n::TIER_UPGRADE_READY, ""), "{{target}}"))
+            .q(qi(ds(&n::TIER_UPGRADE_READY, ""), "{{target}}"))
             .map(flag("NOT READY", "READY"))
             .desc("Whether the latest suite for each target tier allows the upgrade."),
     );
@@ -534,25 +641,25 @@ pub fn exporter_health(cfg: &Config) -> Value {
     l.row("Exporter");
     l.add(
         panel(Kind::Stat, p::SOURCES_UP, "none", 6, 5)
-            .q(qi(sel(&n::SOURCE_UP, ""), "{{source}}"))
+            .q(qi(ds(&n::SOURCE_UP, ""), "{{source}}"))
             .map(flag("DOWN", "UP"))
             .desc("Whether each source's last collection succeeded."),
     );
     l.add(
         panel(Kind::Stat, p::BUILD, "none", 6, 5)
-            .q(qi(sel(&n::BUILD_INFO, ""), "{{version}} ({{revision}})"))
+            .q(qi(ds(&n::BUILD_INFO, ""), "{{version}} ({{revision}})"))
             .name_only()
             .desc("The running launchguard build; no value means Prometheus has no launchguard metrics."),
     );
     l.add(
         panel(Kind::Stat, p::CONFIG_RELOAD, "none", 6, 5)
-            .q(qi(sel(&n::CONFIG_RELOAD_OK, ""), "last reload"))
+            .q(qi(ds(&n::CONFIG_RELOAD_OK, ""), "last reload"))
             .map(flag("FAILED", "OK"))
             .desc("FAILED: the last config change was refused and the previous config keeps running; the log names the file, line and field."),
     );
     l.add(
         panel(Kind::Stat, p::FIGURES_AVAILABLE, "none", 6, 5)
-            .q(qi(sel(&n::FIGURE_AVAILABLE, ""), "{{figure}}"))
+            .q(qi(ds(&n::FIGURE_AVAILABLE, ""), "{{figure}}"))
             .map(flag("MISSING", "OK"))
             .desc("Figures whose table, column or extension is missing, or whose query failed."),
     );
@@ -560,7 +667,7 @@ pub fn exporter_health(cfg: &Config) -> Value {
     l.add(
         panel(Kind::TimeSeries, p::DATA_AGE, "s", 12, 8)
             .q(q(
-                format!("time() - {}", sel(&n::SOURCE_LAST_SUCCESS, "")),
+                format!("time() - {}", ds(&n::SOURCE_LAST_SUCCESS, "")),
                 "{{source}}",
             ))
             .th(steps(
@@ -574,7 +681,7 @@ pub fn exporter_health(cfg: &Config) -> Value {
     );
     l.add(
         panel(Kind::TimeSeries, p::COLLECT_DURATION, "s", 12, 8)
-            .q(q(sel(&n::SOURCE_DURATION, ""), "{{source}}"))
+            .q(q(ds(&n::SOURCE_DURATION, ""), "{{source}}"))
             .desc("Duration of each source's last collection attempt."),
     );
     l.add(
@@ -582,13 +689,14 @@ pub fn exporter_health(cfg: &Config) -> Value {
             .q(q(
                 format!(
                     "sum by (source, reason) (increase({}[$__rate_interval]))",
-                    sel(&n::SOURCE_ERRORS, "")
+                    ds(&n::SOURCE_ERRORS, "")
                 ),
                 "{{source}}: {{reason}}",
             ))
             .desc("Failed collections by source and reason."),
     );
     dashboard(
+        cfg,
         p::HEALTH_UID,
         p::HEALTH,
         "Sources up, data age, collection durations and errors of the launchguard exporter",
