@@ -860,3 +860,40 @@ fn runbook_links_on_every_alerting_panel() {
         }],
     );
 }
+
+/// Clients show by name: every query of a per-client metric (one with a `client` label) joins
+/// `launchguard_client_info` for its `name` (`group_left(name)`), and its legend is `{{name}}`,
+/// never the client id.
+#[test]
+fn per_client_panels_show_client_names() {
+    let per_client: BTreeSet<String> = names::all()
+        .filter(|m| m.labels.contains(&"client") && m.name != names::CLIENT_INFO.name)
+        .map(|m| m.exposed_name())
+        .collect();
+    let info = names::CLIENT_INFO.exposed_name();
+    let mut seen = 0;
+    for (file, d) in boards() {
+        for p in panels(&d) {
+            for t in p["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                let used = metric_names(&grafana_vars(expr)).unwrap();
+                if used.is_disjoint(&per_client) {
+                    continue;
+                }
+                seen += 1;
+                assert!(
+                    used.contains(&info) && expr.contains("group_left(name)"),
+                    "{file}: {}: `{expr}` does not join {info} for the name",
+                    p["title"]
+                );
+                let legend = t["legendFormat"].as_str().unwrap();
+                assert!(
+                    legend.contains("{{name}}") && !legend.contains("{{client}}"),
+                    "{file}: {}: legend {legend}",
+                    p["title"]
+                );
+            }
+        }
+    }
+    assert!(seen >= 1, "no per-client panel");
+}

@@ -38,6 +38,16 @@ pub fn scoped(name: &str, scope: &str, matchers: &str) -> String {
     }
 }
 
+/// A per-client expression with each client's name as the `name` label (legend `{{name}}`):
+/// clients show by name, not by id. Joined on job and instance too, so two exporters do not
+/// make the join many-to-many; every client label has an info series, so none drops out.
+fn by_name(per_client: String) -> String {
+    format!(
+        "{per_client} * on(job, instance, client) group_left(name) {}",
+        ds(&n::CLIENT_INFO, "")
+    )
+}
+
 /// A scoped selector of an exported metric.
 fn ds(def: &MetricDef, matchers: &str) -> String {
     scoped(&def.exposed_name(), SCOPE, matchers)
@@ -525,8 +535,11 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::BarGauge, p::CLIENT_BUDGET, "percentunit", 8, 7)
             .q(qi(
-                format!("topk(10, {})", ds(&n::CLIENT_BUDGET_USED_RATIO, "")),
-                "{{client}}",
+                by_name(format!(
+                    "topk(10, {})",
+                    ds(&n::CLIENT_BUDGET_USED_RATIO, "")
+                )),
+                "{{name}}",
             ))
             .th(budget_steps)
             .range(0.0, 1.0)

@@ -39,6 +39,7 @@ pub fn default_query(q: QueryName) -> (&'static str, &'static [QueryParam]) {
         QueryName::CronJobs => (queries::CRON_JOBS, &[Now]),
         QueryName::Connections => (queries::CONNECTIONS, &[]),
         QueryName::Trials => (queries::TRIALS, &[Now]),
+        QueryName::ClientNames => (queries::CLIENT_NAMES, &[]),
     }
 }
 
@@ -246,6 +247,11 @@ impl Supabase {
             ledger_ranges::read(&run, at, &usage_today, &requests, &mut cache).await?
         };
         let trials = milestone::trials(&run).await?;
+        let client_names = run
+            .many(QueryName::ClientNames, None, |r| {
+                Ok((text(r, "id")?, text(r, "name")?))
+            })
+            .await?;
         let usage_days = {
             let mut cache = self.milestone_cache.lock().await;
             milestone::usage_days(&run, at, &mut cache).await?
@@ -267,6 +273,7 @@ impl Supabase {
             vercel_cron,
             trials,
             usage_days,
+            client_names,
         })
     }
 
