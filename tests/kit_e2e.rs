@@ -650,7 +650,10 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
     };
     // The same for the providers' own figures: this stack configures no provider API, so
     // the drift, credits and quota alerts have nothing to read (their promtool tests drive them).
-    let providers: Vec<String> = names::PROVIDERS.iter().map(|m| m.exposed_name()).collect();
+    let mut providers: Vec<String> = names::PROVIDERS.iter().map(|m| m.exposed_name()).collect();
+    // The guard's decision counter, like any counter, has samples only once a decision was
+    // made; this stack asks the guard nothing, so the denials panel must be empty.
+    providers.push(names::GUARD_DECISIONS.exposed_name());
     let absent_strain = |text: &str| {
         strain
             .iter()

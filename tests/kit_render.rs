@@ -734,6 +734,7 @@ const LINTER_UNITS: &[&str] = &[
     "dateTimeAsIso",
     "dateTimeFromNow",
     "reqps",
+    "opm",
     "bool",
 ];
 
@@ -896,4 +897,89 @@ fn per_client_panels_show_client_names() {
         }
     }
     assert!(seen >= 1, "no per-client panel");
+}
+
+fn founder_panel<'a>(d: &'a Value, title: &str) -> &'a Value {
+    d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel {title}"))
+}
+
+fn selects(p: &Value, m: &names::MetricDef) -> bool {
+    p["targets"].as_array().unwrap().iter().any(|t| {
+        metric_names(&grafana_vars(t["expr"].as_str().unwrap()))
+            .unwrap()
+            .contains(&m.exposed_name())
+    })
+}
+
+/// Trend arrows: the spend pace and the tier usage are stats that show their direction (a
+/// sparkline and Grafana's percent-change arrow, `showPercentChange`, red when rising) over a
+/// window of their own (`timeFrom`: the last day, the last hour), from range queries (an instant
+/// query has no first value to compare with).
+#[test]
+fn spend_and_tier_usage_stats_show_their_trend() {
+    use launchguard::kit::panels as p;
+    let d: Value = serde_json::from_str(&rendered("dashboards/launchguard-founder.json")).unwrap();
+    for (title, metric, window) in [
+        (p::SPEND_PACE, &names::COST_USD, "24h"),
+        (p::TIER_USAGE, &names::TIER_USAGE_RATIO, "1h"),
+    ] {
+        let panel = founder_panel(&d, title);
+        assert_eq!(panel["type"], "stat", "{title}");
+        assert!(selects(panel, metric), "{title} reads {}", metric.name);
+        let o = &panel["options"];
+        assert_eq!(o["showPercentChange"], true, "{title}");
+        assert_eq!(o["percentChangeColorMode"], "inverted", "{title}");
+        assert_eq!(o["graphMode"], "area", "{title}");
+        assert_eq!(panel["timeFrom"], window, "{title}");
+        for t in panel["targets"].as_array().unwrap() {
+            assert_eq!(t["instant"], false, "{title}: a range query");
+        }
+    }
+}
+
+/// The founder's guard row: denials and throttles by reason, the throttled scopes and the kill
+/// switches on, each from the guard's own metrics; and dollars spent beside dollars budgeted.
+#[test]
+fn founder_shows_the_guard_and_dollars_of_budget() {
+    use launchguard::kit::panels as p;
+    let d: Value = serde_json::from_str(&rendered("dashboards/launchguard-founder.json")).unwrap();
+    assert!(
+        d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["type"] == "row" && p["title"] == "Guard")
+    );
+    let denials = founder_panel(&d, p::GUARD_DENIALS);
+    assert!(selects(denials, &names::GUARD_DECISIONS));
+    let expr = denials["targets"][0]["expr"].as_str().unwrap();
+    assert!(
+        expr.contains("by (decision, reason)") && expr.contains("decision!=\"allow\""),
+        "{expr}"
+    );
+    assert!(selects(
+        founder_panel(&d, p::GUARD_THROTTLED),
+        &names::GUARD_THROTTLED
+    ));
+    let kill = founder_panel(&d, p::GUARD_KILL_SWITCHES);
+    assert!(selects(kill, &names::GUARD_KILL_SWITCH));
+    // No switch on reads 0, not "No data"; one on is red.
+    assert!(
+        kill["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("or vector(0)")
+    );
+    assert_eq!(
+        kill["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["color"],
+        "red"
+    );
+    let dollars = founder_panel(&d, p::SPENT_OF_BUDGET);
+    assert!(selects(dollars, &names::BUDGET_SPENT_USD) && selects(dollars, &names::BUDGET_USD));
+    assert_eq!(dollars["fieldConfig"]["defaults"]["unit"], "currencyUSD");
 }

@@ -117,6 +117,9 @@ struct Panel {
     /// A stat's textMode: "name" shows the series' legend (an `_info` series' label) instead
     /// of its value, which for an info series is always 1.
     text_mode: &'static str,
+    /// A stat's trend: the window (`1h`, `24h`) it is drawn over, with a sparkline and an
+    /// arrow with the change from the window's first value to its last.
+    trend: Option<&'static str>,
 }
 
 fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) -> Panel {
@@ -134,6 +137,7 @@ fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) ->
         mappings: json!([]),
         min_max: None,
         text_mode: "auto",
+        trend: None,
     }
 }
 
@@ -165,6 +169,12 @@ impl Panel {
             "matcher": {"id": "byName", "options": legend},
             "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]
         }));
+        self
+    }
+    /// Draws the stat's direction over `window` (`1h`, `24h`): a sparkline and an arrow with the
+    /// change since the window began, red when rising (spend and usage going up is the risk).
+    fn trend(mut self, window: &'static str) -> Self {
+        self.trend = Some(window);
         self
     }
     fn link(mut self, title: &str, url: String) -> Self {
@@ -259,7 +269,10 @@ impl Layout {
         let (ty, options) = match pn.kind {
             Kind::Stat => (
                 "stat",
-                json!({"reduceOptions": reduce, "colorMode": "value", "graphMode": "none",
+                json!({"reduceOptions": reduce, "colorMode": "value",
+                       "graphMode": if pn.trend.is_some() { "area" } else { "none" },
+                       "showPercentChange": pn.trend.is_some(),
+                       "percentChangeColorMode": "inverted",
                        "justifyMode": "auto", "orientation": "auto", "textMode": pn.text_mode}),
             ),
             Kind::BarGauge => (
@@ -282,7 +295,7 @@ impl Layout {
             }
             Kind::Table => ("table", json!({"showHeader": true, "cellHeight": "sm"})),
         };
-        self.panels.push(json!({
+        let mut out = json!({
             "id": self.id,
             "type": ty,
             "title": pn.title,
@@ -293,7 +306,12 @@ impl Layout {
             "fieldConfig": {"defaults": defaults, "overrides": pn.overrides},
             "options": options,
             "links": pn.links,
-        }));
+        });
+        if let Some(w) = pn.trend {
+            // The panel's own time range: the arrow always reads "since an hour / a day ago".
+            out["timeFrom"] = json!(w);
+        }
+        self.panels.push(out);
         self.x += pn.w;
         self.row_h = self.row_h.max(pn.h);
     }
@@ -325,22 +343,64 @@ fn label_variable(name: &str, label: &str, selector: &str) -> Value {
     })
 }
 
-/// Links each panel an alert's runbook names (where the founder confirms it) to that alert's
-/// runbook section, so the panel that shows a figure offers the action for its alert.
+/// Whether a PromQL expression selects metric `name` (a whole name, not a part of a longer
+/// one such as `_total` or a recording rule's `level:name:ops`).
+fn mentions(expr: &str, name: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    expr.match_indices(name).any(|(i, _)| {
+        !expr[..i].chars().next_back().is_some_and(word)
+            && !expr[i + name.len()..].chars().next().is_some_and(word)
+    })
+}
+
+/// Links panels to runbooks: the panel an alert's runbook names (where the founder confirms it)
+/// links that alert's section; a panel no runbook names and with no link of its own links every
+/// alert that reads a metric it shows. So a panel showing an alerting figure offers its action.
 fn link_runbooks(title: &str, panels: &mut [Value], alerts: &[Alert], base: &str) {
-    for a in alerts.iter().filter(|a| a.runbook.confirm.0 == title) {
-        for p in panels
-            .iter_mut()
-            .filter(|p| p["title"] == a.runbook.confirm.1)
-        {
-            if let Some(links) = p["links"].as_array_mut() {
-                links.push(json!({
-                    "title": format!("Runbook: {}", a.name),
-                    "url": runbook_url(a, base),
-                    "targetBlank": true
-                }));
-            }
-        }
+    let link = |a: &Alert| {
+        json!({
+            "title": format!("Runbook: {}", a.name),
+            "url": runbook_url(a, base),
+            "targetBlank": true
+        })
+    };
+    let metrics: Vec<String> = n::all()
+        .map(MetricDef::exposed_name)
+        .chain(recording::names())
+        .collect();
+    for p in panels.iter_mut() {
+        let Some(links) = p["links"].as_array().cloned() else {
+            continue;
+        };
+        let confirmed: Vec<Value> = alerts
+            .iter()
+            .filter(|a| a.runbook.confirm.0 == title && p["title"] == a.runbook.confirm.1)
+            .map(link)
+            .collect();
+        let shown: Vec<&String> = metrics
+            .iter()
+            .filter(|m| {
+                p["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| mentions(t["expr"].as_str().unwrap_or(""), m))
+            })
+            .collect();
+        let reading: Vec<Value> = if confirmed.is_empty() && links.is_empty() {
+            alerts
+                .iter()
+                .filter(|a| {
+                    a.variants
+                        .iter()
+                        .any(|v| shown.iter().any(|m| mentions(&v.expr, m)))
+                })
+                .map(link)
+                .collect()
+        } else {
+            vec![]
+        };
+        p["links"] = Value::Array([links, confirmed, reading].concat());
     }
 }
 
@@ -432,6 +492,7 @@ pub fn founder(cfg: &Config) -> Value {
     let mut l = Layout::new();
     performance_guard(&mut l, cfg);
     cost_shield(&mut l, cfg);
+    guard(&mut l);
     resource_monitor(&mut l, cfg);
     platform_jobs(&mut l, cfg);
     strain_test(&mut l, cfg);
@@ -480,6 +541,13 @@ fn performance_guard(l: &mut Layout, cfg: &Config) {
             ))
             .range(0.0, 1.0)
             .desc("Share of each tier limit still free. Orange: plan the upgrade."),
+    );
+    l.add(
+        panel(Kind::Stat, p::TIER_USAGE, "percentunit", 24, 5)
+            .q(q(ds(&n::TIER_USAGE_RATIO, ""), "{{resource}}"))
+            .th(steps("green", &[("orange", k.tier_near_ratio), ("red", 1.0)]))
+            .trend("1h")
+            .desc("Usage of each tier limit now, with the arrow and sparkline of its change over the last hour: red and up is heading for the limit."),
     );
 }
 
@@ -546,12 +614,72 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
             .desc("The ten clients closest to their daily budget."),
     );
     l.add(
+        panel(Kind::Stat, p::SPEND_PACE, "currencyUSD", 8, 5)
+            .q(q(
+                // The day's spend resets at midnight: the negative slope there is not a pace.
+                format!(
+                    "clamp_min(sum(deriv({}[1h])), 0) * 3600",
+                    ds(&n::COST_USD, "period=\"day\"")
+                ),
+                "USD per hour",
+            ))
+            .trend("24h")
+            .desc("Spend per hour at the last hour's pace, all providers, with the arrow and sparkline of its change over the last day: red and up means the platform spends faster than a day ago."),
+    );
+    l.add(
+        panel(Kind::Stat, p::SPENT_OF_BUDGET, "currencyUSD", 16, 5)
+            .q(qi(
+                ds(&n::BUDGET_SPENT_USD, "scope=~\"daily|monthly\""),
+                "{{scope}} spent",
+            ))
+            .q(qi(
+                ds(&n::BUDGET_USD, "scope=~\"daily|monthly\""),
+                "{{scope}} budget",
+            ))
+            .desc("Dollars spent against dollars budgeted, today and this month (the budgets in force, founder overrides included). When each runs out: Budget exhausted at."),
+    );
+    l.add(
         panel(Kind::TimeSeries, "Spend (USD)", "currencyUSD", 8, 7)
             .q(q(
                 format!("sum by (period) ({})", ds(&n::COST_USD, "")),
                 "{{period}} to date",
             ))
             .desc("Spend today and this month, all providers."),
+    );
+}
+
+/// The guard: what it refused and why, where it throttles, the founder's kill switches.
+fn guard(l: &mut Layout) {
+    l.row("Guard");
+    l.add(
+        panel(Kind::TimeSeries, p::GUARD_DENIALS, "opm", 12, 7)
+            .q(q(
+                format!(
+                    "sum by (decision, reason) (rate({}[$__rate_interval])) * 60",
+                    ds(&n::GUARD_DECISIONS, "decision!=\"allow\"")
+                ),
+                "{{decision}}: {{reason}}",
+            ))
+            .desc("Admissions the guard denied or throttled per minute, by reason (budget, tier limit, kill switch, store down, ...). A steady line: the platform keeps asking for what the guard refuses."),
+    );
+    l.add(
+        panel(Kind::Stat, p::GUARD_THROTTLED, "none", 6, 7)
+            .q(qi(ds(&n::GUARD_THROTTLED, ""), "{{scope}}"))
+            .th(steps("green", &[("orange", 1.0)]))
+            .map(json!([{"type": "value", "options": {
+                "0": {"text": "no", "color": "green", "index": 0},
+                "1": {"text": "THROTTLED", "color": "orange", "index": 1}
+            }}]))
+            .desc("Scopes in which the guard throttled or denied an admission during the last minute."),
+    );
+    l.add(
+        panel(Kind::Stat, p::GUARD_KILL_SWITCHES, "short", 6, 7)
+            .q(qi(
+                format!("count({} == 1) or vector(0)", ds(&n::GUARD_KILL_SWITCH, "")),
+                "on",
+            ))
+            .th(steps("green", &[("red", 1.0)]))
+            .desc("Kill switches the founder has on (global, per provider or per client): every admission they cover is denied until switched off through the admin API."),
     );
 }
 
