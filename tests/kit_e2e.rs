@@ -669,6 +669,29 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         let d: Value =
             serde_json::from_str(&fs::read_to_string(kit.join("dashboards").join(file)).unwrap())
                 .unwrap();
+        // The job and instance variables list the scraped exporter: `label_values(sel, label)`
+        // answers what `group by (label) (sel)` does.
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if v["type"] != "query" {
+                continue;
+            }
+            let name = v["name"].as_str().unwrap();
+            let query = v["query"].as_str().unwrap();
+            let sel = query
+                .strip_prefix("label_values(")
+                .and_then(|r| r.strip_suffix(&format!(", {name})")))
+                .unwrap_or_else(|| panic!("{file}: variable {name}: {query}"))
+                .replace("$job", ".+");
+            let got = env.query(&format!("group by ({name}) ({sel})")).await;
+            let want = if name == "job" { "launchguard" } else { "" };
+            assert!(
+                !got.is_empty()
+                    && got
+                        .iter()
+                        .all(|r| want.is_empty() || r["metric"][name] == want),
+                "{file}: variable {name} lists {got:?}"
+            );
+        }
         for expr in dashboards::expressions(&d) {
             // As Grafana sends it with "All" jobs and instances (the variables' allValue).
             let promql = expr
