@@ -833,13 +833,13 @@ fn lint_runbook_links(d: &Value) -> Vec<String> {
             })
             .collect();
         let ls = links(p);
-        if let Some(m) = shown.intersection(&alerting).next() {
-            if ls.is_empty() {
-                f.push(format!(
-                    "{} shows {m}, which alerts, and links no runbook",
-                    p["title"]
-                ));
-            }
+        if let Some(m) = shown.intersection(&alerting).next()
+            && ls.is_empty()
+        {
+            f.push(format!(
+                "{} shows {m}, which alerts, and links no runbook",
+                p["title"]
+            ));
         }
         for l in ls {
             if !l.starts_with(&base) {

@@ -691,8 +691,10 @@ mod tests {
         ]);
         assert_eq!(a.client_names, want);
         // Capped at two labels: c (20.00 this month) and a (4.50) keep theirs, b is `other`.
-        let mut cfg = Config::default();
-        cfg.max_client_labels = 2;
+        let cfg = Config {
+            max_client_labels: 2,
+            ..Config::default()
+        };
         let a = at(&cfg, Some(&d));
         let want = BTreeMap::from([
             ("a".to_string(), "x".repeat(CLIENT_NAME_CHARS)),
