@@ -1,7 +1,8 @@
 //! The kit in the repository is the render of the default config, and what it contains is sound
 //! without any server: every rule and dashboard expression parses as PromQL (promql-parser) and
 //! names only metrics the exporter exports (metrics::names) or the recording rules define;
-//! dashboards are provisioning-ready (stable uids, a datasource variable, units, no __inputs) and
+//! dashboards are provisioning-ready (stable uids, a datasource variable, units, no __inputs),
+//! pass grafana/dashboard-linter's rules (one `lint_*` test per rule, below) and
 //! their grids stay in 24 columns without overlap; every alert has its runbook section.
 
 use std::collections::{BTreeSet, HashSet};

@@ -617,8 +617,9 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
         panel(Kind::Stat, p::SPEND_PACE, "currencyUSD", 8, 5)
             .q(q(
                 // The day's spend resets at midnight: the negative slope there is not a pace.
+                // Replicas read the same ledger: one exporter's sum, not theirs added.
                 format!(
-                    "clamp_min(sum(deriv({}[1h])), 0) * 3600",
+                    "clamp_min(max(sum by (job, instance) (deriv({}[1h]))), 0) * 3600",
                     ds(&n::COST_USD, "period=\"day\"")
                 ),
                 "USD per hour",
@@ -675,7 +676,11 @@ fn guard(l: &mut Layout) {
     l.add(
         panel(Kind::Stat, p::GUARD_KILL_SWITCHES, "short", 6, 7)
             .q(qi(
-                format!("count({} == 1) or vector(0)", ds(&n::GUARD_KILL_SWITCH, "")),
+                // Replicas share the founder's switches: one exporter's count.
+                format!(
+                    "max(count by (job, instance) ({} == 1)) or vector(0)",
+                    ds(&n::GUARD_KILL_SWITCH, "")
+                ),
                 "on",
             ))
             .th(steps("green", &[("red", 1.0)]))
