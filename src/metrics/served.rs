@@ -112,13 +112,11 @@ impl Served {
     /// The current body, gzip-compressed when `gzip` and the scraper accepts it.
     pub fn scrape(&self, gzip: bool) -> Scrape {
         let body = self.body();
-        if gzip {
-            if let Some(z) = body.gzip.get_or_init(|| compress(&body.plain)) {
-                return Scrape {
-                    body: z.clone(),
-                    gzip: true,
-                };
-            }
+        if gzip && let Some(z) = body.gzip.get_or_init(|| compress(&body.plain)) {
+            return Scrape {
+                body: z.clone(),
+                gzip: true,
+            };
         }
         Scrape {
             body: body.plain.clone(),
