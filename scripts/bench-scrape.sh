@@ -181,6 +181,10 @@ echo "median ratio launchguard / nginx        = $(col 1) (target >= 0.90)"
 echo "median ratio guard on / guard off       = $(col 2) (target >= 0.95)"
 echo "median ratio launchguard / nginx, gzip  = $(col 3)"
 echo "median ratio launchguard / minimal hyper = $(col 4)"
+# What the peak is made of: anonymous memory (heap, arenas, stacks, buffers) against pages of
+# the binary and its libraries mapped from the page cache.
+split() { awk '/RssAnon|RssFile/ { printf "%s %s kB ", $1, $2 }' "/proc/$1/status"; }
+echo "resident after the load: guard off $(split "$off"), guard on $(split "$on")"
 echo "peak RSS under the scrape load: guard off $((mem_off / 1024)) MB ($mem_off kB), guard on $((mem_on / 1024)) MB ($mem_on kB) (target <= 15 MB)"
 # For scripts/bench-exporter.sh: the larger of the two peaks, in kB.
 [[ -z "${RSS_OUT:-}" ]] || echo $((mem_on > mem_off ? mem_on : mem_off)) > "$RSS_OUT"
