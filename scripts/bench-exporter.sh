@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Exporter benchmarks (issue: exporter core), all in one run on this machine:
-#  1. /metrics throughput with 100 clients x 6 providers x 3 models in the labels, measured with
-#     wrk against launchguard and against a minimal hyper server serving the same bytes
-#     (examples/static_metrics.rs); the ratio launchguard / minimal must be >= 0.5.
+#  1. scripts/bench-scrape.sh: /metrics throughput with 100 clients x 6 providers x 3 models in
+#     the labels against nginx serving the same bytes (>= 0.9), guard on / off (>= 0.95), and
+#     the peak RSS under that load (<= 15 MB).
 #  2. One collection cycle against a ledger of 10M rows and one of 100k rows with the same rows
 #     today (scripts/bench-ledger.sh builds both): median steady-state cycle time, ratio <= 2.
 #  3. Resident memory of the exporter (VmHWM, the peak) under both loads: < 30 MB.
@@ -18,9 +18,8 @@ export LAUNCHGUARD_DEV_DB_DIR="${LAUNCHGUARD_DEV_DB_DIR:-${TMPDIR:-/tmp}/launchg
 export LAUNCHGUARD_DEV_DB_SEED=0
 
 command -v wrk >/dev/null || scripts/install-deps.sh
-cargo build --release --locked --bin launchguard --example static_metrics 2>&1 | tail -1
+cargo build --release --locked --bin launchguard 2>&1 | tail -1
 bin="$repo/target/release/launchguard"
-static="$repo/target/release/examples/static_metrics"
 
 if [[ -z "${SKIP_LEDGER:-}" ]]; then
     scripts/bench-ledger.sh
@@ -33,24 +32,6 @@ pw="$(cat "$dir/reader_password")"
 bindir="${LAUNCHGUARD_PG_BINDIR:-/usr/lib/postgresql/15/bin}"
 psql_db() { local db="$1"; shift; "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/sock" -p "$port" -U postgres -d "$db" "$@"; }
 url() { echo "postgres://launchguard_reader:$pw@127.0.0.1:$port/$1?sslmode=disable"; }
-
-# A ledger whose labels are 100 clients x 6 providers x 3 models today.
-psql_db postgres -c "drop database if exists bench_labels" -c "create database bench_labels"
-for f in deploy/supabase/migrations/*.sql; do psql_db bench_labels -f "$f" 2>/dev/null; done
-psql_db bench_labels <<'SQL'
-insert into clients (id, name, status)
-select ('30000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'client ' || n, 'active'
-from generate_series(1, 100) n;
-insert into ai_usage_events (occurred_at, client_id, provider, model, input_tokens, output_tokens,
-                             cache_read_tokens, cache_write_tokens, characters, requests)
-select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' + interval '1 second',
-       ('30000000-0000-4000-8000-' || lpad(c::text, 12, '0'))::uuid,
-       p, p || '-model-' || m, 1000 * c, 100 * m, 10, 5, 0, 1
-from generate_series(1, 100) c,
-     unnest(array['anthropic','openai','gemini','openrouter','elevenlabs','perplexity']) p,
-     generate_series(1, 3) m;
-vacuum analyze;
-SQL
 
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -69,26 +50,11 @@ wait_up() { # listen-port
     echo "exporter on $1 never came up" >&2; return 1
 }
 hwm_kb() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
-rps() { wrk -t2 -c"$CONNS" -d"$DURATION" "$1" | awk '/Requests\/sec/ { print $2 }'; }
 
 echo
-echo "== 1. /metrics throughput (wrk -t2 -c$CONNS -d$DURATION)"
-pid="$(start_exporter bench_labels 18911)"
-wait_up 18911
-curl -s http://127.0.0.1:18911/metrics > "$work/scrape.txt"
-series="$(grep -vc '^#' "$work/scrape.txt")"
-"$static" "$work/scrape.txt" 127.0.0.1:18912 >/dev/null 2>&1 & spid=$!
-sleep 0.5
-curl -s http://127.0.0.1:18912/ | cmp -s - "$work/scrape.txt" || { echo "baseline serves other bytes" >&2; exit 1; }
-base="$(rps http://127.0.0.1:18912/metrics)"
-lg="$(rps http://127.0.0.1:18911/metrics)"
-mem_labels="$(hwm_kb "$pid")"
-kill "$pid" "$spid"; wait "$pid" "$spid" 2>/dev/null || true
-echo "scrape: $(wc -c < "$work/scrape.txt") bytes, $series series"
-echo "minimal hyper server: $base req/s"
-echo "launchguard /metrics: $lg req/s"
-echo "ratio launchguard / minimal = $(awk -v a="$lg" -v b="$base" 'BEGIN { printf "%.2f", a / b }') (target >= 0.50)"
-echo "launchguard peak RSS under the scrape load: $((mem_labels / 1024)) MB ($mem_labels kB)"
+echo "== 1. /metrics against nginx serving the same bytes, guard on/off, RSS (scripts/bench-scrape.sh)"
+RSS_OUT="$work/scrape-rss" DURATION="$DURATION" CONNS="$CONNS" scripts/bench-scrape.sh
+mem_labels="$(cat "$work/scrape-rss")"
 
 echo
 echo "== 2. collection cycle: 100k vs 10M ledger rows, same rows today"

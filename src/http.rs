@@ -4,22 +4,21 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::guard::Guard;
 use crate::ingest::vercel::Receiver;
 use crate::metrics::encode::CONTENT_TYPE;
+use crate::metrics::served::{Appended, Served, accepts_gzip};
 use crate::state::Shared;
 use crate::web::Stats;
 
 #[derive(Clone)]
 struct App {
     shared: Arc<Shared>,
-    guard: Option<Arc<Guard>>,
-    server: Option<Arc<Stats>>,
-    drain: Option<Arc<Receiver>>,
+    served: Arc<Served>,
 }
 
 /// /metrics, /healthz and /readyz.
@@ -44,15 +43,22 @@ pub fn router_full(
     server: Option<Arc<Stats>>,
     drain: Option<Arc<Receiver>>,
 ) -> Router {
+    // Appended after the published bytes in this order: the server's, the guard's, the drain's.
+    let served = Served::new(
+        shared.clone(),
+        [
+            server.map(|s| s as Arc<dyn Appended>),
+            guard.clone().map(|g| g as Arc<dyn Appended>),
+            drain.clone().map(|d| d as Arc<dyn Appended>),
+        ],
+    );
     let base = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(App {
             shared: shared.clone(),
-            guard: guard.clone(),
-            server,
-            drain: drain.clone(),
+            served: Arc::new(served),
         })
         .merge(crate::status::routes().with_state(shared));
     let base = match drain {
@@ -67,23 +73,23 @@ pub fn router_full(
     }
 }
 
-async fn metrics(State(s): State<App>) -> impl IntoResponse {
-    let body = s.shared.published.read().expect("lock").metrics.clone();
-    // The server's and the guard's counters change per request: encode them now, after the
-    // published bytes.
-    let body = match &s.server {
-        Some(st) => bytes::Bytes::from(st.exposition().append_to(&body)),
-        None => body,
-    };
-    let body = match &s.guard {
-        Some(g) => bytes::Bytes::from(g.append_to(&body)),
-        None => body,
-    };
-    let body = match &s.drain {
-        Some(d) => bytes::Bytes::from(d.append_to(&body)),
-        None => body,
-    };
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+/// The cached body (metrics/served.rs): no encoding and no copy per scrape; gzip when the
+/// scraper accepts it, compressed once per change.
+async fn metrics(State(s): State<App>, headers: HeaderMap) -> Response {
+    let out = s.served.scrape(accepts_gzip(&headers));
+    let mut r = (
+        [
+            (header::CONTENT_TYPE, CONTENT_TYPE),
+            (header::VARY, "accept-encoding"),
+        ],
+        out.body,
+    )
+        .into_response();
+    if out.gzip {
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
 }
 
 async fn healthz() -> &'static str {

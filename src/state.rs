@@ -1,6 +1,7 @@
 //! State shared between the collectors, the encoder and the HTTP handlers.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -58,6 +59,9 @@ pub struct Shared {
     pub config: watch::Sender<Arc<Config>>,
     pub collected: RwLock<Collected>,
     pub published: RwLock<Published>,
+    /// Counts publications: moves after `published` was replaced, so /metrics knows without a
+    /// lock whether the bytes it serves are current.
+    generation: AtomicU64,
     /// The founder's kill switches and budget overrides, as the guard's store last held them.
     pub controls: RwLock<Arc<FounderControls>>,
     pub reload: RwLock<ReloadStatus>,
@@ -86,6 +90,7 @@ impl Shared {
                 assessment,
                 at: now,
             }),
+            generation: AtomicU64::new(0),
             controls: RwLock::new(Arc::new(FounderControls::default())),
             reload: RwLock::new(ReloadStatus {
                 ok: true,
@@ -131,6 +136,12 @@ impl Shared {
             assessment: Arc::new(assessment),
             at: now,
         };
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many times `publish` replaced `published` (read before reading it).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Takes the founder's controls as the guard's store now holds them; when they changed,
@@ -149,8 +160,12 @@ impl Shared {
 
     /// Ready once every configured source has finished at least one collection.
     pub fn ready(&self) -> bool {
-        let expected = self.expected_sources.read().expect("lock").clone();
-        let c = self.collected.read().expect("lock");
+        let expected = self
+            .expected_sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let c = self.collected.read().unwrap_or_else(|e| e.into_inner());
         expected
             .iter()
             .all(|s| c.sources.get(s).is_some_and(|st| st.tried))

@@ -1,6 +1,8 @@
-//! The guard's metrics, encoded at scrape time and appended to the published exposition:
-//! decisions change per request, and this small family costs microseconds to encode, so a
-//! scrape always sees current counters without re-publishing everything on a short tick.
+//! The guard's metrics, appended to the published exposition by /metrics (metrics/served.rs):
+//! decisions change per request, so they are not published with the rest; they are encoded
+//! again only when their version moved (a decision, a founder's change, the store's status or
+//! health, or the clock's second for the throttled window and the snapshot age), so a scrape
+//! sees current counters and an idle guard costs nothing per scrape.
 
 use std::sync::atomic::Ordering;
 
@@ -19,6 +21,7 @@ use crate::core::bounded::from_nanos;
 use crate::core::labels::{self, OTHER};
 use crate::metrics::encode::Exposition;
 use crate::metrics::names as n;
+use crate::metrics::served::{Appended, Version, total};
 use crate::policy::{Kind, Reason};
 
 /// How long a throttle or deny keeps `launchguard_guard_throttled{scope}` at 1.
@@ -204,10 +207,23 @@ impl Guard {
         }
         e
     }
+}
 
-    /// The published exposition with the guard's families appended before `# EOF`.
-    pub fn append_to(&self, published: &[u8]) -> Vec<u8> {
-        self.exposition().append_to(published)
+impl Appended for Guard {
+    /// The founder's controls and the config come with the publication (served.rs keys on
+    /// both); the throttled window, override expiry and snapshot age with the clock's second.
+    fn version(&self, now_sec: i64) -> Version {
+        [
+            total(&self.stats.decisions),
+            total(&self.stats.admin_changes),
+            self.status_changes.load(Ordering::Acquire) << 1
+                | u64::from(self.store_up.load(Ordering::Relaxed)),
+            now_sec as u64,
+        ]
+    }
+
+    fn exposition(&self) -> Option<Exposition> {
+        Some(Guard::exposition(self))
     }
 }
 

@@ -5,8 +5,8 @@
 //!
 //! rules.rs is pure; reservations.rs holds the store trait and the in-process store,
 //! redis.rs the Redis store for several replicas; admin.rs the founder's switches and their
-//! API; api.rs the admit and settle handlers; exposition.rs the guard's metrics, encoded at
-//! scrape time; fuzzing.rs the entry points the fuzz targets and their replay share.
+//! API; api.rs the admit and settle handlers; exposition.rs the guard's metrics, encoded when
+//! they changed; fuzzing.rs the entry points the fuzz targets and their replay share.
 //!
 //! Callers authenticate with the caller token (`guard.caller_token`); a reservation id is a
 //! random 128-bit capability, so only the caller that was given it can settle it.
@@ -109,7 +109,7 @@ impl ReservationStore for Store {
     }
 }
 
-/// Counters of what the guard did, read at scrape time.
+/// Counters of what the guard did, read when /metrics is rebuilt (exposition.rs).
 pub struct Stats {
     decisions: Vec<AtomicU64>,
     /// The scopes a verdict can name (`launchguard_guard_throttled{scope}`), from the reason table.
@@ -228,6 +228,8 @@ pub struct Guard {
     listen: Option<SocketAddr>,
     stats: Stats,
     status: RwLock<StoreStatus>,
+    /// Moves when `status` changed (the version of the guard's metrics, exposition.rs).
+    status_changes: AtomicU64,
     store_up: AtomicBool,
 }
 
@@ -260,6 +262,7 @@ impl Guard {
             listen,
             stats: Stats::new(),
             status: RwLock::new(StoreStatus::default()),
+            status_changes: AtomicU64::new(0),
             store_up: AtomicBool::new(true),
         });
         guard.shared.set_controls(admin, Utc::now());
@@ -300,7 +303,11 @@ impl Guard {
         let r = self.store.reconcile(collected, max_age, now).await;
         let r = match r {
             Ok(()) => self.store.status().await.map(|s| {
-                *self.status.write().unwrap_or_else(|e| e.into_inner()) = s;
+                let mut cur = self.status.write().unwrap_or_else(|e| e.into_inner());
+                if *cur != s {
+                    *cur = s;
+                    self.status_changes.fetch_add(1, Ordering::Release);
+                }
             }),
             Err(e) => Err(e),
         };

@@ -72,17 +72,6 @@ impl Exposition {
             .map(|(_, v)| *v)
     }
 
-    /// `published` (an encoded exposition) followed by these samples, for families encoded
-    /// at scrape time: one `# EOF`, at the end.
-    pub fn append_to(self, published: &[u8]) -> Vec<u8> {
-        let body = published.strip_suffix(b"# EOF\n").unwrap_or(published);
-        let more = self.encode();
-        let mut out = Vec::with_capacity(body.len() + more.len());
-        out.extend_from_slice(body);
-        out.extend_from_slice(more.as_bytes());
-        out
-    }
-
     /// OpenMetrics text, ending with `# EOF`.
     pub fn encode(self) -> String {
         let mut registry = Registry::default();

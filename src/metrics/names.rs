@@ -184,7 +184,7 @@ metrics! { PROVIDERS:
         "Unix time at which the ElevenLabs character count resets to zero";
 }
 
-// --- guard: the admission API (encoded at scrape time, see guard/exposition.rs) ------------------
+// --- guard: the admission API (appended to /metrics, see guard/exposition.rs) -------------------
 metrics! { GUARD:
     GUARD_DECISIONS = Counter "launchguard_guard_decisions" ["decision", "reason"]
         "Admission decisions by decision and reason since the exporter started";
@@ -208,7 +208,7 @@ metrics! { GUARD:
         "Distinct kill switch targets (label target; max_provider_labels, max_client_labels) and budget override clients (label client; max_client_labels) past their cap, folded into \"other\"";
 }
 
-// --- server: the HTTP server's connection and login limits (encoded at scrape time) ------------
+// --- server: the HTTP server's connection and login limits (appended to /metrics) -------------
 metrics! { SERVER:
     HTTP_CONNECTIONS_OPEN = Gauge "launchguard_http_connections_open" []
         "Connections open now, TLS handshakes included";
@@ -222,7 +222,7 @@ metrics! { SERVER:
         "Basic-auth requests refused: missing (no credentials, 401), wrong (401 after a password check), rate_limited (429, too many failures from the peer), busy (503, every bcrypt worker and queue place taken)";
 }
 
-// --- vercel drain: the receiver (encoded at scrape time, see ingest/vercel/receiver.rs) ----------
+// --- vercel drain: the receiver (appended to /metrics, see ingest/vercel/receiver.rs) -----------
 metrics! { VERCEL_DRAIN:
     VERCEL_DRAIN_DELIVERIES = Counter "launchguard_vercel_drain_deliveries" ["result"]
         "Vercel drain deliveries answered by this replica since it started, by result (ok, verification, missing_signature, invalid_signature, too_large, unsupported_encoding, bad_body, busy, unavailable, disabled)";

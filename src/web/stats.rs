@@ -1,15 +1,18 @@
-//! The server's own counters: connections, cuts and refused logins, encoded at scrape time
-//! after the published exposition (like the guard's).
+//! The server's own counters: connections, cuts and refused logins, appended to the published
+//! exposition by /metrics (metrics/served.rs) and encoded again only when one of them moved.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use tokio::time::Instant;
 
 use super::conn::{Cut, Slots};
 use crate::metrics::encode::Exposition;
 use crate::metrics::names as n;
+use crate::metrics::served::{Appended, Version, total};
 
 /// Why a basic-auth request was refused (the `reason` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +78,7 @@ impl Stats {
     pub fn limit_reached(&self) {
         self.limit_reached.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
-        let mut log = self.limit_log.lock().expect("lock");
+        let mut log = self.limit_log.lock();
         let due = log
             .0
             .is_none_or(|at| now.duration_since(at) >= LIMIT_LOG_EVERY);
@@ -123,6 +126,25 @@ impl Stats {
             }
         }
         e
+    }
+}
+
+impl Appended for Stats {
+    fn version(&self, _now_sec: i64) -> Version {
+        let counted = [&self.limit_reached]
+            .into_iter()
+            .chain(&self.cut)
+            .chain(&self.refused);
+        [
+            total(counted),
+            self.slots.open() as u64,
+            self.slots.max() as u64,
+            0,
+        ]
+    }
+
+    fn exposition(&self) -> Option<Exposition> {
+        Some(Stats::exposition(self))
     }
 }
 

@@ -16,8 +16,8 @@
 //! threads.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -27,6 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::aggregate::{EntryCounts, Plan, Rules, plan};
@@ -37,6 +38,7 @@ use crate::config::Config;
 use crate::config::vercel::VercelDrain;
 use crate::metrics::encode::Exposition;
 use crate::metrics::names as n;
+use crate::metrics::served::{Appended, Version, total};
 use crate::state::Shared;
 
 /// The route Vercel posts to.
@@ -150,7 +152,7 @@ impl Receiver {
     }
 
     fn log_every_minute(&self, kind: &'static str, message: &str) {
-        let mut m = self.logged.lock().expect("lock");
+        let mut m = self.logged.lock();
         let due = m
             .get(kind)
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
@@ -205,13 +207,32 @@ impl Receiver {
         }
         e
     }
+}
 
-    /// The published exposition with the receiver's samples appended, when it is enabled.
-    pub fn append_to(&self, published: &[u8]) -> Vec<u8> {
-        if !self.shared.config().vercel_drain.enabled {
-            return published.to_vec();
-        }
-        self.exposition().append_to(published)
+/// Appended to the published exposition by /metrics while the receiver is enabled (read per
+/// encoding: /metrics keys its cached body on the config too, so a reload shows at once).
+impl Appended for Receiver {
+    fn version(&self, _now_sec: i64) -> Version {
+        let st = &self.stats;
+        let counted = st
+            .deliveries
+            .iter()
+            .chain(&st.entries)
+            .chain([&st.counted, &st.duplicates]);
+        [
+            total(counted),
+            st.last_ok_ms.load(Ordering::Relaxed) as u64,
+            0,
+            0,
+        ]
+    }
+
+    fn exposition(&self) -> Option<Exposition> {
+        self.shared
+            .config()
+            .vercel_drain
+            .enabled
+            .then(|| Receiver::exposition(self))
     }
 }
 
