@@ -188,14 +188,23 @@ fn amtool_accepts_the_config_and_routes_each_severity() {
             ],
         );
         route(&am, alertmanager::DASHBOARD_ONLY, &["alertname=Unlabelled"]);
-        // A budget the hard stop holds is paged once (no RESOLVED text), every client in one
-        // notification; its warning is the daily email.
+        // The platform's budget used up is paged once (no RESOLVED text); a client's budget
+        // used up is emailed, every client in one notification; the warnings are emails.
+        route(
+            &am,
+            alertmanager::HARD_STOP,
+            &[
+                "alertname=LaunchguardBudget",
+                "resource=daily",
+                "severity=critical",
+            ],
+        );
+        route(
+            &am,
+            alertmanager::WARNING,
+            &["alertname=LaunchguardClientBudget", "severity=critical"],
+        );
         for alert in ["LaunchguardBudget", "LaunchguardClientBudget"] {
-            route(
-                &am,
-                alertmanager::HARD_STOP,
-                &[&format!("alertname={alert}"), "severity=critical"],
-            );
             route(
                 &am,
                 alertmanager::WARNING,
@@ -323,8 +332,17 @@ fn prometheus_config_copied_out_loads_every_rule() {
 fn overall_health_is_the_worst_of_figures_budgets_sources_and_guard() {
     use launchguard::metrics::names as n;
     let cfg = Config::default();
-    let expr = launchguard::kit::health::overall(&cfg);
-    let s = |m: &n::MetricDef, l: &str| format!("{}{{{l}}}", m.exposed_name());
+    // The dashboard's query as Grafana sends it with "All" jobs and instances.
+    let scope = launchguard::kit::dashboards::SCOPE
+        .replace("$job", ".+")
+        .replace("$instance", ".+");
+    let expr = launchguard::kit::health::overall(&cfg, &scope);
+    let s = |m: &n::MetricDef, l: &str| {
+        format!(
+            "{}{{job=\"launchguard\", instance=\"127.0.0.1:9187\", {l}}}",
+            m.exposed_name()
+        )
+    };
     // Healthy: every part present and fine; the last success is "now" at every step.
     let healthy = |figure: &str, budget: &str, up: &str, success: Option<&str>, store: &str| {
         let mut v = vec![
