@@ -394,7 +394,7 @@ pub struct RedisStore {
     client: Result<Client, String>,
     prefix: String,
     /// `ADMIT_KEYS` with the prefix, spelled out once rather than per admit.
-    admit_keys: [String; 11],
+    admit_keys: Vec<String>,
     timeout: Duration,
     /// Replicas that must hold a founder's change (cluster mode; 0 for one endpoint).
     wait_replicas: u8,
@@ -550,7 +550,7 @@ impl RedisStore {
         let prefix = format!("{{{}}}", cfg.redis_prefix);
         RedisStore {
             client: client(cfg, url),
-            admit_keys: ADMIT_KEYS.map(|k| format!("{prefix}:{k}")),
+            admit_keys: ADMIT_KEYS.iter().map(|k| format!("{prefix}:{k}")).collect(),
             prefix,
             timeout: cfg.redis_timeout.0,
             wait_replicas: if cfg.redis_cluster {
