@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Guard admission benchmark on loopback (release build, wrk + scripts/bench-guard.lua):
-#   1. /metrics with the guard off and on (the guard's family is encoded at scrape time);
-#   2. admits against one process with in-process reservations, next to /healthz on the same
-#      server as the baseline of this machine at this moment;
+#   1. /metrics with the guard off and on;
+#   2. guard requests against one process with in-process reservations, next to /healthz on
+#      the same server, the baseline of this machine at this moment (the server's floor: the
+#      same HTTP stack doing nothing);
 #   3. the same with reservations in a local redis-server, as a ratio to (2);
 #   4. the same on a Redis Cluster (six redis-server nodes: three masters with a replica each,
 #      guard.redis_cluster), through one launchguard and then through two sharing it (two wrk
@@ -11,7 +12,18 @@
 # allowed (budgets at their bound of $1,000,000, reservation caps out of reach), so each one
 # runs the rules and reserves; each carries the caller token, as the platform's calls do.
 #
+# Two traffic shapes per store: "admit+settle" is how the platform calls (each admitted
+# reservation settled with its usage by the next request, so about one reservation per
+# connection is outstanding; half the requests are settles, and wrk's latencies are of both);
+# "admit only" never settles, so reservations pile up until reservation_ttl (60 s) expires
+# them: the store grows by every admit of the run. The targets of issue 17 are judged on
+# admit+settle: guard requests/s >= 0.8 of /healthz/s, p99 <= 1.2x /healthz p99, Redis >= 0.6
+# of in-process. /healthz runs through a wrk script with a response() callback too, so wrk
+# (which shares the cores) does the same per-response work in both.
+#
 #   scripts/bench-guard.sh [SECONDS] [CONNECTIONS]      (default 15 s, 32 connections)
+#   BENCH_GUARD_CLUSTER=0 scripts/bench-guard.sh ...    (skip section 4)
+#   LAUNCHGUARD_BIN=path/to/launchguard scripts/bench-guard.sh ...   (that build, not this tree's)
 #
 # wrk is closed-loop: its latencies are per request as served, not corrected for
 # coordinated omission. Needs: wrk, redis-server, redis-tools, postgresql-15, postgresql-15-cron.
@@ -36,14 +48,19 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-cargo build --release --locked --quiet
-bin=target/release/launchguard
+# LAUNCHGUARD_BIN: benchmark another build (say, a copy of main's) instead of this tree's.
+bin="${LAUNCHGUARD_BIN:-}"
+if [[ -z "$bin" ]]; then
+    cargo build --release --locked --quiet
+    bin=target/release/launchguard
+fi
 
 export LAUNCHGUARD_DEV_DB_DIR="$dbdir"
 # The caller token of this run (read by launchguard from the environment, sent by wrk).
 LAUNCHGUARD_CALLER_TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export LAUNCHGUARD_CALLER_TOKEN
-url_line="$(scripts/dev-db.sh start | grep '^SUPABASE_DB_URL=' || true)"
+# On a free port, so this never meets another dev database on the default one.
+url_line="$(scripts/dev-db.sh start "$(free_port)" | grep '^SUPABASE_DB_URL=' || true)"
 [[ -n "$url_line" ]] || { echo "bench-guard: the throwaway database did not start" >&2; exit 1; }
 export "${url_line?}"
 
@@ -86,10 +103,21 @@ start() { # $1 config; sets $base (no subshell, so the pid stays ours to stop)
 
 stop_last() { local p="${pids[-1]}"; kill "$p"; wait "$p" 2>/dev/null || true; unset 'pids[-1]'; }
 
-run_wrk() { # $1 URL, $2 seconds, [$3 lua]; $wrk_conns overrides the connections
-    local args=(-t1 -c"${wrk_conns:-$conns}" -d"$2s" --latency)
-    if [[ -n "${3:-}" ]]; then args+=(-s "$3"); else args+=(-s scripts/bench-guard.lua -H "Authorization: Bearer $LAUNCHGUARD_CALLER_TOKEN"); fi
-    wrk "${args[@]}" "$1" | grep '^RESULT' | sed 's/^RESULT //'
+run_wrk() { # $1 URL, $2 seconds, [$3 lua, or "settle" for admit+settle]; $wrk_conns overrides the connections
+    local args=(-t1 -c"${wrk_conns:-$conns}" -d"$2s" --latency) extra=()
+    case "${3:-}" in
+        "") args+=(-s scripts/bench-guard.lua -H "Authorization: Bearer $LAUNCHGUARD_CALLER_TOKEN") ;;
+        settle) args+=(-s scripts/bench-guard.lua -H "Authorization: Bearer $LAUNCHGUARD_CALLER_TOKEN"); extra=(-- settle) ;;
+        *) args+=(-s "$3") ;;
+    esac
+    wrk "${args[@]}" "$1" "${extra[@]}" | grep '^RESULT' | sed 's/^RESULT //'
+}
+outstanding() { # $1 base URL: reservations outstanding (ai) per the guard's metrics
+    curl -fsS "$1/metrics" | sed -n 's/^launchguard_guard_reservations_outstanding{kind="ai"} \([0-9]*\).*/\1/p'
+}
+judge() { # $1 label, $2 value, $3 ">=" or "<=", $4 target
+    local ok; ok="$(python3 -c "print('met' if $2 $3 $4 else 'NOT met')")"
+    echo "target   $1: $2 (target $3 $4) $ok"
 }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
@@ -104,6 +132,9 @@ done = function(summary, latency, requests)
     latency:percentile(99) / 1000, latency.max / 1000, summary.requests, summary.errors.status))
 end
 LUA
+# The same, with a response() callback: wrk then hands every response to Lua, as it does for
+# the guard's requests, so the client's share of the cores is alike in both.
+{ cat "$work/get.lua"; echo 'response = function(status, headers, body) end'; } > "$work/floor.lua"
 config "$work/off.yaml" "  enabled: false"
 start "$work/off.yaml"
 m_off="$(run_wrk "$base/metrics" 5 "$work/get.lua")"
@@ -115,19 +146,26 @@ echo "metrics  guard off: $m_off"
 echo "metrics  guard on:  $m_on"
 echo "metrics  on/off throughput ratio: $(ratio "$(field rps "$m_on")" "$(field rps "$m_off")")"
 
-# 2. Admits, in-process reservations, against the same server's /healthz (the HTTP stack and
-# this machine's current noise floor, measured in the same run).
-hz="$(run_wrk "$base/healthz" 5 "$work/get.lua")"
-echo "healthz  baseline:  $hz"
-run_wrk "$base/api/v1/guard/admit" 2 >/dev/null # warm up
+# 2. Guard requests, in-process reservations, against the same server's /healthz (the HTTP
+# stack and this machine's current noise floor, measured in the same run).
+run_wrk "$base/api/v1/guard/admit" 2 settle >/dev/null # warm up
+hz="$(run_wrk "$base/healthz" "$secs" "$work/floor.lua")"
+echo "healthz  floor:                   $hz"
+mix="$(run_wrk "$base/api/v1/guard/admit" "$secs" settle)"
+echo "guard    memory, admit+settle:    $mix"
+echo "         outstanding after it:    $(outstanding "$base")"
 mem="$(run_wrk "$base/api/v1/guard/admit" "$secs")"
-echo "admit    memory:    $mem"
-echo "admit    memory/healthz throughput ratio: $(ratio "$(field rps "$mem")" "$(field rps "$hz")")"
-echo "admit    memory/healthz p99 ratio:        $(ratio "$(field p99_ms "$mem")" "$(field p99_ms "$hz")")"
-curl -fsS "$base/metrics" | grep -E '^launchguard_guard_(decisions_total\{decision="allow",reason="ok"\}|reservations_outstanding\{kind="ai"\})' | sed 's/^/         /'
+echo "guard    memory, admit only:      $mem"
+echo "         outstanding after it:    $(outstanding "$base")"
+r_mix="$(ratio "$(field rps "$mix")" "$(field rps "$hz")")"
+p_mix="$(ratio "$(field p99_ms "$mix")" "$(field p99_ms "$hz")")"
+echo "guard    memory admit+settle/healthz throughput ratio: $r_mix"
+echo "guard    memory admit+settle/healthz p99 ratio:        $p_mix"
+echo "guard    memory admit only/healthz throughput ratio:   $(ratio "$(field rps "$mem")" "$(field rps "$hz")")"
+echo "guard    memory admit only/healthz p99 ratio:          $(ratio "$(field p99_ms "$mem")" "$(field p99_ms "$hz")")"
 stop_last
 
-# 3. Admits, reservations in Redis.
+# 3. The same, reservations in Redis.
 rport="$(free_port)"
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null 2>&1 &
 pids+=("$!")
@@ -135,13 +173,28 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && b
 export REDIS_URL="redis://127.0.0.1:$rport/"
 config "$work/redis.yaml" "  redis_url: \${REDIS_URL}"
 start "$work/redis.yaml"
-run_wrk "$base/api/v1/guard/admit" 2 >/dev/null
+run_wrk "$base/api/v1/guard/admit" 2 settle >/dev/null
+red_mix="$(run_wrk "$base/api/v1/guard/admit" "$secs" settle)"
+echo "guard    redis, admit+settle:     $red_mix"
+echo "         outstanding after it:    $(outstanding "$base")"
 red="$(run_wrk "$base/api/v1/guard/admit" "$secs")"
-echo "admit    redis:     $red"
-echo "admit    redis/memory throughput ratio: $(ratio "$(field rps "$red")" "$(field rps "$mem")")"
-echo "admit    redis/memory p99 ratio:        $(ratio "$(field p99_ms "$red")" "$(field p99_ms "$mem")")"
-
+echo "guard    redis, admit only:       $red"
+r_red="$(ratio "$(field rps "$red_mix")" "$(field rps "$mix")")"
+echo "guard    redis/memory admit+settle throughput ratio: $r_red"
+echo "guard    redis/memory admit+settle p99 ratio:        $(ratio "$(field p99_ms "$red_mix")" "$(field p99_ms "$mix")")"
+echo "guard    redis/memory admit only throughput ratio:   $(ratio "$(field rps "$red")" "$(field rps "$mem")")"
+echo "guard    redis/memory admit only p99 ratio:          $(ratio "$(field p99_ms "$red")" "$(field p99_ms "$mem")")"
 stop_last
+
+judge "memory admit+settle/healthz throughput" "$r_mix" ">=" 0.8
+judge "memory admit+settle/healthz p99" "$p_mix" "<=" 1.2
+judge "redis/memory admit+settle throughput" "$r_red" ">=" 0.6
+for r in "$mix" "$mem" "$red_mix" "$red"; do
+    if [[ "$(field non2xx "$r")" != "0" || "$(field socket_errors "$r")" != "0" ]]; then
+        echo "bench-guard: some guard requests failed: $r" >&2; exit 1
+    fi
+done
+[[ "${BENCH_GUARD_CLUSTER:-1}" == "0" ]] && exit 0
 
 # 4. Admits, reservations on a Redis Cluster: one launchguard, then two sharing the cluster.
 seeds=()
@@ -191,10 +244,7 @@ echo "admit    cluster 2 replicas/memory throughput ratio: $(ratio "$two_rps" "$
 echo "admit    cluster 2 replicas/1 replica throughput:    $(ratio "$two_rps" "$(field rps "$one")")"
 echo "admit    cluster 1 replica/redis throughput ratio:   $(ratio "$(field rps "$one")" "$(field rps "$red")")"
 
-mem_rps="$(field rps "$mem")"; mem_p99="$(field p99_ms "$mem")"
-verdict="$(python3 -c "print('met' if $mem_rps >= 20000 and $mem_p99 < 2 else 'NOT met')")"
-echo "target   >= 20000 admits/s and p99 < 2 ms (memory): $verdict"
-for r in "$mem" "$red" "$one" "$two_a" "$two_b"; do
+for r in "$one" "$two_a" "$two_b"; do
     if [[ "$(field non2xx "$r")" != "0" || "$(field socket_errors "$r")" != "0" ]]; then
         echo "bench-guard: some admits failed: $r" >&2; exit 1
     fi

@@ -4,6 +4,7 @@
 //! `guard.body_limit_bytes` get a 400 with a reason that names the field; nothing panics.
 //! The parsers are pure functions of the body, so fuzzers can drive them.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
@@ -34,13 +35,19 @@ struct UsageBody {
     cost_usd: Option<serde_json::Value>,
 }
 
+/// Borrowed from the body where it holds no escapes: the names are copied once, into the
+/// `Request`, and the kind not at all.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AdmitBody {
-    client_id: String,
-    kind: String,
-    provider: Option<String>,
-    model: Option<String>,
+struct AdmitBody<'a> {
+    #[serde(borrow)]
+    client_id: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    provider: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
     #[serde(default)]
     estimate: Option<UsageBody>,
     #[serde(default)]
@@ -56,9 +63,14 @@ struct SettleBody {
 }
 
 /// A count: a whole JSON number (`1200`, or `1.2e3`) within `bounded::MAX_COUNT`; the error
-/// names the field.
-fn count(field: &str, v: Option<serde_json::Number>) -> Result<Option<u64>, String> {
+/// names the field (`prefix.name`, spelled out only for an error).
+fn count(prefix: &str, name: &str, v: Option<serde_json::Number>) -> Result<Option<u64>, String> {
     let Some(n) = v else { return Ok(None) };
+    if let Some(u) = n.as_u64().filter(|u| *u <= bounded::MAX_COUNT) {
+        return Ok(Some(u));
+    }
+    let field = format!("{prefix}.{name}");
+    let field = field.as_str();
     if let Some(i) = n.as_i64() {
         return bounded::parse_count(field, i).map(Some);
     }
@@ -76,18 +88,18 @@ fn count(field: &str, v: Option<serde_json::Number>) -> Result<Option<u64>, Stri
 }
 
 fn usage(prefix: &str, b: UsageBody) -> Result<Usage, String> {
-    let f = |name: &str| format!("{prefix}.{name}");
     let cost_usd: Option<Decimal> = match b.cost_usd {
         None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(bounded::parse_usd(&f("cost_usd"), &v)?),
+        Some(v) => Some(bounded::parse_usd(&format!("{prefix}.cost_usd"), &v)?),
     };
+    let c = |name, v| count(prefix, name, v);
     Ok(Usage {
-        input_tokens: count(&f("input_tokens"), b.input_tokens)?.unwrap_or(0),
-        output_tokens: count(&f("output_tokens"), b.output_tokens)?,
-        cache_read_tokens: count(&f("cache_read_tokens"), b.cache_read_tokens)?.unwrap_or(0),
-        cache_write_tokens: count(&f("cache_write_tokens"), b.cache_write_tokens)?.unwrap_or(0),
-        characters: count(&f("characters"), b.characters)?.unwrap_or(0),
-        requests: count(&f("requests"), b.requests)?.unwrap_or(0),
+        input_tokens: c("input_tokens", b.input_tokens)?.unwrap_or(0),
+        output_tokens: c("output_tokens", b.output_tokens)?,
+        cache_read_tokens: c("cache_read_tokens", b.cache_read_tokens)?.unwrap_or(0),
+        cache_write_tokens: c("cache_write_tokens", b.cache_write_tokens)?.unwrap_or(0),
+        characters: c("characters", b.characters)?.unwrap_or(0),
+        requests: c("requests", b.requests)?.unwrap_or(0),
         cost_usd,
     })
 }
@@ -121,10 +133,10 @@ pub fn parse_admit(body: &[u8]) -> Result<Request, String> {
         return Err("an `ai` request needs `provider`".into());
     }
     Ok(Request {
-        client_id: b.client_id,
+        client_id: b.client_id.into_owned(),
         kind,
-        provider: b.provider,
-        model: b.model,
+        provider: b.provider.map(Cow::into_owned),
+        model: b.model.map(Cow::into_owned),
         estimate: usage("estimate", b.estimate.unwrap_or_default())?,
         new_client: b.new_client,
     })
@@ -148,6 +160,7 @@ pub fn parse_settle(body: &[u8]) -> Result<SettleRequest, String> {
     })
 }
 
+/// The answer, serialised straight into the body (amounts as decimal strings).
 #[derive(Serialize)]
 struct AdmitReply<'a> {
     decision: &'static str,
@@ -155,8 +168,34 @@ struct AdmitReply<'a> {
     scope: Option<&'static str>,
     retry_after_seconds: Option<u64>,
     reservation_id: Option<&'a str>,
-    estimated_cost_usd: String,
+    #[serde(serialize_with = "nanos_usd")]
+    estimated_cost_usd: i64,
     message: &'a str,
+}
+
+/// The settle answer; its keys in the order the earlier `json!` map wrote them (sorted).
+#[derive(Serialize)]
+struct SettleReply<'a> {
+    #[serde(serialize_with = "nanos_usd")]
+    actual_cost_usd: i64,
+    kind: &'static str,
+    reservation_id: &'a str,
+    #[serde(serialize_with = "nanos_usd")]
+    reserved_cost_usd: i64,
+    settled: bool,
+}
+
+/// Nano-dollars as the decimal string of dollars, written without an intermediate `String`.
+fn nanos_usd<S: serde::Serializer>(nanos: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&bounded::from_nanos(*nanos))
+}
+
+/// A JSON body; the buffer starts large enough for any answer of admit or settle.
+fn body_of(v: &impl Serialize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(256);
+    // Serialising these structs cannot fail (no maps with non-string keys, no I/O).
+    let _ = serde_json::to_writer(&mut buf, v);
+    buf
 }
 
 pub fn router(g: Arc<Guard>) -> Router {
@@ -184,23 +223,23 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 /// The header that carries the caller token when `Authorization` holds basic-auth credentials.
 pub const CALLER_TOKEN_HEADER: &str = "x-launchguard-caller-token";
 
-/// None when the caller may call; otherwise the 401 to send.
+/// None when the caller may call; otherwise the 401 to send. Reads the callers in place (no
+/// copy of the token per request).
 fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
-    let token = match g.callers() {
-        Callers::Token(t) => t,
-        Callers::Loopback => return None,
+    g.with_callers(|c| match c {
+        Callers::Token(t) => check_token(
+            headers,
+            t.expose(),
+            CALLER_TOKEN_HEADER,
+            "X-Launchguard-Caller-Token",
+            "caller",
+        ),
+        Callers::Loopback => None,
         Callers::Disabled(why) => {
             let why = format!("admit and settle are disabled: {why}");
-            return Some(error(StatusCode::UNAUTHORIZED, "unauthorized", why));
+            Some(error(StatusCode::UNAUTHORIZED, "unauthorized", why))
         }
-    };
-    check_token(
-        headers,
-        token.expose(),
-        CALLER_TOKEN_HEADER,
-        "X-Launchguard-Caller-Token",
-        "caller",
-    )
+    })
 }
 
 async fn admit(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> Response {
@@ -227,11 +266,11 @@ async fn admit(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> R
         scope: v.scope.map(GuardScope::as_str),
         retry_after_seconds: v.retry_after,
         reservation_id: answer.reservation_id.as_deref(),
-        estimated_cost_usd: crate::core::bounded::from_nanos(answer.amounts.cost_nano).to_string(),
+        estimated_cost_usd: answer.amounts.cost_nano,
         message: &v.message,
     };
     let status = StatusCode::from_u16(d.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-    let mut resp = json_response(status, serde_json::to_vec(&reply).unwrap_or_default());
+    let mut resp = json_response(status, body_of(&reply));
     if let Some(s) = v.retry_after {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -253,14 +292,14 @@ async fn settle(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> 
     };
     match g.settle(&req.reservation_id, &req.usage, Utc::now()).await {
         Ok(Settle::Done(s)) => {
-            let body = serde_json::json!({
-                "settled": true,
-                "reservation_id": req.reservation_id,
-                "kind": s.kind.as_str(),
-                "reserved_cost_usd": crate::core::bounded::from_nanos(s.reserved.cost_nano).to_string(),
-                "actual_cost_usd": crate::core::bounded::from_nanos(s.actual.cost_nano).to_string(),
-            });
-            json_response(StatusCode::OK, body.to_string().into_bytes())
+            let reply = SettleReply {
+                actual_cost_usd: s.actual.cost_nano,
+                kind: s.kind.as_str(),
+                reservation_id: &req.reservation_id,
+                reserved_cost_usd: s.reserved.cost_nano,
+                settled: true,
+            };
+            json_response(StatusCode::OK, body_of(&reply))
         }
         Ok(Settle::Refused(why)) => error(
             StatusCode::BAD_REQUEST,

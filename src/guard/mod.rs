@@ -215,9 +215,15 @@ impl Callers {
 /// A new reservation id: 128 random bits from the operating system, as 32 hex digits. The id
 /// is the capability to settle, so it must not be guessable from any other id.
 fn new_id() -> Result<String, String> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).map_err(|e| format!("no randomness for a reservation id: {e}"))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    let mut id = String::with_capacity(32);
+    for x in b {
+        id.push(char::from(HEX[usize::from(x >> 4)]));
+        id.push(char::from(HEX[usize::from(x & 0xf)]));
+    }
+    Ok(id)
 }
 
 pub struct Guard {
@@ -357,10 +363,12 @@ impl Guard {
 
     /// Who may call admit and settle now.
     pub fn callers(&self) -> Callers {
-        self.callers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.with_callers(Callers::clone)
+    }
+
+    /// Reads who may call in place: what each admit and settle does, without copying the token.
+    pub fn with_callers<R>(&self, f: impl FnOnce(&Callers) -> R) -> R {
+        f(&self.callers.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -445,12 +453,15 @@ impl Guard {
                         .checked_add_signed(ttl)
                         .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 };
-                let mut kill = vec![
-                    KillKey::Global.field(),
-                    KillKey::Client(req.client_id.clone()).field(),
-                ];
-                if let Some(p) = &req.provider {
-                    kill.push(KillKey::Provider(p.clone()).field());
+                // Only Redis re-checks the switches (another replica may have set one since this
+                // one's copy); in the process the gates just read them.
+                let mut kill = Vec::new();
+                if matches!(self.store, Store::Redis(_)) {
+                    kill.push(KillKey::Global.field());
+                    kill.push(KillKey::Client(req.client_id.clone()).field());
+                    if let Some(p) = &req.provider {
+                        kill.push(KillKey::Provider(p.clone()).field());
+                    }
                 }
                 let call = AdmitCall {
                     res: &res,

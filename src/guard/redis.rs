@@ -385,9 +385,16 @@ impl Lazy {
     }
 }
 
+/// The fixed keys of the admit script, in its `KEYS` order (the client's bucket key follows).
+const ADMIT_KEYS: [&str; 11] = [
+    "res", "exp", "out", "kill", "b:cost", "b:tokens", "b:visual", "b:js", "b:jd", "b:nc", "b:api",
+];
+
 pub struct RedisStore {
     client: Result<Client, String>,
     prefix: String,
+    /// `ADMIT_KEYS` with the prefix, spelled out once rather than per admit.
+    admit_keys: Vec<String>,
     timeout: Duration,
     /// Replicas that must hold a founder's change (cluster mode; 0 for one endpoint).
     wait_replicas: u8,
@@ -540,9 +547,11 @@ impl RedisStore {
     /// A store for the configured URL; connects lazily, so Redis being down at start is an
     /// outage like any other, handled by the fail mode.
     pub fn new(cfg: &GuardConfig, url: &SecretRef) -> Self {
+        let prefix = format!("{{{}}}", cfg.redis_prefix);
         RedisStore {
             client: client(cfg, url),
-            prefix: format!("{{{}}}", cfg.redis_prefix),
+            admit_keys: ADMIT_KEYS.iter().map(|k| format!("{prefix}:{k}")).collect(),
+            prefix,
             timeout: cfg.redis_timeout.0,
             wait_replicas: if cfg.redis_cluster {
                 cfg.redis_wait_replicas
@@ -569,7 +578,7 @@ impl RedisStore {
     }
 
     fn client_key(&self, client: &str) -> String {
-        self.key(&format!("b:cc:{client}"))
+        format!("{}:b:cc:{client}", self.prefix)
     }
 
     /// The open connection, or a new one (at most one attempt per backoff).
@@ -822,13 +831,10 @@ impl ReservationStore for RedisStore {
     async fn admit(&self, call: AdmitCall<'_>) -> Result<Admitted, StoreError> {
         let r = call.res;
         let mut inv = self.admit.prepare_invoke();
-        for k in [
-            "res", "exp", "out", "kill", "b:cost", "b:tokens", "b:visual", "b:js", "b:jd", "b:nc",
-            "b:api",
-        ] {
-            inv.key(self.key(k));
+        for k in &self.admit_keys {
+            inv.key(k);
         }
-        inv.key(self.key(&format!("b:cc:{}", r.client_id)));
+        inv.key(self.client_key(&r.client_id));
         inv.arg(call.now.timestamp())
             .arg(call.collected_sec.max(0))
             .arg(&r.id)

@@ -200,6 +200,24 @@ struct Inner {
     api: Buckets,
 }
 
+/// A reservation ready to be held: its record and its two keys, copied before the store's lock
+/// is taken, so the lock is never held while they are allocated.
+struct ToHold {
+    rec: Reservation,
+    key: String,
+    exp_id: String,
+}
+
+impl ToHold {
+    fn of(r: &Reservation) -> Option<ToHold> {
+        r.reserves().then(|| ToHold {
+            rec: r.clone(),
+            key: r.id.clone(),
+            exp_id: r.id.clone(),
+        })
+    }
+}
+
 /// How many expired reservations one admission sweeps at most (the background tick does the
 /// rest), so one caller never pays for a large backlog.
 const SWEEP_PER_ADMIT: usize = 64;
@@ -227,7 +245,7 @@ impl Inner {
         }
     }
 
-    fn insert(&mut self, r: &Reservation, now_sec: i64) {
+    fn insert(&mut self, r: &Reservation, hold: Option<ToHold>, now_sec: i64) {
         if r.kind == Kind::Visual {
             self.visual.add(now_sec, 1);
         }
@@ -240,19 +258,21 @@ impl Inner {
         if r.kind == Kind::Api {
             self.api.add(now_sec, 1);
         }
-        if !r.reserves() {
+        let Some(ToHold { rec, key, exp_id }) = hold.filter(|_| r.reserves()) else {
             return;
-        }
+        };
         let a = r.amounts;
         self.out_cost = self.out_cost.plus(a.cost_nano);
         self.out_tokens = self.out_tokens.plus(a.tokens);
-        let h = self.out_client.entry(r.client_id.clone()).or_default();
+        let h = match self.out_client.get_mut(&r.client_id) {
+            Some(h) => h,
+            None => self.out_client.entry(r.client_id.clone()).or_default(),
+        };
         h.cost = h.cost.plus(a.cost_nano);
         h.count += 1;
         self.out_kind[r.kind.index()] = self.out_kind[r.kind.index()].plus(1);
-        self.expiry
-            .insert((r.expires.timestamp_millis(), r.id.clone()));
-        self.res.insert(r.id.clone(), r.clone());
+        self.expiry.insert((r.expires.timestamp_millis(), exp_id));
+        self.res.insert(key, rec);
     }
 
     /// Which cap one more reservation for `client` would pass.
@@ -276,11 +296,12 @@ impl Inner {
             Ok(a) => a,
             Err(why) => return Settle::Refused(why),
         };
-        let Some(r) = self.res.remove(id) else {
+        let Some(mut r) = self.res.remove(id) else {
             return Settle::Unknown;
         };
-        self.expiry
-            .remove(&(r.expires.timestamp_millis(), r.id.clone()));
+        // The record's own id makes the expiry key: no copy while the lock is held.
+        let key = (r.expires.timestamp_millis(), std::mem::take(&mut r.id));
+        self.expiry.remove(&key);
         let a = r.amounts;
         self.out_cost = take(self.out_cost, a.cost_nano);
         self.out_tokens = take(self.out_tokens, a.tokens);
@@ -385,14 +406,18 @@ impl ReservationStore for MemoryStore {
 
     async fn admit(&self, call: AdmitCall<'_>) -> Result<Admitted, StoreError> {
         let now_sec = call.now.timestamp();
+        // Allocated before the lock (and freed after it, when refused): the lock is held for
+        // the check and the bookkeeping alone.
+        let hold = ToHold::of(call.res);
+        let mut pending: Vec<i64> = Vec::with_capacity(call.limits.len());
         let mut g = self.lock();
         g.sweep(call.now, SWEEP_PER_ADMIT);
         let client = call.res.client_id.as_str();
-        let pending: Vec<i64> = call
-            .limits
-            .iter()
-            .map(|l| g.pending(l.counter, client, call.collected_sec, now_sec))
-            .collect();
+        pending.extend(
+            call.limits
+                .iter()
+                .map(|l| g.pending(l.counter, client, call.collected_sec, now_sec)),
+        );
         if let Some(index) = policy::first_failing(call.limits, &pending) {
             return Ok(Admitted::Refused { index, pending });
         }
@@ -401,7 +426,8 @@ impl ReservationStore for MemoryStore {
         {
             return Ok(Admitted::Full(full));
         }
-        g.insert(call.res, now_sec);
+        g.insert(call.res, hold, now_sec);
+        drop(g);
         Ok(Admitted::Reserved(pending))
     }
 

@@ -55,17 +55,43 @@ pub fn row_cost(prices: &Prices, row: &UsageRow) -> Decimal {
     if row.priced {
         return row.cost_usd;
     }
-    let p = price_for(prices, &row.provider, &row.model);
-    // Counts come from database rows and prices from the config: every step saturates.
-    let at = |n: u64, price: Decimal, per: Decimal| times(Decimal::from(n), price / per);
-    total([
-        at(row.input_tokens, p.input_per_mtok, MILLION),
-        at(row.output_tokens, p.output_per_mtok, MILLION),
-        at(row.cache_read_tokens, p.cache_read_per_mtok, MILLION),
-        at(row.cache_write_tokens, p.cache_write_per_mtok, MILLION),
-        at(row.characters, p.per_1k_characters, THOUSAND),
-        at(row.requests, p.per_request, Decimal::ONE),
-    ])
+    price_for(prices, &row.provider, &row.model).cost(&Counts {
+        input_tokens: row.input_tokens,
+        output_tokens: row.output_tokens,
+        cache_read_tokens: row.cache_read_tokens,
+        cache_write_tokens: row.cache_write_tokens,
+        characters: row.characters,
+        requests: row.requests,
+    })
+}
+
+/// What a price applies to: a ledger group's counts, or one request's estimate or usage.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Counts {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub characters: u64,
+    pub requests: u64,
+}
+
+impl EffectivePrice {
+    /// The counts at these prices, the cache classes (disjoint from uncached input) priced
+    /// separately.
+    pub fn cost(&self, c: &Counts) -> Decimal {
+        // Counts come from database rows or callers and prices from the config: every step
+        // saturates.
+        let at = |n: u64, price: Decimal, per: Decimal| times(Decimal::from(n), price / per);
+        total([
+            at(c.input_tokens, self.input_per_mtok, MILLION),
+            at(c.output_tokens, self.output_per_mtok, MILLION),
+            at(c.cache_read_tokens, self.cache_read_per_mtok, MILLION),
+            at(c.cache_write_tokens, self.cache_write_per_mtok, MILLION),
+            at(c.characters, self.per_1k_characters, THOUSAND),
+            at(c.requests, self.per_request, Decimal::ONE),
+        ])
+    }
 }
 
 #[cfg(test)]

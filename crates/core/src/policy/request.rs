@@ -8,8 +8,7 @@ use strum::{EnumIter, EnumString, IntoStaticStr};
 
 use crate::config::Config;
 use crate::core::bounded::{self, MAX_USD, ceil_count, times, to_nanos, total};
-use crate::core::pricing::{price_for, row_cost};
-use crate::figures::UsageRow;
+use crate::core::pricing::{Counts, price_for};
 
 /// What an admission is for.
 #[derive(
@@ -138,21 +137,20 @@ fn within_one_request(what: &'static str, usd: Decimal) -> Result<Decimal, Price
     Ok(usd)
 }
 
-fn cost_of(cfg: &Config, provider: &str, model: &str, u: &Usage) -> Decimal {
-    let row = UsageRow {
-        client_id: None,
-        provider: provider.to_string(),
-        model: model.to_string(),
-        priced: false,
+/// The usage's counts, for the price table (no ledger row, so nothing is copied).
+fn counts(u: &Usage) -> Counts {
+    Counts {
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens.unwrap_or(0),
         cache_read_tokens: u.cache_read_tokens,
         cache_write_tokens: u.cache_write_tokens,
         characters: u.characters,
         requests: u.requests,
-        cost_usd: Decimal::ZERO,
-    };
-    row_cost(&cfg.prices, &row)
+    }
+}
+
+fn cost_of(cfg: &Config, provider: &str, model: &str, u: &Usage) -> Decimal {
+    price_for(&cfg.prices, provider, model).cost(&counts(u))
 }
 
 /// The amounts an admission reserves. An `ai` request of a provider the price table does not
@@ -165,10 +163,11 @@ pub fn estimate(cfg: &Config, req: &Request) -> Result<Amounts, PriceError> {
     }
     let provider = req.provider.as_deref();
     let model = req.model.as_deref().unwrap_or("");
-    let known = provider.is_some_and(|p| price_for(&cfg.prices, p, model).known);
+    let price = provider.map(|p| price_for(&cfg.prices, p, model));
+    let known = price.is_some_and(|p| p.known);
     let cost = match (u.cost_usd, provider) {
         (Some(c), _) => c,
-        (None, Some(p)) if known => cost_of(cfg, p, model, &u),
+        (None, Some(_)) if known => price.unwrap_or_default().cost(&counts(&u)),
         (None, Some(p)) if req.kind == Kind::Ai => return Err(PriceError::Unpriced(p.into())),
         (None, _) => match req.kind {
             Kind::Visual => e.visual_job_usd,
