@@ -34,6 +34,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "20261130000002_launchguard_trials.sql",
         include_str!("../../../deploy/supabase/migrations/20261130000002_launchguard_trials.sql"),
     ),
+    (
+        "20261130000003_launchguard_recorded_at.sql",
+        include_str!(
+            "../../../deploy/supabase/migrations/20261130000003_launchguard_recorded_at.sql"
+        ),
+    ),
 ];
 
 /// With `vercel_drain.enabled`: `launchguard.traffic_minutely` over the drain's minutes where no
