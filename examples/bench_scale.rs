@@ -1,7 +1,9 @@
 //! The growth simulation behind `scripts/bench-scale.sh` (issue 17): a day of ledger rows and jobs
 //! arriving in compressed time into a real PostgreSQL, read after every step by two real
 //! Supabase sources in this process, one incremental and one reading everything again
-//! (`database.incremental: false`). Prints, per step, the rows so far today, each source's
+//! (`database.incremental: false`). Each step inserts its share of the day at once (absorbed by
+//! one unmeasured incremental cycle), then what arrives in one 30 s cycle at the day's real rate
+//! (a 2,880th of the day), which the measured cycles read. Prints, per step, the rows so far today, each source's
 //! cycle time and database time (pg_stat_statements), whether their figures agree exactly, the
 //! /metrics size and the process's RSS; then the first cycles of a fresh incremental source
 //! (a restart) until the day's figures are back.
@@ -123,6 +125,43 @@ async fn timed(
     (f, took, db.reader_ms().await)
 }
 
+/// Ledger rows spread over step `step` of `steps` of the day so far (occurred_at), recorded
+/// now as a platform writes them; the open jobs finish and `jobs` new ones are queued.
+///
+/// `bulk`: the step's share of the day, whose jobs finish at the step's simulated end; else one
+/// real cycle's arrivals, whose jobs finish now.
+async fn insert(db: &Db, clients: u64, rows: u64, jobs: u64, step: u64, steps: u64, bulk: bool) {
+    let (k, n) = (step as f64, steps as f64);
+    if rows > 0 {
+        db.exec(&format!(
+            "with a as (select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' as d, now() as t,
+                               (select array_agg(id order by id) from public.clients) as ids)
+             insert into public.ai_usage_events
+                 (occurred_at, client_id, provider, model, input_tokens, output_tokens,
+                  cache_read_tokens, requests, cost_usd)
+             select a.d + (a.t - a.d) * (({k} - 1 + i::float8 / {rows}) / {n}),
+                    a.ids[1 + i % {clients}],
+                    (array['anthropic','openai','openrouter','elevenlabs'])[1 + i % 4],
+                    (array['claude-sonnet-4-5','gpt-4o','llama-3.3-70b','eleven_v2','gpt-4o-mini','claude-haiku-4-5'])[1 + i % 6],
+                    500 + i % 1000, 100 + i % 400, case when i % 3 = 0 then 2000 else 0 end, 1,
+                    case when i % 4 = 2 then 0.000125 * (1 + i % 50) end
+             from a, generate_series(1, {rows}) i"
+        ))
+        .await;
+    }
+    db.exec(&format!(
+        "with a as (select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' as d, now() as t)
+         update public.jobs set status = case when id % 20 = 0 then 'failed' else 'succeeded' end,
+                started_at = f.at - interval '40 seconds', finished_at = f.at
+           from (select case when {bulk} then a.d + (a.t - a.d) * ({k} / {n}) else a.t end as at from a) f
+          where status in ('queued', 'running');
+         insert into public.jobs (kind, status)
+         select case when i % 5 = 0 then 'visual' else 'email' end, 'queued'
+         from generate_series(1, {jobs}) i"
+    ))
+    .await;
+}
+
 fn config(url_file: &str, incremental: bool) -> Config {
     let mut cfg = Config::default();
     cfg.database.url = SecretRef::File(url_file.into());
@@ -176,35 +215,12 @@ async fn main() {
     let mut last_inc = f64::NAN;
     for step in 0..=steps {
         if step > 0 {
-            // The step's ledger rows, spread over its share of the day so far (occurred_at);
-            // recorded now, as a platform writes them.
-            let k = step as f64;
-            let n = steps as f64;
-            db.exec(&format!(
-                "with a as (select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' as d, now() as t,
-                           (select array_agg(id order by id) from public.clients) as ids)
-                 insert into public.ai_usage_events
-                     (occurred_at, client_id, provider, model, input_tokens, output_tokens,
-                      cache_read_tokens, requests, cost_usd)
-                 select a.d + (a.t - a.d) * (({k} - 1 + i::float8 / {per_rows}) / {n}),
-                        a.ids[1 + i % {clients}],
-                        (array['anthropic','openai','openrouter','elevenlabs'])[1 + i % 4],
-                        (array['claude-sonnet-4-5','gpt-4o','llama-3.3-70b','eleven_v2','gpt-4o-mini','claude-haiku-4-5'])[1 + i % 6],
-                        500 + i % 1000, 100 + i % 400, case when i % 3 = 0 then 2000 else 0 end, 1,
-                        case when i % 4 = 2 then 0.000125 * (1 + i % 50) end
-                 from a, generate_series(1, {per_rows}) i"
-            ))
-            .await;
-            // The step's jobs, queued now; the previous step's finish.
-            db.exec(&format!(
-                "update public.jobs set status = case when id % 20 = 0 then 'failed' else 'succeeded' end,
-                        started_at = now() - interval '40 seconds', finished_at = now()
-                  where status in ('queued', 'running');
-                 insert into public.jobs (kind, status)
-                 select case when i % 5 = 0 then 'visual' else 'email' end, 'queued'
-                 from generate_series(1, {per_jobs}) i"
-            ))
-            .await;
+            // The step's share of the day, in compressed time, absorbed by one cycle of each
+            // source; then what arrives in one real 30 s cycle at the day's rate, which the
+            // measured cycles below read.
+            insert(&db, clients, per_rows, per_jobs, step, steps, true).await;
+            inc.collect_once(&inc_cfg, Utc::now()).await.expect("collects");
+            insert(&db, clients, rows / 2880, jobs / 2880, step, steps, false).await;
         }
         let now = Utc::now();
         let (fi, inc_ms, inc_db) = timed(&db, &inc, &inc_cfg, now).await;
@@ -213,7 +229,7 @@ async fn main() {
         let bytes = metrics_bytes(&inc_cfg, fi, now);
         println!(
             "{step:>4}  {:>10}  {inc_ms:>12.1}  {inc_db:>9.1}  {full_ms:>13.1}  {full_db:>10.1}  {:>4}  {bytes:>13}  {:>6}",
-            per_rows * step,
+            per_rows * step + rows / 2880 * step,
             if agree { "yes" } else { "NO" },
             rss_kb("VmRSS:")
         );
