@@ -231,6 +231,10 @@ fn summary(f: &crate::figures::DbFigures, figure: &str) -> String {
                 )
             })
             .unwrap_or_default(),
+        "client_names" => format!(
+            "{} named clients",
+            f.client_names.as_ref().map_or(0, |c| c.len())
+        ),
         "usage_days" => format!(
             "{} closed days read",
             f.usage_days.as_ref().map_or(0, |d| d.len())

@@ -650,7 +650,10 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
     };
     // The same for the providers' own figures: this stack configures no provider API, so
     // the drift, credits and quota alerts have nothing to read (their promtool tests drive them).
-    let providers: Vec<String> = names::PROVIDERS.iter().map(|m| m.exposed_name()).collect();
+    let mut providers: Vec<String> = names::PROVIDERS.iter().map(|m| m.exposed_name()).collect();
+    // The guard's decision counter, like any counter, has samples only once a decision was
+    // made; this stack asks the guard nothing, so the denials panel must be empty.
+    providers.push(names::GUARD_DECISIONS.exposed_name());
     let absent_strain = |text: &str| {
         strain
             .iter()
@@ -666,8 +669,35 @@ async fn notifications_reach_the_receiver_of_their_severity_and_dashboards_have_
         let d: Value =
             serde_json::from_str(&fs::read_to_string(kit.join("dashboards").join(file)).unwrap())
                 .unwrap();
+        // The job and instance variables list the scraped exporter: `label_values(sel, label)`
+        // answers what `group by (label) (sel)` does.
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if v["type"] != "query" {
+                continue;
+            }
+            let name = v["name"].as_str().unwrap();
+            let query = v["query"].as_str().unwrap();
+            let sel = query
+                .strip_prefix("label_values(")
+                .and_then(|r| r.strip_suffix(&format!(", {name})")))
+                .unwrap_or_else(|| panic!("{file}: variable {name}: {query}"))
+                .replace("$job", ".+");
+            let got = env.query(&format!("group by ({name}) ({sel})")).await;
+            let want = if name == "job" { "launchguard" } else { "" };
+            assert!(
+                !got.is_empty()
+                    && got
+                        .iter()
+                        .all(|r| want.is_empty() || r["metric"][name] == want),
+                "{file}: variable {name} lists {got:?}"
+            );
+        }
         for expr in dashboards::expressions(&d) {
-            let promql = expr.replace("$__rate_interval", "1m");
+            // As Grafana sends it with "All" jobs and instances (the variables' allValue).
+            let promql = expr
+                .replace("$__rate_interval", "1m")
+                .replace("$job", ".+")
+                .replace("$instance", ".+");
             if absent_strain(&promql) {
                 assert!(env.query(&promql).await.is_empty(), "{promql}");
                 unchecked.push(promql);

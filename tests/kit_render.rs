@@ -1,7 +1,8 @@
 //! The kit in the repository is the render of the default config, and what it contains is sound
 //! without any server: every rule and dashboard expression parses as PromQL (promql-parser) and
 //! names only metrics the exporter exports (metrics::names) or the recording rules define;
-//! dashboards are provisioning-ready (stable uids, a datasource variable, units, no __inputs) and
+//! dashboards are provisioning-ready (stable uids, a datasource variable, units, no __inputs),
+//! pass grafana/dashboard-linter's rules (one `lint_*` test per rule, below) and
 //! their grids stay in 24 columns without overlap; every alert has its runbook section.
 
 use std::collections::{BTreeSet, HashSet};
@@ -471,4 +472,515 @@ fn overall_health_reads_budgets_sources_and_the_guard() {
     for (k, text) in [("0", "OK"), ("1", "WARNING"), ("2", "CRITICAL")] {
         assert_eq!(mapped[k]["text"], text, "{mapped}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grafana's own dashboard linter (github.com/grafana/dashboard-linter, `lint/rule_*.go`), rule by
+// rule, over every rendered dashboard. Each `lint_*` function returns the rule's findings, so
+// every test also proves its rule can fail on a broken copy. The linter is a Go tool CI does not
+// have; these mirror its checks on the JSON.
+
+/// Every rendered dashboard: (file, JSON).
+fn boards() -> Vec<(String, Value)> {
+    ["founder", "exporter-health"]
+        .iter()
+        .map(|d| {
+            let file = format!("dashboards/launchguard-{d}.json");
+            let v = serde_json::from_str(&rendered(&file)).unwrap();
+            (file, v)
+        })
+        .collect()
+}
+
+/// The panels that are not rows.
+fn panels(d: &Value) -> Vec<&Value> {
+    d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .collect()
+}
+
+fn var<'a>(d: &'a Value, name: &str) -> Option<&'a Value> {
+    d["templating"]["list"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == name)
+}
+
+/// Asserts the rule finds nothing on the rendered dashboards, and something on each broken copy.
+fn holds(rule: fn(&Value) -> Vec<String>, breaks: &[fn(&mut Value)]) {
+    for (file, d) in boards() {
+        let found = rule(&d);
+        assert!(found.is_empty(), "{file}:\n{}", found.join("\n"));
+        for (i, b) in breaks.iter().enumerate() {
+            let mut broken = d.clone();
+            b(&mut broken);
+            assert!(!rule(&broken).is_empty(), "{file}: break {i} is not caught");
+        }
+    }
+}
+
+/// `template-datasource-rule`: one datasource variable, for Prometheus, named `datasource`
+/// (the only one) and labelled `Data source`; with `panel-datasource-rule`: every panel and
+/// every target queries through it (`${datasource}`), never a fixed data source.
+fn lint_template_datasource(d: &Value) -> Vec<String> {
+    let mut f = Vec::new();
+    let ds: Vec<&Value> = d["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["type"] == "datasource")
+        .collect();
+    if ds.len() != 1 {
+        f.push(format!("{} datasource variables", ds.len()));
+    }
+    for v in ds {
+        if v["name"] != "datasource" || v["label"] != "Data source" || v["query"] != "prometheus" {
+            f.push(format!("datasource variable {v}"));
+        }
+    }
+    let uses =
+        |x: &Value| ["$datasource", "${datasource}"].contains(&x["uid"].as_str().unwrap_or(""));
+    for p in panels(d) {
+        if !uses(&p["datasource"]) {
+            f.push(format!(
+                "panel {}: datasource {}",
+                p["title"], p["datasource"]
+            ));
+        }
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if !uses(&t["datasource"]) {
+                f.push(format!(
+                    "panel {} target: datasource {}",
+                    p["title"], t["datasource"]
+                ));
+            }
+        }
+    }
+    f
+}
+
+#[test]
+fn lint_template_datasource_rule() {
+    holds(
+        lint_template_datasource,
+        &[
+            |d| d["templating"]["list"][0]["name"] = "ds".into(),
+            |d| d["panels"][1]["datasource"]["uid"] = "prometheus-uid".into(),
+            |d| d["panels"][1]["targets"][0]["datasource"]["uid"] = "x".into(),
+        ],
+    );
+}
+
+/// `template-job-rule` and `template-instance-rule` (`lint/template_utils.go` checkTemplate):
+/// variables `job` and `instance`, Prometheus queries on `$datasource`, labelled `Job` /
+/// `Instance`, multi-select with "All" as `.+`; `template-on-time-change-reload-rule`: refreshed
+/// on time range change (2); `template-label-promql-rule`: the query is `label_values(<PromQL>,
+/// label)` and its selector parses.
+fn lint_template_job_instance(d: &Value) -> Vec<String> {
+    let mut f = Vec::new();
+    for (name, label) in [("job", "Job"), ("instance", "Instance")] {
+        let Some(v) = var(d, name) else {
+            f.push(format!("no {name} variable"));
+            continue;
+        };
+        let uid = v["datasource"]["uid"].as_str().unwrap_or("");
+        let checks = [
+            (
+                "datasource",
+                ["$datasource", "${datasource}"].contains(&uid),
+            ),
+            ("type query", v["type"] == "query"),
+            ("label", v["label"] == label),
+            ("multi", v["multi"] == true),
+            ("allValue .+", v["allValue"] == ".+"),
+            ("includeAll", v["includeAll"] == true),
+            ("refresh 2", v["refresh"] == 2),
+        ];
+        for (what, ok) in checks {
+            if !ok {
+                f.push(format!("{name}: {what}: {v}"));
+            }
+        }
+        let q = v["query"].as_str().unwrap_or("");
+        let arg = q
+            .strip_prefix("label_values(")
+            .and_then(|r| r.strip_suffix(&format!(", {name})")));
+        match arg {
+            Some(sel) if parser::parse(sel).is_ok() => {}
+            _ => f.push(format!(
+                "{name}: query {q:?} is not label_values(<PromQL>, {name})"
+            )),
+        }
+    }
+    f
+}
+
+#[test]
+fn lint_template_job_and_instance_rules() {
+    holds(
+        lint_template_job_instance,
+        &[
+            |d| d["templating"]["list"].as_array_mut().unwrap().truncate(1),
+            |d| d["templating"]["list"][1]["allValue"] = Value::Null,
+            |d| d["templating"]["list"][2]["multi"] = false.into(),
+            |d| d["templating"]["list"][2]["refresh"] = 1.into(),
+            |d| d["templating"]["list"][1]["query"] = "launchguard_build_info".into(),
+        ],
+    );
+}
+
+/// `target-job-rule` and `target-instance-rule` (`lint/rule_target_job_instance.go`): every
+/// selector of every query has the matchers `job=~"$job"` and `instance=~"$instance"`, exactly
+/// (regex match, the variable unexpanded). One exception, which the linter's `.lint`
+/// exclusions would name: `ALERTS`, the series Prometheus makes from the alerting rules, whose
+/// labels are the rule's (an aggregated or always-firing alert has no job or instance).
+fn lint_target_job_instance(d: &Value) -> Vec<String> {
+    struct Sel(Vec<(String, Vec<(String, String)>)>);
+    impl ExprVisitor for Sel {
+        type Error = String;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, String> {
+            let vs = match e {
+                Expr::VectorSelector(vs) => vs,
+                Expr::MatrixSelector(ms) => &ms.vs,
+                _ => return Ok(true),
+            };
+            let regexes = vs
+                .matchers
+                .matchers
+                .iter()
+                .filter(|m| matches!(m.op, promql_parser::label::MatchOp::Re(_)))
+                .map(|m| (m.name.clone(), m.value.clone()))
+                .collect();
+            self.0.push((vs.name.clone().unwrap_or_default(), regexes));
+            Ok(true)
+        }
+    }
+    let mut f = Vec::new();
+    for p in panels(d) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().unwrap_or("");
+            let Ok(ast) = parser::parse(&grafana_vars(expr)) else {
+                f.push(format!("{}: `{expr}` does not parse", p["title"]));
+                continue;
+            };
+            let mut v = Sel(Vec::new());
+            walk_expr(&mut v, &ast).unwrap();
+            for (name, regexes) in v.0 {
+                if name == "ALERTS" {
+                    continue;
+                }
+                for (label, value) in [("job", "$job"), ("instance", "$instance")] {
+                    if !regexes.contains(&(label.to_string(), value.to_string())) {
+                        f.push(format!(
+                            "{}: {name} in `{expr}` lacks {label}=~\"{value}\"",
+                            p["title"]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    f
+}
+
+#[test]
+fn lint_target_job_and_instance_rules() {
+    holds(
+        lint_target_job_instance,
+        &[|d| {
+            d["panels"][1]["targets"][0]["expr"] =
+                "launchguard_build_info{job=\"$job\", instance=~\"$instance\"}".into()
+        }],
+    );
+    // The Firing alerts table is the one ALERTS query; everything else is scoped.
+    let founder = &boards()[0].1;
+    let alerts_queries = panels(founder)
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .filter(|t| t["expr"].as_str().unwrap().contains("ALERTS"))
+        .count();
+    assert_eq!(alerts_queries, 1);
+}
+
+/// `uneditable-dashboard` (`lint/rule_uneditable.go`): `editable: false`. The kit is
+/// provisioned; an edit in Grafana would be lost at the next render.
+fn lint_uneditable(d: &Value) -> Vec<String> {
+    if d["editable"] == false {
+        vec![]
+    } else {
+        vec![format!("editable is {}", d["editable"])]
+    }
+}
+
+#[test]
+fn lint_uneditable_dashboard_rule() {
+    holds(lint_uneditable, &[|d| d["editable"] = true.into()]);
+}
+
+/// The units of the linter's list (`lint/rule_panel_units.go`, from Grafana's valueFormats
+/// categories) that a launchguard panel may use.
+const LINTER_UNITS: &[&str] = &[
+    "none",
+    "short",
+    "percent",
+    "percentunit",
+    "currencyUSD",
+    "decbytes",
+    "bytes",
+    "s",
+    "ms",
+    "dateTimeAsIso",
+    "dateTimeFromNow",
+    "reqps",
+    "opm",
+    "bool",
+];
+
+/// `panel-units-rule`: every stat, gauge, time series and table panel has a unit the linter
+/// knows, in `fieldConfig.defaults.unit` (launchguard's bar gauges too, though the linter skips
+/// them; and unlike the linter, value mappings do not excuse a panel).
+fn lint_panel_units(d: &Value) -> Vec<String> {
+    panels(d)
+        .into_iter()
+        .filter_map(|p| {
+            let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
+            (!LINTER_UNITS.contains(&unit)).then(|| format!("{}: unit {unit:?}", p["title"]))
+        })
+        .collect()
+}
+
+#[test]
+fn lint_panel_units_rule() {
+    holds(
+        lint_panel_units,
+        &[
+            |d| d["panels"][1]["fieldConfig"]["defaults"]["unit"] = "".into(),
+            |d| d["panels"][1]["fieldConfig"]["defaults"]["unit"] = "dollars".into(),
+        ],
+    );
+}
+
+/// `panel-title-description-rule`: every panel has a title and a description (the linter
+/// checks stat, graph, table, time series and gauge panels; launchguard holds all to it).
+fn lint_panel_title_description(d: &Value) -> Vec<String> {
+    panels(d)
+        .into_iter()
+        .filter(|p| {
+            p["title"].as_str().unwrap_or("").is_empty()
+                || p["description"].as_str().unwrap_or("").trim().is_empty()
+        })
+        .map(|p| {
+            format!(
+                "panel {}: title {} description {}",
+                p["id"], p["title"], p["description"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn lint_panel_title_description_rule() {
+    holds(
+        lint_panel_title_description,
+        &[
+            |d| d["panels"][1]["description"] = "".into(),
+            |d| d["panels"][1]["title"] = "".into(),
+        ],
+    );
+}
+
+/// Links: not a dashboard-linter rule (it has none for links), launchguard's own. Every alert
+/// names the panel where the founder confirms it; that panel links to the alert's runbook
+/// section. And every panel that shows a figure some alert reads (a metric an alert's
+/// expression selects) links to at least one runbook, so no alerting figure is shown without
+/// its action. Links point under the configured runbook address.
+fn lint_runbook_links(d: &Value) -> Vec<String> {
+    let cfg = Config::default();
+    let base = cfg.kit.runbook_base();
+    let all = alerts::alerts(&cfg);
+    let mut f = Vec::new();
+    let links = |p: &Value| -> Vec<String> {
+        p["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["url"].as_str().map(str::to_string))
+            .collect()
+    };
+    let ps = panels(d);
+    for a in all.iter().filter(|a| d["title"] == a.runbook.confirm.0) {
+        let url = launchguard::kit::rules::runbook_url(a, &base);
+        for p in ps.iter().filter(|p| p["title"] == a.runbook.confirm.1) {
+            if !links(p).contains(&url) {
+                f.push(format!("{}: no link to {url}", p["title"]));
+            }
+        }
+    }
+    let alerting: BTreeSet<String> = all
+        .iter()
+        .flat_map(|a| a.variants.iter())
+        .flat_map(|v| metric_names(&v.expr).unwrap_or_default())
+        .collect();
+    for p in ps {
+        let shown: BTreeSet<String> = p["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| {
+                metric_names(&grafana_vars(t["expr"].as_str().unwrap_or(""))).unwrap_or_default()
+            })
+            .collect();
+        let ls = links(p);
+        if let Some(m) = shown.intersection(&alerting).next()
+            && ls.is_empty()
+        {
+            f.push(format!(
+                "{} shows {m}, which alerts, and links no runbook",
+                p["title"]
+            ));
+        }
+        for l in ls {
+            if !l.starts_with(&base) {
+                f.push(format!("{}: link {l} is not under {base}", p["title"]));
+            }
+        }
+    }
+    f
+}
+
+#[test]
+fn runbook_links_on_every_alerting_panel() {
+    holds(
+        lint_runbook_links,
+        &[|d| {
+            for p in d["panels"].as_array_mut().unwrap() {
+                p["links"] = Value::Array(vec![]);
+            }
+        }],
+    );
+}
+
+/// Clients show by name: every query of a per-client metric (one with a `client` label) joins
+/// `launchguard_client_info` for its `name` (`group_left(name)`), and its legend is `{{name}}`,
+/// never the client id.
+#[test]
+fn per_client_panels_show_client_names() {
+    let per_client: BTreeSet<String> = names::all()
+        .filter(|m| m.labels.contains(&"client") && m.name != names::CLIENT_INFO.name)
+        .map(|m| m.exposed_name())
+        .collect();
+    let info = names::CLIENT_INFO.exposed_name();
+    let mut seen = 0;
+    for (file, d) in boards() {
+        for p in panels(&d) {
+            for t in p["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                let used = metric_names(&grafana_vars(expr)).unwrap();
+                if used.is_disjoint(&per_client) {
+                    continue;
+                }
+                seen += 1;
+                assert!(
+                    used.contains(&info) && expr.contains("group_left(name)"),
+                    "{file}: {}: `{expr}` does not join {info} for the name",
+                    p["title"]
+                );
+                let legend = t["legendFormat"].as_str().unwrap();
+                assert!(
+                    legend.contains("{{name}}") && !legend.contains("{{client}}"),
+                    "{file}: {}: legend {legend}",
+                    p["title"]
+                );
+            }
+        }
+    }
+    assert!(seen >= 1, "no per-client panel");
+}
+
+fn founder_panel<'a>(d: &'a Value, title: &str) -> &'a Value {
+    d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel {title}"))
+}
+
+fn selects(p: &Value, m: &names::MetricDef) -> bool {
+    p["targets"].as_array().unwrap().iter().any(|t| {
+        metric_names(&grafana_vars(t["expr"].as_str().unwrap()))
+            .unwrap()
+            .contains(&m.exposed_name())
+    })
+}
+
+/// Trend arrows: the spend pace and the tier usage are stats that show their direction (a
+/// sparkline and Grafana's percent-change arrow, `showPercentChange`, red when rising) over a
+/// window of their own (`timeFrom`: the last day, the last hour), from range queries (an instant
+/// query has no first value to compare with).
+#[test]
+fn spend_and_tier_usage_stats_show_their_trend() {
+    use launchguard::kit::panels as p;
+    let d: Value = serde_json::from_str(&rendered("dashboards/launchguard-founder.json")).unwrap();
+    for (title, metric, window) in [
+        (p::SPEND_PACE, &names::COST_USD, "24h"),
+        (p::TIER_USAGE, &names::TIER_USAGE_RATIO, "1h"),
+    ] {
+        let panel = founder_panel(&d, title);
+        assert_eq!(panel["type"], "stat", "{title}");
+        assert!(selects(panel, metric), "{title} reads {}", metric.name);
+        let o = &panel["options"];
+        assert_eq!(o["showPercentChange"], true, "{title}");
+        assert_eq!(o["percentChangeColorMode"], "inverted", "{title}");
+        assert_eq!(o["graphMode"], "area", "{title}");
+        assert_eq!(panel["timeFrom"], window, "{title}");
+        for t in panel["targets"].as_array().unwrap() {
+            assert_eq!(t["instant"], false, "{title}: a range query");
+        }
+    }
+}
+
+/// The founder's guard row: denials and throttles by reason, the throttled scopes and the kill
+/// switches on, each from the guard's own metrics; and dollars spent beside dollars budgeted.
+#[test]
+fn founder_shows_the_guard_and_dollars_of_budget() {
+    use launchguard::kit::panels as p;
+    let d: Value = serde_json::from_str(&rendered("dashboards/launchguard-founder.json")).unwrap();
+    assert!(
+        d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["type"] == "row" && p["title"] == "Guard")
+    );
+    let denials = founder_panel(&d, p::GUARD_DENIALS);
+    assert!(selects(denials, &names::GUARD_DECISIONS));
+    let expr = denials["targets"][0]["expr"].as_str().unwrap();
+    assert!(
+        expr.contains("by (decision, reason)") && expr.contains("decision!=\"allow\""),
+        "{expr}"
+    );
+    assert!(selects(
+        founder_panel(&d, p::GUARD_THROTTLED),
+        &names::GUARD_THROTTLED
+    ));
+    let kill = founder_panel(&d, p::GUARD_KILL_SWITCHES);
+    assert!(selects(kill, &names::GUARD_KILL_SWITCH));
+    // No switch on reads 0, not "No data"; one on is red.
+    assert!(
+        kill["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("or vector(0)")
+    );
+    assert_eq!(
+        kill["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["color"],
+        "red"
+    );
+    let dollars = founder_panel(&d, p::SPENT_OF_BUDGET);
+    assert!(selects(dollars, &names::BUDGET_SPENT_USD) && selects(dollars, &names::BUDGET_USD));
+    assert_eq!(dollars["fieldConfig"]["defaults"]["unit"], "currencyUSD");
 }

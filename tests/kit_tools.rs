@@ -323,8 +323,17 @@ fn prometheus_config_copied_out_loads_every_rule() {
 fn overall_health_is_the_worst_of_figures_budgets_sources_and_guard() {
     use launchguard::metrics::names as n;
     let cfg = Config::default();
-    let expr = launchguard::kit::health::overall(&cfg);
-    let s = |m: &n::MetricDef, l: &str| format!("{}{{{l}}}", m.exposed_name());
+    // The dashboard's query as Grafana sends it with "All" jobs and instances.
+    let scope = launchguard::kit::dashboards::SCOPE
+        .replace("$job", ".+")
+        .replace("$instance", ".+");
+    let expr = launchguard::kit::health::overall(&cfg, &scope);
+    let s = |m: &n::MetricDef, l: &str| {
+        format!(
+            "{}{{job=\"launchguard\", instance=\"127.0.0.1:9187\", {l}}}",
+            m.exposed_name()
+        )
+    };
     // Healthy: every part present and fine; the last success is "now" at every step.
     let healthy = |figure: &str, budget: &str, up: &str, success: Option<&str>, store: &str| {
         let mut v = vec![

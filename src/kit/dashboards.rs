@@ -8,14 +8,50 @@ use serde_json::{Value, json};
 
 use crate::catalogue::{FIGURES, FigureDef, Unit};
 use crate::config::{Config, Threshold};
-use crate::metrics::names as n;
+use crate::metrics::names::{self as n, MetricDef};
 
-use super::alerts::sel;
+use super::alerts::Alert;
 use super::format::humanize_percentage;
 use super::panels as p;
 use super::recording;
+use super::rules::runbook_url;
 
 const DS: &str = "${datasource}";
+
+/// The matchers every launchguard selector on the dashboards carries: the `job` and `instance`
+/// variables, in the one form grafana/dashboard-linter's `target-job-rule` and
+/// `target-instance-rule` accept (regex match, value literally `$job` / `$instance`). With
+/// "All" Grafana sends `.+`; a second exporter or replica then shows apart instead of doubling.
+pub const SCOPE: &str = "job=~\"$job\", instance=~\"$instance\"";
+
+/// `name{SCOPE, matchers}`: a selector of an exported or recorded metric, scoped to the
+/// dashboard's job and instance variables.
+pub fn scoped(name: &str, scope: &str, matchers: &str) -> String {
+    let all: Vec<&str> = [scope, matchers]
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .collect();
+    if all.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", all.join(", "))
+    }
+}
+
+/// A per-client expression with each client's name as the `name` label (legend `{{name}}`):
+/// clients show by name, not by id. Joined on job and instance too, so two exporters do not
+/// make the join many-to-many; every client label has an info series, so none drops out.
+fn by_name(per_client: String) -> String {
+    format!(
+        "{per_client} * on(job, instance, client) group_left(name) {}",
+        ds(&n::CLIENT_INFO, "")
+    )
+}
+
+/// A scoped selector of an exported metric.
+fn ds(def: &MetricDef, matchers: &str) -> String {
+    scoped(&def.exposed_name(), SCOPE, matchers)
+}
 
 fn datasource() -> Value {
     json!({"type": "prometheus", "uid": DS})
@@ -67,6 +103,7 @@ fn level_steps(t: Threshold) -> Value {
 
 struct Panel {
     overrides: Vec<Value>,
+    links: Vec<Value>,
     kind: Kind,
     title: &'static str,
     description: String,
@@ -80,11 +117,15 @@ struct Panel {
     /// A stat's textMode: "name" shows the series' legend (an `_info` series' label) instead
     /// of its value, which for an info series is always 1.
     text_mode: &'static str,
+    /// A stat's trend: the window (`1h`, `24h`) it is drawn over, with a sparkline and an
+    /// arrow with the change from the window's first value to its last.
+    trend: Option<&'static str>,
 }
 
 fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) -> Panel {
     Panel {
         overrides: vec![],
+        links: vec![],
         kind,
         title,
         description: String::new(),
@@ -96,6 +137,7 @@ fn panel(kind: Kind, title: &'static str, unit: &'static str, w: u32, h: u32) ->
         mappings: json!([]),
         min_max: None,
         text_mode: "auto",
+        trend: None,
     }
 }
 
@@ -127,6 +169,17 @@ impl Panel {
             "matcher": {"id": "byName", "options": legend},
             "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]
         }));
+        self
+    }
+    /// Draws the stat's direction over `window` (`1h`, `24h`): a sparkline and an arrow with the
+    /// change since the window began, red when rising (spend and usage going up is the risk).
+    fn trend(mut self, window: &'static str) -> Self {
+        self.trend = Some(window);
+        self
+    }
+    fn link(mut self, title: &str, url: String) -> Self {
+        self.links
+            .push(json!({"title": title, "url": url, "targetBlank": true}));
         self
     }
     fn range(mut self, min: f64, max: f64) -> Self {
@@ -216,7 +269,10 @@ impl Layout {
         let (ty, options) = match pn.kind {
             Kind::Stat => (
                 "stat",
-                json!({"reduceOptions": reduce, "colorMode": "value", "graphMode": "none",
+                json!({"reduceOptions": reduce, "colorMode": "value",
+                       "graphMode": if pn.trend.is_some() { "area" } else { "none" },
+                       "showPercentChange": pn.trend.is_some(),
+                       "percentChangeColorMode": "inverted",
                        "justifyMode": "auto", "orientation": "auto", "textMode": pn.text_mode}),
             ),
             Kind::BarGauge => (
@@ -239,7 +295,7 @@ impl Layout {
             }
             Kind::Table => ("table", json!({"showHeader": true, "cellHeight": "sm"})),
         };
-        self.panels.push(json!({
+        let mut out = json!({
             "id": self.id,
             "type": ty,
             "title": pn.title,
@@ -249,19 +305,123 @@ impl Layout {
             "targets": targets,
             "fieldConfig": {"defaults": defaults, "overrides": pn.overrides},
             "options": options,
-        }));
+            "links": pn.links,
+        });
+        if let Some(w) = pn.trend {
+            // The panel's own time range: the arrow always reads "since an hour / a day ago".
+            out["timeFrom"] = json!(w);
+        }
+        self.panels.push(out);
         self.x += pn.w;
         self.row_h = self.row_h.max(pn.h);
     }
 }
 
-fn dashboard(uid: &str, title: &str, description: &str, panels: Vec<Value>) -> Value {
+/// A `job` or `instance` variable as grafana/dashboard-linter's `template-job-rule` /
+/// `template-instance-rule` want it: a Prometheus query on `$datasource`, multi-select, "All"
+/// as `.+`, refreshed on time range change (`template-on-time-change-reload-rule`), its query a
+/// `label_values(...)` (`template-label-promql-rule`). Values come from the build info every
+/// launchguard exporter exports.
+fn label_variable(name: &str, label: &str, selector: &str) -> Value {
+    let query = format!("label_values({selector}, {name})");
+    json!({
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": datasource(),
+        "query": query,
+        "definition": query,
+        "current": {},
+        "hide": 0,
+        "refresh": 2,
+        "regex": "",
+        "sort": 1,
+        "options": [],
+        "includeAll": true,
+        "allValue": ".+",
+        "multi": true
+    })
+}
+
+/// Whether a PromQL expression selects metric `name` (a whole name, not a part of a longer
+/// one such as `_total` or a recording rule's `level:name:ops`).
+fn mentions(expr: &str, name: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    expr.match_indices(name).any(|(i, _)| {
+        !expr[..i].chars().next_back().is_some_and(word)
+            && !expr[i + name.len()..].chars().next().is_some_and(word)
+    })
+}
+
+/// Links panels to runbooks: the panel an alert's runbook names (where the founder confirms it)
+/// links that alert's section; a panel no runbook names and with no link of its own links every
+/// alert that reads a metric it shows. So a panel showing an alerting figure offers its action.
+fn link_runbooks(title: &str, panels: &mut [Value], alerts: &[Alert], base: &str) {
+    let link = |a: &Alert| {
+        json!({
+            "title": format!("Runbook: {}", a.name),
+            "url": runbook_url(a, base),
+            "targetBlank": true
+        })
+    };
+    let metrics: Vec<String> = n::all()
+        .map(MetricDef::exposed_name)
+        .chain(recording::names())
+        .collect();
+    for p in panels.iter_mut() {
+        let Some(links) = p["links"].as_array().cloned() else {
+            continue;
+        };
+        let confirmed: Vec<Value> = alerts
+            .iter()
+            .filter(|a| a.runbook.confirm.0 == title && p["title"] == a.runbook.confirm.1)
+            .map(link)
+            .collect();
+        let shown: Vec<&String> = metrics
+            .iter()
+            .filter(|m| {
+                p["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| mentions(t["expr"].as_str().unwrap_or(""), m))
+            })
+            .collect();
+        let reading: Vec<Value> = if confirmed.is_empty() && links.is_empty() {
+            alerts
+                .iter()
+                .filter(|a| {
+                    a.variants
+                        .iter()
+                        .any(|v| shown.iter().any(|m| mentions(&v.expr, m)))
+                })
+                .map(link)
+                .collect()
+        } else {
+            vec![]
+        };
+        p["links"] = Value::Array([links, confirmed, reading].concat());
+    }
+}
+
+fn dashboard(
+    cfg: &Config,
+    uid: &str,
+    title: &str,
+    description: &str,
+    mut panels: Vec<Value>,
+) -> Value {
+    let base = cfg.kit.runbook_base();
+    link_runbooks(title, &mut panels, &super::alerts::alerts(cfg), &base);
+    let build = n::BUILD_INFO.exposed_name();
     json!({
         "uid": uid,
         "title": title,
         "description": description,
         "tags": ["launchguard"],
-        "editable": true,
+        // Provisioned from the kit: changes belong in the render, not in Grafana's editor
+        // (dashboard-linter's `uneditable-dashboard`).
+        "editable": false,
         "graphTooltip": 1,
         "refresh": "30s",
         "schemaVersion": 39,
@@ -269,20 +429,30 @@ fn dashboard(uid: &str, title: &str, description: &str, panels: Vec<Value>) -> V
         "time": {"from": "now-24h", "to": "now"},
         "timezone": "browser",
         "annotations": {"list": []},
-        "links": [],
-        "templating": {"list": [{
-            "name": "datasource",
-            "label": "Data source",
-            "type": "datasource",
-            "query": "prometheus",
-            "current": {},
-            "hide": 0,
-            "refresh": 1,
-            "regex": "",
-            "options": [],
-            "includeAll": false,
-            "multi": false
-        }]},
+        "links": [{
+            "title": "Runbooks",
+            "type": "link",
+            "url": base,
+            "icon": "doc",
+            "targetBlank": true
+        }],
+        "templating": {"list": [
+            {
+                "name": "datasource",
+                "label": "Data source",
+                "type": "datasource",
+                "query": "prometheus",
+                "current": {},
+                "hide": 0,
+                "refresh": 1,
+                "regex": "",
+                "options": [],
+                "includeAll": false,
+                "multi": false
+            },
+            label_variable("job", "Job", &build),
+            label_variable("instance", "Instance", &format!("{build}{{job=~\"$job\"}}")),
+        ]},
         "panels": panels,
     })
 }
@@ -303,11 +473,8 @@ fn figure_panel(d: &FigureDef, t: Threshold) -> Panel {
     let m = format!("figure={}", super::alerts::quote(d.name.label()));
     const TREND: &str = "daily peak in 7 days at the 7-day trend";
     let pn = panel(Kind::TimeSeries, d.title, grafana_unit(d.unit), 6, 8)
-        .q(q(sel(&n::FIGURE_VALUE, &m), "value"))
-        .q(q(
-            format!("{}{{{m}}}", recording::figure_predict_7d()),
-            TREND,
-        ))
+        .q(q(ds(&n::FIGURE_VALUE, &m), "value"))
+        .q(q(scoped(&recording::figure_predict_7d(), SCOPE, &m), TREND))
         .dashed(TREND)
         .th(level_steps(t))
         .desc(format!(
@@ -315,7 +482,8 @@ fn figure_panel(d: &FigureDef, t: Threshold) -> Panel {
             d.help
         ));
     match d.kit.detail {
-        Some((metric, legend)) => pn.q(q(metric, legend)),
+        // The catalogue names a bare metric: scoped like every other selector.
+        Some((metric, legend)) => pn.q(q(scoped(metric, SCOPE, ""), legend)),
         None => pn,
     }
 }
@@ -324,12 +492,14 @@ pub fn founder(cfg: &Config) -> Value {
     let mut l = Layout::new();
     performance_guard(&mut l, cfg);
     cost_shield(&mut l, cfg);
+    guard(&mut l);
     resource_monitor(&mut l, cfg);
     platform_jobs(&mut l, cfg);
     strain_test(&mut l, cfg);
     alerts_firing(&mut l);
 
     dashboard(
+        cfg,
         p::FOUNDER_UID,
         p::FOUNDER,
         "Tier headroom, budgets, resource figures with thresholds and trends, strain readiness",
@@ -343,13 +513,15 @@ fn performance_guard(l: &mut Layout, cfg: &Config) {
     l.row("Performance Guard");
     l.add(
         panel(Kind::Stat, p::TIER, "none", 4, 5)
-            .q(qi(sel(&n::TIER_INFO, ""), "{{tier}}"))
+            .q(qi(ds(&n::TIER_INFO, ""), "{{tier}}"))
             .name_only()
             .desc("The tier the platform runs at, from the config."),
     );
     l.add(
         panel(Kind::Stat, p::HEALTH_LEVEL, "none", 4, 5)
-            .q(qi(super::health::overall(cfg), "health"))
+            .q(qi(super::health::overall(cfg, SCOPE), "health"))
+            // The worst of every part: its runbook is the whole list of alerts.
+            .link("Runbooks: every alert", cfg.kit.runbook_base())
             .th(steps("green", &[("orange", 1.0), ("red", 2.0)]))
             .map(json!([{"type": "value", "options": {
                 "0": {"text": "OK", "color": "green", "index": 0},
@@ -362,13 +534,20 @@ fn performance_guard(l: &mut Layout, cfg: &Config) {
     );
     l.add(
         panel(Kind::BarGauge, p::HEADROOM, "percentunit", 16, 5)
-            .q(qi(sel(&n::TIER_HEADROOM_RATIO, ""), "{{resource}}"))
+            .q(qi(ds(&n::TIER_HEADROOM_RATIO, ""), "{{resource}}"))
             .th(steps(
                 "red",
                 &[("orange", 0.0), ("green", 1.0 - k.tier_near_ratio)],
             ))
             .range(0.0, 1.0)
             .desc("Share of each tier limit still free. Orange: plan the upgrade."),
+    );
+    l.add(
+        panel(Kind::Stat, p::TIER_USAGE, "percentunit", 24, 5)
+            .q(q(ds(&n::TIER_USAGE_RATIO, ""), "{{resource}}"))
+            .th(steps("green", &[("orange", k.tier_near_ratio), ("red", 1.0)]))
+            .trend("1h")
+            .desc("Usage of each tier limit now, with the arrow and sparkline of its change over the last hour: red and up is heading for the limit."),
     );
 }
 
@@ -379,14 +558,17 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.row("Cost Shield");
     l.add(
         panel(Kind::BarGauge, p::BUDGET_USE, "percentunit", 8, 6)
-            .q(qi(sel(&n::BUDGET_USED_RATIO, ""), "{{scope}}"))
+            .q(qi(ds(&n::BUDGET_USED_RATIO, ""), "{{scope}}"))
             .th(budget_steps.clone())
             .range(0.0, 1.0)
             .desc("Spend over budget per scope (client_daily: the largest client's)."),
     );
     l.add(
         panel(Kind::BarGauge, p::BUDGET_FORECAST, "percentunit", 8, 6)
-            .q(qi(recording::budget_predict_period_end(), "{{scope}}"))
+            .q(qi(
+                scoped(&recording::budget_predict_period_end(), SCOPE, ""),
+                "{{scope}}",
+            ))
             .th(budget_steps.clone())
             .range(0.0, 1.0)
             .desc(
@@ -396,7 +578,10 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::Stat, p::BUDGET_EXHAUSTED, "dateTimeAsIso", 8, 6)
             .q(qi(
-                format!("{} * 1000", recording::budget_exhaustion()),
+                format!(
+                    "{} * 1000",
+                    scoped(&recording::budget_exhaustion(), SCOPE, "")
+                ),
                 "{{scope}}",
             ))
             .desc("When each budget runs out at the recent pace. No value: spend is flat."),
@@ -406,8 +591,8 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
             .q(qi(
                 format!(
                     "{} / on(job, instance) group_left() {}",
-                    sel(&n::COST_USD, "period=\"day\""),
-                    sel(&n::BUDGET_USD, "scope=\"daily\"")
+                    ds(&n::COST_USD, "period=\"day\""),
+                    ds(&n::BUDGET_USD, "scope=\"daily\"")
                 ),
                 "{{provider}}",
             ))
@@ -418,20 +603,88 @@ fn cost_shield(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::BarGauge, p::CLIENT_BUDGET, "percentunit", 8, 7)
             .q(qi(
-                format!("topk(10, {})", sel(&n::CLIENT_BUDGET_USED_RATIO, "")),
-                "{{client}}",
+                by_name(format!(
+                    "topk(10, {})",
+                    ds(&n::CLIENT_BUDGET_USED_RATIO, "")
+                )),
+                "{{name}}",
             ))
             .th(budget_steps)
             .range(0.0, 1.0)
             .desc("The ten clients closest to their daily budget."),
     );
     l.add(
+        panel(Kind::Stat, p::SPEND_PACE, "currencyUSD", 8, 5)
+            .q(q(
+                // The day's spend resets at midnight: the negative slope there is not a pace.
+                // Replicas read the same ledger: one exporter's sum, not theirs added.
+                format!(
+                    "clamp_min(max(sum by (job, instance) (deriv({}[1h]))), 0) * 3600",
+                    ds(&n::COST_USD, "period=\"day\"")
+                ),
+                "USD per hour",
+            ))
+            .trend("24h")
+            .desc("Spend per hour at the last hour's pace, all providers, with the arrow and sparkline of its change over the last day: red and up means the platform spends faster than a day ago."),
+    );
+    l.add(
+        panel(Kind::Stat, p::SPENT_OF_BUDGET, "currencyUSD", 16, 5)
+            .q(qi(
+                ds(&n::BUDGET_SPENT_USD, "scope=~\"daily|monthly\""),
+                "{{scope}} spent",
+            ))
+            .q(qi(
+                ds(&n::BUDGET_USD, "scope=~\"daily|monthly\""),
+                "{{scope}} budget",
+            ))
+            .desc("Dollars spent against dollars budgeted, today and this month (the budgets in force, founder overrides included). When each runs out: Budget exhausted at."),
+    );
+    l.add(
         panel(Kind::TimeSeries, "Spend (USD)", "currencyUSD", 8, 7)
             .q(q(
-                format!("sum by (period) ({})", sel(&n::COST_USD, "")),
+                format!("sum by (period) ({})", ds(&n::COST_USD, "")),
                 "{{period}} to date",
             ))
             .desc("Spend today and this month, all providers."),
+    );
+}
+
+/// The guard: what it refused and why, where it throttles, the founder's kill switches.
+fn guard(l: &mut Layout) {
+    l.row("Guard");
+    l.add(
+        panel(Kind::TimeSeries, p::GUARD_DENIALS, "opm", 12, 7)
+            .q(q(
+                format!(
+                    "sum by (decision, reason) (rate({}[$__rate_interval])) * 60",
+                    ds(&n::GUARD_DECISIONS, "decision!=\"allow\"")
+                ),
+                "{{decision}}: {{reason}}",
+            ))
+            .desc("Admissions the guard denied or throttled per minute, by reason (budget, tier limit, kill switch, store down, ...). A steady line: the platform keeps asking for what the guard refuses."),
+    );
+    l.add(
+        panel(Kind::Stat, p::GUARD_THROTTLED, "none", 6, 7)
+            .q(qi(ds(&n::GUARD_THROTTLED, ""), "{{scope}}"))
+            .th(steps("green", &[("orange", 1.0)]))
+            .map(json!([{"type": "value", "options": {
+                "0": {"text": "no", "color": "green", "index": 0},
+                "1": {"text": "THROTTLED", "color": "orange", "index": 1}
+            }}]))
+            .desc("Scopes in which the guard throttled or denied an admission during the last minute."),
+    );
+    l.add(
+        panel(Kind::Stat, p::GUARD_KILL_SWITCHES, "short", 6, 7)
+            .q(qi(
+                // Replicas share the founder's switches: one exporter's count.
+                format!(
+                    "max(count by (job, instance) ({} == 1)) or vector(0)",
+                    ds(&n::GUARD_KILL_SWITCH, "")
+                ),
+                "on",
+            ))
+            .th(steps("green", &[("red", 1.0)]))
+            .desc("Kill switches the founder has on (global, per provider or per client): every admission they cover is denied until switched off through the admin API."),
     );
 }
 
@@ -451,7 +704,7 @@ fn platform_jobs(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::BarGauge, p::SYNC_AGE, "s", 8, 6)
             .q(qi(
-                format!("time() - {}", sel(&n::CRON_LAST_SUCCESS, "")),
+                format!("time() - {}", ds(&n::CRON_LAST_SUCCESS, "")),
                 "{{cron_job}}",
             ))
             .th(stale_steps(
@@ -465,7 +718,7 @@ fn platform_jobs(l: &mut Layout, cfg: &Config) {
     );
     l.add(
         panel(Kind::BarGauge, p::CRON_FAILURES, "short", 8, 6)
-            .q(qi(sel(&n::CRON_FAILURES, ""), "{{cron_job}}"))
+            .q(qi(ds(&n::CRON_FAILURES, ""), "{{cron_job}}"))
             .th(level_steps(k.cron_failures))
             .desc("Failed runs of each pg_cron job in the last 24 hours."),
     );
@@ -474,8 +727,8 @@ fn platform_jobs(l: &mut Layout, cfg: &Config) {
             .q(qi(
                 format!(
                     "{} / {}",
-                    sel(&n::DB_CONNECTIONS, ""),
-                    sel(&n::DB_MAX_CONNECTIONS, "")
+                    ds(&n::DB_CONNECTIONS, ""),
+                    ds(&n::DB_MAX_CONNECTIONS, "")
                 ),
                 "connections",
             ))
@@ -490,7 +743,7 @@ fn strain_test(l: &mut Layout, cfg: &Config) {
     l.row("Strain Test");
     l.add(
         panel(Kind::Stat, p::STRAIN_PASS, "percentunit", 8, 5)
-            .q(qi(sel(&n::STRAIN_PASS_RATIO, ""), "{{suite}}"))
+            .q(qi(ds(&n::STRAIN_PASS_RATIO, ""), "{{suite}}"))
             .th(steps("red", &[("green", cfg.strain.upgrade_pass_ratio)]))
             .desc(format!(
                 "Share of each suite's scenarios that passed in its latest run that counts; an upgrade needs {}.",
@@ -500,14 +753,14 @@ fn strain_test(l: &mut Layout, cfg: &Config) {
     l.add(
         panel(Kind::Stat, p::STRAIN_LAST_RUN, "dateTimeFromNow", 8, 5)
             .q(qi(
-                format!("{} * 1000", sel(&n::STRAIN_LAST_RUN_TS, "")),
+                format!("{} * 1000", ds(&n::STRAIN_LAST_RUN_TS, "")),
                 "{{suite}}",
             ))
             .desc("When each suite last ran."),
     );
     l.add(
         panel(Kind::Stat, p::STRAIN_READY, "none", 8, 5)
-            .q(qi(sel(&n::TIER_UPGRADE_READY, ""), "{{target}}"))
+            .q(qi(ds(&n::TIER_UPGRADE_READY, ""), "{{target}}"))
             .map(flag("NOT READY", "READY"))
             .desc("Whether the latest suite for each target tier allows the upgrade."),
     );
@@ -534,25 +787,25 @@ pub fn exporter_health(cfg: &Config) -> Value {
     l.row("Exporter");
     l.add(
         panel(Kind::Stat, p::SOURCES_UP, "none", 6, 5)
-            .q(qi(sel(&n::SOURCE_UP, ""), "{{source}}"))
+            .q(qi(ds(&n::SOURCE_UP, ""), "{{source}}"))
             .map(flag("DOWN", "UP"))
             .desc("Whether each source's last collection succeeded."),
     );
     l.add(
         panel(Kind::Stat, p::BUILD, "none", 6, 5)
-            .q(qi(sel(&n::BUILD_INFO, ""), "{{version}} ({{revision}})"))
+            .q(qi(ds(&n::BUILD_INFO, ""), "{{version}} ({{revision}})"))
             .name_only()
             .desc("The running launchguard build; no value means Prometheus has no launchguard metrics."),
     );
     l.add(
         panel(Kind::Stat, p::CONFIG_RELOAD, "none", 6, 5)
-            .q(qi(sel(&n::CONFIG_RELOAD_OK, ""), "last reload"))
+            .q(qi(ds(&n::CONFIG_RELOAD_OK, ""), "last reload"))
             .map(flag("FAILED", "OK"))
             .desc("FAILED: the last config change was refused and the previous config keeps running; the log names the file, line and field."),
     );
     l.add(
         panel(Kind::Stat, p::FIGURES_AVAILABLE, "none", 6, 5)
-            .q(qi(sel(&n::FIGURE_AVAILABLE, ""), "{{figure}}"))
+            .q(qi(ds(&n::FIGURE_AVAILABLE, ""), "{{figure}}"))
             .map(flag("MISSING", "OK"))
             .desc("Figures whose table, column or extension is missing, or whose query failed."),
     );
@@ -560,7 +813,7 @@ pub fn exporter_health(cfg: &Config) -> Value {
     l.add(
         panel(Kind::TimeSeries, p::DATA_AGE, "s", 12, 8)
             .q(q(
-                format!("time() - {}", sel(&n::SOURCE_LAST_SUCCESS, "")),
+                format!("time() - {}", ds(&n::SOURCE_LAST_SUCCESS, "")),
                 "{{source}}",
             ))
             .th(steps(
@@ -574,7 +827,7 @@ pub fn exporter_health(cfg: &Config) -> Value {
     );
     l.add(
         panel(Kind::TimeSeries, p::COLLECT_DURATION, "s", 12, 8)
-            .q(q(sel(&n::SOURCE_DURATION, ""), "{{source}}"))
+            .q(q(ds(&n::SOURCE_DURATION, ""), "{{source}}"))
             .desc("Duration of each source's last collection attempt."),
     );
     l.add(
@@ -582,13 +835,14 @@ pub fn exporter_health(cfg: &Config) -> Value {
             .q(q(
                 format!(
                     "sum by (source, reason) (increase({}[$__rate_interval]))",
-                    sel(&n::SOURCE_ERRORS, "")
+                    ds(&n::SOURCE_ERRORS, "")
                 ),
                 "{{source}}: {{reason}}",
             ))
             .desc("Failed collections by source and reason."),
     );
     dashboard(
+        cfg,
         p::HEALTH_UID,
         p::HEALTH,
         "Sources up, data age, collection durations and errors of the launchguard exporter",

@@ -5,12 +5,14 @@
 use crate::config::Config;
 use crate::metrics::names as n;
 
-use super::alerts::sel;
+use super::dashboards::scoped;
 use super::format::promql_number;
 
 /// The parts of the health and their PromQL, each a label-free 0, 1 or 2 (0 when its series
 /// are missing, so one absent part cannot blank the stat).
-pub fn parts(cfg: &Config) -> Vec<(&'static str, String)> {
+/// `scope` is matchers every selector carries (the dashboard's job and instance variables).
+pub fn parts(cfg: &Config, scope: &str) -> Vec<(&'static str, String)> {
+    let sel = |def: &n::MetricDef, m: &str| scoped(&def.exposed_name(), scope, m);
     let ratio = sel(&n::BUDGET_USED_RATIO, "scope!=\"client_daily\"");
     let up = sel(&n::SOURCE_UP, "");
     let success = sel(&n::SOURCE_LAST_SUCCESS, "");
@@ -51,8 +53,8 @@ pub fn parts(cfg: &Config) -> Vec<(&'static str, String)> {
 }
 
 /// The stat's query: the worst part (each labelled apart, or `or` would keep only one).
-pub fn overall(cfg: &Config) -> String {
-    let parts: Vec<String> = parts(cfg)
+pub fn overall(cfg: &Config, scope: &str) -> String {
+    let parts: Vec<String> = parts(cfg, scope)
         .into_iter()
         .map(|(name, e)| {
             format!("label_replace(({e}) or vector(0), \"part\", \"{name}\", \"\", \"\")")

@@ -90,6 +90,8 @@ metrics! { CORE:
         "1 for the scope's current state (ok, alert at the alert ratio, exceeded at 100%), else 0";
     CLIENT_BUDGET_USED_RATIO = Gauge "launchguard_client_budget_used_ratio" ["client"]
         "A client's spend today over the per-client daily budget (client=\"other\": the largest of the unlabelled)";
+    CLIENT_INFO = Gauge "launchguard_client_info" ["client", "name"]
+        "The name of each client label (launchguard.clients.name, at most 64 characters; the label itself when unnamed) for joins on client; always 1";
     AI_TOKENS = Gauge "launchguard_ai_tokens" ["provider", "model", "type", "period"]
         "Tokens in the ledger by class (input is uncached input; cache classes are disjoint), for the local day or month to date";
     AI_REQUESTS = Gauge "launchguard_ai_requests" ["provider", "model", "period"]

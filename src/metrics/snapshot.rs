@@ -135,6 +135,9 @@ fn spend(e: &mut Exposition, a: &Assessment) {
     for ((client, period), cost) in &a.client_cost {
         e.set(&n::CLIENT_COST_USD, &[client, period.label()], usd(*cost));
     }
+    for (client, name) in &a.client_names {
+        e.set(&n::CLIENT_INFO, &[client, name], 1.0);
+    }
 }
 
 /// The budgets in force (the founder's overrides are what the guard enforces) and their use.

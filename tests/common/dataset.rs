@@ -197,6 +197,26 @@ pub fn assert_exact(m: &BTreeMap<String, f64>, now: DateTime<Utc>, max_connectio
         ),
         4.3
     );
+    // Clients by name (launchguard.clients.name through the client_names migration): one info
+    // series per client label, and no other.
+    for (id, name) in [("a", "A"), ("b", "B"), ("c", "C")] {
+        assert_eq!(
+            v(&format!(
+                r#"launchguard_client_info{{client="00000000-0000-0000-0000-00000000000{id}",name="{name}"}}"#
+            )),
+            1.0
+        );
+    }
+    assert_eq!(
+        m.keys()
+            .filter(|k| k.starts_with("launchguard_client_info{"))
+            .count(),
+        3,
+        "{:?}",
+        m.keys()
+            .filter(|k| k.contains("client_info"))
+            .collect::<Vec<_>>()
+    );
     let anth = |ty: &str| {
         v(&format!(
             r#"launchguard_ai_tokens{{provider="anthropic",model="claude-sonnet-4",type="{ty}",period="day"}}"#

@@ -32,6 +32,13 @@ begin
         'When the trial ends or ended (scheduled or actual); reached without conversion it expired';
     comment on column public.clients.converted_at is
         'When the client converted to a paid plan; NULL while not converted';
+    -- Already replaced (by this file, or with later columns by 20261130000003): replacing it
+    -- again with fewer columns would fail.
+    if exists (select 1 from information_schema.columns
+               where table_schema = 'launchguard' and table_name = 'clients'
+                 and column_name = 'converted_at') then
+        return;
+    end if;
     create or replace view launchguard.clients as
         select c.id::text as id,
                (c.status in ('trial', 'active')) as active,

@@ -52,9 +52,14 @@ pub const VIEWS: &[View] = &[
             c("trial_started_at", TS),
             c("trial_ended_at", TS),
             c("converted_at", TS),
+            c("name", TEXT),
+        ],
+        figures: &[
+            QueryName::ActiveClients,
+            QueryName::Trials,
+            QueryName::ClientNames,
         ],
         optional: &[],
-        figures: &[QueryName::ActiveClients, QueryName::Trials],
     },
     View {
         name: "usage_events",
@@ -799,6 +804,7 @@ mod tests {
                             "trial_started_at",
                             "trial_ended_at",
                             "converted_at",
+                            "name",
                         ]
                         .contains(&word);
                     if looks_like_column {

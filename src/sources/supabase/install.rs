@@ -35,6 +35,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../deploy/supabase/migrations/20261130000002_launchguard_trials.sql"),
     ),
     (
+        "20261130000003_launchguard_client_names.sql",
+        include_str!(
+            "../../../deploy/supabase/migrations/20261130000003_launchguard_client_names.sql"
+        ),
+    ),
+    (
         "20261130000004_launchguard_recorded_at.sql",
         include_str!(
             "../../../deploy/supabase/migrations/20261130000004_launchguard_recorded_at.sql"

@@ -41,6 +41,7 @@ pub fn default_query(q: QueryName) -> (&'static str, &'static [QueryParam]) {
         QueryName::CronJobs => (queries::CRON_JOBS, &[Now]),
         QueryName::Connections => (queries::CONNECTIONS, &[]),
         QueryName::Trials => (queries::TRIALS, &[Now]),
+        QueryName::ClientNames => (queries::CLIENT_NAMES, &[]),
     }
 }
 
@@ -231,6 +232,7 @@ impl Supabase {
             })
             .await?;
         let trials = milestone::trials(&run).await?;
+        let client_names = client_names(&run).await?;
         let usage_days = {
             let mut cache = self.milestone_cache.lock().await;
             milestone::usage_days(&run, at, &mut cache).await?
@@ -252,6 +254,7 @@ impl Supabase {
             vercel_cron,
             trials,
             usage_days,
+            client_names,
         })
     }
 
@@ -760,6 +763,14 @@ pub(super) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
 /// A count column; NULL reads as 0.
 pub(super) fn u(r: &Row, name: &str) -> Result<u64, String> {
     Ok(col::<Option<i64>>(r, name)?.unwrap_or(0).max(0) as u64)
+}
+
+/// (client id, name) of the named clients, for `launchguard_client_info`.
+async fn client_names(run: &Runner<'_>) -> Result<Fig<Vec<(String, String)>>, SourceError> {
+    run.many(QueryName::ClientNames, None, |r| {
+        Ok((text(r, "id")?, text(r, "name")?))
+    })
+    .await
 }
 
 fn text(r: &Row, name: &str) -> Result<String, String> {

@@ -150,6 +150,17 @@ from (
     where c.trial_started_at <= $1::timestamptz
 ) t";
 
+/// Each client's name (docs/supabase.md), so dashboards show clients by name rather than by id.
+/// No parameters; rows: `id text`, `name text`. Reads every client, like ACTIVE_CLIENTS (the
+/// clients table is small), but never more than 10,000 rows: only the `max_client_labels`
+/// clients with the most spend are labelled, and an unnamed one shows its id.
+pub const CLIENT_NAMES: &str = "\
+select c.id::text as id, c.name::text as name
+from launchguard.clients c
+where c.name is not null
+order by c.id
+limit 10000";
+
 /// Every default query by name, for tests and `launchguard check`.
 pub const ALL: &[(&str, &str)] = &[
     ("ACTIVE_CLIENTS", ACTIVE_CLIENTS),
@@ -162,6 +173,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("CRON_JOBS", CRON_JOBS),
     ("CONNECTIONS", CONNECTIONS),
     ("TRIALS", TRIALS),
+    ("CLIENT_NAMES", CLIENT_NAMES),
 ];
 
 // --- incremental collection (internal: not replaceable, read only when the default USAGE and

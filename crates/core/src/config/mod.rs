@@ -442,10 +442,11 @@ pub enum QueryName {
     CronJobs,
     Connections,
     Trials,
+    ClientNames,
 }
 
 impl QueryName {
-    pub const ALL: [QueryName; 10] = [
+    pub const ALL: [QueryName; 11] = [
         QueryName::ActiveClients,
         QueryName::Usage,
         QueryName::Jobs,
@@ -456,6 +457,7 @@ impl QueryName {
         QueryName::CronJobs,
         QueryName::Connections,
         QueryName::Trials,
+        QueryName::ClientNames,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -470,6 +472,7 @@ impl QueryName {
             QueryName::CronJobs => "cron_jobs",
             QueryName::Connections => "connections",
             QueryName::Trials => "trials",
+            QueryName::ClientNames => "client_names",
         }
     }
 }

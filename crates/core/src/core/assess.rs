@@ -31,6 +31,8 @@ use crate::figures::{CronJobRow, DbFigures, Fig, Figures, JobFigures, UsageRow};
 pub const NO_CLIENT: &str = "none";
 /// The label that collects clients past `max_client_labels`.
 pub const OTHER_CLIENT: &str = OTHER;
+/// A client's name is data: shown as a label value, it is cut to this many characters.
+pub const CLIENT_NAME_CHARS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Period {
@@ -125,6 +127,11 @@ pub struct Assessment {
     /// Each labelled client's daily budget use under its budget in force; `other` holds the
     /// largest of the rest.
     pub client_budget_ratio: BTreeMap<String, f64>,
+    /// Each client label's name (`launchguard_client_info`): every label of `client_cost` and
+    /// `client_budget_ratio`, so a dashboard join on it drops no client. The name from
+    /// `launchguard.clients` cut to `CLIENT_NAME_CHARS`, else the label itself (no name read,
+    /// `none`, `other`).
+    pub client_names: BTreeMap<String, String>,
     pub budgets: Vec<BudgetStatus>,
     pub figures: Vec<FigureStatus>,
     pub visual_risk: Option<VisualRisk>,
@@ -248,6 +255,7 @@ pub fn assess(
         ("bucket", storage.buckets_folded),
         ("cron_job", cron_folded),
     ]);
+    let client_names = client_names(db, &clients.cost, &budgets.client_ratio);
     let readiness = readiness::assess(cfg, figures.strain.as_ref(), now);
     let milestone = milestone::assess(cfg, figures, controls, &readiness, now);
     Assessment {
@@ -262,6 +270,7 @@ pub fn assess(
         cost_total: spend.cost_total,
         client_cost: clients.cost,
         client_budget_ratio: budgets.client_ratio,
+        client_names,
         budgets: budgets.scopes,
         figures: figure_statuses(cfg, &basis),
         visual_risk,
@@ -412,6 +421,34 @@ impl Clients {
         let folded = kept.folded;
         Clients { kept, cost, folded }
     }
+}
+
+/// The name of every client label in use: only labelled clients (already capped at
+/// `max_client_labels` plus `other`) get one, so the names add no series of their own.
+fn client_names(
+    db: Option<&DbFigures>,
+    cost: &BTreeMap<(String, Period), Decimal>,
+    ratio: &BTreeMap<String, f64>,
+) -> BTreeMap<String, String> {
+    let read: HashMap<&str, &str> = db
+        .and_then(|d| d.client_names.as_ref().ok())
+        .into_iter()
+        .flatten()
+        .map(|(id, name)| (id.as_str(), name.as_str()))
+        .collect();
+    cost.keys()
+        .map(|(c, _)| c)
+        .chain(ratio.keys())
+        .map(|c| {
+            let name = match read.get(c.as_str()) {
+                Some(n) if !n.trim().is_empty() && c != NO_CLIENT && c != OTHER_CLIENT => {
+                    n.trim().chars().take(CLIENT_NAME_CHARS).collect()
+                }
+                _ => c.clone(),
+            };
+            (c.clone(), name)
+        })
+        .collect()
 }
 
 fn label(kept: &Kept<String>, id: &String) -> String {
@@ -632,6 +669,49 @@ mod tests {
             visual_mean_processing_seconds: Some(30.0),
         });
         d
+    }
+
+    /// Every client label has a name: the read one (trimmed, cut to CLIENT_NAME_CHARS), the
+    /// label itself when unnamed, unread or folded into `other`; names of clients that are not
+    /// labels add nothing.
+    #[test]
+    fn client_names_cover_every_client_label_and_are_capped() {
+        let mut d = figures();
+        let long = "x".repeat(CLIENT_NAME_CHARS + 10);
+        d.client_names = Ok(vec![
+            ("a".into(), format!(" {long} ")),
+            ("b".into(), "  ".into()),
+            ("zz".into(), "Not a label".into()),
+        ]);
+        let a = at(&Config::default(), Some(&d));
+        let want = BTreeMap::from([
+            ("a".to_string(), "x".repeat(CLIENT_NAME_CHARS)),
+            ("b".to_string(), "b".to_string()),
+            ("c".to_string(), "c".to_string()),
+        ]);
+        assert_eq!(a.client_names, want);
+        // Capped at two labels: c (20.00 this month) and a (4.50) keep theirs, b is `other`.
+        let cfg = Config {
+            max_client_labels: 2,
+            ..Config::default()
+        };
+        let a = at(&cfg, Some(&d));
+        let want = BTreeMap::from([
+            ("a".to_string(), "x".repeat(CLIENT_NAME_CHARS)),
+            ("c".to_string(), "c".to_string()),
+            (OTHER_CLIENT.to_string(), OTHER_CLIENT.to_string()),
+        ]);
+        assert_eq!(a.client_names, want);
+        for (c, _) in a.client_cost.keys() {
+            assert!(a.client_names.contains_key(c), "{c} has no name");
+        }
+        // Unreadable names: every label shows as itself.
+        d.client_names = Err(crate::figures::Unavailable {
+            reason: "column name does not exist".into(),
+        });
+        let a = at(&cfg, Some(&d));
+        assert!(a.client_names.iter().all(|(k, v)| k == v));
+        assert!(!a.client_names.is_empty());
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub struct DbFigures {
     /// The closed local days before today that the milestone's stability window covers,
     /// oldest first (today is `usage_today`).
     pub usage_days: Fig<Vec<DayUsage>>,
+    /// (client id, name) from `launchguard.clients`: the dashboards show clients by name.
+    pub client_names: Fig<Vec<(String, String)>>,
 }
 
 impl DbFigures {
@@ -150,6 +152,7 @@ impl DbFigures {
             vercel_cron: None,
             trials: Err(u()),
             usage_days: Err(u()),
+            client_names: Err(u()),
         }
     }
 
@@ -171,6 +174,7 @@ impl DbFigures {
             ("connections", r(&self.connections)),
             ("trials", r(&self.trials)),
             ("usage_days", r(&self.usage_days)),
+            ("client_names", r(&self.client_names)),
         ];
         if let Some(c) = &self.vercel_cron {
             v.push(("vercel_cron", r(c)));
