@@ -188,14 +188,23 @@ fn amtool_accepts_the_config_and_routes_each_severity() {
             ],
         );
         route(&am, alertmanager::DASHBOARD_ONLY, &["alertname=Unlabelled"]);
-        // A budget the hard stop holds is paged once (no RESOLVED text), every client in one
-        // notification; its warning is the daily email.
+        // The platform's budget used up is paged once (no RESOLVED text); a client's budget
+        // used up is emailed, every client in one notification; the warnings are emails.
+        route(
+            &am,
+            alertmanager::HARD_STOP,
+            &[
+                "alertname=LaunchguardBudget",
+                "resource=daily",
+                "severity=critical",
+            ],
+        );
+        route(
+            &am,
+            alertmanager::WARNING,
+            &["alertname=LaunchguardClientBudget", "severity=critical"],
+        );
         for alert in ["LaunchguardBudget", "LaunchguardClientBudget"] {
-            route(
-                &am,
-                alertmanager::HARD_STOP,
-                &[&format!("alertname={alert}"), "severity=critical"],
-            );
             route(
                 &am,
                 alertmanager::WARNING,

@@ -20,9 +20,14 @@ pub const CRITICAL: &str = "founder-sms-and-email";
 /// Critical alerts of a hard-stop state (a budget the guard now enforces): the SMS is sent once,
 /// with no RESOLVED text at midnight; the email keeps both.
 pub const HARD_STOP: &str = "founder-sms-once-and-email";
-/// The alerts whose critical state the guard's hard stop holds until the period ends: paged once
-/// a day at most, and all clients of one severity in one notification.
+/// The alerts whose critical state the guard's hard stop holds until the period ends: one
+/// notification per alert and severity (every client in it), repeated once a day at most.
 pub const HARD_STOP_ALERTS: [&str; 2] = ["LaunchguardBudget", "LaunchguardClientBudget"];
+/// The one hard-stop alert that pages: the platform's daily or monthly budget used up stops
+/// every client's AI. A client's own budget used up stops that client only, the guard working
+/// as designed, so it is emailed, not texted: a group re-notifies each time a client joins it,
+/// and three clients at their cap in an afternoon were three texts (tests/kit_replay.rs).
+pub const PAGED_HARD_STOP: &str = HARD_STOP_ALERTS[0];
 /// The dead-man's-switch service that the always-firing Watchdog pings.
 pub const HEARTBEAT: &str = "heartbeat";
 
@@ -197,7 +202,8 @@ pub fn config(cfg: &Config) -> AlertmanagerConfig {
                 ),
                 Route {
                     // The hard stop keeps these on until the period ends: one notification per
-                    // alert and severity (every client in it), the SMS once a day at most.
+                    // alert and severity (every client in it), repeated once a day at most; only
+                    // the platform's budget texts, and never a RESOLVED.
                     receiver: DASHBOARD_ONLY.into(),
                     matchers: vec![matcher("alertname", "=~", &HARD_STOP_ALERTS.join("|"))],
                     group_by: vec!["alertname".into()],
@@ -205,7 +211,15 @@ pub fn config(cfg: &Config) -> AlertmanagerConfig {
                     group_interval: None,
                     repeat_interval: "24h".into(),
                     routes: vec![
-                        leaf(HARD_STOP, sev("critical"), "24h".into()),
+                        leaf(
+                            HARD_STOP,
+                            vec![
+                                matcher("alertname", "=", PAGED_HARD_STOP),
+                                matcher("severity", "=", "critical"),
+                            ],
+                            "24h".into(),
+                        ),
+                        leaf(WARNING, sev("critical"), "24h".into()),
                         leaf(WARNING, sev("warning"), "24h".into()),
                     ],
                 },
@@ -362,7 +376,19 @@ mod tests {
             "every client in one notification"
         );
         assert_eq!(stop.routes[0].receiver, HARD_STOP);
+        assert_eq!(
+            stop.routes[0].matchers,
+            ["alertname=\"LaunchguardBudget\"", "severity=\"critical\""]
+        );
         assert_eq!(stop.routes[0].repeat_interval, "24h");
+        assert_eq!(
+            (
+                stop.routes[1].receiver.as_str(),
+                stop.routes[1].matchers.as_slice()
+            ),
+            (WARNING, ["severity=\"critical\"".to_string()].as_slice()),
+            "a client's budget used up is emailed"
+        );
         let once = c.receivers.iter().find(|r| r.name == HARD_STOP).unwrap();
         assert!(!once.sns_configs[0].send_resolved, "no RESOLVED text");
         assert!(once.email_configs[0].send_resolved);

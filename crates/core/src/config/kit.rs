@@ -40,7 +40,9 @@ pub enum KitSignal {
     KillSwitchOn,
     LedgerDrift,
     OpenrouterCredits,
+    OpenrouterKeyLimit,
     ElevenlabsQuota,
+    ElevenlabsDrift,
 }
 
 /// Every alert of the kit, one per signal: one per catalogue figure, then the kit's own. Its
@@ -160,8 +162,15 @@ pub struct KitRules {
     pub ledger_drift_ratio: f64,
     /// Dollars left on the OpenRouter account (warning, then critical as they fall).
     pub openrouter_credits_usd: Threshold,
+    /// Share of the OpenRouter key's own spending limit still left (warning, then critical as
+    /// it falls): OpenRouter refuses the key's requests at 0.
+    pub openrouter_key_limit_left_ratio: Threshold,
     /// Share of the ElevenLabs billing period's character quota used.
     pub elevenlabs_quota_ratio: Threshold,
+    /// ElevenLabs drift (its characters over the billing period against the ledger's, at
+    /// `ledger_drift_ratio`) counts once the period has billed at least this many characters:
+    /// early in a period a few characters are a large share.
+    pub elevenlabs_drift_characters: u64,
     /// Budget used share forecast at the period's end (predict_linear) that warns.
     pub budget_forecast_ratio: f64,
 }
@@ -195,10 +204,15 @@ impl Default for KitRules {
                 warning: 20.0,
                 critical: 5.0,
             },
+            openrouter_key_limit_left_ratio: Threshold {
+                warning: 0.2,
+                critical: 0.05,
+            },
             elevenlabs_quota_ratio: Threshold {
                 warning: 0.8,
                 critical: 0.95,
             },
+            elevenlabs_drift_characters: 10_000,
             budget_forecast_ratio: 1.0,
         }
     }
@@ -446,7 +460,7 @@ mod tests {
     fn every_signal_reads_back_from_its_key() {
         use super::{KitSignal, Signal};
         let all: Vec<Signal> = Signal::all().collect();
-        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 20);
+        assert_eq!(all.len(), crate::catalogue::FIGURES.len() + 22);
         for s in &all {
             assert_eq!(s.key().parse::<Signal>(), Ok(*s));
         }

@@ -297,6 +297,25 @@ fn validate_provider_rules(bad: &mut impl FnMut(&str, &str), r: &super::kit::Kit
             "must be between 0 and the warning (it fires as the credits fall)",
         );
     }
+    let key = r.openrouter_key_limit_left_ratio;
+    if !(0.0..=1.0).contains(&key.warning) {
+        bad(
+            "rules.openrouter_key_limit_left_ratio.warning",
+            "must be between 0 and 1",
+        );
+    }
+    if !(0.0..=1.0).contains(&key.critical) || key.critical > key.warning {
+        bad(
+            "rules.openrouter_key_limit_left_ratio.critical",
+            "must be between 0 and the warning (it fires as the limit's share left falls)",
+        );
+    }
+    if r.elevenlabs_drift_characters > 1_000_000_000_000 {
+        bad(
+            "rules.elevenlabs_drift_characters",
+            "must be at most 1000000000000",
+        );
+    }
     if r.elevenlabs_quota_ratio.critical > 1.0 {
         bad("rules.elevenlabs_quota_ratio.critical", "must be at most 1");
     }
@@ -486,6 +505,7 @@ mod tests {
         c.kit.rules.ledger_drift_usd = f64::NAN;
         c.kit.rules.ledger_drift_ratio = 1.5;
         c.kit.rules.openrouter_credits_usd.critical = 30.0;
+        c.kit.rules.openrouter_key_limit_left_ratio.critical = 0.5;
         c.kit.rules.elevenlabs_quota_ratio.critical = 1.2;
         c.kit.rules.budget_forecast_ratio = 0.0;
         let fields: Vec<String> = validate(&c).into_iter().map(|(f, _)| f).collect();
@@ -495,6 +515,7 @@ mod tests {
                 "kit.rules.ledger_drift_usd",
                 "kit.rules.ledger_drift_ratio",
                 "kit.rules.openrouter_credits_usd.critical",
+                "kit.rules.openrouter_key_limit_left_ratio.critical",
                 "kit.rules.elevenlabs_quota_ratio.critical",
                 "kit.rules.budget_forecast_ratio",
             ]
