@@ -211,7 +211,8 @@ tables as (
 select now() as now,
        least(now(),
              (select min(a.xact_start) from pg_catalog.pg_stat_activity a
-              where a.xact_start is not null),
+              where a.xact_start is not null
+                and a.backend_type in ('client backend', 'background worker')),
              (select min(p.prepared) from pg_catalog.pg_prepared_xacts p)) as horizon,
        (pg_catalog.pg_has_role('pg_read_all_stats', 'usage')
         or (select rolsuper from pg_catalog.pg_roles where rolname = current_user)) as sees_all,
