@@ -10,7 +10,8 @@
 #
 # Environment: LAUNCHGUARD_DEV_DB_DIR (default ${TMPDIR:-/tmp}/launchguard-dev-db),
 #              LAUNCHGUARD_PG_BINDIR (default: /usr/lib/postgresql/15/bin or `pg_config --bindir`),
-#              LAUNCHGUARD_DEV_DB_SEED=0 to skip the sample data.
+#              LAUNCHGUARD_DEV_DB_SEED=0 to skip the sample data,
+#              LAUNCHGUARD_DEV_DB_PRELOAD=pg_stat_statements to preload more (on a fresh directory).
 # Needs (Debian 12): apt-get install -y postgresql-15 postgresql-15-cron
 # When run as root, the server runs as the `postgres` system user (or `nobody`): PostgreSQL
 # refuses to run as root.
@@ -90,7 +91,7 @@ cmd_start() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$sock'
-shared_preload_libraries = 'pg_cron'
+shared_preload_libraries = 'pg_cron${LAUNCHGUARD_DEV_DB_PRELOAD:+,$LAUNCHGUARD_DEV_DB_PRELOAD}'
 cron.database_name = '$db'
 cron.use_background_workers = on
 max_worker_processes = 16

@@ -416,6 +416,17 @@ fn row_level_security_never_turns_into_zero() {
         m.get(r#"launchguard_source_up{source="supabase"}"#) == Some(&1.0)
     });
     dataset::assert_exact(&m, now, max_connections);
+    // The incremental ledger's watermark follows the oldest open transaction of any role: the
+    // reader (NOINHERIT) sees only its own sessions, the migration owner's function sees all.
+    assert_eq!(
+        pg.psql_as(
+            "launchguard_reader",
+            "select sees_all from launchguard.transaction_horizon()"
+        )
+        .trim(),
+        "t",
+        "postgres, the owner of launchguard.transaction_horizon(), sees every session"
+    );
     // The guard decides from the ledger it reads: the dataset's 3,611,000 tokens today are over
     // the soft launch tier's daily token limit.
     assert_eq!(

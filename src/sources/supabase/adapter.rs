@@ -29,6 +29,8 @@ pub struct Column {
 pub struct View {
     pub name: &'static str,
     pub columns: &'static [Column],
+    /// Columns the figures do without, at a cost `check --connect` names when they are absent.
+    pub optional: &'static [(Column, &'static str)],
     pub figures: &'static [QueryName],
 }
 
@@ -57,6 +59,7 @@ pub const VIEWS: &[View] = &[
             QueryName::Trials,
             QueryName::ClientNames,
         ],
+        optional: &[],
     },
     View {
         name: "usage_events",
@@ -73,6 +76,11 @@ pub const VIEWS: &[View] = &[
             c("requests", BIGINT),
             c("cost_usd", "numeric"),
         ],
+        optional: &[(
+            c("recorded_at", TS),
+            "without it the whole day's ledger is read every cycle instead of only the rows \
+             recorded since the last one (docs/supabase.md#incremental-collection)",
+        )],
         figures: &[QueryName::Usage],
     },
     View {
@@ -84,6 +92,7 @@ pub const VIEWS: &[View] = &[
             c("started_at", TS),
             c("finished_at", TS),
         ],
+        optional: &[],
         figures: &[QueryName::Jobs],
     },
     View {
@@ -102,6 +111,7 @@ pub const VIEWS: &[View] = &[
             c("lat_le_5000", BIGINT),
             c("lat_le_inf", BIGINT),
         ],
+        optional: &[],
         figures: &[QueryName::Traffic, QueryName::Bandwidth],
     },
 ];
@@ -306,16 +316,24 @@ async fn check_columns(
         )
         .await
         .map_err(lost)?;
-    for want in v.columns {
+    let optional = v.optional.iter().map(|(c, cost)| (c, Some(*cost)));
+    for (want, cost) in v.columns.iter().map(|c| (c, None)).chain(optional) {
         match cols
             .iter()
             .find(|r| r.get::<_, String>("name") == want.name)
         {
-            None => out.push(Finding::new(
-                subject,
-                "error",
-                format!("has no column `{}` ({})", want.name, want.ty),
-            )),
+            None => out.push(match cost {
+                None => Finding::new(
+                    subject,
+                    "error",
+                    format!("has no column `{}` ({})", want.name, want.ty),
+                ),
+                Some(cost) => Finding::new(
+                    subject,
+                    "warning",
+                    format!("has no column `{}` ({}): {cost}", want.name, want.ty),
+                ),
+            }),
             Some(r) => {
                 let ty: String = r.get("ty");
                 if ty != want.ty {

@@ -40,6 +40,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
             "../../../deploy/supabase/migrations/20261130000003_launchguard_client_names.sql"
         ),
     ),
+    (
+        "20261130000004_launchguard_recorded_at.sql",
+        include_str!(
+            "../../../deploy/supabase/migrations/20261130000004_launchguard_recorded_at.sql"
+        ),
+    ),
 ];
 
 /// With `vercel_drain.enabled`: `launchguard.traffic_minutely` over the drain's minutes where no

@@ -59,7 +59,7 @@ pub(super) struct Cache {
     closed: HashMap<Range, (Instant, Vec<UsageRow>)>,
 }
 
-fn utc_day_start(t: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn utc_day_start(t: DateTime<Utc>) -> DateTime<Utc> {
     t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
 }
 

@@ -4,10 +4,12 @@
 //! such a query fails instead of returning fewer rows).
 
 pub mod adapter;
+mod incremental;
 pub mod install;
 pub mod ledger_ranges;
 pub mod milestone;
 pub mod queries;
+pub mod slices;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,7 +86,16 @@ pub struct Supabase {
     ledger_requests: Arc<ledger_ranges::LedgerRequests>,
     ledger_cache: tokio::sync::Mutex<ledger_ranges::Cache>,
     milestone_cache: tokio::sync::Mutex<milestone::Cache>,
+    incremental: tokio::sync::Mutex<incremental::Incremental>,
 }
+
+/// What `ledger_and_jobs` reads: usage today, this month, the requested ranges, the jobs.
+type LedgerAndJobs = (
+    Fig<Vec<UsageRow>>,
+    Fig<Vec<UsageRow>>,
+    Vec<LedgerRange>,
+    Fig<JobFigures>,
+);
 
 impl Default for Supabase {
     fn default() -> Self {
@@ -100,6 +111,7 @@ impl Supabase {
             ledger_requests: Arc::default(),
             ledger_cache: tokio::sync::Mutex::default(),
             milestone_cache: tokio::sync::Mutex::default(),
+            incremental: tokio::sync::Mutex::default(),
         }
     }
 
@@ -183,23 +195,8 @@ impl Supabase {
         let active_clients = run
             .one(QueryName::ActiveClients, None, |r| u(r, "active"))
             .await?;
-        let usage_today = run
-            .many(
-                QueryName::Usage,
-                Some((at.day_start, at.next_day_start)),
-                usage_row,
-            )
-            .await?;
-        let usage_month = match &usage_today {
-            Ok(today) => match self.closed_days(&run, at).await? {
-                Ok(mut closed) => {
-                    closed.extend(today.iter().cloned());
-                    Ok(closed)
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e.clone()),
-        };
+        let (usage_today, usage_month, ledger_ranges, jobs) =
+            self.ledger_and_jobs(&run, at).await?;
         // The guard's spend rate: the same ledger query over the last 15 minutes.
         let usage_last_15m = run
             .many(
@@ -208,13 +205,6 @@ impl Supabase {
                 usage_row,
             )
             .await?;
-        let jobs = if cfg.jobs_from.reads_table() {
-            run.one(QueryName::Jobs, None, job_figures).await?
-        } else {
-            Err(Unavailable {
-                reason: "jobs_from is bullmq: the jobs view is not read".into(),
-            })
-        };
         let traffic = run.one(QueryName::Traffic, None, traffic_figures).await?;
         let bandwidth_today_bytes = run
             .one(QueryName::Bandwidth, None, |r| u(r, "bytes"))
@@ -241,11 +231,6 @@ impl Supabase {
                 })
             })
             .await?;
-        let ledger_ranges = {
-            let requests = self.ledger_requests.ranges();
-            let mut cache = self.ledger_cache.lock().await;
-            ledger_ranges::read(&run, at, &usage_today, &requests, &mut cache).await?
-        };
         let trials = milestone::trials(&run).await?;
         let client_names = client_names(&run).await?;
         let usage_days = {
@@ -271,6 +256,69 @@ impl Supabase {
             usage_days,
             client_names,
         })
+    }
+
+    /// Today's and this month's ledger, the requested UTC ranges and the job figures: kept
+    /// between cycles and advanced incrementally when the view and config allow, else read
+    /// whole.
+    async fn ledger_and_jobs(
+        &self,
+        run: &Runner<'_>,
+        at: Instants,
+    ) -> Result<LedgerAndJobs, SourceError> {
+        let cfg = run.cfg;
+        // The ledger and the jobs created today, kept between cycles when they can be.
+        let ledger_kept = incremental::ledger_allowed(cfg);
+        let jobs_kept = incremental::jobs_allowed(cfg);
+        let probe = if ledger_kept || jobs_kept {
+            incremental::Incremental::probe(run).await?
+        } else {
+            None
+        };
+        let requests = self.ledger_requests.ranges();
+        let mut inc = self.incremental.lock().await;
+        let kept = match &probe {
+            Some(p) if ledger_kept => inc.usage(run, p, at, &requests).await?,
+            _ => None,
+        };
+        let (usage_today, usage_month, ledger_ranges) = match kept {
+            Some(k) => (k.today, k.month, k.ranges),
+            None => {
+                let today = run
+                    .many(
+                        QueryName::Usage,
+                        Some((at.day_start, at.next_day_start)),
+                        usage_row,
+                    )
+                    .await?;
+                let month = match &today {
+                    Ok(today) => match self.closed_days(run, at).await? {
+                        Ok(mut closed) => {
+                            closed.extend(today.iter().cloned());
+                            Ok(closed)
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e.clone()),
+                };
+                let ranges = {
+                    let mut cache = self.ledger_cache.lock().await;
+                    ledger_ranges::read(run, at, &today, &requests, &mut cache).await?
+                };
+                (today, month, ranges)
+            }
+        };
+        let jobs = if !cfg.jobs_from.reads_table() {
+            Err(Unavailable {
+                reason: "jobs_from is bullmq: the jobs view is not read".into(),
+            })
+        } else {
+            match &probe {
+                Some(p) if jobs_kept => inc.jobs(run, p, at).await?,
+                _ => run.one(QueryName::Jobs, None, job_figures).await?,
+            }
+        };
+        Ok((usage_today, usage_month, ledger_ranges, jobs))
     }
 
     /// Usage of the closed days of this month, from cache unless a day passed or it is stale.
@@ -436,7 +484,17 @@ impl Runner<'_> {
     ) -> Result<Fig<Vec<Row>>, SourceError> {
         let refs: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        match self.client.query(sql, &refs).await {
+        self.run_with(q, sql, &refs).await
+    }
+
+    /// Runs `sql` with any parameters; failures are reported as `q`'s (the figure it feeds).
+    async fn run_with(
+        &self,
+        q: QueryName,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Fig<Vec<Row>>, SourceError> {
+        match self.client.query(sql, params).await {
             Ok(rows) => Ok(Ok(rows)),
             Err(e)
                 if e.is_closed()
@@ -695,12 +753,15 @@ pub(crate) fn tls_connector(
 // --- row readers: a wrong column type in a replaced query names the column ---------------------
 
 /// A column by name, its type error naming the column.
-fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, name: &str) -> Result<T, String> {
+pub(super) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
+    r: &'a Row,
+    name: &str,
+) -> Result<T, String> {
     r.try_get(name).map_err(|e| format!("column `{name}`: {e}"))
 }
 
 /// A count column; NULL reads as 0.
-fn u(r: &Row, name: &str) -> Result<u64, String> {
+pub(super) fn u(r: &Row, name: &str) -> Result<u64, String> {
     Ok(col::<Option<i64>>(r, name)?.unwrap_or(0).max(0) as u64)
 }
 

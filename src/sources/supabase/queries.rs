@@ -175,3 +175,141 @@ pub const ALL: &[(&str, &str)] = &[
     ("TRIALS", TRIALS),
     ("CLIENT_NAMES", CLIENT_NAMES),
 ];
+
+// --- incremental collection (internal: not replaceable, read only when the default USAGE and
+// JOBS queries are in force; docs/supabase.md#incremental-collection) ----------------------------
+
+/// What the incremental ledger needs to know before it reads: the server's clock, the start of
+/// the oldest transaction still open (no row it writes can carry an earlier `recorded_at`),
+/// whether this role sees every session's (member of `pg_read_all_stats`), whether
+/// `launchguard.usage_events` offers `recorded_at`, and a fingerprint of the update and delete
+/// counters of the tables behind it (and their files: a TRUNCATE swaps them), so settled rows
+/// are read again only when something may have changed them. `checkable` is false when the
+/// view reads something those counters do not cover (a foreign table, a function).
+pub const LEDGER_PROBE: &str = "\
+with recursive views(relid) as (
+    select c.oid from pg_catalog.pg_class c
+    where c.oid = pg_catalog.to_regclass('launchguard.usage_events')
+    union
+    select d.refobjid from views
+    join pg_catalog.pg_rewrite rw on rw.ev_class = views.relid
+    join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_rewrite'::regclass
+         and d.objid = rw.oid and d.refclassid = 'pg_catalog.pg_class'::regclass
+         and d.refobjid <> views.relid
+),
+deps as (
+    select c.oid, c.relkind from views v join pg_catalog.pg_class c on c.oid = v.relid
+    where c.relkind <> 'v'
+),
+tables as (
+    -- pg_partition_tree returns no row for a table that is not partitioned.
+    select deps.oid as relid from deps where deps.relkind = 'r'
+    union
+    select t.relid from deps, lateral pg_catalog.pg_partition_tree(deps.oid::regclass) t
+    where deps.relkind = 'p'
+)
+select now() as now,
+       least(now(),
+             (select min(a.xact_start) from pg_catalog.pg_stat_activity a
+              where a.xact_start is not null
+                and a.backend_type in ('client backend', 'background worker')),
+             (select min(p.prepared) from pg_catalog.pg_prepared_xacts p)) as horizon,
+       (pg_catalog.pg_has_role('pg_read_all_stats', 'usage')
+        or (select rolsuper from pg_catalog.pg_roles where rolname = current_user)) as sees_all,
+       pg_catalog.to_regprocedure('launchguard.transaction_horizon()') is not null
+           and pg_catalog.has_function_privilege('launchguard.transaction_horizon()', 'execute')
+           as has_horizon,
+       exists (select 1 from pg_catalog.pg_attribute a
+               where a.attrelid = pg_catalog.to_regclass('launchguard.usage_events')
+                 and a.attname = 'recorded_at' and not a.attisdropped
+                 and a.atttypid = 'timestamptz'::regtype) as has_recorded_at,
+       (exists (select 1 from deps)
+        and not exists (select 1 from deps where relkind not in ('r', 'p'))) as checkable,
+       coalesce((select string_agg(s.relid::text || ':' || (s.n_tup_upd + s.n_tup_del)::text
+                                   || ':' || coalesce(pg_catalog.pg_relation_filenode(s.relid)::text, ''),
+                                   ',' order by s.relid)
+                 from pg_catalog.pg_stat_all_tables s
+                 where s.relid in (select relid from tables)), '') as changes";
+
+/// The oldest open transaction's start as the migration's owner sees it (the reader, NOINHERIT,
+/// sees only its own sessions' in pg_stat_activity). Read when LEDGER_PROBE finds the function.
+pub const TRANSACTION_HORIZON: &str = "\
+select h.horizon, h.sees_all from launchguard.transaction_horizon() h";
+
+/// The ledger rows recorded at or after $1 (the previous watermark), grouped like USAGE and
+/// also by the slice their `occurred_at` falls in (`width_bucket` over the bounds $2) and by
+/// whether they were recorded before $3 (the new watermark: settled). $4, $5: the first and
+/// last bound. Reads the rows of one cycle through an index on `recorded_at`.
+pub const USAGE_DELTA: &str = "\
+select width_bucket(e.occurred_at, $2::timestamptz[]) as bucket,
+       (e.recorded_at < $3::timestamptz) as settled,
+       e.client_id::text as client_id,
+       e.provider,
+       e.model,
+       (e.cost_usd is not null) as priced,
+       count(*)::bigint as rows,
+       coalesce(sum(e.input_tokens), 0)::bigint as input_tokens,
+       coalesce(sum(e.output_tokens), 0)::bigint as output_tokens,
+       coalesce(sum(e.cache_read_tokens), 0)::bigint as cache_read_tokens,
+       coalesce(sum(e.cache_write_tokens), 0)::bigint as cache_write_tokens,
+       coalesce(sum(e.characters), 0)::bigint as characters,
+       coalesce(sum(e.requests), 0)::bigint as requests,
+       coalesce(sum(e.cost_usd), 0)::numeric as cost_usd
+from launchguard.usage_events e
+where e.recorded_at >= $1::timestamptz
+  and e.occurred_at >= $4::timestamptz
+  and e.occurred_at < $5::timestamptz
+group by 1, 2, 3, 4, 5, 6";
+
+/// One chunk of a slice's settled rows: `occurred_at` in [$1, $2), recorded before $3, grouped
+/// like USAGE. Reads the chunk's range through the `occurred_at` index.
+pub const USAGE_CHUNK: &str = "\
+select e.client_id::text as client_id,
+       e.provider,
+       e.model,
+       (e.cost_usd is not null) as priced,
+       count(*)::bigint as rows,
+       coalesce(sum(e.input_tokens), 0)::bigint as input_tokens,
+       coalesce(sum(e.output_tokens), 0)::bigint as output_tokens,
+       coalesce(sum(e.cache_read_tokens), 0)::bigint as cache_read_tokens,
+       coalesce(sum(e.cache_write_tokens), 0)::bigint as cache_write_tokens,
+       coalesce(sum(e.characters), 0)::bigint as characters,
+       coalesce(sum(e.requests), 0)::bigint as requests,
+       coalesce(sum(e.cost_usd), 0)::numeric as cost_usd
+from launchguard.usage_events e
+where e.occurred_at >= $1::timestamptz
+  and e.occurred_at < $2::timestamptz
+  and e.recorded_at < $3::timestamptz
+group by e.client_id, e.provider, e.model, (e.cost_usd is not null)";
+
+/// JOBS without `visual_today`, which the incremental count keeps (VISUAL_CREATED). $1 now.
+pub const JOBS_NOW: &str = "\
+select
+    (select count(*) from launchguard.jobs
+      where status = 'queued')::bigint as queued,
+    (select count(*) from launchguard.jobs
+      where status = 'running')::bigint as running,
+    (select count(*) from launchguard.jobs
+      where status = 'queued' and kind = 'visual')::bigint as visual_queued,
+    f.failed::bigint as visual_failed_last_hour,
+    f.finished::bigint as visual_finished_last_hour,
+    f.mean_seconds::double precision as visual_mean_processing_seconds
+from (
+    select count(*) filter (where status = 'failed') as failed,
+           count(*) as finished,
+           avg(extract(epoch from finished_at - started_at)) as mean_seconds
+    from launchguard.jobs
+    where kind = 'visual'
+      and finished_at is not null
+      and status in ('succeeded', 'failed')
+      and finished_at >= $1::timestamptz - interval '1 hour'
+      and finished_at < $1::timestamptz
+) f";
+
+/// Visual jobs created at or after $1, and how many of them before $2 (the watermark).
+pub const VISUAL_CREATED: &str = "\
+select count(*) filter (where j.created_at < $2::timestamptz)::bigint as settled,
+       count(*)::bigint as created
+from launchguard.jobs j
+where j.kind = 'visual'
+  and j.created_at >= $1::timestamptz";

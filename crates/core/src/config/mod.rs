@@ -395,8 +395,16 @@ pub struct Database {
     pub pool_size: usize,
     /// Extra CA certificate (PEM) trusted for TLS, e.g. Supabase's root CA.
     pub ca_file: Option<PathBuf>,
-    /// How often the closed days of this month are re-read (late ledger rows).
+    /// How often settled ledger rows are read again when something may have changed them
+    /// (incremental), or the closed days of this month are re-read (full recompute).
     pub closed_days_refresh: Dur,
+    /// Keep today's and this month's ledger sums and advance them with the rows recorded since
+    /// the last cycle, when `launchguard.usage_events` offers `recorded_at`; false: read the
+    /// whole day every cycle.
+    pub incremental: bool,
+    /// Rows recorded (and jobs created) this long before the oldest open transaction are taken
+    /// as final; newer ones are read again every cycle.
+    pub settle: Dur,
     /// pg_cron job name of the platform sync job checked against the tier's cadence.
     pub sync_job: String,
     /// Replacement SQL per figure query; see docs/configuration.md for each contract.
@@ -412,6 +420,8 @@ impl Default for Database {
             pool_size: 2,
             ca_file: None,
             closed_days_refresh: Dur::from_secs(3600),
+            incremental: true,
+            settle: Dur::from_secs(300),
             sync_job: "platform-sync".into(),
             queries: BTreeMap::new(),
         }

@@ -173,6 +173,9 @@ fn validate_database(out: &mut Vec<(String, String)>, cfg: &Config) {
     if d.pool_size == 0 {
         out.push(("database.pool_size".into(), "must be at least 1".into()));
     }
+    if d.settle.0 > std::time::Duration::from_secs(86_400) {
+        out.push(("database.settle".into(), "must be at most 1 day".into()));
+    }
     for (name, q) in &d.queries {
         let base = format!("database.queries.{}", name.as_str());
         if q.sql.trim().is_empty() {

@@ -1,0 +1,317 @@
+//! The growth simulation behind `scripts/bench-scale.sh` (issue 17): a day of ledger rows and jobs
+//! arriving in compressed time into a real PostgreSQL, read after every step by two real
+//! Supabase sources in this process, one incremental and one reading everything again
+//! (`database.incremental: false`). Each step inserts its share of the day at once (absorbed by
+//! one unmeasured incremental cycle), then what arrives in one 30 s cycle at the day's real rate
+//! (a 2,880th of the day), which the measured cycles read. Prints, per step, the rows so far today, each source's
+//! cycle time and database time (pg_stat_statements), whether their figures agree exactly ("n/a"
+//! when the full recompute failed, e.g. on the reader's statement timeout), the
+//! /metrics size and the process's RSS; then the first cycles of a fresh incremental source
+//! (a restart) until the day's figures are back.
+//!
+//!   bench_scale SUPERUSER_URL READER_URL_FILE CLIENTS ROWS_PER_DAY JOBS_PER_DAY STEPS
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use launchguard::config::{Config, Dur, SecretRef};
+use launchguard::figures::{DbFigures, Fig, UsageRow};
+use launchguard::sources::supabase::Supabase;
+use launchguard::sources::supabase::ledger_ranges::LedgerRequests;
+use launchguard::state::{Collected, ReloadStatus};
+use tokio_postgres::NoTls;
+
+type Grouped = BTreeMap<(Option<String>, String, String, bool), (u64, u64, rust_decimal::Decimal)>;
+
+fn grouped(rows: &Fig<Vec<UsageRow>>) -> Option<Grouped> {
+    let mut out = Grouped::new();
+    for r in rows.as_ref().ok()? {
+        let e = out
+            .entry((
+                r.client_id.clone(),
+                r.provider.clone(),
+                r.model.clone(),
+                r.priced,
+            ))
+            .or_default();
+        e.0 += r.input_tokens;
+        e.1 += r.output_tokens;
+        e.2 += r.cost_usd;
+    }
+    Some(out)
+}
+
+fn same(a: &DbFigures, b: &DbFigures) -> bool {
+    grouped(&a.usage_today).is_some()
+        && grouped(&a.usage_today) == grouped(&b.usage_today)
+        && grouped(&a.usage_month) == grouped(&b.usage_month)
+        && a.jobs == b.jobs
+        && a.ledger_ranges.len() == b.ledger_ranges.len()
+        && a.ledger_ranges
+            .iter()
+            .zip(&b.ledger_ranges)
+            .all(|(x, y)| grouped(&x.rows) == grouped(&y.rows))
+}
+
+fn rss_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn metrics_bytes(cfg: &Config, db: DbFigures, now: DateTime<Utc>) -> usize {
+    let c = Collected {
+        figures: launchguard::figures::Figures::with_db(db),
+        ..Collected::default()
+    };
+    let a = launchguard::core::assess::assess(
+        cfg,
+        &c.figures,
+        &launchguard::core::controls::FounderControls::default(),
+        now,
+    );
+    launchguard::metrics::snapshot::build(
+        cfg,
+        &c,
+        &a,
+        ReloadStatus {
+            ok: true,
+            last_success: now,
+        },
+    )
+    .encode()
+    .len()
+}
+
+struct Db {
+    su: tokio_postgres::Client,
+}
+
+impl Db {
+    async fn exec(&self, sql: &str) {
+        if let Err(e) = self.su.batch_execute(sql).await {
+            panic!("{sql}: {e}");
+        }
+    }
+
+    async fn reset(&self) {
+        self.exec("select pg_stat_statements_reset()").await;
+    }
+
+    /// The reader's three costliest statements since the last reset (BENCH_SCALE_TOP=1).
+    async fn top(&self) -> String {
+        let rows = self
+            .su
+            .query(
+                "select round(total_exec_time::numeric, 1)::text || ' ms ' || calls::text || 'x ' \
+                 || left(regexp_replace(query, '\\s+', ' ', 'g'), 90) from pg_stat_statements \
+                 where userid = 'launchguard_reader'::regrole order by total_exec_time desc limit 3",
+                &[],
+            )
+            .await
+            .unwrap_or_default();
+        rows.iter()
+            .map(|r| format!("      {}", r.get::<_, String>(0)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Milliseconds the reader's statements ran since the last reset.
+    async fn reader_ms(&self) -> f64 {
+        self.su
+            .query_one(
+                "select coalesce(sum(total_exec_time), 0)::float8 from pg_stat_statements \
+                 where userid = 'launchguard_reader'::regrole",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, f64>(0))
+            .unwrap_or(f64::NAN)
+    }
+}
+
+async fn timed(db: &Db, s: &Supabase, cfg: &Config, now: DateTime<Utc>) -> (DbFigures, f64, f64) {
+    db.reset().await;
+    let t = Instant::now();
+    let f = s.collect_once(cfg, now).await.expect("collects");
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    let ms = db.reader_ms().await;
+    if std::env::var_os("BENCH_SCALE_TOP").is_some() {
+        eprintln!("{}", db.top().await);
+    }
+    (f, took, ms)
+}
+
+/// Ledger rows spread over step `step` of `steps` of the day so far (occurred_at), recorded
+/// now as a platform writes them; the open jobs finish and `jobs` new ones are queued.
+///
+/// `bulk`: the step's share of the day, whose jobs finish at the step's simulated end; else one
+/// real cycle's arrivals, whose jobs finish now.
+async fn insert(db: &Db, clients: u64, rows: u64, jobs: u64, step: u64, steps: u64, bulk: bool) {
+    let (k, n) = (step as f64, steps as f64);
+    if rows > 0 {
+        db.exec(&format!(
+            "with a as (select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' as d, now() as t,
+                               (select array_agg(id order by id) from public.clients) as ids)
+             insert into public.ai_usage_events
+                 (occurred_at, client_id, provider, model, input_tokens, output_tokens,
+                  cache_read_tokens, requests, cost_usd)
+             select a.d + (a.t - a.d) * (({k} - 1 + i::float8 / {rows}) / {n}),
+                    a.ids[1 + i % {clients}],
+                    (array['anthropic','openai','openrouter','elevenlabs'])[1 + i % 4],
+                    (array['claude-sonnet-4-5','gpt-4o','llama-3.3-70b','eleven_v2','gpt-4o-mini','claude-haiku-4-5'])[1 + i % 6],
+                    500 + i % 1000, 100 + i % 400, case when i % 3 = 0 then 2000 else 0 end, 1,
+                    case when i % 4 = 2 then 0.000125 * (1 + i % 50) end
+             from a, generate_series(1, {rows}) i"
+        ))
+        .await;
+    }
+    db.exec(&format!(
+        "with a as (select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' as d, now() as t)
+         update public.jobs set status = case when id % 20 = 0 then 'failed' else 'succeeded' end,
+                started_at = f.at - interval '40 seconds', finished_at = f.at
+           from (select case when {bulk} then a.d + (a.t - a.d) * ({k} / {n}) else a.t end as at from a) f
+          where status in ('queued', 'running');
+         insert into public.jobs (kind, status)
+         select case when i % 5 = 0 then 'visual' else 'email' end, 'queued'
+         from generate_series(1, {jobs}) i"
+    ))
+    .await;
+}
+
+fn config(url_file: &str, incremental: bool) -> Config {
+    let mut cfg = Config::default();
+    cfg.database.url = SecretRef::File(url_file.into());
+    cfg.database.incremental = incremental;
+    cfg.database.timeout = Dur::from_secs(60);
+    cfg.database.settle = Dur::from_secs(0);
+    cfg
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> T {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("argument {i} ({what}) missing or invalid"))
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let su_url: String = arg(&args, 1, "superuser url");
+    let url_file: String = arg(&args, 2, "reader url file");
+    let clients: u64 = arg(&args, 3, "clients");
+    let rows: u64 = arg(&args, 4, "rows per day");
+    let jobs: u64 = arg(&args, 5, "jobs per day");
+    let steps: u64 = arg::<u64>(&args, 6, "steps").max(1);
+
+    let (su, conn) = tokio_postgres::connect(&su_url, NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let db = Db { su };
+    db.exec("create extension if not exists pg_stat_statements")
+        .await;
+    db.exec(&format!(
+        "insert into public.clients (id, name, status) \
+         select gen_random_uuid(), 'client ' || n, 'active' from generate_series(1, {clients}) n"
+    ))
+    .await;
+
+    let ledger = Arc::new(LedgerRequests::default());
+    let d0 = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    ledger.set("bench", "yesterday", d0 - Duration::days(1), d0);
+    ledger.set("bench", "today", d0, d0 + Duration::days(1));
+    let inc_cfg = config(&url_file, true);
+    let full_cfg = config(&url_file, false);
+    let inc = Supabase::new().with_ledger_requests(ledger.clone());
+    let full = Supabase::new().with_ledger_requests(ledger.clone());
+
+    println!(
+        "step  rows_today  inc_cycle_ms  inc_db_ms  full_cycle_ms  full_db_ms  same  metrics_bytes  rss_kb"
+    );
+    let per_rows = rows / steps;
+    let per_jobs = jobs / steps;
+    let mut first_inc = f64::NAN;
+    let mut last_inc = f64::NAN;
+    for step in 0..=steps {
+        if step > 0 {
+            // The step's share of the day, in compressed time, absorbed by one cycle of each
+            // source; then what arrives in one real 30 s cycle at the day's rate, which the
+            // measured cycles below read.
+            insert(&db, clients, per_rows, per_jobs, step, steps, true).await;
+            // A bulk step stands for hours of the day, over which autovacuum would have run
+            // many times (it runs here too, but cannot keep up with a step's bulk at once).
+            db.exec("vacuum analyze public.ai_usage_events, public.jobs")
+                .await;
+            inc.collect_once(&inc_cfg, Utc::now())
+                .await
+                .expect("collects");
+            insert(&db, clients, rows / 2880, jobs / 2880, step, steps, false).await;
+        }
+        let now = Utc::now();
+        let (fi, inc_ms, inc_db) = timed(&db, &inc, &inc_cfg, now).await;
+        let (ff, full_ms, full_db) = timed(&db, &full, &full_cfg, now).await;
+        // A full recompute that fails (the reader's statement timeout, past a few million rows
+        // a day) is no comparison: said as "n/a"; the incremental figures must still be there.
+        let full_failed = ff.usage_today.is_err() || ff.usage_month.is_err();
+        let agree = if full_failed {
+            fi.usage_today.is_ok() && fi.usage_month.is_ok()
+        } else {
+            same(&fi, &ff)
+        };
+        let fi_today = fi.usage_today.clone();
+        let bytes = metrics_bytes(&inc_cfg, fi, now);
+        println!(
+            "{step:>4}  {:>10}  {inc_ms:>12.1}  {inc_db:>9.1}  {full_ms:>13.1}  {full_db:>10.1}  {:>4}  {bytes:>13}  {:>6}",
+            per_rows * step + rows / 2880 * step,
+            match (agree, full_failed) {
+                (true, false) => "yes",
+                (true, true) => "n/a",
+                (false, _) => "NO",
+            },
+            rss_kb("VmRSS:")
+        );
+        if step == 1 {
+            first_inc = inc_ms;
+        }
+        last_inc = inc_ms;
+        if !agree {
+            eprintln!(
+                "bench-scale: the incremental figures differ from a full recompute at step {step}: \
+                 incremental today {:?}, full today {:?}",
+                fi_today.as_ref().err(),
+                ff.usage_today.as_ref().err()
+            );
+            std::process::exit(1);
+        }
+    }
+
+    // A restart: a fresh incremental source rebuilds from the settled rows.
+    let fresh = Supabase::new().with_ledger_requests(ledger);
+    let t = Instant::now();
+    let mut cycles = 0;
+    loop {
+        cycles += 1;
+        let f = fresh
+            .collect_once(&inc_cfg, Utc::now())
+            .await
+            .expect("collects");
+        if f.usage_today.is_ok() && f.usage_month.is_ok() || cycles >= 50 {
+            break;
+        }
+    }
+    let restart = t.elapsed().as_secs_f64() * 1e3;
+    println!("restart_ms {restart:.1} in {cycles} cycle(s)");
+    println!("cycle_ms_first_step {first_inc:.1}");
+    println!("cycle_ms_last_step {last_inc:.1}");
+    println!("vmhwm_kb {}", rss_kb("VmHWM:"));
+}

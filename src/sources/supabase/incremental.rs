@@ -1,0 +1,516 @@
+//! Incremental collection: today's and this month's ledger sums, and the visual jobs created
+//! today, kept between cycles and advanced with only what was recorded since the last one
+//! (docs/supabase.md#incremental-collection).
+//!
+//! The watermark is an instant on the database's clock: the start of the oldest transaction
+//! still open, minus `database.settle`. A row's `recorded_at` is its insert's transaction time
+//! (`default now()`), so a row not yet visible carries a `recorded_at` at or after the start of
+//! a transaction open now: every row recorded before the watermark is visible now and stays
+//! so, and it is read once (`settled`). Rows recorded at or after it are read again on every
+//! cycle (`open`), which also catches their updates while they are that recent. The watermark
+//! is taken by its own statement before the rows are read, so a transaction that commits in
+//! between is covered either way. Rows changed or deleted after they settled are what the
+//! watermark cannot see: the update and delete counters of the tables behind the view (and
+//! their files) are compared on every cycle, and when they moved the settled rows are read
+//! again, at most every `closed_days_refresh`.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::ledger_ranges::Range;
+use super::slices::{DeltaRow, Key, Ledger, Sums};
+use super::{Instants, Runner, col, queries, u};
+use crate::config::{Config, QueryName};
+use crate::figures::{Fig, JobFigures, LedgerRange, Unavailable, UsageRow};
+use crate::sources::SourceError;
+
+/// What `LEDGER_PROBE` saw at the start of a cycle.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub now: DateTime<Utc>,
+    /// Start of the oldest transaction still open (or now).
+    pub horizon: DateTime<Utc>,
+    pub sees_all: bool,
+    pub has_recorded_at: bool,
+    pub checkable: bool,
+    pub changes: String,
+}
+
+/// The usage figures of one cycle.
+pub struct Usage {
+    pub today: Fig<Vec<UsageRow>>,
+    pub month: Fig<Vec<UsageRow>>,
+    pub ranges: Vec<LedgerRange>,
+}
+
+/// Visual jobs created today: the count before the watermark, kept.
+#[derive(Debug)]
+struct VisualToday {
+    day_start: DateTime<Utc>,
+    watermark: DateTime<Utc>,
+    settled: u64,
+    counted: Instant,
+}
+
+/// First chunk of a build, in `occurred_at`; later ones are sized from the rate observed.
+const FIRST_CHUNK: chrono::Duration = chrono::Duration::hours(1);
+/// What one chunk's statement should take, well within the reader's 5 s statement timeout.
+const CHUNK_TARGET: Duration = Duration::from_millis(500);
+
+/// The incremental state of the database source.
+#[derive(Debug)]
+pub struct Incremental {
+    ledger: Ledger,
+    /// The counters' fingerprint when the settled rows were last read whole.
+    read_whole: Option<(String, Instant)>,
+    chunk: chrono::Duration,
+    visual: Option<VisualToday>,
+    /// What was said in the log about the mode, so each is said once.
+    said: std::collections::BTreeSet<String>,
+}
+
+impl Default for Incremental {
+    fn default() -> Self {
+        Incremental {
+            ledger: Ledger::default(),
+            read_whole: None,
+            chunk: FIRST_CHUNK,
+            visual: None,
+            said: std::collections::BTreeSet::new(),
+        }
+    }
+}
+
+/// Whether the config lets the ledger be kept incrementally (the view is asked by the probe).
+pub fn ledger_allowed(cfg: &Config) -> bool {
+    cfg.database.incremental && !cfg.database.queries.contains_key(&QueryName::Usage)
+}
+
+/// Whether the config lets the visual jobs created today be counted incrementally.
+pub fn jobs_allowed(cfg: &Config) -> bool {
+    cfg.database.incremental && !cfg.database.queries.contains_key(&QueryName::Jobs)
+}
+
+impl Incremental {
+    /// Logs a change of mode once.
+    fn say(&mut self, what: String) {
+        if !self.said.contains(&what) {
+            tracing::info!("{what}");
+            self.said.insert(what);
+        }
+    }
+
+    /// The probe, or None when it failed (the cycle then reads everything whole).
+    pub async fn probe(run: &Runner<'_>) -> Result<Option<Probe>, SourceError> {
+        let rows = match run
+            .run_with(QueryName::Usage, queries::LEDGER_PROBE, &[])
+            .await?
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(reason = %e.reason, "ledger probe failed: reading whole");
+                return Ok(None);
+            }
+        };
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let has_horizon: bool = col(r, "has_horizon").unwrap_or(false);
+        let get = |r: &Row| -> Result<Probe, String> {
+            Ok(Probe {
+                now: col(r, "now")?,
+                horizon: col(r, "horizon")?,
+                sees_all: col(r, "sees_all")?,
+                has_recorded_at: col(r, "has_recorded_at")?,
+                checkable: col(r, "checkable")?,
+                changes: col(r, "changes")?,
+            })
+        };
+        let Ok(mut probe) = get(r) else {
+            return Ok(None);
+        };
+        if has_horizon {
+            // The owner's view of every session, when the reader's own is partial.
+            match run
+                .run_with(QueryName::Usage, queries::TRANSACTION_HORIZON, &[])
+                .await?
+            {
+                Ok(rows) => {
+                    if let Some(h) = rows.first() {
+                        let horizon: Result<DateTime<Utc>, String> = col(h, "horizon");
+                        let sees_all: Result<bool, String> = col(h, "sees_all");
+                        if let (Ok(horizon), Ok(sees_all)) = (horizon, sees_all) {
+                            probe.horizon = probe.horizon.min(horizon);
+                            probe.sees_all |= sees_all;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(reason = %e.reason, "launchguard.transaction_horizon() failed");
+                }
+            }
+        }
+        Ok(Some(probe))
+    }
+
+    /// The new watermark: the oldest open transaction's start, less the settle window. None
+    /// when it would go back (a clock step, a shorter settle window): start over.
+    fn watermark(&mut self, p: &Probe, cfg: &Config) -> DateTime<Utc> {
+        let settle =
+            chrono::Duration::from_std(cfg.database.settle.0).unwrap_or(chrono::Duration::days(1));
+        if !p.sees_all {
+            self.say(
+                "the database role is not a member of pg_read_all_stats, so transactions of other \
+                 roles are not seen: ledger rows count as settled `database.settle` after they \
+                 are recorded"
+                    .into(),
+            );
+        }
+        p.horizon.min(p.now) - settle
+    }
+
+    /// Today's and this month's usage and the requested UTC ranges from the kept sums, or None
+    /// when the view offers no `recorded_at` (the caller reads them whole).
+    pub async fn usage(
+        &mut self,
+        run: &Runner<'_>,
+        p: &Probe,
+        at: Instants,
+        requests: &std::collections::BTreeSet<Range>,
+    ) -> Result<Option<Usage>, SourceError> {
+        if !p.has_recorded_at {
+            self.say(
+                "launchguard.usage_events has no recorded_at column: the ledger is read whole \
+                 every cycle (docs/supabase.md#incremental-collection)"
+                    .into(),
+            );
+            self.ledger.reset();
+            return Ok(None);
+        }
+        self.say("the ledger is kept incrementally (watermark on recorded_at)".into());
+        let w = self.watermark(p, run.cfg);
+        if self.ledger.watermark.is_some_and(|old| w < old) {
+            tracing::info!("the ledger watermark would go back: reading the ledger again");
+            self.ledger.reset();
+            self.read_whole = None;
+        }
+        let d1 = super::ledger_ranges::utc_day_start(at.now) + chrono::Duration::days(1);
+        let mut ranges: Vec<Range> = vec![(at.day_start, at.next_day_start)];
+        if at.month_start < at.day_start {
+            ranges.push((at.month_start, at.day_start));
+        }
+        let wanted: Vec<Range> = requests.iter().map(|&(s, u)| (s, u.min(d1))).collect();
+        ranges.extend(wanted.iter().filter(|(s, u)| s < u));
+        self.ledger.plan(&ranges);
+
+        // The rows recorded since the last watermark (all open ones on the first cycle).
+        if let Err(e) = self.advance(run, w).await? {
+            return Ok(Some(unavailable(e, requests)));
+        }
+
+        // Settled rows are read again when something may have changed them.
+        let refresh = run.cfg.database.closed_days_refresh.0;
+        let all_built = self.ledger.slices.iter().all(|s| s.built);
+        match &self.read_whole {
+            Some((changes, when))
+                if all_built
+                    && !self.ledger.building()
+                    && when.elapsed() >= refresh
+                    && (!p.checkable || *changes != p.changes) =>
+            {
+                tracing::info!(
+                    "rows behind launchguard.usage_events were updated or deleted: reading the \
+                     settled ledger again"
+                );
+                self.ledger.start_revalidation();
+                self.read_whole = Some((p.changes.clone(), Instant::now()));
+            }
+            None => self.read_whole = Some((p.changes.clone(), Instant::now())),
+            _ => {}
+        }
+        if !all_built {
+            self.ledger.start_builds();
+        }
+        if let Err(e) = self.build(run, at).await? {
+            return Ok(Some(unavailable(e, requests)));
+        }
+
+        let ranges = requests
+            .iter()
+            .map(|&(since, until)| {
+                let end = until.min(d1);
+                LedgerRange {
+                    since,
+                    until,
+                    rows: if since < end {
+                        self.ledger.rows(since, end)
+                    } else {
+                        Ok(Vec::new())
+                    },
+                }
+            })
+            .collect();
+        Ok(Some(Usage {
+            today: self.ledger.rows(at.day_start, at.next_day_start),
+            month: self.ledger.rows(at.month_start, at.next_day_start),
+            ranges,
+        }))
+    }
+
+    /// Reads the rows recorded since the last watermark and applies them under the new one,
+    /// `w`: settled groups are added once, open ones replace the last cycle's.
+    async fn advance(
+        &mut self,
+        run: &Runner<'_>,
+        w: DateTime<Utc>,
+    ) -> Result<Result<(), Unavailable>, SourceError> {
+        let since = self.ledger.watermark.unwrap_or(w);
+        let (bounds, bucket_slice) = self.ledger.bounds();
+        let delta = match (bounds.first(), bounds.last()) {
+            (Some(&lo), Some(&hi)) => {
+                let params: [&(dyn ToSql + Sync); 5] = [&since, &bounds, &w, &lo, &hi];
+                match run
+                    .run_with(QueryName::Usage, queries::USAGE_DELTA, &params)
+                    .await?
+                {
+                    Ok(rows) => rows,
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            _ => Vec::new(),
+        };
+        let mut out = Vec::with_capacity(delta.len());
+        for r in &delta {
+            let row = (|| -> Result<Option<DeltaRow>, String> {
+                let bucket: i32 = col(r, "bucket")?;
+                let slice = usize::try_from(bucket)
+                    .ok()
+                    .and_then(|b| bucket_slice.get(b).copied().flatten());
+                let Some(slice) = slice else { return Ok(None) };
+                let settled = col(r, "settled")?;
+                let (key, sums) = self.group(r)?;
+                Ok(Some(DeltaRow {
+                    slice,
+                    settled,
+                    key,
+                    sums,
+                }))
+            })();
+            match row {
+                Ok(Some(d)) => out.push(d),
+                Ok(None) => {}
+                Err(e) => return Ok(Err(bad(&e))),
+            }
+        }
+        drop(delta);
+        self.ledger.apply(w, &out);
+        Ok(Ok(()))
+    }
+
+    fn group(&mut self, r: &Row) -> Result<(Key, Sums), String> {
+        let client: Option<String> = col(r, "client_id")?;
+        let provider: Option<String> = col(r, "provider")?;
+        let model: Option<String> = col(r, "model")?;
+        let key = self.ledger.names.key(
+            client.as_deref(),
+            provider.as_deref().unwrap_or_default(),
+            model.as_deref().unwrap_or_default(),
+            col::<Option<bool>>(r, "priced")?.unwrap_or(false),
+        );
+        Ok((
+            key,
+            Sums {
+                rows: u(r, "rows")?,
+                input_tokens: u(r, "input_tokens")?,
+                output_tokens: u(r, "output_tokens")?,
+                cache_read_tokens: u(r, "cache_read_tokens")?,
+                cache_write_tokens: u(r, "cache_write_tokens")?,
+                characters: u(r, "characters")?,
+                requests: u(r, "requests")?,
+                cost_usd: col::<Option<Decimal>>(r, "cost_usd")?.unwrap_or(Decimal::ZERO),
+            },
+        ))
+    }
+
+    /// Reads building slices chunk by chunk (today's first) for at most half the cycle's
+    /// timeout; what is left continues next cycle.
+    async fn build(
+        &mut self,
+        run: &Runner<'_>,
+        at: Instants,
+    ) -> Result<Result<(), Unavailable>, SourceError> {
+        let budget = run.cfg.database.timeout.0 / 2;
+        let started = Instant::now();
+        loop {
+            let next = self
+                .ledger
+                .slices
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.build.is_some())
+                .min_by_key(|(_, s)| (s.from != at.day_start, s.from));
+            let Some((i, s)) = next else { break };
+            let b = s.build.as_ref().expect("building");
+            let (from, before) = (b.next, b.before);
+            let to = (from + self.chunk).min(s.to);
+            let t0 = Instant::now();
+            let params: [&(dyn ToSql + Sync); 3] = [&from, &to, &before];
+            let rows = match run
+                .run_with(QueryName::Usage, queries::USAGE_CHUNK, &params)
+                .await?
+            {
+                Ok(rows) => rows,
+                Err(e) => return Ok(Err(e)),
+            };
+            let took = t0.elapsed();
+            let groups: Result<Vec<_>, String> = rows.iter().map(|r| self.group(r)).collect();
+            drop(rows);
+            let groups = match groups {
+                Ok(g) => g,
+                Err(e) => return Ok(Err(bad(&e))),
+            };
+            if self.ledger.chunk_read(i, to, groups) {
+                tracing::info!(
+                    from = %self.ledger.slices[i].from,
+                    to = %self.ledger.slices[i].to,
+                    "settled ledger rows had changed (updated or deleted): sums replaced"
+                );
+            }
+            // Next chunk: sized so it takes about CHUNK_TARGET at the rate just seen.
+            let factor =
+                (CHUNK_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-3)).clamp(0.25, 4.0);
+            let span = (self.chunk.num_seconds() as f64 * factor) as i64;
+            self.chunk = chrono::Duration::seconds(span.clamp(60, 31 * 86_400));
+            if started.elapsed() >= budget {
+                break;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Visual jobs created today: the jobs created before the watermark are counted once (and
+    /// again every `closed_days_refresh`, for deleted ones), newer ones every cycle.
+    async fn visual_today(
+        &mut self,
+        run: &Runner<'_>,
+        w: DateTime<Utc>,
+        at: Instants,
+    ) -> Result<Fig<u64>, SourceError> {
+        let refresh = run.cfg.database.closed_days_refresh.0;
+        let keep = self.visual.as_ref().filter(|v| {
+            v.day_start == at.day_start && w >= v.watermark && v.counted.elapsed() < refresh
+        });
+        let (from, base) = match keep {
+            Some(v) => (v.watermark.max(at.day_start), v.settled),
+            None => (at.day_start, 0),
+        };
+        let params: [&(dyn ToSql + Sync); 2] = [&from, &w];
+        let rows = match run
+            .run_with(QueryName::Jobs, queries::VISUAL_CREATED, &params)
+            .await?
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(r) = rows.first() else {
+            return Ok(Err(Unavailable {
+                reason: "jobs query returned no row".into(),
+            }));
+        };
+        let (settled, created) = match (u(r, "settled"), u(r, "created")) {
+            (Ok(s), Ok(c)) => (s, c),
+            (Err(e), _) | (_, Err(e)) => {
+                return Ok(Err(Unavailable {
+                    reason: format!("jobs query: {e}"),
+                }));
+            }
+        };
+        let counted = match keep {
+            Some(v) => v.counted,
+            None => Instant::now(),
+        };
+        let total = base.saturating_add(settled);
+        self.visual = Some(VisualToday {
+            day_start: at.day_start,
+            watermark: w,
+            settled: total,
+            counted,
+        });
+        Ok(Ok(total.saturating_add(created.saturating_sub(settled))))
+    }
+
+    /// The job figures with `visual_today` counted incrementally.
+    pub async fn jobs(
+        &mut self,
+        run: &Runner<'_>,
+        p: &Probe,
+        at: Instants,
+    ) -> Result<Fig<JobFigures>, SourceError> {
+        let w = self.watermark(p, run.cfg);
+        let now = at.now;
+        let params: [&(dyn ToSql + Sync); 1] = [&now];
+        let rows = match run
+            .run_with(QueryName::Jobs, queries::JOBS_NOW, &params)
+            .await?
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(r) = rows.first() else {
+            return Ok(Err(Unavailable {
+                reason: "jobs query returned no row".into(),
+            }));
+        };
+        let figures = (|| -> Result<JobFigures, String> {
+            Ok(JobFigures {
+                queued: u(r, "queued")?,
+                running: u(r, "running")?,
+                visual_queued: u(r, "visual_queued")?,
+                visual_today: 0,
+                visual_failed_last_hour: u(r, "visual_failed_last_hour")?,
+                visual_finished_last_hour: u(r, "visual_finished_last_hour")?,
+                visual_mean_processing_seconds: col(r, "visual_mean_processing_seconds")?,
+            })
+        })();
+        let mut figures = match figures {
+            Ok(f) => f,
+            Err(e) => {
+                return Ok(Err(Unavailable {
+                    reason: format!("jobs query: {e}"),
+                }));
+            }
+        };
+        match self.visual_today(run, w, at).await? {
+            Ok(n) => figures.visual_today = n,
+            Err(e) => return Ok(Err(e)),
+        }
+        Ok(Ok(figures))
+    }
+}
+
+/// A column of the wrong type: the figure is unavailable, naming it.
+fn bad(e: &str) -> Unavailable {
+    Unavailable {
+        reason: format!("usage query: {e}"),
+    }
+}
+
+/// Every usage figure unavailable for the same reason.
+fn unavailable(e: Unavailable, requests: &std::collections::BTreeSet<Range>) -> Usage {
+    Usage {
+        today: Err(e.clone()),
+        month: Err(e.clone()),
+        ranges: requests
+            .iter()
+            .map(|&(since, until)| LedgerRange {
+                since,
+                until,
+                rows: Err(e.clone()),
+            })
+            .collect(),
+    }
+}

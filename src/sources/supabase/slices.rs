@@ -1,0 +1,554 @@
+//! The ledger kept incrementally (pure: no I/O, no clock). The ledger's rows are summed per
+//! (client, provider, model, priced) over slices of `occurred_at` whose bounds are the instants
+//! the figures need (local midnights, the first of the month, the providers' UTC ranges). Each
+//! slice holds two sums, split by the watermark on `recorded_at` (the database's clock):
+//! `settled`, the rows recorded before it, which every later read sees unchanged; and `open`,
+//! the rows recorded at or after it, read again whole on every cycle. A cycle reads only the
+//! rows recorded since the previous watermark (`Ledger::apply`), so its cost follows the rows
+//! added since the last cycle, not the day's volume. A slice is built (or re-validated) by
+//! reading its settled rows in chunks (`Build`); what settles while it builds is kept apart
+//! (`Build::since`) and added when the build ends.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::core::bounded::Bounded;
+use crate::figures::{Fig, Unavailable, UsageRow};
+
+/// The grouping of the usage query: a client, provider and model, priced or not.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub client: Option<Arc<str>>,
+    pub provider: Arc<str>,
+    pub model: Arc<str>,
+    pub priced: bool,
+}
+
+/// The sums of one group. `rows` counts ledger rows (chunk sizing; not a figure).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sums {
+    pub rows: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub characters: u64,
+    pub requests: u64,
+    pub cost_usd: Decimal,
+}
+
+impl Sums {
+    fn add(&mut self, o: &Sums) {
+        self.rows = self.rows.plus(o.rows);
+        self.input_tokens = self.input_tokens.plus(o.input_tokens);
+        self.output_tokens = self.output_tokens.plus(o.output_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.plus(o.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.plus(o.cache_write_tokens);
+        self.characters = self.characters.plus(o.characters);
+        self.requests = self.requests.plus(o.requests);
+        self.cost_usd = self.cost_usd.plus(o.cost_usd);
+    }
+}
+
+/// Sums per group.
+pub type Agg = HashMap<Key, Sums>;
+
+fn add_into(into: &mut Agg, key: &Key, s: &Sums) {
+    match into.get_mut(key) {
+        Some(v) => v.add(s),
+        None => {
+            into.insert(key.clone(), *s);
+        }
+    }
+}
+
+fn merge_into(into: &mut Agg, from: &Agg) {
+    for (k, s) in from {
+        add_into(into, k, s);
+    }
+}
+
+fn rows_of(a: &Agg) -> u64 {
+    a.values().fold(0, |n, s| n.plus(s.rows))
+}
+
+/// Shares the text of client ids, providers and models between groups and slices.
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(a.clone());
+        a
+    }
+
+    /// Forgets text no group holds any more.
+    pub fn sweep(&mut self) {
+        self.0.retain(|a| Arc::strong_count(a) > 1);
+    }
+
+    pub fn key(&mut self, client: Option<&str>, provider: &str, model: &str, priced: bool) -> Key {
+        Key {
+            client: client.map(|c| self.get(c)),
+            provider: self.get(provider),
+            model: self.get(model),
+            priced,
+        }
+    }
+}
+
+/// A slice's settled rows being read in chunks of `occurred_at`.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// Reads the rows recorded before this watermark.
+    pub before: DateTime<Utc>,
+    /// `occurred_at` read up to here (exclusive).
+    pub next: DateTime<Utc>,
+    pub read: Agg,
+    /// Rows that settled (crossed the watermark) since the build began.
+    pub since: Agg,
+}
+
+/// Sums over [from, to) of `occurred_at`.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Whether `settled` holds every settled row (false until the first build ends).
+    pub built: bool,
+    pub settled: Agg,
+    pub open: Agg,
+    pub build: Option<Build>,
+}
+
+impl Slice {
+    fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Slice {
+        Slice {
+            from,
+            to,
+            built: false,
+            settled: Agg::new(),
+            open: Agg::new(),
+            build: None,
+        }
+    }
+
+    /// Ledger rows this slice holds, for sizing the chunks of a rebuild.
+    pub fn rows(&self) -> u64 {
+        rows_of(&self.settled).plus(rows_of(&self.open))
+    }
+}
+
+/// One group of the rows recorded since the last watermark, as the delta query returns it:
+/// the slice it falls in (index into `Ledger::slices`), whether it is settled under the new
+/// watermark, the group and its sums.
+#[derive(Debug, Clone)]
+pub struct DeltaRow {
+    pub slice: usize,
+    pub settled: bool,
+    pub key: Key,
+    pub sums: Sums,
+}
+
+/// [since, until) in UTC.
+pub type Range = (DateTime<Utc>, DateTime<Utc>);
+
+/// The incremental ledger: contiguous slices and the watermark that splits them.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// Rows recorded before this are in `settled`; None before the first cycle.
+    pub watermark: Option<DateTime<Utc>>,
+    pub slices: Vec<Slice>,
+    pub names: Interner,
+}
+
+impl Ledger {
+    /// Forgets everything: the next cycle builds every slice again.
+    pub fn reset(&mut self) {
+        *self = Ledger::default();
+    }
+
+    /// Lays the slices out for the ranges the figures need. A slice that already exists is
+    /// kept; a new one made of whole built slices is their merge (a new day: yesterday joins
+    /// the month's closed days); any other new slice is left to build. Slices no range needs
+    /// are dropped.
+    pub fn plan(&mut self, ranges: &[Range]) {
+        let mut bounds: Vec<DateTime<Utc>> = ranges
+            .iter()
+            .filter(|(a, b)| a < b)
+            .flat_map(|&(a, b)| [a, b])
+            .collect();
+        bounds.sort();
+        bounds.dedup();
+        let needed = |a: DateTime<Utc>, b: DateTime<Utc>| {
+            ranges.iter().any(|&(s, u)| s <= a && b <= u && s < u)
+        };
+        let old = std::mem::take(&mut self.slices);
+        let mut out = Vec::new();
+        for w in bounds.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if !needed(a, b) {
+                continue;
+            }
+            if let Some(s) = old.iter().find(|s| s.from == a && s.to == b) {
+                out.push(s.clone());
+                continue;
+            }
+            out.push(merged(&old, a, b).unwrap_or_else(|| Slice::new(a, b)));
+        }
+        self.slices = out;
+        self.names.sweep();
+    }
+
+    /// The bounds the delta query classifies `occurred_at` by: slice `i` is bucket `i + 1` of
+    /// `width_bucket(occurred_at, bounds)` when the slices are contiguous. Gaps between
+    /// slices get a bucket of their own, which maps to no slice.
+    pub fn bounds(&self) -> (Vec<DateTime<Utc>>, Vec<Option<usize>>) {
+        let mut bounds = Vec::new();
+        let mut bucket_slice = vec![None]; // bucket 0: before the first bound
+        for (i, s) in self.slices.iter().enumerate() {
+            if bounds.last() != Some(&s.from) {
+                if !bounds.is_empty() {
+                    bucket_slice.push(None); // a gap
+                }
+                bounds.push(s.from);
+            }
+            bounds.push(s.to);
+            bucket_slice.push(Some(i));
+        }
+        (bounds, bucket_slice)
+    }
+
+    /// Applies the rows recorded since the previous watermark (read under `watermark`, the new
+    /// one): settled groups join `settled` (and a running build's `since`); every slice's
+    /// `open` is replaced by the open groups. A slice not built and not building ignores
+    /// settled rows: the build that starts after this reads them.
+    pub fn apply(&mut self, watermark: DateTime<Utc>, rows: &[DeltaRow]) {
+        for s in &mut self.slices {
+            s.open.clear();
+        }
+        for r in rows {
+            let Some(s) = self.slices.get_mut(r.slice) else {
+                continue;
+            };
+            if !r.settled {
+                add_into(&mut s.open, &r.key, &r.sums);
+                continue;
+            }
+            if let Some(b) = &mut s.build {
+                add_into(&mut b.since, &r.key, &r.sums);
+            }
+            if s.built {
+                add_into(&mut s.settled, &r.key, &r.sums);
+            }
+        }
+        self.watermark = Some(watermark);
+    }
+
+    /// Starts building every slice not built and not building, under the current watermark.
+    pub fn start_builds(&mut self) {
+        let Some(w) = self.watermark else { return };
+        for s in &mut self.slices {
+            if !s.built && s.build.is_none() {
+                s.build = Some(Build {
+                    before: w,
+                    next: s.from,
+                    read: Agg::new(),
+                    since: Agg::new(),
+                });
+            }
+        }
+    }
+
+    /// Starts re-validating every built slice: reading its settled rows again, to replace
+    /// what updates or deletes after settling made stale.
+    pub fn start_revalidation(&mut self) {
+        let Some(w) = self.watermark else { return };
+        for s in &mut self.slices {
+            if s.build.is_none() {
+                s.build = Some(Build {
+                    before: w,
+                    next: s.from,
+                    read: Agg::new(),
+                    since: Agg::new(),
+                });
+            }
+        }
+    }
+
+    /// Whether any slice is building.
+    pub fn building(&self) -> bool {
+        self.slices.iter().any(|s| s.build.is_some())
+    }
+
+    /// Adds one chunk's rows [build.next, to) to slice `i`'s build; when the chunk reaches the
+    /// slice's end, the build replaces `settled`. Returns whether the settled sums changed
+    /// (a re-validation that found rows changed after they settled).
+    pub fn chunk_read(&mut self, i: usize, to: DateTime<Utc>, rows: Vec<(Key, Sums)>) -> bool {
+        let Some(s) = self.slices.get_mut(i) else {
+            return false;
+        };
+        let Some(b) = &mut s.build else { return false };
+        for (k, v) in &rows {
+            add_into(&mut b.read, k, v);
+        }
+        b.next = to;
+        if to < s.to {
+            return false;
+        }
+        let mut b = s.build.take().expect("building");
+        merge_into(&mut b.read, &b.since);
+        let changed = s.built && b.read != s.settled;
+        s.settled = b.read;
+        s.built = true;
+        changed
+    }
+
+    /// The rows of [from, to) as the usage query would group them, or why they are not known
+    /// yet. `from`/`to` must be slice bounds.
+    pub fn rows(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Fig<Vec<UsageRow>> {
+        let mut agg = Agg::new();
+        let mut covered = from;
+        for s in self
+            .slices
+            .iter()
+            .filter(|s| s.from >= from && s.to <= to && s.from < s.to)
+        {
+            if s.from != covered {
+                break;
+            }
+            if !s.built {
+                let (done, total) = self.build_progress();
+                return Err(Unavailable {
+                    reason: format!(
+                        "usage query: reading the ledger since {} after start ({done} of {total} \
+                         slices read)",
+                        s.from.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                });
+            }
+            merge_into(&mut agg, &s.settled);
+            merge_into(&mut agg, &s.open);
+            covered = s.to;
+        }
+        if covered < to && from < to {
+            return Err(Unavailable {
+                reason: format!(
+                    "usage query: the ledger from {} to {} is not kept",
+                    from.format("%Y-%m-%d %H:%M UTC"),
+                    to.format("%Y-%m-%d %H:%M UTC")
+                ),
+            });
+        }
+        Ok(usage_rows(agg))
+    }
+
+    fn build_progress(&self) -> (usize, usize) {
+        let done = self.slices.iter().filter(|s| s.built).count();
+        (done, self.slices.len())
+    }
+}
+
+/// A new slice [a, b) made of old built slices that tile it exactly, none building.
+fn merged(old: &[Slice], a: DateTime<Utc>, b: DateTime<Utc>) -> Option<Slice> {
+    let mut at = a;
+    let mut out = Slice::new(a, b);
+    out.built = true;
+    while at < b {
+        let s = old.iter().find(|s| s.from == at && s.to <= b)?;
+        if !s.built || s.build.is_some() {
+            return None;
+        }
+        merge_into(&mut out.settled, &s.settled);
+        merge_into(&mut out.open, &s.open);
+        at = s.to;
+    }
+    Some(out)
+}
+
+/// Groups as figures, in the usage query's order (provider, model, client, priced).
+pub fn usage_rows(agg: Agg) -> Vec<UsageRow> {
+    let mut v: Vec<(Key, Sums)> = agg.into_iter().filter(|(_, s)| s.rows > 0).collect();
+    v.sort_by(|a, b| {
+        (&a.0.provider, &a.0.model, &a.0.client, a.0.priced).cmp(&(
+            &b.0.provider,
+            &b.0.model,
+            &b.0.client,
+            b.0.priced,
+        ))
+    });
+    v.into_iter()
+        .map(|(k, s)| UsageRow {
+            client_id: k.client.as_deref().map(str::to_string),
+            provider: k.provider.to_string(),
+            model: k.model.to_string(),
+            priced: k.priced,
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cache_read_tokens: s.cache_read_tokens,
+            cache_write_tokens: s.cache_write_tokens,
+            characters: s.characters,
+            requests: s.requests,
+            cost_usd: s.cost_usd,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(h: u32) -> DateTime<Utc> {
+        format!("2026-11-{:02}T{:02}:00:00Z", 1 + h / 24, h % 24)
+            .parse()
+            .unwrap()
+    }
+
+    fn sums(rows: u64, cost: i64) -> Sums {
+        Sums {
+            rows,
+            input_tokens: 10 * rows,
+            requests: rows,
+            cost_usd: Decimal::new(cost, 2),
+            ..Sums::default()
+        }
+    }
+
+    fn delta(l: &mut Ledger, slice: usize, settled: bool, client: &str, s: Sums) -> DeltaRow {
+        DeltaRow {
+            slice,
+            settled,
+            key: l.names.key(Some(client), "openai", "gpt-4o", true),
+            sums: s,
+        }
+    }
+
+    /// Builds every slice from `rows_per_slice` settled rows of client `a` in one chunk.
+    fn build_all(l: &mut Ledger, per_slice: Sums) {
+        l.start_builds();
+        for i in 0..l.slices.len() {
+            let to = l.slices[i].to;
+            let k = l.names.key(Some("a"), "openai", "gpt-4o", true);
+            l.chunk_read(i, to, vec![(k, per_slice)]);
+        }
+    }
+
+    #[test]
+    fn settled_rows_accumulate_and_open_rows_are_replaced() {
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24)), (t(24), t(48))]);
+        assert_eq!(l.slices.len(), 2);
+        l.apply(t(30), &[]);
+        build_all(&mut l, sums(1, 100));
+        let d1 = delta(&mut l, 1, true, "b", sums(2, 50));
+        let o1 = delta(&mut l, 1, false, "b", sums(1, 7));
+        l.apply(t(31), &[d1, o1]);
+        let today = l.rows(t(24), t(48)).unwrap();
+        let total: Decimal = today.iter().map(|r| r.cost_usd).sum();
+        assert_eq!(total, Decimal::new(100 + 50 + 7, 2));
+        // The open row settles: read again as settled, it is counted once.
+        let d2 = delta(&mut l, 1, true, "b", sums(1, 7));
+        l.apply(t(32), &[d2]);
+        let total: Decimal = l
+            .rows(t(24), t(48))
+            .unwrap()
+            .iter()
+            .map(|r| r.cost_usd)
+            .sum();
+        assert_eq!(total, Decimal::new(157, 2));
+        // The month = both slices.
+        let month: Decimal = l
+            .rows(t(0), t(48))
+            .unwrap()
+            .iter()
+            .map(|r| r.cost_usd)
+            .sum();
+        assert_eq!(month, Decimal::new(257, 2));
+    }
+
+    #[test]
+    fn a_new_day_merges_yesterday_into_the_closed_days_and_builds_only_the_new_day() {
+        let mut l = Ledger::default();
+        // Month from t(0); today [t(24), t(48)).
+        l.plan(&[(t(0), t(24)), (t(24), t(48))]);
+        l.apply(t(40), &[]);
+        build_all(&mut l, sums(3, 300));
+        // Next day: closed days [t(0), t(48)), today [t(48), t(72)).
+        l.plan(&[(t(0), t(48)), (t(48), t(72))]);
+        assert_eq!(l.slices.len(), 2);
+        assert!(l.slices[0].built, "merged from two built slices");
+        assert!(!l.slices[1].built);
+        assert!(l.rows(t(48), t(72)).is_err(), "the new day is not read yet");
+        assert_eq!(
+            l.rows(t(0), t(48)).unwrap()[0].cost_usd,
+            Decimal::new(600, 2)
+        );
+    }
+
+    #[test]
+    fn rows_that_settle_during_a_build_are_counted_once() {
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24))]);
+        l.apply(t(10), &[]);
+        l.start_builds();
+        let k = l.names.key(Some("a"), "openai", "gpt-4o", true);
+        // First chunk read under watermark t(10).
+        l.chunk_read(0, t(12), vec![(k.clone(), sums(5, 500))]);
+        // A cycle: rows recorded in [t(10), t(11)) settle; others are open.
+        let d = delta(&mut l, 0, true, "a", sums(1, 1));
+        let o = delta(&mut l, 0, false, "a", sums(1, 2));
+        l.apply(t(11), &[d, o]);
+        assert!(l.rows(t(0), t(24)).is_err(), "still building");
+        // The last chunk (rows recorded before t(10) only).
+        l.chunk_read(0, t(24), vec![(k, sums(2, 20))]);
+        let rows = l.rows(t(0), t(24)).unwrap();
+        assert_eq!(rows[0].cost_usd, Decimal::new(500 + 20 + 1 + 2, 2));
+        assert_eq!(rows[0].requests, 5 + 2 + 1 + 1);
+    }
+
+    #[test]
+    fn revalidation_replaces_settled_sums_and_reports_a_change() {
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24))]);
+        l.apply(t(30), &[]);
+        build_all(&mut l, sums(4, 400));
+        l.start_revalidation();
+        // While it runs, the old sums are served.
+        assert_eq!(l.rows(t(0), t(24)).unwrap()[0].requests, 4);
+        let k = l.names.key(Some("a"), "openai", "gpt-4o", true);
+        // A row was deleted after it settled: the re-read has 3.
+        assert!(l.chunk_read(0, t(24), vec![(k.clone(), sums(3, 300))]));
+        assert_eq!(l.rows(t(0), t(24)).unwrap()[0].requests, 3);
+        l.start_revalidation();
+        assert!(!l.chunk_read(0, t(24), vec![(k, sums(3, 300))]));
+    }
+
+    #[test]
+    fn bounds_map_buckets_to_slices_across_gaps() {
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24)), (t(30), t(40))]);
+        let (bounds, map) = l.bounds();
+        assert_eq!(bounds, vec![t(0), t(24), t(30), t(40)]);
+        // width_bucket: 0 before t(0), 1 in [t(0), t(24)), 2 the gap, 3 in [t(30), t(40)).
+        assert_eq!(map, vec![None, Some(0), None, Some(1)]);
+        assert!(l.rows(t(0), t(40)).is_err(), "a gap is not kept");
+    }
+
+    #[test]
+    fn a_range_split_by_a_new_bound_is_built_again() {
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24))]);
+        l.apply(t(30), &[]);
+        build_all(&mut l, sums(1, 1));
+        l.plan(&[(t(0), t(24)), (t(12), t(24))]);
+        assert_eq!(l.slices.len(), 2);
+        assert!(l.slices.iter().all(|s| !s.built));
+    }
+}
