@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use hyper::Method;
-use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::Method;
+use http::header::{HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use url::Url;
@@ -179,7 +179,7 @@ impl Prepared {
         let path = format!("{base_path}{}", def.path);
         path.replace(VU, "0")
             .replace(SEQ, "0")
-            .parse::<hyper::Uri>()
+            .parse::<http::Uri>()
             .map_err(|_| format!("{where_}: `{path}` is not a valid path and query"))?;
         headers.insert(HOST, host.clone());
         let mut p = Prepared {
@@ -206,7 +206,7 @@ impl Prepared {
         w.extend_from_slice(path.as_bytes());
         w.extend_from_slice(b" HTTP/1.1\r\n");
         for (k, v) in headers {
-            if k == hyper::header::CONTENT_LENGTH {
+            if k == http::header::CONTENT_LENGTH {
                 continue;
             }
             w.extend_from_slice(k.as_str().as_bytes());
