@@ -12,7 +12,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use chrono::{DateTime, Duration, Utc};
@@ -98,6 +99,49 @@ pub fn write_state_file(path: &Path, s: &FounderControls) -> Result<(), String> 
 
 // --- HTTP -------------------------------------------------------------------------------------
 
+/// Why an admin request was refused; it renders itself as the JSON error response.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum AdminError {
+    /// The path or body is not a valid change (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is over the server's body limit (400).
+    #[error("the body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The change was valid but could not be stored (503): nothing changed.
+    #[error("the change was not persisted: {0}")]
+    NotPersisted(String),
+}
+
+impl From<String> for AdminError {
+    fn from(reason: String) -> Self {
+        AdminError::BadRequest(reason)
+    }
+}
+
+impl From<&str> for AdminError {
+    fn from(reason: &str) -> Self {
+        AdminError::BadRequest(reason.into())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            AdminError::BadRequest(_) | AdminError::BodyTooLarge(_) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            AdminError::NotPersisted(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_persisted"),
+        };
+        error(status, code, self.to_string())
+    }
+}
+
+/// What an admin handler answers: the state after the change, or why not.
+type Answer = Result<Response, AdminError>;
+
+/// Every admin route, behind the admin token (checked by a route layer before any handler
+/// reads a body).
 pub fn router(g: Arc<Guard>) -> Router {
     Router::new()
         .route("/api/v1/admin/state", get(state))
@@ -121,6 +165,7 @@ pub fn router(g: Arc<Guard>) -> Router {
             "/api/v1/admin/milestone/{target}/approval",
             put(approve).delete(withdraw_approval),
         )
+        .route_layer(middleware::from_fn_with_state(g.clone(), require_admin))
         .with_state(g)
 }
 
@@ -138,29 +183,32 @@ pub fn token_of(cfg: &crate::config::Config) -> Result<crate::config::Secret, St
 /// The header that carries the admin token when `Authorization` holds basic-auth credentials.
 pub const ADMIN_TOKEN_HEADER: &str = "x-launchguard-admin-token";
 
-/// None when the bearer token is right; otherwise the 401 to send.
-fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
-    let token = g.admin_token();
-    let Some(token) = token else {
-        return Some(error(
+/// The route layer: the request goes on only with the right admin token; otherwise the 401.
+async fn require_admin(
+    State(g): State<Arc<Guard>>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let Some(token) = g.admin_token() else {
+        return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "the admin API is disabled: guard.admin_token is unset or empty",
-        ));
+        );
     };
-    check_token(
-        headers,
+    if let Some(refused) = check_token(
+        req.headers(),
         token.expose(),
         ADMIN_TOKEN_HEADER,
         "X-Launchguard-Admin-Token",
         "admin",
-    )
+    ) {
+        return refused;
+    }
+    next.run(req).await
 }
 
-async fn state(State(g): State<Arc<Guard>>, headers: HeaderMap) -> Response {
-    if let Some(r) = authorize(&g, &headers) {
-        return r;
-    }
+async fn state(State(g): State<Arc<Guard>>) -> Response {
     state_response(&g.admin_state())
 }
 
@@ -174,22 +222,12 @@ fn state_response(s: &FounderControls) -> Response {
         .into_response()
 }
 
-async fn run(g: &Guard, headers: &HeaderMap, change: Result<Change, String>) -> Response {
-    if let Some(r) = authorize(g, headers) {
-        return r;
-    }
-    let change = match change {
-        Ok(c) => c,
-        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
-    };
-    match g.apply_admin(&change).await {
-        Ok(s) => state_response(&s),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_persisted",
-            format!("the change was not persisted: {e}"),
-        ),
-    }
+/// Applies a checked change: the state after it, persisted and published.
+async fn run(g: &Guard, change: Change) -> Answer {
+    g.apply_admin(&change)
+        .await
+        .map(|s| state_response(&s))
+        .map_err(|e| AdminError::NotPersisted(e.to_string()))
 }
 
 #[derive(Deserialize, Default)]
@@ -199,25 +237,26 @@ struct KillBody {
     note: String,
 }
 
-async fn body_bytes(g: &Guard, body: Body) -> Result<axum::body::Bytes, String> {
+async fn body_bytes(g: &Guard, body: Body) -> Result<axum::body::Bytes, AdminError> {
     axum::body::to_bytes(body, g.body_limit())
         .await
-        .map_err(|_| format!("the body is larger than {} bytes", g.body_limit()))
+        .map_err(|_| AdminError::BodyTooLarge(g.body_limit()))
 }
 
-fn json_body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, String> {
+fn json_body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, AdminError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON body: {e}"))
+    serde_json::from_slice(bytes)
+        .map_err(|e| AdminError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn target_ok(what: &str, t: &str) -> Result<(), String> {
-    super::wire::check_name(what, t, false)
+fn target_ok(what: &str, t: &str) -> Result<(), AdminError> {
+    Ok(super::wire::check_name(what, t, false)?)
 }
 
 /// A kill switch's body: `{"note": "…"}` or nothing.
-pub fn parse_kill(key: KillKey, body: &[u8]) -> Result<Change, String> {
+pub fn parse_kill(key: KillKey, body: &[u8]) -> Result<Change, AdminError> {
     let b: KillBody = json_body(body)?;
     if b.note.chars().count() > 200 {
         return Err("`note` is longer than 200 characters".into());
@@ -225,55 +264,40 @@ pub fn parse_kill(key: KillKey, body: &[u8]) -> Result<Change, String> {
     Ok(Change::SetKill(key, b.note))
 }
 
-async fn kill_change(
-    g: &Guard,
-    key: Result<KillKey, String>,
-    body: Body,
-) -> Result<Change, String> {
-    let key = key?;
-    parse_kill(key, &body_bytes(g, body).await?)
-}
-
-fn kill_key(scope: &str, target: &str) -> Result<KillKey, String> {
+fn kill_key(scope: &str, target: &str) -> Result<KillKey, AdminError> {
     match scope {
         "provider" => target_ok("provider", target).map(|_| KillKey::Provider(target.into())),
         "client" => target_ok("client", target).map(|_| KillKey::Client(target.into())),
-        other => Err(format!(
+        other => Err(AdminError::BadRequest(format!(
             "unknown kill switch scope `{other}`: use global, provider/NAME or client/ID"
-        )),
+        ))),
     }
 }
 
-async fn kill_global_on(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> Response {
-    let c = kill_change(&g, Ok(KillKey::Global), body).await;
-    run(&g, &headers, c).await
+async fn kill_global_on(State(g): State<Arc<Guard>>, body: Body) -> Answer {
+    let change = parse_kill(KillKey::Global, &body_bytes(&g, body).await?)?;
+    run(&g, change).await
 }
 
-async fn kill_global_off(State(g): State<Arc<Guard>>, headers: HeaderMap) -> Response {
-    run(&g, &headers, Ok(Change::ClearKill(KillKey::Global))).await
+async fn kill_global_off(State(g): State<Arc<Guard>>) -> Answer {
+    run(&g, Change::ClearKill(KillKey::Global)).await
 }
 
 async fn kill_on(
     State(g): State<Arc<Guard>>,
     UrlPath((scope, target)): UrlPath<(String, String)>,
-    headers: HeaderMap,
     body: Body,
-) -> Response {
-    let c = kill_change(&g, kill_key(&scope, &target), body).await;
-    run(&g, &headers, c).await
+) -> Answer {
+    let key = kill_key(&scope, &target)?;
+    let change = parse_kill(key, &body_bytes(&g, body).await?)?;
+    run(&g, change).await
 }
 
 async fn kill_off(
     State(g): State<Arc<Guard>>,
     UrlPath((scope, target)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    run(
-        &g,
-        &headers,
-        kill_key(&scope, &target).map(Change::ClearKill),
-    )
-    .await
+) -> Answer {
+    run(&g, Change::ClearKill(kill_key(&scope, &target)?)).await
 }
 
 /// `{"budget_usd": 80, "until": "2026-11-27T06:00:00Z"}` or `{"budget_usd": "80", "for": "2h"}`;
@@ -288,6 +312,14 @@ struct OverrideBody {
     lasting: Option<String>,
 }
 
+fn budget_scope(scope: &str) -> Result<Scope, AdminError> {
+    Scope::parse(scope).ok_or_else(|| {
+        AdminError::BadRequest(format!(
+            "unknown budget scope `{scope}`: use daily, monthly or client_daily"
+        ))
+    })
+}
+
 /// A budget override's body, checked: the scope from the path, `budget_usd` within
 /// `bounded::MAX_USD`, and an end within `MAX_OVERRIDE_DAYS` of `now`.
 pub fn parse_override(
@@ -296,10 +328,8 @@ pub fn parse_override(
     body: &[u8],
     now: DateTime<Utc>,
     tz: chrono_tz::Tz,
-) -> Result<Change, String> {
-    let s = Scope::parse(scope).ok_or_else(|| {
-        format!("unknown budget scope `{scope}`: use daily, monthly or client_daily")
-    })?;
+) -> Result<Change, AdminError> {
+    let s = budget_scope(scope)?;
     if let Some(c) = &client {
         if s != Scope::ClientDaily {
             return Err("only client_daily budgets are set per client".into());
@@ -336,9 +366,9 @@ pub fn parse_override(
         return Err("`until` is in the past".into());
     }
     if until > latest {
-        return Err(format!(
+        return Err(AdminError::BadRequest(format!(
             "`until` is more than {MAX_OVERRIDE_DAYS} days away: change the budget in the config instead"
-        ));
+        )));
     }
     Ok(Change::SetOverride {
         scope: s,
@@ -348,77 +378,65 @@ pub fn parse_override(
     })
 }
 
-async fn override_change(
-    g: &Guard,
-    scope: &str,
-    client: Option<String>,
-    body: Body,
-) -> Result<Change, String> {
-    let bytes = body_bytes(g, body).await?;
-    parse_override(scope, client, &bytes, Utc::now(), g.config().tz())
-}
-
 async fn override_set(
     State(g): State<Arc<Guard>>,
     UrlPath(scope): UrlPath<String>,
-    headers: HeaderMap,
     body: Body,
-) -> Response {
-    if let Some(r) = authorize(&g, &headers) {
-        return r;
-    }
-    let c = override_change(&g, &scope, None, body).await;
-    run(&g, &headers, c).await
+) -> Answer {
+    let bytes = body_bytes(&g, body).await?;
+    let change = parse_override(&scope, None, &bytes, Utc::now(), g.config().tz())?;
+    run(&g, change).await
 }
 
 async fn override_set_client(
     State(g): State<Arc<Guard>>,
     UrlPath((scope, client)): UrlPath<(String, String)>,
-    headers: HeaderMap,
     body: Body,
-) -> Response {
-    if let Some(r) = authorize(&g, &headers) {
-        return r;
-    }
-    let c = override_change(&g, &scope, Some(client), body).await;
-    run(&g, &headers, c).await
+) -> Answer {
+    let bytes = body_bytes(&g, body).await?;
+    let change = parse_override(&scope, Some(client), &bytes, Utc::now(), g.config().tz())?;
+    run(&g, change).await
 }
 
-fn clear(scope: &str, client: Option<String>) -> Result<Change, String> {
-    let s = Scope::parse(scope).ok_or_else(|| {
-        format!("unknown budget scope `{scope}`: use daily, monthly or client_daily")
-    })?;
-    Ok(Change::ClearOverride { scope: s, client })
-}
-
-async fn override_clear(
-    State(g): State<Arc<Guard>>,
-    UrlPath(scope): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    run(&g, &headers, clear(&scope, None)).await
+async fn override_clear(State(g): State<Arc<Guard>>, UrlPath(scope): UrlPath<String>) -> Answer {
+    let scope = budget_scope(&scope)?;
+    run(
+        &g,
+        Change::ClearOverride {
+            scope,
+            client: None,
+        },
+    )
+    .await
 }
 
 async fn override_clear_client(
     State(g): State<Arc<Guard>>,
     UrlPath((scope, client)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    run(&g, &headers, clear(&scope, Some(client))).await
+) -> Answer {
+    let scope = budget_scope(&scope)?;
+    run(
+        &g,
+        Change::ClearOverride {
+            scope,
+            client: Some(client),
+        },
+    )
+    .await
 }
 
 /// The target tier of an approval: a tier above the first (`hard_launch`, `growth`).
-fn approval_target(target: &str) -> Result<TierName, String> {
+fn approval_target(target: &str) -> Result<TierName, AdminError> {
     match TierName::ALL.into_iter().find(|t| t.as_str() == target) {
         Some(t) if t != TierName::SoftLaunch => Ok(t),
-        _ => Err(format!(
+        _ => Err(AdminError::BadRequest(format!(
             "unknown milestone target `{target}`: use hard_launch or growth"
-        )),
+        ))),
     }
 }
 
 /// An approval's body: `{"note": "…"}` (at most 200 characters) or nothing.
-pub fn parse_approval(target: &str, body: &[u8]) -> Result<Change, String> {
+pub fn parse_approval(target: &str, body: &[u8]) -> Result<Change, AdminError> {
     let target = approval_target(target)?;
     let b: KillBody = json_body(body)?;
     if b.note.chars().count() > 200 {
@@ -433,26 +451,18 @@ pub fn parse_approval(target: &str, body: &[u8]) -> Result<Change, String> {
 async fn approve(
     State(g): State<Arc<Guard>>,
     UrlPath(target): UrlPath<String>,
-    headers: HeaderMap,
     body: Body,
-) -> Response {
-    if let Some(r) = authorize(&g, &headers) {
-        return r;
-    }
-    let c = match body_bytes(&g, body).await {
-        Ok(bytes) => parse_approval(&target, &bytes),
-        Err(e) => Err(e),
-    };
-    run(&g, &headers, c).await
+) -> Answer {
+    let change = parse_approval(&target, &body_bytes(&g, body).await?)?;
+    run(&g, change).await
 }
 
 async fn withdraw_approval(
     State(g): State<Arc<Guard>>,
     UrlPath(target): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    let c = approval_target(&target).map(|target| Change::WithdrawApproval { target });
-    run(&g, &headers, c).await
+) -> Answer {
+    let target = approval_target(&target)?;
+    run(&g, Change::WithdrawApproval { target }).await
 }
 
 #[cfg(test)]
@@ -480,6 +490,7 @@ mod tests {
             assert!(
                 parse_approval(t, b"")
                     .unwrap_err()
+                    .to_string()
                     .contains("hard_launch or growth")
             );
         }
@@ -487,6 +498,7 @@ mod tests {
         assert!(
             parse_approval("growth", long.as_bytes())
                 .unwrap_err()
+                .to_string()
                 .contains("200")
         );
         assert!(parse_approval("growth", br#"{"by":"me"}"#).is_err());
@@ -512,7 +524,12 @@ mod tests {
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         std::fs::write(&p, "{not json").unwrap();
-        assert!(load_state_file(&p).unwrap_err().contains("not valid"));
+        assert!(
+            load_state_file(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("not valid")
+        );
         // Written before bounds existed: 1e20 via the admin API, persisted. A clear error now.
         std::fs::write(
             &p,
@@ -546,7 +563,11 @@ mod tests {
     fn override_bodies_are_bounded() {
         let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
         let tz = chrono_tz::UTC;
-        let e = |b: &str| parse_override("daily", None, b.as_bytes(), now, tz).unwrap_err();
+        let e = |b: &str| {
+            parse_override("daily", None, b.as_bytes(), now, tz)
+                .unwrap_err()
+                .to_string()
+        };
         assert!(e(r#"{"budget_usd":"1e20"}"#).contains("`budget_usd` must be at most 1000000"));
         assert!(e(r#"{"budget_usd":80,"for":"300000y"}"#).contains("`for`"));
         assert!(e(r#"{"budget_usd":80,"for":"367d"}"#).contains("366 days"));
