@@ -19,6 +19,7 @@ pub mod kit;
 pub mod logging;
 pub mod markup;
 pub mod metrics;
+pub mod private_file;
 pub mod serve;
 pub mod sources;
 pub mod state;

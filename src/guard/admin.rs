@@ -5,7 +5,6 @@
 //! Bodies are parsed by pure functions (`parse_kill`, `parse_override`) that the fuzz target
 //! drives; every number in them is bounded (`core::bounded`), in the state file too.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::Guard;
-use super::wire::{check_token, error};
+use super::wire::{check_token, closing, error};
 use crate::config::TierName;
 pub use crate::core::budget::Scope;
 pub use crate::core::controls::{
@@ -59,42 +58,9 @@ pub fn load_state_file(path: &Path) -> Result<FounderControls, String> {
 /// Writes the state file atomically: a reader sees the old file or the new one, never half.
 /// Only the owner may read it (0600): it names the clients the founder stopped.
 pub fn write_state_file(path: &Path, s: &FounderControls) -> Result<(), String> {
-    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "guard-state".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let json = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot encode state: {e}"))?;
-    let write = || -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        // A leftover from a crash may carry other permissions: start from a new file.
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail("cannot write guard state file", e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail("cannot replace guard state file", e)
-    })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let mut json = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot encode state: {e}"))?;
+    json.push(b'\n');
+    crate::private_file::write(path, &json, "guard state file")
 }
 
 // --- HTTP -------------------------------------------------------------------------------------
@@ -133,7 +99,11 @@ impl IntoResponse for AdminError {
             }
             AdminError::NotPersisted(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_persisted"),
         };
-        error(status, code, self.to_string())
+        let r = error(status, code, self.to_string());
+        match self {
+            AdminError::BodyTooLarge(_) => closing(r),
+            _ => r,
+        }
     }
 }
 
@@ -189,12 +159,13 @@ async fn require_admin(
     req: axum::extract::Request,
     next: Next,
 ) -> Response {
+    // Refused before its body is read: the connection is closed after the answer.
     let Some(token) = g.admin_token() else {
-        return error(
+        return closing(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "the admin API is disabled: guard.admin_token is unset or empty",
-        );
+        ));
     };
     if let Some(refused) = check_token(
         req.headers(),
@@ -203,7 +174,7 @@ async fn require_admin(
         "X-Launchguard-Admin-Token",
         "admin",
     ) {
-        return refused;
+        return closing(refused);
     }
     next.run(req).await
 }

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::reservations::Settle;
-use super::wire::{MAX_NAME, check_name, check_token, error};
+use super::wire::{MAX_NAME, check_name, check_token, closing, error};
 use super::{Callers, Guard};
 use crate::core::bounded;
 use crate::policy::{GuardScope, Kind, Request, Usage};
@@ -208,11 +208,11 @@ pub fn router(g: Arc<Guard>) -> Router {
 async fn read(g: &Guard, body: Body) -> Result<axum::body::Bytes, Response> {
     let limit = g.body_limit();
     axum::body::to_bytes(body, limit).await.map_err(|_| {
-        error(
+        closing(error(
             StatusCode::BAD_REQUEST,
             "bad_request",
             format!("the body is larger than {limit} bytes (guard.body_limit_bytes)"),
-        )
+        ))
     })
 }
 
@@ -223,10 +223,10 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 /// The header that carries the caller token when `Authorization` holds basic-auth credentials.
 pub const CALLER_TOKEN_HEADER: &str = "x-launchguard-caller-token";
 
-/// None when the caller may call; otherwise the 401 to send. Reads the callers in place (no
-/// copy of the token per request).
+/// None when the caller may call; otherwise the 401 to send, before the body is read (so it
+/// closes the connection). Reads the callers in place (no copy of the token per request).
 fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
-    g.with_callers(|c| match c {
+    let refused = g.with_callers(|c| match c {
         Callers::Token(t) => check_token(
             headers,
             t.expose(),
@@ -239,7 +239,8 @@ fn authorize(g: &Guard, headers: &HeaderMap) -> Option<Response> {
             let why = format!("admit and settle are disabled: {why}");
             Some(error(StatusCode::UNAUTHORIZED, "unauthorized", why))
         }
-    })
+    });
+    refused.map(closing)
 }
 
 async fn admit(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> Response {

@@ -57,6 +57,17 @@ pub(crate) fn error(status: StatusCode, code: &str, reason: impl Into<String>) -
         .into_response()
 }
 
+/// `r` with `Connection: close`, for an answer sent before the request's body was read whole
+/// (over the size limit, or refused before reading it): the connection cannot carry another
+/// request, and saying so keeps a keep-alive client from sending its next one into it.
+pub(crate) fn closing(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    r
+}
+
 /// None when the request carries `token` as `Authorization: Bearer` or, because basic auth
 /// (--web.config.file) takes `Authorization`, in `own_header` (`shown` as the docs spell it);
 /// otherwise the 401 to send. `who` names the token ("admin", "caller").
