@@ -6,8 +6,9 @@
 //! (a 2,880th of the day), which the measured cycles read. Prints, per step, the rows so far today, each source's
 //! cycle time and database time (pg_stat_statements), whether their figures agree exactly ("n/a"
 //! when the full recompute failed, e.g. on the reader's statement timeout), the
-//! /metrics size and the process's RSS; then the first cycles of a fresh incremental source
-//! (a restart) until the day's figures are back.
+//! /metrics size and the process's RSS; then a restart: the first cycle of a fresh incremental
+//! source resuming from `database.state_file`, and the cycles of one without it until the
+//! day's figures are back.
 //!
 //!   bench_scale SUPERUSER_URL READER_URL_FILE CLIENTS ROWS_PER_DAY JOBS_PER_DAY STEPS
 
@@ -230,7 +231,8 @@ async fn main() {
         .and_utc();
     ledger.set("bench", "yesterday", d0 - Duration::days(1), d0);
     ledger.set("bench", "today", d0, d0 + Duration::days(1));
-    let inc_cfg = config(&url_file, true);
+    let mut inc_cfg = config(&url_file, true);
+    inc_cfg.database.state_file = Some(format!("{url_file}.ledger-state.json").into());
     let full_cfg = config(&url_file, false);
     let inc = Supabase::new().with_ledger_requests(ledger.clone());
     let full = Supabase::new().with_ledger_requests(ledger.clone());
@@ -295,14 +297,24 @@ async fn main() {
         }
     }
 
-    // A restart: a fresh incremental source rebuilds from the settled rows.
+    // A restart with the kept sums in the state file: the first cycle reads the rows since.
+    inc.collect_once(&inc_cfg, Utc::now())
+        .await
+        .expect("collects");
+    let resumed = Supabase::new().with_ledger_requests(ledger.clone());
+    let (f, resume_ms, resume_db) = timed(&db, &resumed, &inc_cfg, Utc::now()).await;
+    assert!(f.usage_month.is_ok(), "resumed from the state file");
+    println!("resume_ms {resume_ms:.1} (database {resume_db:.1} ms)");
+    // A restart without it: the settled rows are read again, in chunks over cycles.
+    let mut no_file = inc_cfg.clone();
+    no_file.database.state_file = None;
     let fresh = Supabase::new().with_ledger_requests(ledger);
     let t = Instant::now();
     let mut cycles = 0;
     loop {
         cycles += 1;
         let f = fresh
-            .collect_once(&inc_cfg, Utc::now())
+            .collect_once(&no_file, Utc::now())
             .await
             .expect("collects");
         if f.usage_today.is_ok() && f.usage_month.is_ok() || cycles >= 50 {

@@ -25,6 +25,7 @@ use pg::{PgOptions, TestPg};
 use rust_decimal::Decimal;
 
 struct Pair {
+    ledger: Arc<LedgerRequests>,
     inc: Supabase,
     full: Supabase,
     inc_cfg: Config,
@@ -59,7 +60,8 @@ impl Pair {
         ledger.set("test", "today", d0, d0 + Duration::days(1));
         Pair {
             inc: Supabase::new().with_ledger_requests(ledger.clone()),
-            full: Supabase::new().with_ledger_requests(ledger),
+            full: Supabase::new().with_ledger_requests(ledger.clone()),
+            ledger,
             inc_cfg: config(dir.path(), pg, true),
             full_cfg: config(dir.path(), pg, false),
             _dir: dir,
@@ -243,4 +245,51 @@ async fn kept_figures_equal_a_full_recompute_through_late_updated_and_open_rows(
         0,
         "no settled rows read again"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_from_the_state_file_and_reads_only_what_came_since() {
+    let pg = TestPg::start_with(PgOptions {
+        stat_statements: true,
+        ..PgOptions::default()
+    });
+    pg.psql_query(
+        "insert into public.ai_usage_events (occurred_at, provider, model, input_tokens, cost_usd) \
+         select now() - (i % 20) * interval '1 hour', 'openai', 'm' || (i % 3), i, (i % 7) / 10.0 \
+         from generate_series(1, 2000) i",
+    );
+    let mut pair = Pair::new(&pg);
+    let state = pair._dir.path().join("ledger-state.json");
+    pair.inc_cfg.database.state_file = Some(state.clone());
+    pair.cycle("before the restart").await;
+    assert!(state.exists(), "the kept sums are written");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only the owner reads clients' spend");
+
+    // While "down": new rows, late ones among them.
+    pg.psql_query(
+        "insert into public.ai_usage_events (occurred_at, provider, model, input_tokens, cost_usd) \
+         values (now() - interval '5 hours', 'openai', 'm1', 5, 1.5), (now(), 'anthropic', 'x', 1, 0.25)",
+    );
+    // A restart: a new source with the same state file reads no settled chunk, only the delta.
+    pair.inc = Supabase::new().with_ledger_requests(pair.ledger.clone());
+    pg.psql_query("select pg_stat_statements_reset()");
+    let resumed = pair.cycle("resumed").await;
+    assert!(resumed.usage_month.is_ok());
+    assert_eq!(
+        calls(&pg, "and e.recorded_at < $3::timestamptz"),
+        0,
+        "nothing read again: the settled sums came from the file"
+    );
+
+    // A settled row changed while down is caught by the counters saved with the sums.
+    pg.psql_query("update public.ai_usage_events set cost_usd = 42 where id = 7");
+    pair.inc = Supabase::new().with_ledger_requests(pair.ledger.clone());
+    pair.cycle("resumed after an update").await;
+
+    // A file that is not a saved ledger is ignored, never trusted.
+    std::fs::write(&state, b"{\"version\": 1, \"garbage\": true}").unwrap();
+    pair.inc = Supabase::new().with_ledger_requests(pair.ledger.clone());
+    pair.cycle("a corrupt state file").await;
 }

@@ -22,7 +22,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::ledger_ranges::Range;
-use super::slices::{DeltaRow, Key, Ledger, Sums};
+use super::slices::{DeltaRow, Key, Ledger, SAVED_VERSION, Saved, Sums};
 use super::{Instants, Runner, col, queries, u};
 use crate::config::{Config, QueryName};
 use crate::figures::{Fig, JobFigures, LedgerRange, Unavailable, UsageRow};
@@ -38,6 +38,7 @@ pub struct Probe {
     pub has_recorded_at: bool,
     pub checkable: bool,
     pub changes: String,
+    pub identity: String,
 }
 
 /// The usage figures of one cycle.
@@ -58,6 +59,8 @@ struct VisualToday {
 
 /// First chunk of a build, in `occurred_at`; later ones are sized from the rate observed.
 const FIRST_CHUNK: chrono::Duration = chrono::Duration::hours(1);
+/// How often the kept sums are written to `database.state_file` at most.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// What one chunk's statement should take, well within the reader's 5 s statement timeout.
 const CHUNK_TARGET: Duration = Duration::from_millis(500);
 
@@ -71,6 +74,10 @@ pub struct Incremental {
     visual: Option<VisualToday>,
     /// What was said in the log about the mode, so each is said once.
     said: std::collections::BTreeSet<String>,
+    /// Whether `database.state_file` was read (once, at the first cycle).
+    loaded: bool,
+    /// When the kept sums were last written to `database.state_file`.
+    saved_at: Option<Instant>,
 }
 
 impl Default for Incremental {
@@ -81,6 +88,8 @@ impl Default for Incremental {
             chunk: FIRST_CHUNK,
             visual: None,
             said: std::collections::BTreeSet::new(),
+            loaded: false,
+            saved_at: None,
         }
     }
 }
@@ -128,6 +137,7 @@ impl Incremental {
                 has_recorded_at: col(r, "has_recorded_at")?,
                 checkable: col(r, "checkable")?,
                 changes: col(r, "changes")?,
+                identity: col(r, "identity")?,
             })
         };
         let Ok(mut probe) = get(r) else {
@@ -193,6 +203,10 @@ impl Incremental {
         }
         self.say("the ledger is kept incrementally (watermark on recorded_at)".into());
         let w = self.watermark(p, run.cfg);
+        if !self.loaded {
+            self.loaded = true;
+            self.resume(run.cfg, p, w);
+        }
         if self.ledger.watermark.is_some_and(|old| w < old) {
             tracing::info!("the ledger watermark would go back: reading the ledger again");
             self.ledger.reset();
@@ -254,6 +268,7 @@ impl Incremental {
                 }
             })
             .collect();
+        self.keep(run.cfg, p);
         Ok(Some(Usage {
             today: self.ledger.rows(at.day_start, at.next_day_start),
             month: self.ledger.rows(at.month_start, at.next_day_start),
@@ -309,6 +324,77 @@ impl Incremental {
         drop(delta);
         self.ledger.apply(w, &out);
         Ok(Ok(()))
+    }
+
+    /// At the first cycle: the ledger saved in `database.state_file`, when it was read from
+    /// these very tables and its watermark is not ahead of `w`. Its settled sums are served at
+    /// once; the next delta reads every row recorded since its watermark, and the counters it
+    /// was saved with make a re-validation start at once if rows changed meanwhile.
+    fn resume(&mut self, cfg: &Config, p: &Probe, w: DateTime<Utc>) {
+        let Some(path) = &cfg.database.state_file else {
+            return;
+        };
+        let saved = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice::<Saved>(&bytes).map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => Err(e.to_string()),
+        };
+        let why_not = match &saved {
+            Err(e) => Some(format!("it cannot be read ({e})")),
+            Ok(s) if s.version != SAVED_VERSION => Some(format!("it is version {}", s.version)),
+            Ok(s) if s.identity != p.identity => {
+                Some("it was read from other tables (or a rewritten one)".into())
+            }
+            Ok(s) if s.watermark > w => Some("its watermark is ahead of the database".into()),
+            Ok(_) => None,
+        };
+        match (saved, why_not) {
+            (Ok(s), None) => {
+                tracing::info!(
+                    file = %path.display(),
+                    watermark = %s.watermark,
+                    "the kept ledger resumes from the state file: reading the rows recorded since"
+                );
+                self.ledger = Ledger::restore(&s);
+                let refresh = cfg.database.closed_days_refresh.0;
+                let long_ago = Instant::now()
+                    .checked_sub(refresh)
+                    .unwrap_or_else(Instant::now);
+                self.read_whole = Some((s.changes, long_ago));
+            }
+            (_, why) => tracing::warn!(
+                file = %path.display(),
+                "the ledger state file is ignored: {}; reading the settled rows again",
+                why.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Writes the kept sums to `database.state_file`, at most once a minute and only when
+    /// every slice is built; a failure is logged and collection goes on.
+    fn keep(&mut self, cfg: &Config, p: &Probe) {
+        let Some(path) = &cfg.database.state_file else {
+            return;
+        };
+        if self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
+            return;
+        }
+        let Some((changes, _)) = &self.read_whole else {
+            return;
+        };
+        let Some(saved) = self.ledger.save(&p.identity, changes) else {
+            return;
+        };
+        let written = serde_json::to_vec(&saved)
+            .map_err(|e| e.to_string())
+            .and_then(|json| crate::private_file::write(path, &json, "ledger state file"));
+        match written {
+            Ok(()) => self.saved_at = Some(Instant::now()),
+            Err(e) => {
+                // Try again next cycle; said once until it works.
+                self.say(format!("the ledger state file is not written: {e}"));
+            }
+        }
     }
 
     fn group(&mut self, r: &Row) -> Result<(Key, Sums), String> {

@@ -186,6 +186,10 @@ pub const ALL: &[(&str, &str)] = &[
 /// counters of the tables behind it (and their files: a TRUNCATE swaps them), so settled rows
 /// are read again only when something may have changed them. `checkable` is false when the
 /// view reads something those counters do not cover (a foreign table, a function).
+/// `identity` names the view, the database, the server's start and the tables' files, so a
+/// saved ledger (`database.state_file`) is used only against the tables it was read from (two
+/// databases built by the same script have the same oids and file numbers; they were not
+/// started at the same instant).
 pub const LEDGER_PROBE: &str = "\
 with recursive views(relid) as (
     select c.oid from pg_catalog.pg_class c
@@ -225,6 +229,12 @@ select now() as now,
                  and a.atttypid = 'timestamptz'::regtype) as has_recorded_at,
        (exists (select 1 from deps)
         and not exists (select 1 from deps where relkind not in ('r', 'p'))) as checkable,
+       coalesce(pg_catalog.to_regclass('launchguard.usage_events')::oid::text, '') || '@'
+           || current_database() || '@' || pg_catalog.pg_postmaster_start_time()::text || ':'
+           || coalesce((select string_agg(t.relid::text || '/'
+                                          || coalesce(pg_catalog.pg_relation_filenode(t.relid)::text, ''),
+                                          ',' order by t.relid)
+                        from tables t), '') as identity,
        coalesce((select string_agg(s.relid::text || ':' || (s.n_tup_upd + s.n_tup_del)::text
                                    || ':' || coalesce(pg_catalog.pg_relation_filenode(s.relid)::text, ''),
                                    ',' order by s.relid)

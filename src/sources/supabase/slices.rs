@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::core::bounded::Bounded;
 use crate::figures::{Fig, Unavailable, UsageRow};
@@ -28,7 +29,7 @@ pub struct Key {
 }
 
 /// The sums of one group. `rows` counts ledger rows (chunk sizing; not a figure).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sums {
     pub rows: u64,
     pub input_tokens: u64,
@@ -356,6 +357,109 @@ impl Ledger {
     }
 }
 
+/// The format of a saved ledger; a file of another version is ignored.
+pub const SAVED_VERSION: u32 = 1;
+
+/// The kept ledger as written to `database.state_file`: the settled sums of built slices and
+/// the watermark they were settled under. Open sums are not kept: a restart reads every row
+/// recorded since the watermark again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    pub version: u32,
+    /// The view and the tables behind it (and their files), so a file from another database
+    /// or a rewritten table is not used.
+    pub identity: String,
+    pub watermark: DateTime<Utc>,
+    /// The update and delete counters when the settled rows were last read whole.
+    pub changes: String,
+    pub slices: Vec<SavedSlice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedSlice {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub groups: Vec<SavedGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedGroup {
+    pub client: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub priced: bool,
+    pub sums: Sums,
+}
+
+impl Ledger {
+    /// What to save, or None while a slice is not built or is building (a half-read slice is
+    /// not worth keeping, and a re-validation may be replacing stale sums).
+    pub fn save(&self, identity: &str, changes: &str) -> Option<Saved> {
+        let watermark = self.watermark?;
+        if self.slices.is_empty() || self.slices.iter().any(|s| !s.built || s.build.is_some()) {
+            return None;
+        }
+        let slices = self
+            .slices
+            .iter()
+            .map(|s| {
+                let mut groups: Vec<SavedGroup> = s
+                    .settled
+                    .iter()
+                    .map(|(k, v)| SavedGroup {
+                        client: k.client.as_deref().map(str::to_string),
+                        provider: k.provider.to_string(),
+                        model: k.model.to_string(),
+                        priced: k.priced,
+                        sums: *v,
+                    })
+                    .collect();
+                groups.sort_by(|a, b| {
+                    (&a.provider, &a.model, &a.client, a.priced).cmp(&(
+                        &b.provider,
+                        &b.model,
+                        &b.client,
+                        b.priced,
+                    ))
+                });
+                SavedSlice {
+                    from: s.from,
+                    to: s.to,
+                    groups,
+                }
+            })
+            .collect();
+        Some(Saved {
+            version: SAVED_VERSION,
+            identity: identity.to_string(),
+            watermark,
+            changes: changes.to_string(),
+            slices,
+        })
+    }
+
+    /// The ledger a saved one describes: its slices built with their settled sums, nothing
+    /// open, and its watermark, so the next delta reads every row recorded since.
+    pub fn restore(saved: &Saved) -> Ledger {
+        let mut l = Ledger {
+            watermark: Some(saved.watermark),
+            ..Ledger::default()
+        };
+        for s in &saved.slices {
+            let mut slice = Slice::new(s.from, s.to);
+            slice.built = true;
+            for g in &s.groups {
+                let key = l
+                    .names
+                    .key(g.client.as_deref(), &g.provider, &g.model, g.priced);
+                add_into(&mut slice.settled, &key, &g.sums);
+            }
+            l.slices.push(slice);
+        }
+        l
+    }
+}
+
 /// A new slice [a, b) made of old built slices that tile it exactly, none building.
 fn merged(old: &[Slice], a: DateTime<Utc>, b: DateTime<Utc>) -> Option<Slice> {
     let mut at = a;
@@ -550,5 +654,29 @@ mod tests {
         l.plan(&[(t(0), t(24)), (t(12), t(24))]);
         assert_eq!(l.slices.len(), 2);
         assert!(l.slices.iter().all(|s| !s.built));
+    }
+
+    #[test]
+    fn a_saved_ledger_restores_its_settled_sums_and_watermark() {
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24)), (t(24), t(48))]);
+        l.apply(t(30), &[]);
+        assert!(l.save("id", "c").is_none(), "nothing built yet");
+        build_all(&mut l, sums(2, 250));
+        let o = delta(&mut l, 1, false, "b", sums(1, 7));
+        l.apply(t(31), &[o]);
+        let saved = l.save("id", "c").expect("all built");
+        let text = serde_json::to_string(&saved).unwrap();
+        let back: Saved = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, saved);
+        let mut r = Ledger::restore(&back);
+        assert_eq!(r.watermark, Some(t(31)));
+        // The open row is not kept: the next delta (from the watermark) reads it again.
+        r.plan(&[(t(0), t(24)), (t(24), t(48))]);
+        let o = delta(&mut r, 1, false, "b", sums(1, 7));
+        r.apply(t(32), &[o]);
+        assert_eq!(r.rows(t(0), t(48)), l.rows(t(0), t(48)));
+        l.start_revalidation();
+        assert!(l.save("id", "c").is_none(), "not while re-validating");
     }
 }

@@ -405,6 +405,9 @@ pub struct Database {
     /// Rows recorded (and jobs created) this long before the oldest open transaction are taken
     /// as final; newer ones are read again every cycle.
     pub settle: Dur,
+    /// Where the incremental ledger's settled sums are kept across restarts (written at most
+    /// once a minute, mode 0600); unset: a restart reads the settled rows again.
+    pub state_file: Option<PathBuf>,
     /// pg_cron job name of the platform sync job checked against the tier's cadence.
     pub sync_job: String,
     /// Replacement SQL per figure query; see docs/configuration.md for each contract.
@@ -422,6 +425,7 @@ impl Default for Database {
             closed_days_refresh: Dur::from_secs(3600),
             incremental: true,
             settle: Dur::from_secs(300),
+            state_file: None,
             sync_job: "platform-sync".into(),
             queries: BTreeMap::new(),
         }
