@@ -17,13 +17,12 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::ledger_ranges::Range;
 use super::slices::{DeltaRow, Key, Ledger, SAVED_VERSION, Saved, Sums};
-use super::{Instants, Runner, col, queries, u};
+use super::{Instants, Runner, col, job_figures, queries, u, usage_row};
 use crate::config::{Config, QueryName};
 use crate::figures::{Fig, JobFigures, LedgerRange, Unavailable, UsageRow};
 use crate::sources::SourceError;
@@ -398,26 +397,24 @@ impl Incremental {
     }
 
     fn group(&mut self, r: &Row) -> Result<(Key, Sums), String> {
-        let client: Option<String> = col(r, "client_id")?;
-        let provider: Option<String> = col(r, "provider")?;
-        let model: Option<String> = col(r, "model")?;
+        let row = usage_row(r)?;
         let key = self.ledger.names.key(
-            client.as_deref(),
-            provider.as_deref().unwrap_or_default(),
-            model.as_deref().unwrap_or_default(),
-            col::<Option<bool>>(r, "priced")?.unwrap_or(false),
+            row.client_id.as_deref(),
+            &row.provider,
+            &row.model,
+            row.priced,
         );
         Ok((
             key,
             Sums {
                 rows: u(r, "rows")?,
-                input_tokens: u(r, "input_tokens")?,
-                output_tokens: u(r, "output_tokens")?,
-                cache_read_tokens: u(r, "cache_read_tokens")?,
-                cache_write_tokens: u(r, "cache_write_tokens")?,
-                characters: u(r, "characters")?,
-                requests: u(r, "requests")?,
-                cost_usd: col::<Option<Decimal>>(r, "cost_usd")?.unwrap_or(Decimal::ZERO),
+                input_tokens: row.input_tokens,
+                output_tokens: row.output_tokens,
+                cache_read_tokens: row.cache_read_tokens,
+                cache_write_tokens: row.cache_write_tokens,
+                characters: row.characters,
+                requests: row.requests,
+                cost_usd: row.cost_usd,
             },
         ))
     }
@@ -537,10 +534,12 @@ impl Incremental {
         at: Instants,
     ) -> Result<Fig<JobFigures>, SourceError> {
         let w = self.watermark(p, run.cfg);
+        // The default JOBS query with its day starting now: its `visual_today` reads nothing,
+        // and the kept count below replaces it.
         let now = at.now;
-        let params: [&(dyn ToSql + Sync); 1] = [&now];
+        let params: [&(dyn ToSql + Sync); 2] = [&now, &now];
         let rows = match run
-            .run_with(QueryName::Jobs, queries::JOBS_NOW, &params)
+            .run_with(QueryName::Jobs, queries::JOBS, &params)
             .await?
         {
             Ok(r) => r,
@@ -551,18 +550,7 @@ impl Incremental {
                 reason: "jobs query returned no row".into(),
             }));
         };
-        let figures = (|| -> Result<JobFigures, String> {
-            Ok(JobFigures {
-                queued: u(r, "queued")?,
-                running: u(r, "running")?,
-                visual_queued: u(r, "visual_queued")?,
-                visual_today: 0,
-                visual_failed_last_hour: u(r, "visual_failed_last_hour")?,
-                visual_finished_last_hour: u(r, "visual_finished_last_hour")?,
-                visual_mean_processing_seconds: col(r, "visual_mean_processing_seconds")?,
-            })
-        })();
-        let mut figures = match figures {
+        let mut figures = match job_figures(r) {
             Ok(f) => f,
             Err(e) => {
                 return Ok(Err(Unavailable {

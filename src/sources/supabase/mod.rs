@@ -777,7 +777,7 @@ fn text(r: &Row, name: &str) -> Result<String, String> {
     Ok(col::<Option<String>>(r, name)?.unwrap_or_default())
 }
 
-fn usage_row(r: &Row) -> Result<UsageRow, String> {
+pub(super) fn usage_row(r: &Row) -> Result<UsageRow, String> {
     Ok(UsageRow {
         client_id: col(r, "client_id")?,
         provider: text(r, "provider")?,
@@ -793,7 +793,7 @@ fn usage_row(r: &Row) -> Result<UsageRow, String> {
     })
 }
 
-fn job_figures(r: &Row) -> Result<JobFigures, String> {
+pub(super) fn job_figures(r: &Row) -> Result<JobFigures, String> {
     Ok(JobFigures {
         queued: u(r, "queued")?,
         running: u(r, "running")?,

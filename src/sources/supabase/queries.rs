@@ -292,30 +292,6 @@ where e.occurred_at >= $1::timestamptz
   and e.recorded_at < $3::timestamptz
 group by e.client_id, e.provider, e.model, (e.cost_usd is not null)";
 
-/// JOBS without `visual_today`, which the incremental count keeps (VISUAL_CREATED). $1 now.
-pub const JOBS_NOW: &str = "\
-select
-    (select count(*) from launchguard.jobs
-      where status = 'queued')::bigint as queued,
-    (select count(*) from launchguard.jobs
-      where status = 'running')::bigint as running,
-    (select count(*) from launchguard.jobs
-      where status = 'queued' and kind = 'visual')::bigint as visual_queued,
-    f.failed::bigint as visual_failed_last_hour,
-    f.finished::bigint as visual_finished_last_hour,
-    f.mean_seconds::double precision as visual_mean_processing_seconds
-from (
-    select count(*) filter (where status = 'failed') as failed,
-           count(*) as finished,
-           avg(extract(epoch from finished_at - started_at)) as mean_seconds
-    from launchguard.jobs
-    where kind = 'visual'
-      and finished_at is not null
-      and status in ('succeeded', 'failed')
-      and finished_at >= $1::timestamptz - interval '1 hour'
-      and finished_at < $1::timestamptz
-) f";
-
 /// Visual jobs created at or after $1, and how many of them before $2 (the watermark).
 pub const VISUAL_CREATED: &str = "\
 select count(*) filter (where j.created_at < $2::timestamptz)::bigint as settled,
