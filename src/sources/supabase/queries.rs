@@ -246,51 +246,56 @@ select now() as now,
 pub const TRANSACTION_HORIZON: &str = "\
 select h.horizon, h.sees_all from launchguard.transaction_horizon() h";
 
+/// The kept ledger's groups and sums: USAGE's columns, and the number of rows in each group
+/// (to size the chunks of a rebuild). One text for the delta and the chunk queries.
+macro_rules! kept_groups {
+    () => {
+        "       e.client_id::text as client_id,
+       e.provider,
+       e.model,
+       (e.cost_usd is not null) as priced,
+       count(*)::bigint as rows,
+       coalesce(sum(e.input_tokens), 0)::bigint as input_tokens,
+       coalesce(sum(e.output_tokens), 0)::bigint as output_tokens,
+       coalesce(sum(e.cache_read_tokens), 0)::bigint as cache_read_tokens,
+       coalesce(sum(e.cache_write_tokens), 0)::bigint as cache_write_tokens,
+       coalesce(sum(e.characters), 0)::bigint as characters,
+       coalesce(sum(e.requests), 0)::bigint as requests,
+       coalesce(sum(e.cost_usd), 0)::numeric as cost_usd
+"
+    };
+}
+
 /// The ledger rows recorded at or after $1 (the previous watermark), grouped like USAGE and
 /// also by the slice their `occurred_at` falls in (`width_bucket` over the bounds $2) and by
 /// whether they were recorded before $3 (the new watermark: settled). $4, $5: the first and
 /// last bound. Reads the rows of one cycle through an index on `recorded_at`.
-pub const USAGE_DELTA: &str = "\
+pub const USAGE_DELTA: &str = concat!(
+    "\
 select width_bucket(e.occurred_at, $2::timestamptz[]) as bucket,
        (e.recorded_at < $3::timestamptz) as settled,
-       e.client_id::text as client_id,
-       e.provider,
-       e.model,
-       (e.cost_usd is not null) as priced,
-       count(*)::bigint as rows,
-       coalesce(sum(e.input_tokens), 0)::bigint as input_tokens,
-       coalesce(sum(e.output_tokens), 0)::bigint as output_tokens,
-       coalesce(sum(e.cache_read_tokens), 0)::bigint as cache_read_tokens,
-       coalesce(sum(e.cache_write_tokens), 0)::bigint as cache_write_tokens,
-       coalesce(sum(e.characters), 0)::bigint as characters,
-       coalesce(sum(e.requests), 0)::bigint as requests,
-       coalesce(sum(e.cost_usd), 0)::numeric as cost_usd
+",
+    kept_groups!(),
+    "\
 from launchguard.usage_events e
 where e.recorded_at >= $1::timestamptz
   and e.occurred_at >= $4::timestamptz
   and e.occurred_at < $5::timestamptz
-group by 1, 2, 3, 4, 5, 6";
+group by 1, 2, 3, 4, 5, 6"
+);
 
 /// One chunk of a slice's settled rows: `occurred_at` in [$1, $2), recorded before $3, grouped
 /// like USAGE. Reads the chunk's range through the `occurred_at` index.
-pub const USAGE_CHUNK: &str = "\
-select e.client_id::text as client_id,
-       e.provider,
-       e.model,
-       (e.cost_usd is not null) as priced,
-       count(*)::bigint as rows,
-       coalesce(sum(e.input_tokens), 0)::bigint as input_tokens,
-       coalesce(sum(e.output_tokens), 0)::bigint as output_tokens,
-       coalesce(sum(e.cache_read_tokens), 0)::bigint as cache_read_tokens,
-       coalesce(sum(e.cache_write_tokens), 0)::bigint as cache_write_tokens,
-       coalesce(sum(e.characters), 0)::bigint as characters,
-       coalesce(sum(e.requests), 0)::bigint as requests,
-       coalesce(sum(e.cost_usd), 0)::numeric as cost_usd
+pub const USAGE_CHUNK: &str = concat!(
+    "select\n",
+    kept_groups!(),
+    "\
 from launchguard.usage_events e
 where e.occurred_at >= $1::timestamptz
   and e.occurred_at < $2::timestamptz
   and e.recorded_at < $3::timestamptz
-group by e.client_id, e.provider, e.model, (e.cost_usd is not null)";
+group by e.client_id, e.provider, e.model, (e.cost_usd is not null)"
+);
 
 /// Visual jobs created at or after $1, and how many of them before $2 (the watermark).
 pub const VISUAL_CREATED: &str = "\
