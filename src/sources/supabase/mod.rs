@@ -123,17 +123,12 @@ impl Supabase {
 
     /// The pool for the current config, rebuilt when the URL, CA or size changes.
     fn pool(&self, cfg: &Config) -> Result<Pool, SourceError> {
-        let url = cfg
-            .database
-            .url
-            .resolve()
-            .map_err(|e| SourceError::new("config", e))?
-            .ok_or_else(|| {
-                SourceError::new(
-                    "config",
-                    format!("no database URL: {} is not set", cfg.database.url),
-                )
-            })?;
+        let url = cfg.database.url.resolve()?.ok_or_else(|| {
+            SourceError::new(
+                "config",
+                format!("no database URL: {} is not set", cfg.database.url),
+            )
+        })?;
         let key = format!(
             "{}|{:?}|{}|{}",
             url.expose(),
