@@ -85,6 +85,12 @@ impl From<String> for AdminError {
     }
 }
 
+impl From<bounded::NumberError> for AdminError {
+    fn from(e: bounded::NumberError) -> Self {
+        AdminError::BadRequest(e.to_string())
+    }
+}
+
 impl From<&str> for AdminError {
     fn from(reason: &str) -> Self {
         AdminError::BadRequest(reason.into())

@@ -423,7 +423,7 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
     let value = match url.resolve() {
         Ok(Some(u)) => u,
         Ok(None) => return Err(format!("guard.redis_url: {url} is not set")),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.to_string()),
     };
     let urls: Vec<&str> = value
         .expose()

@@ -52,6 +52,8 @@ pub struct Instants {
     pub day_start: DateTime<Utc>,
     pub next_day_start: DateTime<Utc>,
     pub month_start: DateTime<Utc>,
+    /// Start of the guard's spend-rate window (`periods::spend_window_start`).
+    pub spend_since: DateTime<Utc>,
 }
 
 impl Instants {
@@ -62,6 +64,7 @@ impl Instants {
             day_start: periods::day_start(now, tz),
             next_day_start: periods::next_day_start(now, tz),
             month_start: periods::month_start(now, tz),
+            spend_since: periods::spend_window_start(now),
         }
     }
 }
@@ -89,8 +92,10 @@ pub struct Supabase {
     incremental: tokio::sync::Mutex<incremental::Incremental>,
 }
 
-/// What `ledger_and_jobs` reads: usage today, this month, the requested ranges, the jobs.
+/// What `ledger_and_jobs` reads: usage today, this month, in the spend-rate window, the
+/// requested ranges, the jobs.
 type LedgerAndJobs = (
+    Fig<Vec<UsageRow>>,
     Fig<Vec<UsageRow>>,
     Fig<Vec<UsageRow>>,
     Vec<LedgerRange>,
@@ -123,17 +128,12 @@ impl Supabase {
 
     /// The pool for the current config, rebuilt when the URL, CA or size changes.
     fn pool(&self, cfg: &Config) -> Result<Pool, SourceError> {
-        let url = cfg
-            .database
-            .url
-            .resolve()
-            .map_err(|e| SourceError::new("config", e))?
-            .ok_or_else(|| {
-                SourceError::new(
-                    "config",
-                    format!("no database URL: {} is not set", cfg.database.url),
-                )
-            })?;
+        let url = cfg.database.url.resolve()?.ok_or_else(|| {
+            SourceError::new(
+                "config",
+                format!("no database URL: {} is not set", cfg.database.url),
+            )
+        })?;
         let key = format!(
             "{}|{:?}|{}|{}",
             url.expose(),
@@ -195,16 +195,8 @@ impl Supabase {
         let active_clients = run
             .one(QueryName::ActiveClients, None, |r| u(r, "active"))
             .await?;
-        let (usage_today, usage_month, ledger_ranges, jobs) =
+        let (usage_today, usage_month, usage_last_15m, ledger_ranges, jobs) =
             self.ledger_and_jobs(&run, at).await?;
-        // The guard's spend rate: the same ledger query over the last 15 minutes.
-        let usage_last_15m = run
-            .many(
-                QueryName::Usage,
-                Some((at.now - chrono::Duration::minutes(15), at.now)),
-                usage_row,
-            )
-            .await?;
         let traffic = run.one(QueryName::Traffic, None, traffic_figures).await?;
         let bandwidth_today_bytes = run
             .one(QueryName::Bandwidth, None, |r| u(r, "bytes"))
@@ -281,8 +273,8 @@ impl Supabase {
             Some(p) if ledger_kept => inc.usage(run, p, at, &requests).await?,
             _ => None,
         };
-        let (usage_today, usage_month, ledger_ranges) = match kept {
-            Some(k) => (k.today, k.month, k.ranges),
+        let (usage_today, usage_month, last_15m, ledger_ranges) = match kept {
+            Some(k) => (k.today, k.month, k.last_15m, k.ranges),
             None => {
                 let today = run
                     .many(
@@ -305,7 +297,15 @@ impl Supabase {
                     let mut cache = self.ledger_cache.lock().await;
                     ledger_ranges::read(run, at, &today, &requests, &mut cache).await?
                 };
-                (today, month, ranges)
+                // The guard's spend rate: the same ledger query over its window.
+                let last_15m = run
+                    .many(
+                        QueryName::Usage,
+                        Some((at.spend_since, at.next_day_start)),
+                        usage_row,
+                    )
+                    .await?;
+                (today, month, last_15m, ranges)
             }
         };
         let jobs = if !cfg.jobs_from.reads_table() {
@@ -318,7 +318,7 @@ impl Supabase {
                 _ => run.one(QueryName::Jobs, None, job_figures).await?,
             }
         };
-        Ok((usage_today, usage_month, ledger_ranges, jobs))
+        Ok((usage_today, usage_month, last_15m, ledger_ranges, jobs))
     }
 
     /// Usage of the closed days of this month, from cache unless a day passed or it is stale.
@@ -518,13 +518,13 @@ impl Runner<'_> {
         &self,
         q: QueryName,
         range: Option<(DateTime<Utc>, DateTime<Utc>)>,
-        map: impl Fn(&Row) -> Result<T, String>,
+        map: impl Fn(&Row) -> Result<T, ColumnError>,
     ) -> Result<Fig<Vec<T>>, SourceError> {
         Ok(match self.rows(q, range).await? {
             Ok(rows) => rows
                 .iter()
                 .map(&map)
-                .collect::<Result<Vec<T>, String>>()
+                .collect::<Result<Vec<T>, ColumnError>>()
                 .map_err(|e| Unavailable {
                     reason: format!("{} query: {e}", q.as_str()),
                 }),
@@ -536,7 +536,7 @@ impl Runner<'_> {
         &self,
         q: QueryName,
         range: Option<(DateTime<Utc>, DateTime<Utc>)>,
-        map: impl Fn(&Row) -> Result<T, String>,
+        map: impl Fn(&Row) -> Result<T, ColumnError>,
     ) -> Result<Fig<T>, SourceError> {
         Ok(match self.many(q, range, map).await? {
             Ok(mut v) if !v.is_empty() => Ok(v.swap_remove(0)),
@@ -752,16 +752,29 @@ pub(crate) fn tls_connector(
 
 // --- row readers: a wrong column type in a replaced query names the column ---------------------
 
+/// A column a row does not hold with the type its figure reads (a replaced query that names
+/// or types it otherwise). The figure it feeds is then unavailable, with this as its reason.
+#[derive(Debug, thiserror::Error)]
+#[error("column `{column}`: {source}")]
+pub struct ColumnError {
+    pub column: String,
+    #[source]
+    pub source: tokio_postgres::Error,
+}
+
 /// A column by name, its type error naming the column.
 pub(super) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
     r: &'a Row,
     name: &str,
-) -> Result<T, String> {
-    r.try_get(name).map_err(|e| format!("column `{name}`: {e}"))
+) -> Result<T, ColumnError> {
+    r.try_get(name).map_err(|source| ColumnError {
+        column: name.to_string(),
+        source,
+    })
 }
 
 /// A count column; NULL reads as 0.
-pub(super) fn u(r: &Row, name: &str) -> Result<u64, String> {
+pub(super) fn u(r: &Row, name: &str) -> Result<u64, ColumnError> {
     Ok(col::<Option<i64>>(r, name)?.unwrap_or(0).max(0) as u64)
 }
 
@@ -773,11 +786,11 @@ async fn client_names(run: &Runner<'_>) -> Result<Fig<Vec<(String, String)>>, So
     .await
 }
 
-fn text(r: &Row, name: &str) -> Result<String, String> {
+fn text(r: &Row, name: &str) -> Result<String, ColumnError> {
     Ok(col::<Option<String>>(r, name)?.unwrap_or_default())
 }
 
-pub(super) fn usage_row(r: &Row) -> Result<UsageRow, String> {
+pub(super) fn usage_row(r: &Row) -> Result<UsageRow, ColumnError> {
     Ok(UsageRow {
         client_id: col(r, "client_id")?,
         provider: text(r, "provider")?,
@@ -793,7 +806,7 @@ pub(super) fn usage_row(r: &Row) -> Result<UsageRow, String> {
     })
 }
 
-pub(super) fn job_figures(r: &Row) -> Result<JobFigures, String> {
+pub(super) fn job_figures(r: &Row) -> Result<JobFigures, ColumnError> {
     Ok(JobFigures {
         queued: u(r, "queued")?,
         running: u(r, "running")?,
@@ -805,7 +818,7 @@ pub(super) fn job_figures(r: &Row) -> Result<JobFigures, String> {
     })
 }
 
-fn traffic_figures(r: &Row) -> Result<TrafficFigures, String> {
+fn traffic_figures(r: &Row) -> Result<TrafficFigures, ColumnError> {
     let names = [
         "lat_le_100",
         "lat_le_250",
@@ -828,7 +841,7 @@ fn traffic_figures(r: &Row) -> Result<TrafficFigures, String> {
     })
 }
 
-fn cron_row(r: &Row) -> Result<CronJobRow, String> {
+fn cron_row(r: &Row) -> Result<CronJobRow, ColumnError> {
     Ok(CronJobRow {
         job: text(r, "job")?,
         schedule: text(r, "schedule")?,
