@@ -170,9 +170,12 @@ impl Slots {
                     };
                     match conn.silent_since() {
                         Some(t) if now.saturating_duration_since(t) >= enough => {
-                            if found.as_ref().is_none_or(|(at, _)| idle_since < *at) {
-                                found = Some((idle_since, conn));
-                            }
+                            let older = found.as_ref().is_none_or(|(at, _)| idle_since < *at);
+                            found = if older {
+                                Some((idle_since, conn))
+                            } else {
+                                found
+                            };
                         }
                         Some(t) => {
                             let at = t + enough;
