@@ -901,7 +901,7 @@ impl ReservationStore for RedisStore {
         };
         let actual = match price(f[4], f[5]) {
             Ok(a) => a,
-            Err(why) => return Ok(Settle::Refused(why)),
+            Err(why) => return Ok(Settle::Refused(why.to_string())),
         };
         let mut inv = self.settle.prepare_invoke();
         for k in self.held_keys() {
