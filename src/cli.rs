@@ -149,9 +149,8 @@ pub struct StrainArgs {
     pub find_capacity: bool,
 }
 
-/// clap's value parser: the error is the config's own (the same words as in a config file).
-fn parse_dur(s: &str) -> Result<std::time::Duration, Box<dyn std::error::Error + Send + Sync>> {
-    Ok(crate::config::Dur::parse(s)?.0)
+fn parse_dur(s: &str) -> Result<std::time::Duration, crate::config::DurationError> {
+    crate::config::Dur::parse(s).map(|d| d.0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

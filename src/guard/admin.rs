@@ -120,6 +120,12 @@ impl From<String> for AdminError {
     }
 }
 
+impl From<bounded::NumberError> for AdminError {
+    fn from(e: bounded::NumberError) -> Self {
+        AdminError::BadRequest(e.to_string())
+    }
+}
+
 impl From<&str> for AdminError {
     fn from(reason: &str) -> Self {
         AdminError::BadRequest(reason.into())
@@ -176,14 +182,14 @@ pub fn router(g: Arc<Guard>) -> Router {
 
 /// Why the admin API is disabled: the admin token is unset, empty or unreadable. Names the
 /// secret's reference (`env:NAME`, `file:PATH`), never its value.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AdminTokenError {
     /// Unset, or empty (a token file of 0 bytes or only whitespace included).
     #[error("guard.admin_token ({reference}): {why}")]
     Unset { reference: String, why: String },
     /// The file or variable it names cannot be read.
     #[error("guard.admin_token: {0}")]
-    Unreadable(String),
+    Unreadable(#[source] crate::config::SecretFileError),
 }
 
 /// The admin token, or why the admin API is disabled. Never an empty token.
@@ -195,7 +201,7 @@ pub fn token_of(cfg: &crate::config::Config) -> Result<crate::config::Secret, Ad
             reference: r.to_string(),
             why: r.describe_unset(),
         }),
-        Err(e) => Err(AdminTokenError::Unreadable(e.to_string())),
+        Err(e) => Err(AdminTokenError::Unreadable(e)),
     }
 }
 

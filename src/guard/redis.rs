@@ -425,9 +425,9 @@ fn redis_error(e: &redis::RedisError) -> StoreError {
 enum ClientError {
     #[error("guard.redis_url: {reference} is not set")]
     Unset { reference: String },
-    /// The secret's file cannot be read (the config's own words).
-    #[error("{0}")]
-    Unreadable(String),
+    /// The secret's file cannot be read.
+    #[error(transparent)]
+    Unreadable(#[from] crate::config::SecretFileError),
     /// The URL or the list of seed nodes is not usable as configured.
     #[error("guard.redis_url ({reference}): {problem}")]
     Url { reference: String, problem: String },
@@ -464,7 +464,7 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, ClientError> {
                 reference: url.to_string(),
             });
         }
-        Err(e) => return Err(ClientError::Unreadable(e.to_string())),
+        Err(e) => return Err(ClientError::Unreadable(e)),
     };
     let bad_url = |problem: String| ClientError::Url {
         reference: url.to_string(),
