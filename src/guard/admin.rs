@@ -120,6 +120,12 @@ impl From<String> for AdminError {
     }
 }
 
+impl From<super::wire::NameError> for AdminError {
+    fn from(e: super::wire::NameError) -> Self {
+        AdminError::BadRequest(e.to_string())
+    }
+}
+
 impl From<bounded::NumberError> for AdminError {
     fn from(e: bounded::NumberError) -> Self {
         AdminError::BadRequest(e.to_string())
@@ -277,7 +283,7 @@ fn json_body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, 
         .map_err(|e| AdminError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn target_ok(what: &str, t: &str) -> Result<(), AdminError> {
+fn target_ok(what: &'static str, t: &str) -> Result<(), AdminError> {
     Ok(super::wire::check_name(what, t, false)?)
 }
 

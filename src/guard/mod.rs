@@ -411,8 +411,13 @@ impl Guard {
         self.store.name()
     }
 
-    /// Decides one validated request.
-    pub async fn admit(&self, req: &Request, now: DateTime<Utc>) -> Result<Answer, String> {
+    /// Decides one validated request; the only error is an estimate that cannot be priced
+    /// (the caller's 400).
+    pub async fn admit(
+        &self,
+        req: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, policy::PriceError> {
         // The config and the assessment published together: a decision never mixes a new
         // config with figures assessed under the old one.
         let (cfg, snap) = {
@@ -423,7 +428,7 @@ impl Guard {
                 .unwrap_or_else(|e| e.into_inner());
             (p.config.clone(), p.assessment.clone())
         };
-        let amounts = policy::estimate(&cfg, req).map_err(|e| e.to_string())?;
+        let amounts = policy::estimate(&cfg, req)?;
         let ctx = Ctx {
             cfg: &cfg,
             snap: &snap,
