@@ -91,12 +91,6 @@ pub enum K8sError {
     /// The resource could not be written as YAML (a bug, not the kit's fault).
     #[error("cannot encode a resource as YAML: {0}")]
     Encode(#[from] serde_saphyr::SerializeError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// One PrometheusRule from one Prometheus rule file (`groups:` and nothing else).
@@ -219,37 +213,6 @@ pub fn generated(kit: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, String)>, K8
             ),
         ),
     ])
-}
-
-/// Reads the kit under `root` and writes the generated resources under
-/// `root/deploy/kubernetes/generated/`; returns the files written.
-pub fn render(root: &Path) -> Result<Vec<PathBuf>, K8sError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| K8sError::Io { path, source }
-    };
-    let mut kit = Vec::new();
-    for sub in ["rules", "dashboards"] {
-        let dir = root.join(sub);
-        let rd = std::fs::read_dir(&dir).map_err(io(&dir))?;
-        for e in rd.filter_map(Result::ok) {
-            let p = e.path();
-            if p.is_file() {
-                let text = std::fs::read_to_string(&p).map_err(io(&p))?;
-                kit.push((PathBuf::from(sub).join(e.file_name()), text));
-            }
-        }
-    }
-    let mut written = Vec::new();
-    for (rel, text) in generated(&kit)? {
-        let path = root.join(rel);
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(io(d))?;
-        }
-        std::fs::write(&path, text).map_err(io(&path))?;
-        written.push(path);
-    }
-    Ok(written)
 }
 
 #[cfg(test)]
