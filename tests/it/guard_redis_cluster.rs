@@ -8,14 +8,9 @@
 //! both replicas answer and export alike. Needs redis-server, redis-cli, postgresql-15 and
 //! postgresql-15-cron.
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
-#[path = "common/redis_cluster.rs"]
-mod redis_cluster;
+use crate::common::guard_server as gs;
+use crate::common::pg;
+use crate::common::redis_cluster;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

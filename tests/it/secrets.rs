@@ -7,12 +7,8 @@
 //!
 //! Needs the Debian packages postgresql-15 and postgresql-15-cron.
 
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::exporter;
+use crate::common::pg;
 
 use std::path::Path;
 use std::process::Command;

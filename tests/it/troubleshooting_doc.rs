@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-#[path = "common/port.rs"]
-mod port;
+use crate::common::port;
 use port::free_port;
 
 fn doc() -> String {

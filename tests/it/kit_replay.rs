@@ -22,10 +22,8 @@
 //!    `send_resolved` (SMS, email, the heartbeat, and the dashboard-only receiver that notifies
 //!    nobody), and the notifications per channel must fit the documented budget.
 
-#[path = "common/port.rs"]
-mod port;
-#[path = "common/servers.rs"]
-mod servers;
+use crate::common::port;
+use crate::common::servers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -15,14 +15,9 @@
 //!
 //! Needs postgresql-15 and postgresql-15-cron, and ../shared beside the repository.
 
-#[path = "common/dataset.rs"]
-mod dataset;
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/port.rs"]
-mod port;
-#[path = "common/supabase.rs"]
-mod supabase;
+use crate::common::dataset;
+use crate::common::exporter;
+use crate::common::supabase;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -2,12 +2,8 @@
 //! passwords right, wrong and missing; plain HTTP to the TLS port; client certificates
 //! required and missing; the file re-read when it changes; a bad file refused with its line.
 
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/pki.rs"]
-mod pki;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::exporter;
+use crate::common::pki;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

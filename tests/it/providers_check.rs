@@ -1,8 +1,7 @@
 //! `launchguard check --connect` says for each provider whether it was reached, authenticated
 //! and read, or why not, in plain words; a provider without a key is `off`, not a failure.
 
-#[path = "common/fake_providers.rs"]
-mod fake;
+use crate::common::fake_providers as fake;
 
 use fake::*;
 use launchguard::config::ProviderName;

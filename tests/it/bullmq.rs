@@ -5,12 +5,8 @@
 //! tests/bullmq, done by scripts/install-deps.sh), redis-server and PostgreSQL 15 (the guard
 //! decides only on a fresh database snapshot).
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::guard_server as gs;
+use crate::common::pg;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,12 +4,8 @@
 //! and `launchguard_labels_folded{label}` says how many values were folded. The test prints the
 //! size of /metrics and the exporter's peak RSS (`cargo test --test labels_pg -- --nocapture`).
 
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::exporter;
+use crate::common::pg;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;

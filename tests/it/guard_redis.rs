@@ -3,14 +3,9 @@
 //! reservations in flight; `rediss://` with a private CA (needs redis-server, postgresql-15
 //! and postgresql-15-cron).
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/pki.rs"]
-mod pki;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::guard_server as gs;
+use crate::common::pg;
+use crate::common::pki;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -3,12 +3,8 @@
 //! the status page; a configured upgrade pass ratio is what the status page and the dashboard
 //! ask for. Real binary, real seeded PostgreSQL (needs postgresql-15 and postgresql-15-cron).
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::guard_server as gs;
+use crate::common::pg;
 
 use std::process::Command;
 

@@ -4,12 +4,8 @@
 //! and the Redis store (a real redis-server, started on a free loopback port) answer every
 //! step alike. Needs redis-server.
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/port.rs"]
-mod port;
-#[path = "common/redis_cluster.rs"]
-mod redis_cluster;
+use crate::common::guard_server as gs;
+use crate::common::redis_cluster;
 
 use chrono::{DateTime, Duration, Utc};
 use launchguard::config::{Guard as GuardConfig, SecretRef};

@@ -7,12 +7,8 @@
 //!
 //!   LOAD_INTERVAL_SECS (default 2) collection interval, LOAD_WINDOW_SECS (default 60) window.
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::guard_server as gs;
+use crate::common::pg;
 
 use std::time::Duration;
 

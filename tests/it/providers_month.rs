@@ -9,12 +9,8 @@
 //!
 //! Needs postgresql-15 and postgresql-15-cron (see tests/common/pg.rs).
 
-#[path = "common/fake_providers.rs"]
-mod fake;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::fake_providers as fake;
+use crate::common::pg;
 
 use std::sync::Arc;
 

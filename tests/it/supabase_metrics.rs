@@ -4,10 +4,7 @@
 //! it gives, 401 and timeouts reported down without the key, and the real binary exposing the
 //! figures on /metrics.
 
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::exporter;
 
 use std::time::Duration;
 

@@ -19,12 +19,8 @@
 //!
 //! Needs postgresql-15 and postgresql-15-cron, and ../shared beside the repository.
 
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/port.rs"]
-mod port;
-#[path = "common/supabase.rs"]
-mod supabase;
+use crate::common::exporter;
+use crate::common::supabase;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

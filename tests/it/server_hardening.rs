@@ -9,12 +9,8 @@
 //! Deadlines are configured short (1-2 s) so the test runs in seconds. Needs `prlimit`
 //! (util-linux).
 
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/pki.rs"]
-mod pki;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::exporter;
+use crate::common::pki;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

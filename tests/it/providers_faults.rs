@@ -2,8 +2,7 @@
 //! issue lists: refused keys, 429 with Retry-After, 5xx then success, slowness, oversize
 //! bodies, malformed JSON, odd fields, pagination traps and revised buckets.
 
-#[path = "common/fake_providers.rs"]
-mod fake;
+use crate::common::fake_providers as fake;
 
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,7 @@
 //! against its JSON schema; the exporter reading a real run's report (with a real Redis for the
 //! observed checklist item) and a real Pushgateway receiving a push.
 
-#[path = "common/target.rs"]
-mod target;
+use crate::common::target;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,8 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use target::TestTarget;
 
-#[path = "common/port.rs"]
-mod port;
+use crate::common::port;
 use port::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_launchguard");

@@ -4,10 +4,7 @@
 //! with `WAIT`), the killed node rejoins as a replica when restarted, and `redis-cli --cluster
 //! check` tells a clean cluster from a broken one. Needs redis-server and redis-cli.
 
-#[path = "common/port.rs"]
-mod port;
-#[path = "common/redis_cluster.rs"]
-mod redis_cluster;
+use crate::common::redis_cluster;
 
 use redis_cluster::RedisCluster;
 

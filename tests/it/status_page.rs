@@ -3,12 +3,8 @@
 //! screenshots at phone (390x844) and desktop (1280x800) width kept under
 //! target/test-artifacts/. Needs the Debian package chromium (a missing one fails the test).
 
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::exporter;
+use crate::common::pg;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

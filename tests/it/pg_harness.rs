@@ -4,12 +4,9 @@
 //!
 //! The expected values are the seed's documented figures (deploy/supabase/seed.sql).
 
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::pg;
 #[allow(dead_code)]
-#[path = "../src/sources/supabase/queries.rs"]
+#[path = "../../src/sources/supabase/queries.rs"]
 mod queries;
 
 use chrono::{DateTime, Duration, Utc};

@@ -8,10 +8,7 @@
 //!
 //! Needs postgresql-15 and postgresql-15-cron (see tests/common/pg.rs).
 
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::pg;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

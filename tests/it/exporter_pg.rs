@@ -2,14 +2,9 @@
 //! hand-computed dataset: exact metric values over HTTP, and the failures it must survive.
 //! Needs the Debian packages postgresql-15 and postgresql-15-cron (a missing one fails).
 
-#[path = "common/dataset.rs"]
-mod dataset;
-#[path = "common/exporter.rs"]
-mod exporter;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::dataset;
+use crate::common::exporter;
+use crate::common::pg;
 
 use std::time::Duration;
 

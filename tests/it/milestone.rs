@@ -8,12 +8,8 @@
 //!
 //! Needs postgresql-15 and postgresql-15-cron, and ../shared beside the repository.
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/port.rs"]
-mod port;
-#[path = "common/supabase.rs"]
-mod supabase;
+use crate::common::guard_server as gs;
+use crate::common::supabase;
 
 use std::time::{Duration, Instant};
 

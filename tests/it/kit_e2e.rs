@@ -14,8 +14,7 @@
 //!
 //! A missing server binary fails the test with the package to install; it never skips.
 
-#[path = "common/pg.rs"]
-mod pg;
+use crate::common::pg;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,11 +27,9 @@ use launchguard::metrics::names;
 use pg::TestPg;
 use serde_json::Value;
 
-#[path = "common/port.rs"]
-mod port;
+use crate::common::port;
+use crate::common::servers;
 use port::free_port;
-#[path = "common/servers.rs"]
-mod servers;
 use servers::{Inbox, Proc, tool, webhook_server};
 
 struct Env {

@@ -1,12 +1,8 @@
 //! The guard in one real launchguard process (in-process reservations), deciding from the
 //! snapshot of a real seeded PostgreSQL (needs postgresql-15 and postgresql-15-cron).
 
-#[path = "common/guard_server.rs"]
-mod gs;
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/port.rs"]
-mod port;
+use crate::common::guard_server as gs;
+use crate::common::pg;
 
 use gs::{ADMIN_TOKEN, Server, admit_body, burst, post};
 
