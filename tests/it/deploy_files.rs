@@ -346,7 +346,7 @@ fn compose_kit_is_the_render_of_the_compose_config() {
 // --- Kubernetes ---------------------------------------------------------------------------------
 
 /// A kustomization directory as committed (the generated/ part written by `launchguard
-/// render`, kept in step by tests/kit_render.rs), built by kustomize: (objects, YAML text).
+/// render`, kept in step by tests/it/kit_render.rs), built by kustomize: (objects, YAML text).
 fn build(dir: &Path) -> (Vec<Value>, String) {
     let o = run(
         "kubectl",

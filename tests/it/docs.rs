@@ -25,7 +25,7 @@ fn metrics_doc_lists_exactly_the_metrics_module() {
     }
     assert!(
         table == want,
-        "docs/metrics.md is out of step with src/metrics/names.rs; run `UPDATE_DOCS=1 cargo test --test docs` or put between the markers:\n{want}"
+        "docs/metrics.md is out of step with src/metrics/names.rs; run `UPDATE_DOCS=1 cargo test --test it docs::metrics_doc` or put between the markers:\n{want}"
     );
 }
 

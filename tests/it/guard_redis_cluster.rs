@@ -1,5 +1,5 @@
 //! The guard on a Redis Cluster, as the growth tier runs it: six real `redis-server` nodes on
-//! loopback (three masters with a replica each, tests/common/redis_cluster.rs), two real
+//! loopback (three masters with a replica each, tests/it/common/redis_cluster.rs), two real
 //! launchguard processes with `guard.redis_cluster: true`, and one seeded PostgreSQL. Proves
 //! exact admission through both replicas, what a master crash in the middle of 1,000 admits
 //! costs (at most the reservations the dead master acknowledged and never replicated, counted

@@ -320,7 +320,7 @@ fn no_sequence_of_settles_passes_a_budget_in_either_store() {
     });
 }
 
-/// The same property on a Redis Cluster (six nodes on loopback, tests/common/redis_cluster.rs):
+/// The same property on a Redis Cluster (six nodes on loopback, tests/it/common/redis_cluster.rs):
 /// every script reaches the master of the `{prefix}` slot through the cluster client and
 /// answers exactly as the in-process store does.
 #[test]

@@ -6,7 +6,7 @@
 //! with `database.incremental: false`; every step compares their figures. pg_stat_statements
 //! shows that a quiet cycle reads only what was recorded since the last one.
 //!
-//! Needs postgresql-15 and postgresql-15-cron (see tests/common/pg.rs).
+//! Needs postgresql-15 and postgresql-15-cron (see tests/it/common/pg.rs).
 
 use crate::common::pg;
 

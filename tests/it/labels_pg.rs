@@ -2,7 +2,8 @@
 //! (and 40 providers, 300 clients, 120 storage buckets, 80 pg_cron jobs) in today's ledger give
 //! at most the configured series per family; what is past a cap is summed exactly into `other`,
 //! and `launchguard_labels_folded{label}` says how many values were folded. The test prints the
-//! size of /metrics and the exporter's peak RSS (`cargo test --test labels_pg -- --nocapture`).
+//! size of /metrics and the exporter's peak RSS
+//! (`cargo test --test it labels_pg:: -- --nocapture`).
 
 use crate::common::exporter;
 use crate::common::pg;

@@ -7,7 +7,7 @@
 //! the hour between local and UTC midnight, so a drift compared over local days instead of the
 //! providers' UTC days would be off and fail.
 //!
-//! Needs postgresql-15 and postgresql-15-cron (see tests/common/pg.rs).
+//! Needs postgresql-15 and postgresql-15-cron (see tests/it/common/pg.rs).
 
 use crate::common::fake_providers as fake;
 use crate::common::pg;

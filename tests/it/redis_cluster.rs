@@ -1,4 +1,4 @@
-//! The Redis Cluster harness (tests/common/redis_cluster.rs) proven on its own, before the
+//! The Redis Cluster harness (tests/it/common/redis_cluster.rs) proven on its own, before the
 //! guard's store is run on it: six real nodes on loopback form a healthy cluster, killing a
 //! master makes the cluster promote that master's replica (which still has the data written
 //! with `WAIT`), the killed node rejoins as a replica when restarted, and `redis-cli --cluster

@@ -44,7 +44,7 @@ fn pki() -> Pki {
 fn start(web_config: &Path) -> Exporter {
     let web = web_config.to_str().unwrap();
     // These tests try more wrong passwords in a second than the default per-peer failure
-    // limit allows (10 a minute, then 429: tests/server_hardening.rs); raised so each wrong
+    // limit allows (10 a minute, then 429: tests/it/server_hardening.rs); raised so each wrong
     // password still shows its 401.
     let cfg = web_config.with_file_name("launchguard.yaml");
     std::fs::write(&cfg, "server:\n  auth_failures_per_peer: 1000\n").unwrap();

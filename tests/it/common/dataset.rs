@@ -1,6 +1,6 @@
 //! The exporter core's hand-computed dataset: the SQL that loads it and the exact figures a
-//! scrape must show for it. tests/exporter_pg.rs loads it on a plain PostgreSQL with the
-//! reference schema, tests/supabase_project.rs on a Supabase-shaped one with row-level security
+//! scrape must show for it. tests/it/exporter_pg.rs loads it on a plain PostgreSQL with the
+//! reference schema, tests/it/supabase_project.rs on a Supabase-shaped one with row-level security
 //! on every table.
 #![allow(dead_code)]
 

@@ -265,7 +265,7 @@ impl Drop for Redis {
 /// that only the per-client daily budget ($0.30: room for exactly 100 admits of $0.003) binds.
 /// The bursts open a thousand connections at once, past the default connection cap, where the
 /// server closes connections a pooled client opened and left unused, and a request it then
-/// sends on one fails: these tests count admissions, not the cap (tests/server_hardening.rs),
+/// sends on one fails: these tests count admissions, not the cap (tests/it/server_hardening.rs),
 /// so the cap is raised above the bursts.
 pub fn config(dir: &Path, extra_guard: &str) -> PathBuf {
     let path = dir.join(format!("launchguard-{}.yaml", free_port()));

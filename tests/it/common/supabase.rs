@@ -61,7 +61,7 @@ pub fn migration_files() -> Vec<PathBuf> {
 
 impl SupabasePg {
     /// Starts a fresh one (about 10 s: it runs Supabase's migrations). pg_cron is restarted
-    /// with `cron.log_run = off`, as in tests/common/pg.rs, so a scheduled job that happens to
+    /// with `cron.log_run = off`, as in tests/it/common/pg.rs, so a scheduled job that happens to
     /// run during a test never adds a row to the runs a test counts.
     pub fn start() -> SupabasePg {
         let bindir = bindir();
