@@ -48,6 +48,7 @@ fn same(a: &DbFigures, b: &DbFigures) -> bool {
     grouped(&a.usage_today).is_some()
         && grouped(&a.usage_today) == grouped(&b.usage_today)
         && grouped(&a.usage_month) == grouped(&b.usage_month)
+        && grouped(&a.usage_last_15m) == grouped(&b.usage_last_15m)
         && a.jobs == b.jobs
         && a.ledger_ranges.len() == b.ledger_ranges.len()
         && a.ledger_ranges

@@ -104,6 +104,14 @@ pub fn promql_number(v: f64) -> String {
     format!("{v}")
 }
 
+/// A number for a reader (a probe's name): rounded to 12 decimals, so the noise of a computed
+/// value (`0.05 + 0.001` = `0.051000000000000004`) does not show; the series keep the exact value.
+pub fn readable_number(v: f64) -> String {
+    let s = format!("{v:.12}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
 /// A duration as Prometheus writes it (`5m`, `1h30m`, `2s`, `0s`).
 pub fn prom_duration(d: std::time::Duration) -> String {
     let mut ms = d.as_millis();
@@ -129,6 +137,15 @@ pub fn prom_duration(d: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readable_numbers_drop_float_noise_and_keep_whole_numbers() {
+        assert_eq!(readable_number(0.05 + 0.001), "0.051");
+        assert_eq!(readable_number(5_000_000_000.0), "5000000000");
+        assert_eq!(readable_number(0.7), "0.7");
+        assert_eq!(readable_number(-0.0), "0");
+        assert_eq!(readable_number(1e-13), "0");
+    }
 
     // Expected strings are what Prometheus 2.42's template functions print for these values.
     #[test]

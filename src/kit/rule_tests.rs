@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::alerts::{Alert, Drive, Probe, Resource, Severity, Variant, expected_text};
-use super::format::{prom_duration, promql_number};
+use super::format::{prom_duration, promql_number, readable_number};
 use super::recording;
 use super::rules::runbook_url;
 use crate::core::budget::Scope;
@@ -166,7 +166,7 @@ impl Ctx<'_> {
                     format!(
                         "{what} the {} threshold ({})",
                         v.severity.label(),
-                        promql_number(value)
+                        readable_number(value)
                     ),
                     input,
                     checks,
@@ -198,7 +198,7 @@ impl Ctx<'_> {
                 format!(
                     "at the highest threshold with {} just under its minimum ({}): silent",
                     gate,
-                    promql_number(under)
+                    readable_number(under)
                 ),
                 input,
                 vec![c.check(for_ms + step, vec![])],
@@ -311,7 +311,7 @@ impl Ctx<'_> {
                     format!(
                         "a burst {what} the {} threshold ({}): the windowed variants clear one window later",
                         v.severity.label(),
-                        promql_number(value)
+                        readable_number(value)
                     ),
                     vec![input],
                     checks,

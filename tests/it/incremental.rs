@@ -67,7 +67,11 @@ impl Pair {
 
     /// One cycle of each at the same instant; their figures must agree exactly.
     async fn cycle(&self, step: &str) -> DbFigures {
-        let now = Utc::now();
+        self.cycle_at(step, Utc::now()).await
+    }
+
+    /// One cycle of each at `now` (the spend window's minutes move with it).
+    async fn cycle_at(&self, step: &str, now: chrono::DateTime<Utc>) -> DbFigures {
         let inc = self.inc.collect_once(&self.inc_cfg, now).await.unwrap();
         let full = self.full.collect_once(&self.full_cfg, now).await.unwrap();
         assert!(full.usage_today.is_ok(), "{step}: {:?}", full.usage_today);
@@ -80,6 +84,11 @@ impl Pair {
             grouped(&inc.usage_month),
             grouped(&full.usage_month),
             "{step}: usage this month"
+        );
+        assert_eq!(
+            grouped(&inc.usage_last_15m),
+            grouped(&full.usage_last_15m),
+            "{step}: usage in the spend-rate window"
         );
         assert_eq!(inc.ledger_ranges.len(), full.ledger_ranges.len());
         for (i, f) in inc.ledger_ranges.iter().zip(&full.ledger_ranges) {
@@ -182,6 +191,29 @@ async fn kept_figures_equal_a_full_recompute_through_late_updated_and_open_rows(
         "the late priced row counts once, to the cent"
     );
     pair.cycle("late rows, settled").await;
+    assert!(
+        grouped(&late.usage_last_15m)
+            .keys()
+            .any(|(_, provider, model, _)| provider == "anthropic" && model == "late"),
+        "the late row of 10 minutes ago is in the spend window"
+    );
+    // The window's minutes move on: one minute leaves it and merges into the day, the next
+    // begins; then 12 minutes on, the late row of 10 minutes ago leaves the window.
+    pg.psql_query(
+        "insert into public.ai_usage_events (occurred_at, client_id, provider, model, input_tokens, cost_usd) values \
+         (now() + interval '90 seconds', '00000000-0000-0000-0000-00000000000b', 'openai', 'ahead', 5, 0.5)",
+    );
+    pair.cycle_at("a minute on", Utc::now() + Duration::seconds(61))
+        .await;
+    let later = pair
+        .cycle_at("12 minutes on", Utc::now() + Duration::minutes(12))
+        .await;
+    assert!(
+        !grouped(&later.usage_last_15m)
+            .keys()
+            .any(|(_, _, model, _)| model == "late"),
+        "the late row has left the spend window"
+    );
 
     // Job statuses move on; visual jobs created meanwhile.
     pg.psql_query(
@@ -226,12 +258,12 @@ async fn kept_figures_equal_a_full_recompute_through_late_updated_and_open_rows(
     );
 
     // A quiet cycle reads only what was recorded since the last one: no chunk of settled rows.
-    pair.cycle("settled").await;
+    // (Both in the same minute: when a minute begins, the rows since the last one began are
+    // read again for the spend window.)
+    let t = Utc::now();
+    pair.cycle_at("settled", t).await;
     pg.psql_query("select pg_stat_statements_reset()");
-    pair.inc
-        .collect_once(&pair.inc_cfg, Utc::now())
-        .await
-        .unwrap();
+    pair.inc.collect_once(&pair.inc_cfg, t).await.unwrap();
     assert_eq!(
         calls(&pg, "width_bucket(e.occurred_at"),
         1,
@@ -258,7 +290,9 @@ async fn a_restart_resumes_from_the_state_file_and_reads_only_what_came_since() 
     let mut pair = Pair::new(&pg);
     let state = pair._dir.path().join("ledger-state.json");
     pair.inc_cfg.database.state_file = Some(state.clone());
-    pair.cycle("before the restart").await;
+    // Before and after the restart in the same minute (see the quiet cycle above).
+    let t = Utc::now();
+    pair.cycle_at("before the restart", t).await;
     assert!(state.exists(), "the kept sums are written");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&state).unwrap().permissions().mode();
@@ -272,7 +306,7 @@ async fn a_restart_resumes_from_the_state_file_and_reads_only_what_came_since() 
     // A restart: a new source with the same state file reads no settled chunk, only the delta.
     pair.inc = Supabase::new().with_ledger_requests(pair.ledger.clone());
     pg.psql_query("select pg_stat_statements_reset()");
-    let resumed = pair.cycle("resumed").await;
+    let resumed = pair.cycle_at("resumed", t).await;
     assert!(resumed.usage_month.is_ok());
     assert_eq!(
         calls(&pg, "and e.recorded_at < $3::timestamptz"),

@@ -44,6 +44,8 @@ pub struct Probe {
 pub struct Usage {
     pub today: Fig<Vec<UsageRow>>,
     pub month: Fig<Vec<UsageRow>>,
+    /// The guard's spend-rate window: from `Instants::spend_since` to the start of tomorrow.
+    pub last_15m: Fig<Vec<UsageRow>>,
     pub ranges: Vec<LedgerRange>,
 }
 
@@ -218,6 +220,7 @@ impl Incremental {
         }
         let wanted: Vec<Range> = requests.iter().map(|&(s, u)| (s, u.min(d1))).collect();
         ranges.extend(wanted.iter().filter(|(s, u)| s < u));
+        ranges.extend(spend_window(at));
         self.ledger.plan(&ranges);
 
         // The rows recorded since the last watermark (all open ones on the first cycle).
@@ -271,6 +274,7 @@ impl Incremental {
         Ok(Some(Usage {
             today: self.ledger.rows(at.day_start, at.next_day_start),
             month: self.ledger.rows(at.month_start, at.next_day_start),
+            last_15m: self.ledger.rows(at.spend_since, at.next_day_start),
             ranges,
         }))
     }
@@ -463,11 +467,15 @@ impl Incremental {
                     "settled ledger rows had changed (updated or deleted): sums replaced"
                 );
             }
-            // Next chunk: sized so it takes about CHUNK_TARGET at the rate just seen.
+            // Next chunk: sized so it takes about CHUNK_TARGET at the rate just seen. A chunk
+            // cut short by its slice's end (the spend window's minutes) only shrinks it: its
+            // few rows say little about a day's density.
             let factor =
                 (CHUNK_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-3)).clamp(0.25, 4.0);
             let span = (self.chunk.num_seconds() as f64 * factor) as i64;
-            self.chunk = chrono::Duration::seconds(span.clamp(60, 31 * 86_400));
+            if to - from == self.chunk || span < self.chunk.num_seconds() {
+                self.chunk = chrono::Duration::seconds(span.clamp(60, 31 * 86_400));
+            }
             if started.elapsed() >= budget {
                 break;
             }
@@ -573,11 +581,29 @@ fn bad(e: &str) -> Unavailable {
     }
 }
 
+/// The spend-rate window as slices: one per whole minute up to the current one, then the rest
+/// of the day. Each minute leaving the window merges into the slice before it at no cost, and
+/// only the rows since the current minute's start are read again when a minute begins
+/// (`Ledger::plan`), so the window costs what was recorded since the last cycle, not 15
+/// minutes of ledger.
+fn spend_window(at: Instants) -> Vec<Range> {
+    let minute = chrono::Duration::minutes(1);
+    let mut out = Vec::with_capacity(17);
+    let mut m = at.spend_since;
+    while m + minute <= at.now && m < at.next_day_start {
+        out.push((m, m + minute));
+        m += minute;
+    }
+    out.push((m, at.next_day_start.max(m)));
+    out
+}
+
 /// Every usage figure unavailable for the same reason.
 fn unavailable(e: Unavailable, requests: &std::collections::BTreeSet<Range>) -> Usage {
     Usage {
         today: Err(e.clone()),
         month: Err(e.clone()),
+        last_15m: Err(e.clone()),
         ranges: requests
             .iter()
             .map(|&(since, until)| LedgerRange {

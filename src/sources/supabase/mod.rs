@@ -52,6 +52,8 @@ pub struct Instants {
     pub day_start: DateTime<Utc>,
     pub next_day_start: DateTime<Utc>,
     pub month_start: DateTime<Utc>,
+    /// Start of the guard's spend-rate window (`periods::spend_window_start`).
+    pub spend_since: DateTime<Utc>,
 }
 
 impl Instants {
@@ -62,6 +64,7 @@ impl Instants {
             day_start: periods::day_start(now, tz),
             next_day_start: periods::next_day_start(now, tz),
             month_start: periods::month_start(now, tz),
+            spend_since: periods::spend_window_start(now),
         }
     }
 }
@@ -89,8 +92,10 @@ pub struct Supabase {
     incremental: tokio::sync::Mutex<incremental::Incremental>,
 }
 
-/// What `ledger_and_jobs` reads: usage today, this month, the requested ranges, the jobs.
+/// What `ledger_and_jobs` reads: usage today, this month, in the spend-rate window, the
+/// requested ranges, the jobs.
 type LedgerAndJobs = (
+    Fig<Vec<UsageRow>>,
     Fig<Vec<UsageRow>>,
     Fig<Vec<UsageRow>>,
     Vec<LedgerRange>,
@@ -195,16 +200,8 @@ impl Supabase {
         let active_clients = run
             .one(QueryName::ActiveClients, None, |r| u(r, "active"))
             .await?;
-        let (usage_today, usage_month, ledger_ranges, jobs) =
+        let (usage_today, usage_month, usage_last_15m, ledger_ranges, jobs) =
             self.ledger_and_jobs(&run, at).await?;
-        // The guard's spend rate: the same ledger query over the last 15 minutes.
-        let usage_last_15m = run
-            .many(
-                QueryName::Usage,
-                Some((at.now - chrono::Duration::minutes(15), at.now)),
-                usage_row,
-            )
-            .await?;
         let traffic = run.one(QueryName::Traffic, None, traffic_figures).await?;
         let bandwidth_today_bytes = run
             .one(QueryName::Bandwidth, None, |r| u(r, "bytes"))
@@ -281,8 +278,8 @@ impl Supabase {
             Some(p) if ledger_kept => inc.usage(run, p, at, &requests).await?,
             _ => None,
         };
-        let (usage_today, usage_month, ledger_ranges) = match kept {
-            Some(k) => (k.today, k.month, k.ranges),
+        let (usage_today, usage_month, last_15m, ledger_ranges) = match kept {
+            Some(k) => (k.today, k.month, k.last_15m, k.ranges),
             None => {
                 let today = run
                     .many(
@@ -305,7 +302,15 @@ impl Supabase {
                     let mut cache = self.ledger_cache.lock().await;
                     ledger_ranges::read(run, at, &today, &requests, &mut cache).await?
                 };
-                (today, month, ranges)
+                // The guard's spend rate: the same ledger query over its window.
+                let last_15m = run
+                    .many(
+                        QueryName::Usage,
+                        Some((at.spend_since, at.next_day_start)),
+                        usage_row,
+                    )
+                    .await?;
+                (today, month, last_15m, ranges)
             }
         };
         let jobs = if !cfg.jobs_from.reads_table() {
@@ -318,7 +323,7 @@ impl Supabase {
                 _ => run.one(QueryName::Jobs, None, job_figures).await?,
             }
         };
-        Ok((usage_today, usage_month, ledger_ranges, jobs))
+        Ok((usage_today, usage_month, last_15m, ledger_ranges, jobs))
     }
 
     /// Usage of the closed days of this month, from cache unless a day passed or it is stale.

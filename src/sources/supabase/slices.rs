@@ -178,8 +178,10 @@ impl Ledger {
 
     /// Lays the slices out for the ranges the figures need. A slice that already exists is
     /// kept; a new one made of whole built slices is their merge (a new day: yesterday joins
-    /// the month's closed days); any other new slice is left to build. Slices no range needs
-    /// are dropped.
+    /// the month's closed days; a minute leaves the spend window); where only its start is made
+    /// of whole built slices, that part is their merge and the rest is left to build (a
+    /// moving bound crossed the last slice); any other new slice is left to build. Slices no
+    /// range needs are dropped.
     pub fn plan(&mut self, ranges: &[Range]) {
         let mut bounds: Vec<DateTime<Utc>> = ranges
             .iter()
@@ -202,7 +204,7 @@ impl Ledger {
                 out.push(s.clone());
                 continue;
             }
-            out.push(merged(&old, a, b).unwrap_or_else(|| Slice::new(a, b)));
+            out.extend(reused(&old, a, b));
         }
         self.slices = out;
         self.names.sweep();
@@ -460,21 +462,35 @@ impl Ledger {
     }
 }
 
-/// A new slice [a, b) made of old built slices that tile it exactly, none building.
-fn merged(old: &[Slice], a: DateTime<Utc>, b: DateTime<Utc>) -> Option<Slice> {
+/// The slices that cover a new [a, b): the merge of the old built slices (none building) that
+/// tile its longest start [a, x), then [x, b) as an old slice when one is exactly that, else
+/// as a new one to build. So a bound that moves past the last slice re-reads only the rows
+/// after that slice's start, not the whole day.
+fn reused(old: &[Slice], a: DateTime<Utc>, b: DateTime<Utc>) -> Vec<Slice> {
     let mut at = a;
-    let mut out = Slice::new(a, b);
-    out.built = true;
+    let mut head = Slice::new(a, a);
+    head.built = true;
     while at < b {
-        let s = old.iter().find(|s| s.from == at && s.to <= b)?;
-        if !s.built || s.build.is_some() {
-            return None;
-        }
-        merge_into(&mut out.settled, &s.settled);
-        merge_into(&mut out.open, &s.open);
+        let Some(s) = old
+            .iter()
+            .find(|s| s.from == at && s.to <= b && s.built && s.build.is_none())
+        else {
+            break;
+        };
+        merge_into(&mut head.settled, &s.settled);
+        merge_into(&mut head.open, &s.open);
         at = s.to;
     }
-    Some(out)
+    head.to = at;
+    let mut out = Vec::with_capacity(2);
+    if a < at {
+        out.push(head);
+    }
+    if at < b {
+        let rest = old.iter().find(|s| s.from == at && s.to == b);
+        out.push(rest.cloned().unwrap_or_else(|| Slice::new(at, b)));
+    }
+    out
 }
 
 /// Groups as figures, in the usage query's order (provider, model, client, priced).
@@ -654,6 +670,39 @@ mod tests {
         l.plan(&[(t(0), t(24)), (t(12), t(24))]);
         assert_eq!(l.slices.len(), 2);
         assert!(l.slices.iter().all(|s| !s.built));
+    }
+
+    #[test]
+    fn a_bound_moving_past_the_last_slice_rebuilds_only_after_its_start() {
+        // The spend window's minutes: [0, 10) [10, 11) [11, 24), then the window moves on.
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24)), (t(10), t(11)), (t(11), t(24))]);
+        l.apply(t(30), &[]);
+        build_all(&mut l, sums(1, 5));
+        let before = l.rows(t(0), t(24));
+        l.plan(&[(t(0), t(24)), (t(12), t(13)), (t(13), t(24))]);
+        let spans: Vec<_> = l.slices.iter().map(|s| (s.from, s.to, s.built)).collect();
+        assert_eq!(
+            spans,
+            vec![
+                (t(0), t(11), true),
+                (t(11), t(12), false),
+                (t(12), t(13), false),
+                (t(13), t(24), false)
+            ],
+            "the minutes that left merge; only what the last slice held is read again"
+        );
+        build_all(&mut l, sums(0, 0));
+        let cost = |f: &Fig<Vec<UsageRow>>| -> Decimal {
+            f.as_ref().unwrap().iter().map(|r| r.cost_usd).sum()
+        };
+        // Two built slices of 5 merged; the re-read (empty here) replaces the last one's 5.
+        assert_eq!(cost(&before), Decimal::new(15, 2));
+        assert_eq!(cost(&l.rows(t(0), t(24))), Decimal::new(10, 2));
+        // Once built, the next plan merges the pieces again.
+        l.plan(&[(t(0), t(24)), (t(13), t(14)), (t(14), t(24))]);
+        assert_eq!(l.slices[0].to, t(13));
+        assert!(l.slices[0].built);
     }
 
     #[test]

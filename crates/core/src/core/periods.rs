@@ -19,6 +19,15 @@ fn start_of(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     Utc.from_utc_datetime(&midnight)
 }
 
+/// Start of the guard's spend-rate window at `now`: the start of the minute 15 minutes before
+/// `now`'s minute. The window then holds 15 to 16 minutes of ledger, made of whole minutes that
+/// the collector can keep between cycles instead of re-reading them; taken over 15 minutes,
+/// its rate errs high (by at most a sixteenth), never low.
+pub fn spend_window_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    let minute = now.timestamp() - now.timestamp().rem_euclid(60);
+    DateTime::from_timestamp(minute - 15 * 60, 0).unwrap_or(now - Duration::minutes(16))
+}
+
 /// Start of the local day containing `now`.
 pub fn day_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     start_of(now.with_timezone(&tz).date_naive(), tz)
@@ -79,6 +88,18 @@ pub fn day_length_seconds(now: DateTime<Utc>, tz: Tz) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spend_window_starts_on_a_whole_minute_15_to_16_minutes_back() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let start = spend_window_start(at("2026-11-30T10:20:30.5Z"));
+        assert_eq!(start, at("2026-11-30T10:05:00Z"));
+        assert_eq!(spend_window_start(at("2026-11-30T10:20:00Z")), start);
+        assert_eq!(
+            spend_window_start(at("2026-12-01T00:05:59Z")),
+            at("2026-11-30T23:50:00Z")
+        );
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -107,7 +107,8 @@ pub struct DbFigures {
     pub usage_today: Fig<Vec<UsageRow>>,
     /// Month to date, today included.
     pub usage_month: Fig<Vec<UsageRow>>,
-    /// The last 15 minutes before collection (the guard's spend rate; may span midnight).
+    /// The guard's spend-rate window: from `core::periods::spend_window_start` (15 to 16
+    /// minutes back, on a whole minute; may span midnight) to the start of tomorrow.
     pub usage_last_15m: Fig<Vec<UsageRow>>,
     pub jobs: Fig<JobFigures>,
     pub traffic: Fig<TrafficFigures>,
