@@ -149,7 +149,7 @@ pub struct StrainArgs {
     pub find_capacity: bool,
 }
 
-fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+fn parse_dur(s: &str) -> Result<std::time::Duration, crate::config::DurationError> {
     crate::config::Dur::parse(s).map(|d| d.0)
 }
 

@@ -65,20 +65,60 @@ fn dns_name(stem: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
+/// Why the kit cannot be turned into Kubernetes resources. Each names the kit file it read;
+/// the first three mean a rule file or dashboard must be fixed.
+#[derive(Debug, thiserror::Error)]
+pub enum K8sError {
+    #[error("{stem}: not a YAML rule file: {source}")]
+    NotYaml {
+        stem: String,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    /// YAML, but not the shape of a rule file (`groups:` and nothing else).
+    #[error("{stem}: {problem}")]
+    NotRuleFile { stem: String, problem: String },
+    #[error("{file}: not JSON: {source}")]
+    DashboardNotJson {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the dashboards take {size} bytes; a ConfigMap holds at most {CONFIGMAP_MAX_BYTES}")]
+    TooLarge { size: usize },
+    #[error("the kit has no rule file or no dashboard")]
+    Incomplete,
+    /// The resource could not be written as YAML (a bug, not the kit's fault).
+    #[error("cannot encode a resource as YAML: {0}")]
+    Encode(#[from] serde_saphyr::SerializeError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// One PrometheusRule from one Prometheus rule file (`groups:` and nothing else).
-pub fn prometheus_rule(stem: &str, rule_file: &str) -> Result<String, String> {
-    let v: Value = serde_saphyr::from_str(rule_file)
-        .map_err(|e| format!("{stem}: not a YAML rule file: {e}"))?;
+pub fn prometheus_rule(stem: &str, rule_file: &str) -> Result<String, K8sError> {
+    let v: Value = serde_saphyr::from_str(rule_file).map_err(|e| K8sError::NotYaml {
+        stem: stem.to_string(),
+        source: Box::new(e),
+    })?;
+    let shape = |problem: String| K8sError::NotRuleFile {
+        stem: stem.to_string(),
+        problem,
+    };
     let obj = v
         .as_object()
-        .ok_or_else(|| format!("{stem}: a rule file is a mapping with `groups`"))?;
+        .ok_or_else(|| shape("a rule file is a mapping with `groups`".into()))?;
     if let Some(k) = obj.keys().find(|k| *k != "groups") {
-        return Err(format!(
-            "{stem}: unexpected top-level key `{k}` (only `groups`)"
-        ));
+        return Err(shape(format!(
+            "unexpected top-level key `{k}` (only `groups`)"
+        )));
     }
     if !obj.get("groups").is_some_and(Value::is_array) {
-        return Err(format!("{stem}: `groups` must be a list"));
+        return Err(shape("`groups` must be a list".into()));
     }
     let o = Object {
         api_version: "monitoring.coreos.com/v1",
@@ -94,22 +134,23 @@ pub fn prometheus_rule(stem: &str, rule_file: &str) -> Result<String, String> {
         spec: Some(v),
         data: None,
     };
-    serde_saphyr::to_string(&o).map_err(|e| e.to_string())
+    Ok(serde_saphyr::to_string(&o)?)
 }
 
 /// One ConfigMap holding every dashboard, labelled for the Grafana sidecar.
-pub fn dashboards_configmap(dashboards: &[(String, String)]) -> Result<String, String> {
+pub fn dashboards_configmap(dashboards: &[(String, String)]) -> Result<String, K8sError> {
     let mut data = std::collections::BTreeMap::new();
     let mut size = 0;
     for (file, json) in dashboards {
-        serde_json::from_str::<Value>(json).map_err(|e| format!("{file}: not JSON: {e}"))?;
+        serde_json::from_str::<Value>(json).map_err(|source| K8sError::DashboardNotJson {
+            file: file.clone(),
+            source,
+        })?;
         size += file.len() + json.len();
         data.insert(file.clone(), json.clone());
     }
     if size > CONFIGMAP_MAX_BYTES {
-        return Err(format!(
-            "the dashboards take {size} bytes; a ConfigMap holds at most {CONFIGMAP_MAX_BYTES}"
-        ));
+        return Err(K8sError::TooLarge { size });
     }
     let o = Object {
         api_version: "v1",
@@ -125,13 +166,13 @@ pub fn dashboards_configmap(dashboards: &[(String, String)]) -> Result<String, S
         spec: None,
         data: Some(data),
     };
-    serde_saphyr::to_string(&o).map_err(|e| e.to_string())
+    Ok(serde_saphyr::to_string(&o)?)
 }
 
 /// The generated resources from the kit's files (paths relative to the render folder):
 /// `rules/*.yml` (not `rules/tests/`) and `dashboards/*.json`. Pure, so `render` can add them
 /// to its file list.
-pub fn generated(kit: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, String)>, String> {
+pub fn generated(kit: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, String)>, K8sError> {
     let in_dir = |p: &Path, dir: &str, exts: &[&str]| {
         p.parent() == Some(Path::new(dir))
             && p.extension()
@@ -157,7 +198,7 @@ pub fn generated(kit: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, String)>, St
         }
     }
     if rules.is_empty() || dashboards.is_empty() {
-        return Err("the kit has no rule file or no dashboard".into());
+        return Err(K8sError::Incomplete);
     }
     let header = "# Generated by `launchguard render` from rules/ and dashboards/: do not edit.\n";
     let dir = PathBuf::from(GENERATED_DIR);
@@ -182,16 +223,19 @@ pub fn generated(kit: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, String)>, St
 
 /// Reads the kit under `root` and writes the generated resources under
 /// `root/deploy/kubernetes/generated/`; returns the files written.
-pub fn render(root: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn render(root: &Path) -> Result<Vec<PathBuf>, K8sError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| K8sError::Io { path, source }
+    };
     let mut kit = Vec::new();
     for sub in ["rules", "dashboards"] {
         let dir = root.join(sub);
-        let rd = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let rd = std::fs::read_dir(&dir).map_err(io(&dir))?;
         for e in rd.filter_map(Result::ok) {
             let p = e.path();
             if p.is_file() {
-                let text =
-                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(&p).map_err(io(&p))?;
                 kit.push((PathBuf::from(sub).join(e.file_name()), text));
             }
         }
@@ -200,9 +244,9 @@ pub fn render(root: &Path) -> Result<Vec<PathBuf>, String> {
     for (rel, text) in generated(&kit)? {
         let path = root.join(rel);
         if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            std::fs::create_dir_all(d).map_err(io(d))?;
         }
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, text).map_err(io(&path))?;
         written.push(path);
     }
     Ok(written)

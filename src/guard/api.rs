@@ -72,12 +72,14 @@ fn count(prefix: &str, name: &str, v: Option<serde_json::Number>) -> Result<Opti
     let field = format!("{prefix}.{name}");
     let field = field.as_str();
     if let Some(i) = n.as_i64() {
-        return bounded::parse_count(field, i).map(Some);
+        return bounded::parse_count(field, i)
+            .map(Some)
+            .map_err(|e| e.to_string());
     }
     match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 1e18 => {
-            bounded::parse_count(field, f as i64).map(Some)
-        }
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e18 => bounded::parse_count(field, f as i64)
+            .map(Some)
+            .map_err(|e| e.to_string()),
         Some(f) if f.fract() == 0.0 || f.is_infinite() => Err(if f < 0.0 {
             format!("`{field}` must not be negative (got {n})")
         } else {
@@ -90,7 +92,9 @@ fn count(prefix: &str, name: &str, v: Option<serde_json::Number>) -> Result<Opti
 fn usage(prefix: &str, b: UsageBody) -> Result<Usage, String> {
     let cost_usd: Option<Decimal> = match b.cost_usd {
         None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(bounded::parse_usd(&format!("{prefix}.cost_usd"), &v)?),
+        Some(v) => {
+            Some(bounded::parse_usd(&format!("{prefix}.cost_usd"), &v).map_err(|e| e.to_string())?)
+        }
     };
     let c = |name, v| count(prefix, name, v);
     Ok(Usage {

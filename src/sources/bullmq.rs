@@ -83,7 +83,7 @@ pub async fn connect(cfg: &Config) -> Result<redis::aio::MultiplexedConnection, 
                 ),
             ));
         }
-        Err(e) => return Err(SourceError::new("config", e)),
+        Err(e) => return Err(e.into()),
     };
     let client = redis::Client::open(url.expose()).map_err(|_| {
         SourceError::new(

@@ -39,6 +39,20 @@ impl std::fmt::Display for SourceError {
     }
 }
 
+/// A provider without a usable key, when it is polled anyway (`check`, a direct poll).
+impl From<crate::config::KeyError> for SourceError {
+    fn from(e: crate::config::KeyError) -> Self {
+        SourceError::new("config", e.to_string())
+    }
+}
+
+/// A secret file named in the config that cannot be read: a configuration fault.
+impl From<crate::config::SecretFileError> for SourceError {
+    fn from(e: crate::config::SecretFileError) -> Self {
+        SourceError::new("config", e.to_string())
+    }
+}
+
 /// A background collector of one kind of figures.
 pub trait Source: Send + Sync + 'static {
     type Output: Send + 'static;

@@ -78,7 +78,7 @@ pub async fn fetch(cfg: &SupabaseMetrics) -> Result<bytes::Bytes, SourceError> {
                 ),
             ));
         }
-        Err(e) => return Err(SourceError::new(reason::CONFIG, e)),
+        Err(e) => return Err(e.into()),
     };
     let basic = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",

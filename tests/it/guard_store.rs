@@ -237,7 +237,7 @@ async fn run(
                 };
                 let price = |_: &str, _: &str| {
                     if *refuse {
-                        Err("refused".to_string())
+                        Err(launchguard::policy::PriceError::NoProvider)
                     } else {
                         Ok(Amounts {
                             cost_nano: *cost,

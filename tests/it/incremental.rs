@@ -40,6 +40,9 @@ fn config(dir: &std::path::Path, pg: &TestPg, incremental: bool) -> Config {
     // re-validated on every cycle their tables' update or delete counters moved.
     cfg.database.settle = launchguard::config::Dur::from_secs(0);
     cfg.database.closed_days_refresh = launchguard::config::Dur::from_secs(0);
+    // A cycle rebuilds for at most half this: on a busy machine the default could leave a
+    // re-validation for the next cycle, and the kept sums a cycle behind the full read.
+    cfg.database.timeout = launchguard::config::Dur::from_secs(30);
     cfg
 }
 

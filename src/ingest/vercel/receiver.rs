@@ -146,7 +146,7 @@ impl Receiver {
             Ok(None) => {
                 return ("down", format!("no drain secret: {} is not set", d.secret));
             }
-            Err(e) => return ("down", e),
+            Err(e) => return ("down", e.to_string()),
         }
         Store::default().check(cfg).await
     }
@@ -402,7 +402,7 @@ async fn plan_off_thread(
                 d.secret
             )));
         }
-        Err(e) => return Err(unavailable(e)),
+        Err(e) => return Err(unavailable(e.to_string())),
     };
     let now_ms = Utc::now().timestamp_millis();
     let c = cfg.clone();

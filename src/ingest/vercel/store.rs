@@ -95,7 +95,7 @@ impl Store {
         let url = d
             .database_url
             .resolve()
-            .map_err(|e| err("config", e))?
+            .map_err(|e| err("config", e.to_string()))?
             .ok_or_else(|| {
                 err(
                     "config",

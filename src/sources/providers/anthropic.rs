@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::figures::{DailyStore, ProviderFigures, token, utc_day_start};
 use super::http::secret_header;
-use super::json::{rfc3339, usd_from_cents};
+use super::json::{AnswerError, rfc3339, usd_from_cents};
 use super::pagination::Page;
 use super::reports::{DailyReports, Days, Report, add_costs, report_url};
 use super::{Ctx, Provider};
@@ -92,9 +92,8 @@ pub const NO_MODEL: &str = "unknown";
 
 /// Parses one page of `usage_report/messages`. Missing or null counts are zero; unknown
 /// fields are ignored; a bucket without a readable `starting_at` is an error.
-pub fn parse_usage(body: &[u8]) -> Result<Page<UsageItem>, String> {
-    let raw: RawPage<RawBucket<RawUsage>> =
-        serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_usage(body: &[u8]) -> Result<Page<UsageItem>, AnswerError> {
+    let raw: RawPage<RawBucket<RawUsage>> = serde_json::from_slice(body)?;
     let mut items = Vec::new();
     for b in raw.data {
         let day = utc_day_start(rfc3339(&b.starting_at)?);
@@ -126,9 +125,8 @@ pub fn parse_usage(body: &[u8]) -> Result<Page<UsageItem>, String> {
 
 /// Parses one page of `cost_report`: `amount` is in cents; rows with no model (web search,
 /// code execution) are labelled by their cost type.
-pub fn parse_cost(body: &[u8]) -> Result<Page<CostItem>, String> {
-    let raw: RawPage<RawBucket<RawCost>> =
-        serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_cost(body: &[u8]) -> Result<Page<CostItem>, AnswerError> {
+    let raw: RawPage<RawBucket<RawCost>> = serde_json::from_slice(body)?;
     let mut items = Vec::new();
     for b in raw.data {
         let day = utc_day_start(rfc3339(&b.starting_at)?);
@@ -136,13 +134,13 @@ pub fn parse_cost(body: &[u8]) -> Result<Page<CostItem>, String> {
             if let Some(c) = r.currency.as_deref()
                 && !c.eq_ignore_ascii_case("usd")
             {
-                return Err(format!("cost in {c}, expected USD"));
+                return Err(AnswerError::Currency(c.to_string()));
             }
             let amount = r
                 .amount
                 .as_ref()
                 .filter(|v| !v.is_null())
-                .ok_or("a cost row has no amount")?;
+                .ok_or(AnswerError::Missing("amount"))?;
             items.push(CostItem {
                 day,
                 model: r.model.or(r.cost_type).unwrap_or_else(|| NO_MODEL.into()),
@@ -158,7 +156,7 @@ pub fn parse_cost(body: &[u8]) -> Result<Page<CostItem>, String> {
 }
 
 /// Sums parsed items into UTC days.
-pub fn into_days(usage: Vec<UsageItem>, cost: Vec<CostItem>) -> Result<Days, String> {
+pub fn into_days(usage: Vec<UsageItem>, cost: Vec<CostItem>) -> Result<Days, AnswerError> {
     let mut days = Days::new();
     for u in usage {
         let d = days.entry(u.day).or_default();
@@ -308,25 +306,20 @@ mod tests {
             (NO_MODEL, 0)
         );
         assert!(!p.has_more);
-        assert!(
-            parse_usage(br#"{"has_more":false}"#)
-                .unwrap_err()
-                .contains("data")
-        );
-        assert!(
-            parse_usage(br#"{"data":[{"results":[]}]}"#)
-                .unwrap_err()
-                .contains("starting_at")
-        );
-        assert!(parse_usage(br#"{"data":[{"starting_at":"yesterday","results":[]}]}"#).is_err());
+        let e = parse_usage(br#"{"has_more":false}"#).unwrap_err();
+        assert!(matches!(e, AnswerError::Shape(_)), "{e:?}");
+        assert!(e.to_string().contains("data"), "{e}");
+        let e = parse_usage(br#"{"data":[{"results":[]}]}"#).unwrap_err();
+        assert!(e.to_string().contains("starting_at"), "{e}");
+        let e = parse_usage(br#"{"data":[{"starting_at":"yesterday","results":[]}]}"#).unwrap_err();
+        assert_eq!(e.to_string(), "`yesterday` is not an RFC 3339 time");
         assert!(parse_usage(br#"{"data":[{"starting_at":"2025-08-01T00:00:00Z","results":[{"output_tokens":-5}]}]}"#).is_err());
-        assert!(
-            parse_cost(
-                br#"{"data":[{"starting_at":"2025-08-01T00:00:00Z","results":[{"amount":null}]}]}"#
-            )
-            .unwrap_err()
-            .contains("no amount")
-        );
-        assert!(parse_cost(br#"{"data":[{"starting_at":"2025-08-01T00:00:00Z","results":[{"amount":"5","currency":"EUR"}]}]}"#).unwrap_err().contains("EUR"));
+        let e = parse_cost(
+            br#"{"data":[{"starting_at":"2025-08-01T00:00:00Z","results":[{"amount":null}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "a cost row has no amount");
+        let e = parse_cost(br#"{"data":[{"starting_at":"2025-08-01T00:00:00Z","results":[{"amount":"5","currency":"EUR"}]}]}"#).unwrap_err();
+        assert_eq!(e.to_string(), "cost in EUR, expected USD");
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::figures::{Amount, Compared, ElevenLabsQuota, Period, ProviderFigures};
 use super::http::{reason, secret_header};
-use super::json::unix_seconds;
+use super::json::{AnswerError, unix_seconds};
 use super::{Ctx, Provider};
 use crate::config::ProviderName;
 use crate::sources::SourceError;
@@ -36,8 +36,8 @@ struct RawSubscription {
 
 /// Parses `/v1/user/subscription`: the two character fields are required, the reset time
 /// and the periods optional.
-pub fn parse_subscription(body: &[u8]) -> Result<Subscription, String> {
-    let raw: RawSubscription = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_subscription(body: &[u8]) -> Result<Subscription, AnswerError> {
+    let raw: RawSubscription = serde_json::from_slice(body)?;
     Ok(Subscription {
         character_count: raw.character_count,
         character_limit: raw.character_limit,
@@ -100,12 +100,7 @@ impl Provider for ElevenLabs {
         h.insert(k, v);
         let what = "the subscription";
         let body = ctx.http.get(&url, &h, what).await?;
-        let s = parse_subscription(&body).map_err(|e| {
-            SourceError::new(
-                reason::PARSE,
-                format!("the answer of {what} could not be read: {e}"),
-            )
-        })?;
+        let s = parse_subscription(&body).map_err(|e| e.in_answer_of(what))?;
         Ok(figures(ctx.now, &s))
     }
 }
@@ -154,11 +149,8 @@ mod tests {
                 .compared
                 .is_empty()
         );
-        assert!(
-            parse_subscription(br#"{"character_limit":10}"#)
-                .unwrap_err()
-                .contains("character_count")
-        );
+        let e = parse_subscription(br#"{"character_limit":10}"#).unwrap_err();
+        assert!(e.to_string().contains("character_count"), "{e}");
         let mut s = s;
         s.next_reset = Some("2026-12-10T00:00:00Z".parse().unwrap());
         s.refresh_period = Some("annual_period".into());

@@ -7,8 +7,50 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::sources::SourceError;
+
+use super::http::reason;
+
+/// Why a provider's answer could not be read. Every variant is reported as `parse` (the
+/// provider sent a shape or a value we do not read); they are kept apart so the message says
+/// which. Value excerpts are at most 40 characters; the body itself is never quoted.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// Not the documented JSON structure: serde's message names the field and position.
+    #[error(transparent)]
+    Shape(#[from] serde_json::Error),
+    /// A JSON value of another kind where a number belongs (`kind` of it).
+    #[error("expected a number, found {0}")]
+    NotANumber(&'static str),
+    /// A value that does not read as what its field holds; `text` is an excerpt of it.
+    #[error("`{text}` is not {expected}")]
+    Unreadable {
+        expected: &'static str,
+        text: String,
+    },
+    /// A cost row without its amount (`what` names the missing part).
+    #[error("a cost row has no {0}")]
+    Missing(&'static str),
+    /// A cost in another currency: adding it to dollars would be wrong.
+    #[error("cost in {0}, expected USD")]
+    Currency(String),
+    /// An amount or a sum past what a `Decimal` holds.
+    #[error("{0}")]
+    OutOfRange(&'static str),
+}
+
+impl AnswerError {
+    /// The source's error for an answer of `what` (an endpoint, in words) that is unreadable.
+    pub fn in_answer_of(self, what: &str) -> SourceError {
+        SourceError::new(
+            reason::PARSE,
+            format!("the answer of {what} could not be read: {self}"),
+        )
+    }
+}
+
 /// A decimal from a JSON string ("123.45", "1e-3") or number (0.06, 100).
-pub fn decimal(v: &Value) -> Result<Decimal, String> {
+pub fn decimal(v: &Value) -> Result<Decimal, AnswerError> {
     match v {
         Value::String(s) => parse_decimal(s.trim()),
         Value::Number(n) => {
@@ -19,25 +61,31 @@ pub fn decimal(v: &Value) -> Result<Decimal, String> {
             } else {
                 // serde_json keeps the shortest text that reads back as the same double: the
                 // literal the provider wrote, for any amount with up to 15 significant digits.
-                let f = n.as_f64().ok_or("not a finite number")?;
+                let f = n.as_f64().ok_or_else(|| AnswerError::Unreadable {
+                    expected: "a finite number",
+                    text: short(&n.to_string()),
+                })?;
                 parse_decimal(&f.to_string())
             }
         }
-        other => Err(format!("expected a number, found {}", kind(other))),
+        other => Err(AnswerError::NotANumber(kind(other))),
     }
 }
 
-fn parse_decimal(s: &str) -> Result<Decimal, String> {
+fn parse_decimal(s: &str) -> Result<Decimal, AnswerError> {
     let r = if s.contains(['e', 'E']) {
         Decimal::from_scientific(s)
     } else {
         Decimal::from_str(s)
     };
-    r.map_err(|_| format!("`{}` is not a decimal amount", short(s)))
+    r.map_err(|_| AnswerError::Unreadable {
+        expected: "a decimal amount",
+        text: short(s),
+    })
 }
 
 /// An optional amount: missing or null is None.
-pub fn opt_decimal(v: Option<&Value>) -> Result<Option<Decimal>, String> {
+pub fn opt_decimal(v: Option<&Value>) -> Result<Option<Decimal>, AnswerError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(v) => decimal(v).map(Some),
@@ -45,21 +93,27 @@ pub fn opt_decimal(v: Option<&Value>) -> Result<Option<Decimal>, String> {
 }
 
 /// Anthropic's cost `amount`: a decimal string in cents, converted to dollars.
-pub fn usd_from_cents(v: &Value) -> Result<Decimal, String> {
+pub fn usd_from_cents(v: &Value) -> Result<Decimal, AnswerError> {
     let cents = decimal(v)?;
     cents
         .checked_div(Decimal::ONE_HUNDRED)
-        .ok_or_else(|| "amount out of range".to_string())
+        .ok_or(AnswerError::OutOfRange("amount out of range"))
 }
 
-pub fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
+pub fn rfc3339(s: &str) -> Result<DateTime<Utc>, AnswerError> {
     DateTime::parse_from_rfc3339(s.trim())
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("`{}` is not an RFC 3339 time", short(s)))
+        .map_err(|_| AnswerError::Unreadable {
+            expected: "an RFC 3339 time",
+            text: short(s),
+        })
 }
 
-pub fn unix_seconds(secs: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("{secs} is not a Unix time"))
+pub fn unix_seconds(secs: i64) -> Result<DateTime<Utc>, AnswerError> {
+    DateTime::from_timestamp(secs, 0).ok_or_else(|| AnswerError::Unreadable {
+        expected: "a Unix time",
+        text: secs.to_string(),
+    })
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -78,11 +132,6 @@ fn short(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-/// serde's message for a body that is not the documented shape, without the body itself.
-pub fn shape_error(e: serde_json::Error) -> String {
-    format!("{e}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,8 +146,16 @@ mod tests {
         );
         assert_eq!(usd_from_cents(&json!("50")).unwrap(), dec!(0.50));
         assert_eq!(usd_from_cents(&json!(12345)).unwrap(), dec!(123.45));
-        assert!(usd_from_cents(&json!("12,50")).is_err());
-        assert!(usd_from_cents(&json!(null)).is_err());
+        let e = usd_from_cents(&json!("12,50")).unwrap_err();
+        assert_eq!(e.to_string(), "`12,50` is not a decimal amount");
+        let e = usd_from_cents(&json!(null)).unwrap_err();
+        assert!(matches!(e, AnswerError::NotANumber("null")), "{e:?}");
+        let e = e.in_answer_of("the cost report");
+        assert_eq!(e.reason, reason::PARSE);
+        assert_eq!(
+            e.message,
+            "the answer of the cost report could not be read: expected a number, found null"
+        );
     }
 
     #[test]
@@ -107,7 +164,10 @@ mod tests {
         assert_eq!(decimal(&json!(74.5)).unwrap(), dec!(74.5));
         assert_eq!(decimal(&json!(0.1015644762)).unwrap(), dec!(0.1015644762));
         assert_eq!(decimal(&json!(1e-7)).unwrap(), dec!(0.0000001));
-        assert!(decimal(&json!(1e300)).is_err());
+        assert!(matches!(
+            decimal(&json!(1e300)),
+            Err(AnswerError::Unreadable { .. })
+        ));
         assert_eq!(opt_decimal(Some(&json!(null))).unwrap(), None);
     }
 }

@@ -92,14 +92,9 @@ impl<P: Provider> ProviderSource<P> {
         now: DateTime<Utc>,
     ) -> Result<ProviderFigures, SourceError> {
         let settings = cfg.providers.get(P::NAME);
-        let key = settings
-            .key(P::NAME)
-            .map_err(|e| SourceError::new(reason::CONFIG, e))?;
+        let key = settings.key(P::NAME)?;
         let management_key = if P::NAME == ProviderName::OpenRouter {
-            settings
-                .management_key_ref()
-                .resolve()
-                .map_err(|e| SourceError::new(reason::CONFIG, e))?
+            settings.management_key_ref().resolve()?
         } else {
             None
         };

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::figures::{DailyStore, ProviderFigures, token, utc_day_start};
 use super::http::secret_header;
-use super::json::{decimal, unix_seconds};
+use super::json::{AnswerError, decimal, unix_seconds};
 use super::pagination::Page;
 use super::reports::{DailyReports, Days, Report, add_costs, report_url};
 use super::{Ctx, Provider};
@@ -85,9 +85,8 @@ pub const NO_MODEL: &str = "unknown";
 
 /// Parses one page of `usage/completions`. Cached input is taken out of `input_tokens`, so
 /// the classes are disjoint like Anthropic's.
-pub fn parse_usage(body: &[u8]) -> Result<Page<UsageItem>, String> {
-    let raw: RawPage<RawBucket<RawUsage>> =
-        serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_usage(body: &[u8]) -> Result<Page<UsageItem>, AnswerError> {
+    let raw: RawPage<RawBucket<RawUsage>> = serde_json::from_slice(body)?;
     let mut items = Vec::new();
     for b in raw.data {
         let day = utc_day_start(unix_seconds(b.start_time)?);
@@ -117,24 +116,23 @@ pub fn parse_usage(body: &[u8]) -> Result<Page<UsageItem>, String> {
 }
 
 /// Parses one page of `costs`: `amount.value` is in dollars.
-pub fn parse_costs(body: &[u8]) -> Result<Page<CostItem>, String> {
-    let raw: RawPage<RawBucket<RawCost>> =
-        serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_costs(body: &[u8]) -> Result<Page<CostItem>, AnswerError> {
+    let raw: RawPage<RawBucket<RawCost>> = serde_json::from_slice(body)?;
     let mut items = Vec::new();
     for b in raw.data {
         let day = utc_day_start(unix_seconds(b.start_time)?);
         for r in b.results.unwrap_or_default() {
-            let a = r.amount.ok_or("a cost row has no amount")?;
+            let a = r.amount.ok_or(AnswerError::Missing("amount"))?;
             if let Some(c) = a.currency.as_deref()
                 && !c.eq_ignore_ascii_case("usd")
             {
-                return Err(format!("cost in {c}, expected USD"));
+                return Err(AnswerError::Currency(c.to_string()));
             }
             let v = a
                 .value
                 .as_ref()
                 .filter(|v| !v.is_null())
-                .ok_or("a cost row has no amount value")?;
+                .ok_or(AnswerError::Missing("amount value"))?;
             items.push(CostItem {
                 day,
                 line_item: r.line_item.unwrap_or_else(|| NO_MODEL.into()),
@@ -150,7 +148,7 @@ pub fn parse_costs(body: &[u8]) -> Result<Page<CostItem>, String> {
 }
 
 /// Sums parsed items into UTC days.
-pub fn into_days(usage: Vec<UsageItem>, cost: Vec<CostItem>) -> Result<Days, String> {
+pub fn into_days(usage: Vec<UsageItem>, cost: Vec<CostItem>) -> Result<Days, AnswerError> {
     let mut days = Days::new();
     for u in usage {
         let d = days.entry(u.day).or_default();
@@ -284,18 +282,23 @@ mod tests {
 
     #[test]
     fn bad_shapes_are_errors() {
-        assert!(
-            parse_usage(br#"{"data":[{"results":[]}]}"#)
-                .unwrap_err()
-                .contains("start_time")
-        );
-        assert!(
-            parse_usage(br#"{"data":[{"start_time":99999999999999999,"results":[]}]}"#).is_err()
-        );
+        let e = parse_usage(br#"{"data":[{"results":[]}]}"#).unwrap_err();
+        assert!(matches!(e, AnswerError::Shape(_)), "{e:?}");
+        assert!(e.to_string().contains("start_time"), "{e}");
+        let e = parse_usage(br#"{"data":[{"start_time":99999999999999999,"results":[]}]}"#)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "`99999999999999999` is not a Unix time");
         assert!(
             parse_costs(br#"{"data":[{"start_time":1,"results":[{"amount":{"value":null}}]}]}"#)
                 .is_err()
         );
-        assert!(parse_costs(br#"{"data":[{"start_time":1,"results":[{"amount":{"value":1,"currency":"eur"}}]}]}"#).is_err());
+        let e = parse_costs(
+            br#"{"data":[{"start_time":1,"results":[{"amount":{"value":1,"currency":"eur"}}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, AnswerError::Currency(ref c) if c == "eur"),
+            "{e:?}"
+        );
     }
 }

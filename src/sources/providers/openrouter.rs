@@ -12,7 +12,7 @@ use super::figures::{
     utc_month_start, utc_next_month_start, utc_week_start,
 };
 use super::http::{Http, reason, secret_header};
-use super::json::{decimal, opt_decimal};
+use super::json::{AnswerError, decimal, opt_decimal};
 use super::{Ctx, Provider};
 use crate::config::{ProviderName, Secret};
 use crate::sources::SourceError;
@@ -60,8 +60,8 @@ struct RawCredits {
 
 /// Parses `/api/v1/key`. Older answers carry no `usage_*` fields and a key without a cap has
 /// a null `limit`: both are None.
-pub fn parse_key(body: &[u8]) -> Result<KeyInfo, String> {
-    let raw: Wrapped<RawKey> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_key(body: &[u8]) -> Result<KeyInfo, AnswerError> {
+    let raw: Wrapped<RawKey> = serde_json::from_slice(body)?;
     let d = raw.data;
     Ok(KeyInfo {
         limit: opt_decimal(d.limit.as_ref())?,
@@ -73,8 +73,8 @@ pub fn parse_key(body: &[u8]) -> Result<KeyInfo, String> {
 }
 
 /// Parses `/api/v1/credits`; both totals are required.
-pub fn parse_credits(body: &[u8]) -> Result<Credits, String> {
-    let raw: Wrapped<RawCredits> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_credits(body: &[u8]) -> Result<Credits, AnswerError> {
+    let raw: Wrapped<RawCredits> = serde_json::from_slice(body)?;
     Ok(Credits {
         total_credits: decimal(&raw.data.total_credits)?,
         total_usage: decimal(&raw.data.total_usage)?,
@@ -140,17 +140,12 @@ async fn get<T>(
     path: &str,
     key: &Secret,
     what: &str,
-    parse: fn(&[u8]) -> Result<T, String>,
+    parse: fn(&[u8]) -> Result<T, AnswerError>,
 ) -> Result<T, SourceError> {
     let url = reqwest::Url::parse(&format!("{base}{path}"))
         .map_err(|e| SourceError::new(reason::CONFIG, format!("bad base_url: {e}")))?;
     let body = http.get(&url, &bearer(key)?, what).await?;
-    parse(&body).map_err(|e| {
-        SourceError::new(
-            reason::PARSE,
-            format!("the answer of {what} could not be read: {e}"),
-        )
-    })
+    parse(&body).map_err(|e| e.in_answer_of(what))
 }
 
 /// The OpenRouter source (stateless: every answer is a running total).
@@ -229,8 +224,14 @@ mod tests {
             f.openrouter.unwrap().credits_remaining_usd(),
             Some(dec!(74.75))
         );
-        assert!(parse_credits(br#"{"data":{"total_credits":100.5}}"#).is_err());
-        assert!(parse_key(br#"{"data":{"limit":"lots"}}"#).is_err());
-        assert!(parse_key(br#"{"limit":5}"#).is_err());
+        let e = parse_credits(br#"{"data":{"total_credits":100.5}}"#).unwrap_err();
+        assert!(matches!(e, AnswerError::Shape(_)), "{e:?}");
+        assert!(e.to_string().contains("total_usage"), "{e}");
+        let e = parse_key(br#"{"data":{"limit":"lots"}}"#).unwrap_err();
+        assert_eq!(e.to_string(), "`lots` is not a decimal amount");
+        assert!(matches!(
+            parse_key(br#"{"limit":5}"#),
+            Err(AnswerError::Shape(_))
+        ));
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use reqwest::header::HeaderMap;
 
 use super::http::{Http, reason};
+use super::json::AnswerError;
 use crate::sources::SourceError;
 
 /// One parsed page: its items and where the next one is.
@@ -81,7 +82,7 @@ pub async fn fetch_all<T>(
     headers: &HeaderMap,
     what: &str,
     max_pages: u32,
-    parse: impl Fn(&[u8]) -> Result<Page<T>, String>,
+    parse: impl Fn(&[u8]) -> Result<Page<T>, AnswerError>,
 ) -> Result<Vec<T>, SourceError> {
     let mut pager = Pager::new(max_pages);
     let mut items = Vec::new();
@@ -92,12 +93,7 @@ pub async fn fetch_all<T>(
             u.query_pairs_mut().append_pair("page", c);
         }
         let body = http.get(&u, headers, what).await?;
-        let page = parse(&body).map_err(|e| {
-            SourceError::new(
-                reason::PARSE,
-                format!("the answer of {what} could not be read: {e}"),
-            )
-        })?;
+        let page = parse(&body).map_err(|e| e.in_answer_of(what))?;
         items.extend(page.items);
         match pager.next(page.has_more, page.next_page, what)? {
             Some(c) => cursor = Some(c),

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use super::Ctx;
 use super::figures::{DailyStore, DayUsage, ProviderFigures};
 use super::http::reason;
+use super::json::AnswerError;
 use super::pagination::{Page, fetch_all};
 use crate::sources::SourceError;
 
@@ -20,7 +21,7 @@ pub struct Report<T> {
     pub group_by: &'static str,
     /// Its name in error messages ("the cost report").
     pub what: &'static str,
-    pub parse: fn(&[u8]) -> Result<Page<T>, String>,
+    pub parse: fn(&[u8]) -> Result<Page<T>, AnswerError>,
 }
 
 /// A report's first-page URL: `base` + `path` with the given query.
@@ -39,10 +40,10 @@ pub fn report_url(
 pub fn add_costs<'a>(
     days: &mut Days,
     costs: impl IntoIterator<Item = (DateTime<Utc>, &'a str, Decimal)>,
-) -> Result<(), String> {
+) -> Result<(), AnswerError> {
     for (day, model, usd) in costs {
         if !days.entry(day).or_default().add_cost(model, usd) {
-            return Err("cost amounts too large to add up".into());
+            return Err(AnswerError::OutOfRange("cost amounts too large to add up"));
         }
     }
     Ok(())
@@ -57,7 +58,7 @@ pub struct DailyReports<U, C> {
     pub cost: Report<C>,
     /// The first-page URL of a report from `base`, its path, the range start and the grouping.
     pub url: fn(&str, &str, DateTime<Utc>, &str) -> Result<reqwest::Url, SourceError>,
-    pub into_days: fn(Vec<U>, Vec<C>) -> Result<Days, String>,
+    pub into_days: fn(Vec<U>, Vec<C>) -> Result<Days, AnswerError>,
 }
 
 impl<U, C> DailyReports<U, C> {
@@ -79,7 +80,9 @@ impl<U, C> DailyReports<U, C> {
             fetch_all(&ctx.http, &usage_url, headers, u.what, pages, u.parse),
             fetch_all(&ctx.http, &cost_url, headers, c.what, pages, c.parse),
         )?;
-        let days = (self.into_days)(usage, cost).map_err(|e| SourceError::new(reason::PARSE, e))?;
+        // Both reports read, but their amounts cannot be summed: the reports as a whole.
+        let days = (self.into_days)(usage, cost)
+            .map_err(|e| SourceError::new(reason::PARSE, e.to_string()))?;
         store.replace(ctx.now, from, to, days);
         Ok(store.figures(provider, ctx.now))
     }

@@ -22,7 +22,7 @@ use tokio_postgres::types::ToSql;
 
 use super::ledger_ranges::Range;
 use super::slices::{DeltaRow, Key, Ledger, SAVED_VERSION, Saved, Sums};
-use super::{Instants, Runner, col, job_figures, queries, u, usage_row};
+use super::{ColumnError, Instants, Runner, col, job_figures, queries, u, usage_row};
 use crate::config::{Config, QueryName};
 use crate::figures::{Fig, JobFigures, LedgerRange, Unavailable, UsageRow};
 use crate::sources::SourceError;
@@ -130,7 +130,7 @@ impl Incremental {
             return Ok(None);
         };
         let has_horizon: bool = col(r, "has_horizon").unwrap_or(false);
-        let get = |r: &Row| -> Result<Probe, String> {
+        let get = |r: &Row| -> Result<Probe, ColumnError> {
             Ok(Probe {
                 now: col(r, "now")?,
                 horizon: col(r, "horizon")?,
@@ -152,8 +152,8 @@ impl Incremental {
             {
                 Ok(rows) => {
                     if let Some(h) = rows.first() {
-                        let horizon: Result<DateTime<Utc>, String> = col(h, "horizon");
-                        let sees_all: Result<bool, String> = col(h, "sees_all");
+                        let horizon: Result<DateTime<Utc>, _> = col(h, "horizon");
+                        let sees_all: Result<bool, _> = col(h, "sees_all");
                         if let (Ok(horizon), Ok(sees_all)) = (horizon, sees_all) {
                             probe.horizon = probe.horizon.min(horizon);
                             probe.sees_all |= sees_all;
@@ -303,7 +303,7 @@ impl Incremental {
         };
         let mut out = Vec::with_capacity(delta.len());
         for r in &delta {
-            let row = (|| -> Result<Option<DeltaRow>, String> {
+            let row = (|| -> Result<Option<DeltaRow>, ColumnError> {
                 let bucket: i32 = col(r, "bucket")?;
                 let slice = usize::try_from(bucket)
                     .ok()
@@ -390,7 +390,10 @@ impl Incremental {
         };
         let written = serde_json::to_vec(&saved)
             .map_err(|e| e.to_string())
-            .and_then(|json| crate::private_file::write(path, &json, "ledger state file"));
+            .and_then(|json| {
+                crate::private_file::write(path, &json, "ledger state file")
+                    .map_err(|e| e.to_string())
+            });
         match written {
             Ok(()) => self.saved_at = Some(Instant::now()),
             Err(e) => {
@@ -400,7 +403,7 @@ impl Incremental {
         }
     }
 
-    fn group(&mut self, r: &Row) -> Result<(Key, Sums), String> {
+    fn group(&mut self, r: &Row) -> Result<(Key, Sums), ColumnError> {
         let row = usage_row(r)?;
         let key = self.ledger.names.key(
             row.client_id.as_deref(),
@@ -454,7 +457,7 @@ impl Incremental {
                 Err(e) => return Ok(Err(e)),
             };
             let took = t0.elapsed();
-            let groups: Result<Vec<_>, String> = rows.iter().map(|r| self.group(r)).collect();
+            let groups: Result<Vec<_>, _> = rows.iter().map(|r| self.group(r)).collect();
             drop(rows);
             let groups = match groups {
                 Ok(g) => g,
@@ -575,7 +578,7 @@ impl Incremental {
 }
 
 /// A column of the wrong type: the figure is unavailable, naming it.
-fn bad(e: &str) -> Unavailable {
+fn bad(e: &ColumnError) -> Unavailable {
     Unavailable {
         reason: format!("usage query: {e}"),
     }

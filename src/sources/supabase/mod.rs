@@ -128,17 +128,12 @@ impl Supabase {
 
     /// The pool for the current config, rebuilt when the URL, CA or size changes.
     fn pool(&self, cfg: &Config) -> Result<Pool, SourceError> {
-        let url = cfg
-            .database
-            .url
-            .resolve()
-            .map_err(|e| SourceError::new("config", e))?
-            .ok_or_else(|| {
-                SourceError::new(
-                    "config",
-                    format!("no database URL: {} is not set", cfg.database.url),
-                )
-            })?;
+        let url = cfg.database.url.resolve()?.ok_or_else(|| {
+            SourceError::new(
+                "config",
+                format!("no database URL: {} is not set", cfg.database.url),
+            )
+        })?;
         let key = format!(
             "{}|{:?}|{}|{}",
             url.expose(),
@@ -523,13 +518,13 @@ impl Runner<'_> {
         &self,
         q: QueryName,
         range: Option<(DateTime<Utc>, DateTime<Utc>)>,
-        map: impl Fn(&Row) -> Result<T, String>,
+        map: impl Fn(&Row) -> Result<T, ColumnError>,
     ) -> Result<Fig<Vec<T>>, SourceError> {
         Ok(match self.rows(q, range).await? {
             Ok(rows) => rows
                 .iter()
                 .map(&map)
-                .collect::<Result<Vec<T>, String>>()
+                .collect::<Result<Vec<T>, ColumnError>>()
                 .map_err(|e| Unavailable {
                     reason: format!("{} query: {e}", q.as_str()),
                 }),
@@ -541,7 +536,7 @@ impl Runner<'_> {
         &self,
         q: QueryName,
         range: Option<(DateTime<Utc>, DateTime<Utc>)>,
-        map: impl Fn(&Row) -> Result<T, String>,
+        map: impl Fn(&Row) -> Result<T, ColumnError>,
     ) -> Result<Fig<T>, SourceError> {
         Ok(match self.many(q, range, map).await? {
             Ok(mut v) if !v.is_empty() => Ok(v.swap_remove(0)),
@@ -757,16 +752,29 @@ pub(crate) fn tls_connector(
 
 // --- row readers: a wrong column type in a replaced query names the column ---------------------
 
+/// A column a row does not hold with the type its figure reads (a replaced query that names
+/// or types it otherwise). The figure it feeds is then unavailable, with this as its reason.
+#[derive(Debug, thiserror::Error)]
+#[error("column `{column}`: {source}")]
+pub struct ColumnError {
+    pub column: String,
+    #[source]
+    pub source: tokio_postgres::Error,
+}
+
 /// A column by name, its type error naming the column.
 pub(super) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
     r: &'a Row,
     name: &str,
-) -> Result<T, String> {
-    r.try_get(name).map_err(|e| format!("column `{name}`: {e}"))
+) -> Result<T, ColumnError> {
+    r.try_get(name).map_err(|source| ColumnError {
+        column: name.to_string(),
+        source,
+    })
 }
 
 /// A count column; NULL reads as 0.
-pub(super) fn u(r: &Row, name: &str) -> Result<u64, String> {
+pub(super) fn u(r: &Row, name: &str) -> Result<u64, ColumnError> {
     Ok(col::<Option<i64>>(r, name)?.unwrap_or(0).max(0) as u64)
 }
 
@@ -778,11 +786,11 @@ async fn client_names(run: &Runner<'_>) -> Result<Fig<Vec<(String, String)>>, So
     .await
 }
 
-fn text(r: &Row, name: &str) -> Result<String, String> {
+fn text(r: &Row, name: &str) -> Result<String, ColumnError> {
     Ok(col::<Option<String>>(r, name)?.unwrap_or_default())
 }
 
-pub(super) fn usage_row(r: &Row) -> Result<UsageRow, String> {
+pub(super) fn usage_row(r: &Row) -> Result<UsageRow, ColumnError> {
     Ok(UsageRow {
         client_id: col(r, "client_id")?,
         provider: text(r, "provider")?,
@@ -798,7 +806,7 @@ pub(super) fn usage_row(r: &Row) -> Result<UsageRow, String> {
     })
 }
 
-pub(super) fn job_figures(r: &Row) -> Result<JobFigures, String> {
+pub(super) fn job_figures(r: &Row) -> Result<JobFigures, ColumnError> {
     Ok(JobFigures {
         queued: u(r, "queued")?,
         running: u(r, "running")?,
@@ -810,7 +818,7 @@ pub(super) fn job_figures(r: &Row) -> Result<JobFigures, String> {
     })
 }
 
-fn traffic_figures(r: &Row) -> Result<TrafficFigures, String> {
+fn traffic_figures(r: &Row) -> Result<TrafficFigures, ColumnError> {
     let names = [
         "lat_le_100",
         "lat_le_250",
@@ -833,7 +841,7 @@ fn traffic_figures(r: &Row) -> Result<TrafficFigures, String> {
     })
 }
 
-fn cron_row(r: &Row) -> Result<CronJobRow, String> {
+fn cron_row(r: &Row) -> Result<CronJobRow, ColumnError> {
     Ok(CronJobRow {
         job: text(r, "job")?,
         schedule: text(r, "schedule")?,

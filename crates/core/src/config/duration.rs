@@ -5,6 +5,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Why a duration in the config, the admin API or on the command line is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{text}` is not a duration ({source}); write e.g. 30s, 5m, 1h")]
+    Unreadable {
+        text: String,
+        #[source]
+        source: humantime::DurationError,
+    },
+    /// Past `Dur::MAX`, so sums with clock readings could overflow.
+    #[error("`{0}` is longer than {max}", max = Dur::MAX)]
+    TooLong(String),
+}
+
 /// A duration read from text such as `30s`, `5m`, `1h 30m`, `hourly` or `daily`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Dur(pub Duration);
@@ -19,7 +33,7 @@ impl Dur {
     }
 
     /// Parses the text form; the error says what was wrong.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DurationError> {
         let t = s.trim();
         let alias = match t {
             "daily" => Some(86_400),
@@ -30,11 +44,13 @@ impl Dur {
         if let Some(secs) = alias {
             return Ok(Dur::from_secs(secs));
         }
-        let d = humantime::parse_duration(t)
-            .map_err(|e| format!("`{t}` is not a duration ({e}); write e.g. 30s, 5m, 1h"))?;
+        let d = humantime::parse_duration(t).map_err(|source| DurationError::Unreadable {
+            text: t.to_string(),
+            source,
+        })?;
         // Durations are added to clock readings: bounded, so no sum of them can overflow.
         if d > Dur::MAX.0 {
-            return Err(format!("`{t}` is longer than {}", Dur::MAX));
+            return Err(DurationError::TooLong(t.to_string()));
         }
         Ok(Dur(d))
     }
@@ -78,8 +94,17 @@ mod tests {
         assert_eq!(Dur::parse("5m").unwrap(), Dur::from_secs(300));
         assert_eq!(Dur::parse("daily").unwrap(), Dur::from_secs(86_400));
         assert_eq!(Dur::parse("hourly").unwrap(), Dur::from_secs(3_600));
-        assert!(Dur::parse("soon").unwrap_err().contains("soon"));
-        assert!(Dur::parse("300000y").unwrap_err().contains("longer than"));
+        let e = Dur::parse("soon").unwrap_err();
+        assert!(matches!(e, DurationError::Unreadable { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with("`soon` is not a duration ("),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(
+            Dur::parse("300000y").unwrap_err().to_string(),
+            format!("`300000y` is longer than {}", Dur::MAX)
+        );
         assert_eq!(Dur::parse("3650d").unwrap(), Dur::MAX);
     }
 }

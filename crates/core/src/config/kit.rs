@@ -77,17 +77,19 @@ impl fmt::Display for Signal {
     }
 }
 
-impl FromStr for Signal {
-    type Err = String;
+/// A signal name that is neither a figure nor a kit signal; the message lists the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown signal `{0}`, expected one of {known}", known = Signal::all().map(Signal::key).collect::<Vec<_>>().join(", "))]
+pub struct UnknownSignal(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for Signal {
+    type Err = UnknownSignal;
+
+    fn from_str(s: &str) -> Result<Self, UnknownSignal> {
         FigureName::from_str(s)
             .map(Signal::Figure)
             .or_else(|_| KitSignal::from_str(s).map(Signal::Kit))
-            .map_err(|_| {
-                let known: Vec<&str> = Signal::all().map(Signal::key).collect();
-                format!("unknown signal `{s}`, expected one of {}", known.join(", "))
-            })
+            .map_err(|_| UnknownSignal(s.to_string()))
     }
 }
 

@@ -30,18 +30,20 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue::{FIGURES, FigureName};
 
 pub use bullmq::{Bullmq, JobsFrom};
-pub use duration::Dur;
+pub use duration::{Dur, DurationError};
 pub use guard::{FailMode, Guard};
 pub use load::{ConfigError, load_file, load_file_with, load_str, parse_located};
-pub use providers::{OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers};
-pub use secret::{Secret, SecretRef};
+pub use providers::{
+    KeyError, OPENROUTER_MANAGEMENT_KEY_ENV, ProviderConfig, ProviderName, Providers,
+};
+pub use secret::{Secret, SecretFileError, SecretRef, SecretRefError};
 pub use server::Server;
 pub use strain::{
     CapacitySearch, ChecklistTier, LatencyStatistic, MemorySourceName, OBSERVED_ITEMS, RequestDef,
     STRAIN_70_ITEM, ScenarioDef, ScenarioName, Scenarios, StatusSet, Strain, StrainThresholds,
     SuiteEntry, Suites, UpgradeChecklist, seed_items,
 };
-pub use zone::Zone;
+pub use zone::{UnknownZone, Zone};
 
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Dur, Secret, SecretRef};
+use super::{Dur, Secret, SecretFileError, SecretRef};
 
 /// The providers that publish a usage or billing API (Gemini and Perplexity do not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +54,18 @@ impl ProviderName {
     }
 }
 
+/// Why a provider has no key to poll with, in words that name the reference, never the key:
+/// turned off and unset mean "not configured"; an unreadable key file is a fault to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("providers.{}.enabled is false", .0.as_str())]
+    Disabled(ProviderName),
+    #[error("{0} is not set")]
+    Unset(SecretRef),
+    #[error(transparent)]
+    Unreadable(#[from] SecretFileError),
+}
+
 /// Where OpenRouter's optional management key is read when the config names none.
 pub const OPENROUTER_MANAGEMENT_KEY_ENV: &str = "OPENROUTER_MANAGEMENT_KEY";
 
@@ -78,7 +90,7 @@ impl Providers {
     }
 
     /// The providers that are enabled and whose key is set, with the reason of the others.
-    pub fn configured(&self) -> Vec<(ProviderName, Result<(), String>)> {
+    pub fn configured(&self) -> Vec<(ProviderName, Result<(), KeyError>)> {
         ProviderName::ALL
             .iter()
             .map(|&p| (p, self.get(p).key(p).map(|_| ())))
@@ -156,14 +168,14 @@ impl ProviderConfig {
     }
 
     /// The key, or why the provider is not configured (in words that name no secret).
-    pub fn key(&self, p: ProviderName) -> Result<Secret, String> {
+    pub fn key(&self, p: ProviderName) -> Result<Secret, KeyError> {
         if !self.enabled {
-            return Err(format!("providers.{}.enabled is false", p.as_str()));
+            return Err(KeyError::Disabled(p));
         }
         let r = self.key_ref(p);
         match r.resolve()? {
             Some(k) => Ok(k),
-            None => Err(format!("{r} is not set")),
+            None => Err(KeyError::Unset(r)),
         }
     }
 
@@ -277,9 +289,22 @@ mod tests {
             ..ProviderConfig::default()
         };
         let e = c.key(ProviderName::OpenAi).unwrap_err();
-        assert_eq!(e, "${LAUNCHGUARD_TEST_SURELY_UNSET_KEY} is not set");
+        assert!(matches!(e, KeyError::Unset(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "${LAUNCHGUARD_TEST_SURELY_UNSET_KEY} is not set"
+        );
         c.enabled = false;
-        assert!(c.key(ProviderName::OpenAi).unwrap_err().contains("enabled"));
+        assert_eq!(
+            c.key(ProviderName::OpenAi).unwrap_err().to_string(),
+            "providers.openai.enabled is false"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        c.enabled = true;
+        c.key = Some(SecretRef::File(dir.path().join("absent")));
+        let e = c.key(ProviderName::OpenAi).unwrap_err();
+        assert!(matches!(e, KeyError::Unreadable(_)), "{e:?}");
+        assert!(std::error::Error::source(&e).is_some(), "{e:?}");
     }
 
     #[test]

@@ -5,6 +5,29 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Why a secret reference in the config is refused. It never echoes a literal: that may be
+/// the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRefError {
+    /// `${...}` around something that is not a variable name.
+    #[error("`{0}` is not a valid environment variable reference")]
+    BadVariable(String),
+    #[error("`file:` needs a path")]
+    NoPath,
+    /// Anything else: a value written in the file.
+    #[error("secrets are never written in the config: use ${{ENV_VAR}} or file:/path")]
+    Literal,
+}
+
+/// A secret file that exists in the config but cannot be read (its content is never shown).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read secret file {}: {source}", .path.display())]
+pub struct SecretFileError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Where a secret comes from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretRef {
@@ -14,7 +37,7 @@ pub enum SecretRef {
 
 impl SecretRef {
     /// Parses `${NAME}` or `file:/path`; any other text is refused so secrets stay out of files.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SecretRefError> {
         let t = s.trim();
         if let Some(name) = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
             let ok = !name.is_empty()
@@ -23,29 +46,30 @@ impl SecretRef {
             if ok {
                 return Ok(SecretRef::Env(name.to_string()));
             }
-            return Err(format!(
-                "`{t}` is not a valid environment variable reference"
-            ));
+            return Err(SecretRefError::BadVariable(t.to_string()));
         }
         if let Some(p) = t.strip_prefix("file:") {
             if p.is_empty() {
-                return Err("`file:` needs a path".into());
+                return Err(SecretRefError::NoPath);
             }
             return Ok(SecretRef::File(PathBuf::from(p)));
         }
         // Never echo the value: it may be the secret itself.
-        Err("secrets are never written in the config: use ${ENV_VAR} or file:/path".into())
+        Err(SecretRefError::Literal)
     }
 
     /// Reads the secret. `Ok(None)` when the variable is unset or the value is empty (only
     /// whitespace included, from an env var or a file): an empty secret is no secret, and
     /// whoever owns it is then disabled or reported down. An unreadable file is an error.
-    pub fn resolve(&self) -> Result<Option<Secret>, String> {
+    pub fn resolve(&self) -> Result<Option<Secret>, SecretFileError> {
         match self {
             SecretRef::Env(name) => Ok(std::env::var(name).ok().and_then(Secret::new)),
             SecretRef::File(p) => std::fs::read_to_string(p)
                 .map(Secret::new)
-                .map_err(|e| format!("cannot read secret file {}: {e}", p.display())),
+                .map_err(|source| SecretFileError {
+                    path: p.clone(),
+                    source,
+                }),
         }
     }
 
@@ -131,7 +155,8 @@ mod tests {
             SecretRef::File("/run/k".into())
         );
         let e = SecretRef::parse("postgres://u:hunter2@h/db").unwrap_err();
-        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(e, SecretRefError::Literal);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(SecretRef::parse("${1X}").is_err());
     }
 
@@ -147,16 +172,19 @@ mod tests {
         for (name, text) in [("zero", ""), ("newline", "\n"), ("blank", " \t\r\n ")] {
             let p = dir.path().join(name);
             std::fs::write(&p, text).unwrap();
-            assert_eq!(SecretRef::File(p).resolve(), Ok(None), "{name}");
+            assert!(matches!(SecretRef::File(p).resolve(), Ok(None)), "{name}");
         }
         let p = dir.path().join("token");
         std::fs::write(&p, "s3cret\n").unwrap();
         let s = SecretRef::File(p).resolve().unwrap().unwrap();
         assert_eq!(s.expose(), "s3cret");
+        let absent = dir.path().join("absent");
+        let e = SecretRef::File(absent.clone()).resolve().unwrap_err();
+        assert_eq!(e.source.kind(), std::io::ErrorKind::NotFound);
         assert!(
-            SecretRef::File(dir.path().join("absent"))
-                .resolve()
-                .is_err()
+            e.to_string()
+                .starts_with(&format!("cannot read secret file {}: ", absent.display())),
+            "{e}"
         );
         assert_eq!(Secret::new("  "), None);
     }

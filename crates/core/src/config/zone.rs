@@ -33,13 +33,18 @@ impl fmt::Display for Zone {
     }
 }
 
+/// A time zone name that is not in the IANA database chrono-tz carries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)")]
+pub struct UnknownZone(pub String);
+
 impl std::str::FromStr for Zone {
-    type Err = String;
+    type Err = UnknownZone;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<chrono_tz::Tz>().map(Zone).map_err(|_| {
-            format!("`{s}` is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)")
-        })
+        s.parse::<chrono_tz::Tz>()
+            .map(Zone)
+            .map_err(|_| UnknownZone(s.to_string()))
     }
 }
 
@@ -66,7 +71,11 @@ mod tests {
             "Europe/Berlin".parse::<Zone>().unwrap().name(),
             "Europe/Berlin"
         );
-        assert!("Mars/Olympus".parse::<Zone>().unwrap_err().contains("IANA"));
+        let e = "Mars/Olympus".parse::<Zone>().unwrap_err();
+        assert!(
+            e.to_string().contains("`Mars/Olympus` is not an IANA"),
+            "{e}"
+        );
         assert_eq!(Zone::default(), Zone::UTC);
     }
 }

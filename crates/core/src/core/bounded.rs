@@ -115,35 +115,65 @@ pub fn usd_problem(v: Decimal) -> Option<String> {
     }
 }
 
+/// Why a number a caller sent (money or a count) is refused; each names the field and shows
+/// at most 40 characters of what was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    /// Neither a JSON number nor a string.
+    #[error("`{field}` must be a number or a decimal string")]
+    NotANumber { field: String },
+    /// Text that does not read as a decimal within ±`MAX_USD`.
+    #[error("`{field}` is not a number within ±{MAX_USD}: {shown}")]
+    Unreadable { field: String, shown: String },
+    /// A number past its bounds: `problem` is `usd_problem`'s or `count_problem`'s words.
+    #[error("`{field}` {problem} (got {shown})")]
+    OutOfBounds {
+        field: String,
+        problem: String,
+        shown: String,
+    },
+}
+
 /// Parses money sent as a JSON number or decimal string (`"80"`, `12.5`, `"1e3"`) and checks
 /// its bounds; the error names `field`.
-pub fn parse_usd(field: &str, v: &serde_json::Value) -> Result<Decimal, String> {
+pub fn parse_usd(field: &str, v: &serde_json::Value) -> Result<Decimal, NumberError> {
+    let field = field.to_string();
     let text = match v {
         serde_json::Value::Number(n) => n.to_string(),
         serde_json::Value::String(s) => s.clone(),
-        _ => return Err(format!("`{field}` must be a number or a decimal string")),
+        _ => return Err(NumberError::NotANumber { field }),
     };
     let shown: String = text.chars().take(40).collect();
     let d = text
         .parse::<Decimal>()
         .ok()
-        .or_else(|| Decimal::from_scientific(&text).ok())
-        .ok_or_else(|| format!("`{field}` is not a number within ±{MAX_USD}: {shown}"))?;
+        .or_else(|| Decimal::from_scientific(&text).ok());
+    let Some(d) = d else {
+        return Err(NumberError::Unreadable { field, shown });
+    };
     match usd_problem(d) {
-        Some(p) => Err(format!("`{field}` {p} (got {shown})")),
+        Some(problem) => Err(NumberError::OutOfBounds {
+            field,
+            problem,
+            shown,
+        }),
         None => Ok(d),
     }
 }
 
 /// A count sent by a caller (a JSON integer), checked: not negative, at most `MAX_COUNT`.
-pub fn parse_count(field: &str, v: i64) -> Result<u64, String> {
-    if v < 0 {
-        return Err(format!("`{field}` must not be negative (got {v})"));
-    }
-    let v = v as u64;
-    match count_problem(v) {
-        Some(p) => Err(format!("`{field}` {p} (got {v})")),
-        None => Ok(v),
+pub fn parse_count(field: &str, v: i64) -> Result<u64, NumberError> {
+    let out = |problem: String| NumberError::OutOfBounds {
+        field: field.to_string(),
+        problem,
+        shown: v.to_string(),
+    };
+    let Ok(u) = u64::try_from(v) else {
+        return Err(out("must not be negative".into()));
+    };
+    match count_problem(u) {
+        Some(p) => Err(out(p)),
+        None => Ok(u),
     }
 }
 
@@ -218,17 +248,29 @@ mod tests {
         let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
         assert_eq!(parse_usd("budget_usd", &v("\"80\"")).unwrap(), dec!(80));
         assert_eq!(parse_usd("budget_usd", &v("12.5")).unwrap(), dec!(12.5));
-        let e = parse_usd("budget_usd", &v("\"1e20\"")).unwrap_err();
+        let e = parse_usd("budget_usd", &v("\"1e20\""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`budget_usd` must be at most 1000000"), "{e}");
         let e = parse_usd("cost_usd", &v("\"1e400\"")).unwrap_err();
-        assert!(e.contains("`cost_usd`"), "{e}");
-        let e = parse_usd("x", &v("-0.5")).unwrap_err();
-        assert!(e.contains("negative"), "{e}");
-        assert!(parse_usd("x", &v("true")).is_err());
+        assert!(matches!(e, NumberError::Unreadable { .. }), "{e:?}");
+        assert!(e.to_string().contains("`cost_usd`"), "{e}");
+        let e = parse_usd("x", &v("-0.5")).unwrap_err().to_string();
+        assert_eq!(e, "`x` must not be negative (got -0.5)");
+        assert_eq!(
+            parse_usd("x", &v("true")).unwrap_err(),
+            NumberError::NotANumber { field: "x".into() }
+        );
         assert_eq!(parse_count("n", 5).unwrap(), 5);
         let e = parse_count("usage.characters", 9_000_000_000_000_000_000).unwrap_err();
-        assert!(e.contains("`usage.characters` must be at most"), "{e}");
-        assert!(parse_count("n", -1).unwrap_err().contains("negative"));
+        assert!(
+            e.to_string().contains("`usage.characters` must be at most"),
+            "{e}"
+        );
+        assert_eq!(
+            parse_count("n", -1).unwrap_err().to_string(),
+            "`n` must not be negative (got -1)"
+        );
     }
 
     #[test]
