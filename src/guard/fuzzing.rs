@@ -1,4 +1,4 @@
-//! Entry points the fuzz targets (fuzz/) and their replay (tests/fuzz_regressions.rs) share.
+//! Entry points the fuzz targets (fuzz/) and their replay (tests/it/fuzz_regressions.rs) share.
 //! Each takes any bytes, must not panic, and asserts what has to hold whatever the input.
 
 use std::future::Future;
