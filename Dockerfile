@@ -6,7 +6,7 @@
 #   docker build -t launchguard:0.1.0 .
 #
 # The build stage runs the same command as scripts/test.sh, which CI runs (`cargo build
-# --release --locked`); tests/deploy_files.rs keeps the two in step.
+# --release --locked`); tests/it/deploy_files.rs keeps the two in step.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

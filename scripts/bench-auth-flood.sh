@@ -8,12 +8,12 @@
 #
 #   scripts/bench-auth-flood.sh [ROUNDS] [RATE]      (default 5 rounds, 200 requests/s)
 #
-# The measurement is tests/server_hardening.rs `bench_auth_flood` (the same code as the test
+# The measurement is tests/it/server_hardening.rs `bench_auth_flood` (the same code as the test
 # that checks the ratio on every run), built and run in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_ROUNDS="${1:-5}"
 export BENCH_RATE="${2:-200}"
-cargo test --release --locked --quiet --test server_hardening -- \
-    --ignored --exact bench_auth_flood --nocapture 2>&1 \
-  | grep -v -E -e '^running [0-9]+ test' -e '^test result:' -e '^test bench_auth_flood' -e '^\.?$'
+cargo test --release --locked --quiet --test it -- \
+    --ignored --exact server_hardening::bench_auth_flood --nocapture 2>&1 \
+  | grep -v -E -e '^running [0-9]+ test' -e '^test result:' -e '^test server_hardening::bench_auth_flood' -e '^\.?$'

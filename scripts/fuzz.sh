@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh                 every target, FUZZ_SECONDS each (default 30)
 #   scripts/fuzz.sh config          one target
 # A crash fails the script and its input is copied to fuzz/regressions/<target>/, where
-# `cargo test --test fuzz_regressions` replays it for good once the bug is fixed.
+# `cargo test --test it fuzz_regressions::` replays it for good once the bug is fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1

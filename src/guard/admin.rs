@@ -5,7 +5,7 @@
 //! Bodies are parsed by pure functions (`parse_kill`, `parse_override`) that the fuzz target
 //! drives; every number in them is bounded (`core::bounded`), in the state file too.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
@@ -28,39 +28,74 @@ pub use crate::core::controls::{
 };
 use crate::core::{bounded, periods};
 
+/// Why the guard's state file cannot be read or written; every variant names the file. A
+/// load error stops the guard from starting; a write error leaves the change unmade.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot read guard state file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("guard state file {} is not valid: {source}; fix or remove it", path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A budget override past the bounds (`core::bounded`), e.g. written before they existed.
+    #[error(
+        "guard state file {} is not valid: budget_overrides.{key}.budget_usd {problem}; fix or remove it",
+        path.display()
+    )]
+    OutOfBounds {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+    #[error("cannot encode state: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error(transparent)]
+    Write(#[from] crate::private_file::WriteError),
+}
+
 /// Reads the state file; a missing file is an empty state, a corrupt one an error (starting
 /// without the founder's kill switches would be worse than not starting).
-pub fn load_state_file(path: &Path) -> Result<FounderControls, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let s: FounderControls = serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "guard state file {} is not valid: {e}; fix or remove it",
-                    path.display()
-                )
-            })?;
-            match s.problems().first() {
-                None => Ok(s),
-                Some((key, p)) => Err(format!(
-                    "guard state file {} is not valid: budget_overrides.{key}.budget_usd {p}; fix or remove it",
-                    path.display()
-                )),
-            }
+pub fn load_state_file(path: &Path) -> Result<FounderControls, StateFileError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FounderControls::default());
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FounderControls::default()),
-        Err(e) => Err(format!(
-            "cannot read guard state file {}: {e}",
-            path.display()
-        )),
+        Err(source) => {
+            return Err(StateFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let s: FounderControls =
+        serde_json::from_slice(&bytes).map_err(|source| StateFileError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    match s.problems().into_iter().next() {
+        None => Ok(s),
+        Some((key, problem)) => Err(StateFileError::OutOfBounds {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        }),
     }
 }
 
 /// Writes the state file atomically: a reader sees the old file or the new one, never half.
 /// Only the owner may read it (0600): it names the clients the founder stopped.
-pub fn write_state_file(path: &Path, s: &FounderControls) -> Result<(), String> {
-    let mut json = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot encode state: {e}"))?;
+pub fn write_state_file(path: &Path, s: &FounderControls) -> Result<(), StateFileError> {
+    let mut json = serde_json::to_vec_pretty(s).map_err(StateFileError::Encode)?;
     json.push(b'\n');
-    crate::private_file::write(path, &json, "guard state file")
+    Ok(crate::private_file::write(path, &json, "guard state file")?)
 }
 
 // --- HTTP -------------------------------------------------------------------------------------
@@ -82,6 +117,12 @@ pub enum AdminError {
 impl From<String> for AdminError {
     fn from(reason: String) -> Self {
         AdminError::BadRequest(reason)
+    }
+}
+
+impl From<super::wire::NameError> for AdminError {
+    fn from(e: super::wire::NameError) -> Self {
+        AdminError::BadRequest(e.to_string())
     }
 }
 
@@ -145,14 +186,28 @@ pub fn router(g: Arc<Guard>) -> Router {
         .with_state(g)
 }
 
-/// The admin token, or why the admin API is disabled: the secret is unset, empty (a token
-/// file of 0 bytes or only whitespace included) or unreadable. Never an empty token.
-pub fn token_of(cfg: &crate::config::Config) -> Result<crate::config::Secret, String> {
+/// Why the admin API is disabled: the admin token is unset, empty or unreadable. Names the
+/// secret's reference (`env:NAME`, `file:PATH`), never its value.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminTokenError {
+    /// Unset, or empty (a token file of 0 bytes or only whitespace included).
+    #[error("guard.admin_token ({reference}): {why}")]
+    Unset { reference: String, why: String },
+    /// The file or variable it names cannot be read.
+    #[error("guard.admin_token: {0}")]
+    Unreadable(#[source] crate::config::SecretFileError),
+}
+
+/// The admin token, or why the admin API is disabled. Never an empty token.
+pub fn token_of(cfg: &crate::config::Config) -> Result<crate::config::Secret, AdminTokenError> {
     let r = &cfg.guard.admin_token;
     match r.resolve() {
         Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(format!("guard.admin_token ({r}): {}", r.describe_unset())),
-        Err(e) => Err(format!("guard.admin_token: {e}")),
+        Ok(None) => Err(AdminTokenError::Unset {
+            reference: r.to_string(),
+            why: r.describe_unset(),
+        }),
+        Err(e) => Err(AdminTokenError::Unreadable(e)),
     }
 }
 
@@ -228,7 +283,7 @@ fn json_body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, 
         .map_err(|e| AdminError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn target_ok(what: &str, t: &str) -> Result<(), AdminError> {
+fn target_ok(what: &'static str, t: &str) -> Result<(), AdminError> {
     Ok(super::wire::check_name(what, t, false)?)
 }
 
@@ -514,6 +569,8 @@ mod tests {
         )
         .unwrap();
         let e = load_state_file(&p).unwrap_err();
+        assert!(matches!(e, StateFileError::OutOfBounds { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(
             e.contains("budget_overrides.daily.budget_usd must be at most"),
             "{e}"

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::reservations::Settle;
-use super::wire::{MAX_NAME, check_name, check_token, closing, error};
+use super::wire::{MAX_NAME, NameError, check_name, check_token, closing, error};
 use super::{Callers, Guard};
 use crate::core::bounded;
 use crate::policy::{GuardScope, Kind, Request, Usage};
@@ -62,39 +62,64 @@ struct SettleBody {
     usage: Option<UsageBody>,
 }
 
+/// Why an admit or settle body is refused: the 400's reason, which names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is empty: send a JSON object")]
+    Empty,
+    /// Not JSON, an unknown field, a wrong type (serde's words, with line and column).
+    #[error("invalid request: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The kind sent, cut to `MAX_NAME` characters.
+    #[error("unknown kind `{0}`: expected one of ai, visual, job, api")]
+    UnknownKind(String),
+    #[error("an `ai` request needs `provider`")]
+    NoProvider,
+    #[error(transparent)]
+    Number(#[from] bounded::NumberError),
+    #[error("`{field}` must not be negative (got {got})")]
+    Negative { field: String, got: String },
+    #[error("`{field}` must be at most {max} (got {got})", max = bounded::MAX_COUNT)]
+    TooLarge { field: String, got: String },
+    #[error("`{field}` must be a whole number (got {got})")]
+    NotWhole { field: String, got: String },
+}
+
 /// A count: a whole JSON number (`1200`, or `1.2e3`) within `bounded::MAX_COUNT`; the error
 /// names the field (`prefix.name`, spelled out only for an error).
-fn count(prefix: &str, name: &str, v: Option<serde_json::Number>) -> Result<Option<u64>, String> {
+fn count(
+    prefix: &str,
+    name: &str,
+    v: Option<serde_json::Number>,
+) -> Result<Option<u64>, BodyError> {
     let Some(n) = v else { return Ok(None) };
     if let Some(u) = n.as_u64().filter(|u| *u <= bounded::MAX_COUNT) {
         return Ok(Some(u));
     }
     let field = format!("{prefix}.{name}");
-    let field = field.as_str();
     if let Some(i) = n.as_i64() {
-        return bounded::parse_count(field, i)
-            .map(Some)
-            .map_err(|e| e.to_string());
+        return Ok(Some(bounded::parse_count(&field, i)?));
     }
+    let got = n.to_string();
     match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 1e18 => bounded::parse_count(field, f as i64)
-            .map(Some)
-            .map_err(|e| e.to_string()),
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e18 => {
+            Ok(Some(bounded::parse_count(&field, f as i64)?))
+        }
         Some(f) if f.fract() == 0.0 || f.is_infinite() => Err(if f < 0.0 {
-            format!("`{field}` must not be negative (got {n})")
+            BodyError::Negative { field, got }
         } else {
-            format!("`{field}` must be at most {} (got {n})", bounded::MAX_COUNT)
+            BodyError::TooLarge { field, got }
         }),
-        _ => Err(format!("`{field}` must be a whole number (got {n})")),
+        _ => Err(BodyError::NotWhole { field, got }),
     }
 }
 
-fn usage(prefix: &str, b: UsageBody) -> Result<Usage, String> {
+fn usage(prefix: &str, b: UsageBody) -> Result<Usage, BodyError> {
     let cost_usd: Option<Decimal> = match b.cost_usd {
         None | Some(serde_json::Value::Null) => None,
-        Some(v) => {
-            Some(bounded::parse_usd(&format!("{prefix}.cost_usd"), &v).map_err(|e| e.to_string())?)
-        }
+        Some(v) => Some(bounded::parse_usd(&format!("{prefix}.cost_usd"), &v)?),
     };
     let c = |name, v| count(prefix, name, v);
     Ok(Usage {
@@ -108,33 +133,29 @@ fn usage(prefix: &str, b: UsageBody) -> Result<Usage, String> {
     })
 }
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
     serde_json::from_slice(body).map_err(|e| {
         if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) {
-            "the body is empty: send a JSON object".to_string()
+            BodyError::Empty
         } else {
-            format!("invalid request: {e}")
+            BodyError::Json(e)
         }
     })
 }
 
 /// Parses and validates an admit body.
-pub fn parse_admit(body: &[u8]) -> Result<Request, String> {
+pub fn parse_admit(body: &[u8]) -> Result<Request, BodyError> {
     let b: AdmitBody = json(body)?;
     check_name("client_id", &b.client_id, true)?;
-    let kind = Kind::parse(&b.kind).ok_or_else(|| {
-        format!(
-            "unknown kind `{}`: expected one of ai, visual, job, api",
-            b.kind.chars().take(MAX_NAME).collect::<String>()
-        )
-    })?;
+    let kind = Kind::parse(&b.kind)
+        .ok_or_else(|| BodyError::UnknownKind(b.kind.chars().take(MAX_NAME).collect()))?;
     for (what, v) in [("provider", &b.provider), ("model", &b.model)] {
         if let Some(v) = v {
             check_name(what, v, false)?;
         }
     }
     if kind == Kind::Ai && b.provider.is_none() {
-        return Err("an `ai` request needs `provider`".into());
+        return Err(BodyError::NoProvider);
     }
     Ok(Request {
         client_id: b.client_id.into_owned(),
@@ -153,7 +174,7 @@ pub struct SettleRequest {
     pub usage: Usage,
 }
 
-pub fn parse_settle(body: &[u8]) -> Result<SettleRequest, String> {
+pub fn parse_settle(body: &[u8]) -> Result<SettleRequest, BodyError> {
     let b: SettleBody = json(body)?;
     check_name("reservation_id", &b.reservation_id, true)?;
     let mut u = usage("usage", b.usage.unwrap_or_default())?;
@@ -257,11 +278,11 @@ async fn admit(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> R
     };
     let req = match parse_admit(&bytes) {
         Ok(r) => r,
-        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
     };
     let answer = match g.admit(&req, Utc::now()).await {
         Ok(a) => a,
-        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
     };
     let v = &answer.verdict;
     let d = v.decision();
@@ -293,7 +314,7 @@ async fn settle(State(g): State<Arc<Guard>>, headers: HeaderMap, body: Body) -> 
     };
     let req = match parse_settle(&bytes) {
         Ok(r) => r,
-        Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_request", reason),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
     };
     match g.settle(&req.reservation_id, &req.usage, Utc::now()).await {
         Ok(Settle::Done(s)) => {
@@ -347,9 +368,18 @@ mod tests {
 
     #[test]
     fn refuses_bad_bodies_with_a_reason() {
-        let e = |b: &[u8]| parse_admit(b).unwrap_err();
+        let e = |b: &[u8]| parse_admit(b).unwrap_err().to_string();
         assert!(e(b"{not json").contains("invalid request"), "{}", e(b"{"));
         assert!(e(b"").contains("empty"));
+        assert!(matches!(parse_admit(b" ").unwrap_err(), BodyError::Empty));
+        assert!(matches!(
+            parse_admit(br#"{"client_id":"c","kind":"ai"}"#).unwrap_err(),
+            BodyError::NoProvider
+        ));
+        assert!(matches!(
+            parse_admit(br#"{"client_id":"","kind":"api"}"#).unwrap_err(),
+            BodyError::Name(NameError::Empty("client_id"))
+        ));
         assert!(e(br#"{"client_id":"c","kind":"video"}"#).contains("unknown kind `video`"));
         let neg = e(
             br#"{"client_id":"c","kind":"ai","provider":"openai","estimate":{"input_tokens":-5}}"#,
@@ -372,8 +402,9 @@ mod tests {
             frac.contains("`estimate.requests` must be a whole number"),
             "{frac}"
         );
-        let s =
-            parse_settle(br#"{"reservation_id":"r1","usage":{"output_tokens":-1}}"#).unwrap_err();
+        let s = parse_settle(br#"{"reservation_id":"r1","usage":{"output_tokens":-1}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(s.contains("usage.output_tokens"), "{s}");
         assert_eq!(
             parse_settle(br#"{"reservation_id":"r1"}"#)
@@ -417,7 +448,7 @@ mod tests {
                 "`usage.requests` must not be negative",
             ),
         ] {
-            let got = s(body);
+            let got = s(body).to_string();
             assert!(got.contains(want), "{body}: {got}");
         }
         let ok = parse_settle(

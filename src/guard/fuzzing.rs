@@ -1,4 +1,4 @@
-//! Entry points the fuzz targets (fuzz/) and their replay (tests/fuzz_regressions.rs) share.
+//! Entry points the fuzz targets (fuzz/) and their replay (tests/it/fuzz_regressions.rs) share.
 //! Each takes any bytes, must not panic, and asserts what has to hold whatever the input.
 
 use std::future::Future;
@@ -112,8 +112,7 @@ pub fn settle_path(data: &[u8]) {
     let Ok(req) = parse_settle(data.get(16..).unwrap_or_default()) else {
         return;
     };
-    let price =
-        |p: &str, m: &str| policy::actual(&cfg, p, m, &req.usage).map_err(|e| e.to_string());
+    let price = |p: &str, m: &str| policy::actual(&cfg, p, m, &req.usage);
     let mut exact = i128::from(if held_now { held.cost_nano } else { 0 });
     for _ in 0..2 {
         match ready(s.settle(&req.reservation_id, &price, now())) {

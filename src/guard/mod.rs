@@ -214,10 +214,11 @@ impl Callers {
 
 /// A new reservation id: 128 random bits from the operating system, as 32 hex digits. The id
 /// is the capability to settle, so it must not be guessable from any other id.
-fn new_id() -> Result<String, String> {
+/// The error is the operating system's; the caller words it for the verdict.
+fn new_id() -> Result<String, getrandom::Error> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| format!("no randomness for a reservation id: {e}"))?;
+    getrandom::fill(&mut b)?;
     let mut id = String::with_capacity(32);
     for x in b {
         id.push(char::from(HEX[usize::from(x >> 4)]));
@@ -246,7 +247,7 @@ impl Guard {
     pub async fn open(
         shared: Arc<Shared>,
         listen: Option<SocketAddr>,
-    ) -> Result<Arc<Guard>, String> {
+    ) -> Result<Arc<Guard>, admin::StateFileError> {
         let cfg = shared.config();
         let g = &cfg.guard;
         let store = match &g.redis_url {
@@ -410,8 +411,13 @@ impl Guard {
         self.store.name()
     }
 
-    /// Decides one validated request.
-    pub async fn admit(&self, req: &Request, now: DateTime<Utc>) -> Result<Answer, String> {
+    /// Decides one validated request; the only error is an estimate that cannot be priced
+    /// (the caller's 400).
+    pub async fn admit(
+        &self,
+        req: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, policy::PriceError> {
         // The config and the assessment published together: a decision never mixes a new
         // config with figures assessed under the old one.
         let (cfg, snap) = {
@@ -422,7 +428,7 @@ impl Guard {
                 .unwrap_or_else(|e| e.into_inner());
             (p.config.clone(), p.assessment.clone())
         };
-        let amounts = policy::estimate(&cfg, req).map_err(|e| e.to_string())?;
+        let amounts = policy::estimate(&cfg, req)?;
         let ctx = Ctx {
             cfg: &cfg,
             snap: &snap,
@@ -437,7 +443,8 @@ impl Guard {
                 let id = match new_id() {
                     Ok(id) => id,
                     Err(e) => {
-                        let v = Verdict::store_unavailable(cfg.guard.fail_mode, &e);
+                        let why = format!("no randomness for a reservation id: {e}");
+                        let v = Verdict::store_unavailable(cfg.guard.fail_mode, &why);
                         break 'check (v, None);
                     }
                 };
@@ -517,9 +524,7 @@ impl Guard {
         now: DateTime<Utc>,
     ) -> Result<Settle, StoreError> {
         let cfg = self.config();
-        let price = |provider: &str, model: &str| {
-            policy::actual(&cfg, provider, model, usage).map_err(|e| e.to_string())
-        };
+        let price = |provider: &str, model: &str| policy::actual(&cfg, provider, model, usage);
         let out = self.store.settle(id, &price, now).await;
         if matches!(self.store, Store::Redis(_)) {
             self.store_health(out.as_ref().err());

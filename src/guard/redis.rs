@@ -19,6 +19,7 @@
 //! arithmetic (`bounded::LUA`), so each script is all or nothing and no counter wraps.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -391,7 +392,7 @@ const ADMIT_KEYS: [&str; 11] = [
 ];
 
 pub struct RedisStore {
-    client: Result<Client, String>,
+    client: Result<Client, Box<ClientError>>,
     prefix: String,
     /// `ADMIT_KEYS` with the prefix, spelled out once rather than per admit.
     admit_keys: Vec<String>,
@@ -417,13 +418,57 @@ fn redis_error(e: &redis::RedisError) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
 
+/// Why the configured Redis fields make no client; every call of the store then fails with it.
+/// Names the fields and the secret's reference (`${REDIS_URL}`, `file:…`), never the URL's
+/// value, which may hold a password: the redis crate's URL errors are not kept for that reason.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    #[error("guard.redis_url: {reference} is not set")]
+    Unset { reference: String },
+    /// The secret's file cannot be read.
+    #[error(transparent)]
+    Unreadable(#[from] crate::config::SecretFileError),
+    /// The URL or the list of seed nodes is not usable as configured.
+    #[error("guard.redis_url ({reference}): {problem}")]
+    Url { reference: String, problem: String },
+    #[error(
+        "guard.redis_ca_file: applies to rediss:// URLs, and guard.redis_url ({reference}) is not one"
+    )]
+    CaWithoutTls { reference: String },
+    #[error("guard.redis_ca_file: cannot read {}: {source}", path.display())]
+    CaRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("guard.redis_ca_file: bad certificate in {}: {source}", path.display())]
+    CaBad {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("guard.redis_ca_file: {} holds no PEM certificate", path.display())]
+    CaEmpty { path: PathBuf },
+    /// The redis crate refused the TLS setup with the CA file.
+    #[error("guard.redis_ca_file: {0}")]
+    Tls(#[source] Box<redis::RedisError>),
+}
+
 /// The configured client: `url` is one URL, or with `redis_cluster` a comma-separated list of
 /// seed nodes. Errors name the field and never the URL's value (it may hold a password).
-fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
+fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, ClientError> {
     let value = match url.resolve() {
         Ok(Some(u)) => u,
-        Ok(None) => return Err(format!("guard.redis_url: {url} is not set")),
-        Err(e) => return Err(e.to_string()),
+        Ok(None) => {
+            return Err(ClientError::Unset {
+                reference: url.to_string(),
+            });
+        }
+        Err(e) => return Err(ClientError::Unreadable(e)),
+    };
+    let bad_url = |problem: String| ClientError::Url {
+        reference: url.to_string(),
+        problem,
     };
     let urls: Vec<&str> = value
         .expose()
@@ -432,14 +477,11 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
         .filter(|u| !u.is_empty())
         .collect();
     let invalid = |i: usize| {
-        if urls.len() > 1 {
-            format!(
-                "guard.redis_url ({url}): seed node {} is not a valid Redis URL",
-                i + 1
-            )
+        bad_url(if urls.len() > 1 {
+            format!("seed node {} is not a valid Redis URL", i + 1)
         } else {
-            format!("guard.redis_url ({url}) is not a valid Redis URL")
-        }
+            "not a valid Redis URL".into()
+        })
     };
     for (i, u) in urls.iter().enumerate() {
         if redis::parse_redis_url(u).is_none() {
@@ -447,26 +489,24 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
         }
     }
     if urls.is_empty() {
-        return Err(format!("guard.redis_url ({url}) is empty"));
+        return Err(bad_url("it is empty".into()));
     }
     if urls.len() > 1 && !cfg.redis_cluster {
-        return Err(format!(
-            "guard.redis_url ({url}) lists {} URLs: a list of seed nodes needs guard.redis_cluster: true",
+        return Err(bad_url(format!(
+            "lists {} URLs: a list of seed nodes needs guard.redis_cluster: true",
             urls.len()
-        ));
+        )));
     }
     let tls = urls.iter().all(|u| u.starts_with("rediss://"));
     if !tls && urls.iter().any(|u| u.starts_with("rediss://")) {
-        return Err(format!(
-            "guard.redis_url ({url}): the seed nodes mix rediss:// and redis://"
-        ));
+        return Err(bad_url("the seed nodes mix rediss:// and redis://".into()));
     }
     let certs = match &cfg.redis_ca_file {
         None => None,
         Some(_) if !tls => {
-            return Err(format!(
-                "guard.redis_ca_file applies to rediss:// URLs, and guard.redis_url ({url}) is not one"
-            ));
+            return Err(ClientError::CaWithoutTls {
+                reference: url.to_string(),
+            });
         }
         Some(path) => Some(TlsCertificates {
             client_tls: None,
@@ -480,7 +520,7 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
         };
         return c.map(|c| Client::Single(Box::new(c))).map_err(|e| {
             if cfg.redis_ca_file.is_some() {
-                format!("guard.redis_ca_file: {e}")
+                ClientError::Tls(Box::new(e))
             } else {
                 invalid(0)
             }
@@ -502,12 +542,9 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
         }
         b.build().map_err(|e| {
             if cfg.redis_ca_file.is_some() {
-                format!("guard.redis_ca_file: {e}")
+                ClientError::Tls(Box::new(e))
             } else {
-                format!(
-                    "guard.redis_url ({url}): {}",
-                    e.detail().unwrap_or("invalid seed nodes")
-                )
+                bad_url(e.detail().unwrap_or("invalid seed nodes").to_string())
             }
         })
     };
@@ -519,26 +556,25 @@ fn client(cfg: &GuardConfig, url: &SecretRef) -> Result<Client, String> {
 
 /// The CA file's bytes, once they are known to hold PEM certificates (the crate would take a
 /// file of none and then refuse every server).
-fn ca_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+fn ca_pem(path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("guard.redis_ca_file: cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|source| ClientError::CaRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut n = 0;
     for c in CertificateDer::pem_slice_iter(&bytes) {
-        c.map_err(|e| {
-            format!(
-                "guard.redis_ca_file: bad certificate in {}: {e}",
-                path.display()
-            )
+        c.map_err(|source| ClientError::CaBad {
+            path: path.to_path_buf(),
+            source,
         })?;
         n += 1;
     }
     if n == 0 {
-        return Err(format!(
-            "guard.redis_ca_file: {} holds no PEM certificate",
-            path.display()
-        ));
+        return Err(ClientError::CaEmpty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(bytes)
 }
@@ -549,7 +585,7 @@ impl RedisStore {
     pub fn new(cfg: &GuardConfig, url: &SecretRef) -> Self {
         let prefix = format!("{{{}}}", cfg.redis_prefix);
         RedisStore {
-            client: client(cfg, url),
+            client: client(cfg, url).map_err(Box::new),
             admit_keys: ADMIT_KEYS.iter().map(|k| format!("{prefix}:{k}")).collect(),
             prefix,
             timeout: cfg.redis_timeout.0,
@@ -586,7 +622,10 @@ impl RedisStore {
         if let Some(c) = which.get() {
             return Ok(c);
         }
-        let client = self.client.as_ref().map_err(|e| StoreError(e.clone()))?;
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| StoreError(e.to_string()))?;
         let mut next = which.next_try.lock().await;
         if let Some(c) = which.get() {
             return Ok(c);
@@ -901,7 +940,7 @@ impl ReservationStore for RedisStore {
         };
         let actual = match price(f[4], f[5]) {
             Ok(a) => a,
-            Err(why) => return Ok(Settle::Refused(why)),
+            Err(why) => return Ok(Settle::Refused(why.to_string())),
         };
         let mut inv = self.settle.prepare_invoke();
         for k in self.held_keys() {
@@ -1093,10 +1132,12 @@ mod tests {
             redis_ca_file: ca_file,
             ..GuardConfig::default()
         };
-        client(&cfg, &SecretRef::File(file)).map(|c| match c {
-            Client::Single(_) => "single",
-            Client::Cluster { .. } => "cluster",
-        })
+        client(&cfg, &SecretRef::File(file))
+            .map(|c| match c {
+                Client::Single(_) => "single",
+                Client::Cluster { .. } => "cluster",
+            })
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 use super::admin::{self, Change, FounderControls};
 use crate::core::bounded::{Bounded, minus, take, total};
-use crate::policy::{self, Amounts, Caps, Counter, Full, Kind, Limit};
+use crate::policy::{self, Amounts, Caps, Counter, Full, Kind, Limit, PriceError};
 
 /// A reservation's record.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +117,7 @@ impl std::fmt::Display for StoreError {
 
 /// How settle prices the actual usage (the reservation knows provider and model); an error
 /// refuses the usage.
-pub type Pricer<'a> = &'a (dyn Fn(&str, &str) -> Result<Amounts, String> + Sync);
+pub type Pricer<'a> = &'a (dyn Fn(&str, &str) -> Result<Amounts, PriceError> + Sync);
 
 /// Where reservations and the founder's switches live: this process, or Redis.
 pub trait ReservationStore: Send + Sync {
@@ -286,7 +286,7 @@ impl Inner {
     fn release(
         &mut self,
         id: &str,
-        actual: impl FnOnce(&Reservation) -> Result<Amounts, String>,
+        actual: impl FnOnce(&Reservation) -> Result<Amounts, PriceError>,
         sec: i64,
     ) -> Settle {
         let Some(r) = self.res.get(id) else {
@@ -294,7 +294,7 @@ impl Inner {
         };
         let got = match actual(r) {
             Ok(a) => a,
-            Err(why) => return Settle::Refused(why),
+            Err(why) => return Settle::Refused(why.to_string()),
         };
         let Some(mut r) = self.res.remove(id) else {
             return Settle::Unknown;
@@ -383,7 +383,7 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     /// Loads the founder's switches from the state file (missing: none set).
-    pub fn open(state_file: PathBuf) -> Result<Self, String> {
+    pub fn open(state_file: PathBuf) -> Result<Self, admin::StateFileError> {
         let admin = admin::load_state_file(&state_file)?;
         Ok(MemoryStore {
             inner: Mutex::new(Inner::default()),
@@ -473,7 +473,7 @@ impl ReservationStore for MemoryStore {
         let mut a = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = a.clone();
         change.apply(&mut next, now);
-        admin::write_state_file(&self.state_file, &next).map_err(StoreError)?;
+        admin::write_state_file(&self.state_file, &next).map_err(|e| StoreError(e.to_string()))?;
         *a = next.clone();
         Ok(next)
     }
@@ -711,10 +711,10 @@ mod tests {
         let big = |id: &str| res(id, "a", Kind::Ai, CEILING, now);
         admit(&s, &big("1"), &[], c, now).await;
         admit(&s, &big("2"), &[], c, now).await;
-        let refuse = |_: &str, _: &str| Err("too much".to_string());
+        let refuse = |_: &str, _: &str| Err(PriceError::NoProvider);
         assert_eq!(
             s.settle("1", &refuse, now).await.unwrap(),
-            Settle::Refused("too much".into())
+            Settle::Refused(PriceError::NoProvider.to_string())
         );
         assert_eq!(s.lock().res.len(), 2);
         // Released for nothing: 2 was still held at the ceiling, so the sum stays there.

@@ -8,14 +8,27 @@ use axum::response::{IntoResponse, Response};
 /// Longest client id, provider, model or reservation id accepted.
 pub const MAX_NAME: usize = 128;
 
+/// Why a name a caller sent is refused; each names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("`{0}` must not be empty")]
+    Empty(&'static str),
+    #[error("`{0}` is longer than {MAX_NAME} characters")]
+    TooLong(&'static str),
+    #[error("`{0}` may hold only letters, digits and - _ . : @")]
+    NotAnId(&'static str),
+    #[error("`{0}` may hold only printable ASCII other than `|`")]
+    NotPrintable(&'static str),
+}
+
 /// Names are short printable ASCII without `|` (the stores' record separator); client ids
 /// are restricted further to what ids are made of.
-pub fn check_name(what: &str, v: &str, strict_id: bool) -> Result<(), String> {
+pub fn check_name(what: &'static str, v: &str, strict_id: bool) -> Result<(), NameError> {
     if v.is_empty() {
-        return Err(format!("`{what}` must not be empty"));
+        return Err(NameError::Empty(what));
     }
     if v.len() > MAX_NAME {
-        return Err(format!("`{what}` is longer than {MAX_NAME} characters"));
+        return Err(NameError::TooLong(what));
     }
     let ok = |c: char| {
         if strict_id {
@@ -26,9 +39,9 @@ pub fn check_name(what: &str, v: &str, strict_id: bool) -> Result<(), String> {
     };
     if !v.chars().all(ok) {
         return Err(if strict_id {
-            format!("`{what}` may hold only letters, digits and - _ . : @")
+            NameError::NotAnId(what)
         } else {
-            format!("`{what}` may hold only printable ASCII other than `|`")
+            NameError::NotPrintable(what)
         });
     }
     Ok(())

@@ -26,7 +26,7 @@ pub const HARD_STOP_ALERTS: [&str; 2] = ["LaunchguardBudget", "LaunchguardClient
 /// The one hard-stop alert that pages: the platform's daily or monthly budget used up stops
 /// every client's AI. A client's own budget used up stops that client only, the guard working
 /// as designed, so it is emailed, not texted: a group re-notifies each time a client joins it,
-/// and three clients at their cap in an afternoon were three texts (tests/kit_replay.rs).
+/// and three clients at their cap in an afternoon were three texts (tests/it/kit_replay.rs).
 pub const PAGED_HARD_STOP: &str = HARD_STOP_ALERTS[0];
 /// The dead-man's-switch service that the always-firing Watchdog pings.
 pub const HEARTBEAT: &str = "heartbeat";

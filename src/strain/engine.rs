@@ -36,6 +36,48 @@ pub const LATE_AFTER: Duration = Duration::from_millis(10);
 /// Latencies are recorded in microseconds up to one hour; longer ones saturate at the top.
 const HIST_MAX_US: u64 = 3_600_000_000;
 
+/// Why the base URL cannot be made a target: fixed in `--base-url`, `strain.ca_file` or DNS.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("--base-url: scheme {0} is not http or https")]
+    Scheme(String),
+    #[error("--base-url has no port")]
+    NoPort,
+    #[error("--base-url has no host")]
+    NoHost,
+    #[error("--base-url: {0}")]
+    HostHeader(#[from] http::header::InvalidHeaderValue),
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("strain.ca_file {}: {source}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{host}: {source}")]
+    ServerName {
+        host: String,
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+}
+
+/// A request definition of `strain.scenarios` that cannot be sent: `at` is its config field
+/// (`strain.scenarios.ai_load.requests.0`); `problem` names a header, never its value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{at}: {problem}")]
+pub struct RequestDefError {
+    pub at: String,
+    pub problem: String,
+}
+
 /// The resolved target: the addresses checked by the safety rule are the ones connected to.
 pub struct Target {
     pub host: String,
@@ -50,53 +92,63 @@ pub struct Target {
 
 impl Target {
     /// Parses and resolves a base URL (http or https; `ca_file` adds a trusted root CA).
-    pub async fn resolve(base: &Url, ca_file: Option<&std::path::Path>) -> Result<Target, String> {
+    pub async fn resolve(
+        base: &Url,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Target, TargetError> {
         let https = match base.scheme() {
             "http" => false,
             "https" => true,
-            s => return Err(format!("--base-url: scheme {s} is not http or https")),
+            s => return Err(TargetError::Scheme(s.to_string())),
         };
-        let port = base
-            .port_or_known_default()
-            .ok_or("--base-url has no port")?;
+        let port = base.port_or_known_default().ok_or(TargetError::NoPort)?;
         let (host, addrs): (String, Vec<SocketAddr>) = match base.host() {
             Some(url::Host::Ipv4(ip)) => (ip.to_string(), vec![SocketAddr::new(ip.into(), port)]),
             Some(url::Host::Ipv6(ip)) => (ip.to_string(), vec![SocketAddr::new(ip.into(), port)]),
             Some(url::Host::Domain(d)) => {
                 let addrs = tokio::net::lookup_host((d, port))
                     .await
-                    .map_err(|e| format!("cannot resolve {d}: {e}"))?
+                    .map_err(|source| TargetError::Resolve {
+                        host: d.to_string(),
+                        source,
+                    })?
                     .collect();
                 (d.to_string(), addrs)
             }
-            None => return Err("--base-url has no host".into()),
+            None => return Err(TargetError::NoHost),
         };
         let authority = match base.port() {
             Some(p) => format!("{}:{p}", base.host_str().unwrap_or(&host)),
             None => base.host_str().unwrap_or(&host).to_string(),
         };
-        let host_header = HeaderValue::from_str(&authority).map_err(|e| e.to_string())?;
+        let host_header = HeaderValue::from_str(&authority)?;
         let tls = if https {
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             if let Some(path) = ca_file {
                 use rustls::pki_types::CertificateDer;
                 use rustls::pki_types::pem::PemObject;
-                let bad =
-                    |e: &dyn std::fmt::Display| format!("strain.ca_file {}: {e}", path.display());
-                for c in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
-                    roots.add(c.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+                let bad = |e: Box<dyn std::error::Error + Send + Sync>| TargetError::CaFile {
+                    path: path.to_path_buf(),
+                    source: e,
+                };
+                for c in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.into()))? {
+                    let c = c.map_err(|e| bad(e.into()))?;
+                    roots.add(c).map_err(|e| bad(e.into()))?;
                 }
             }
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
+                .with_safe_default_protocol_versions()?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| format!("{host}: {e}"))?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|source| {
+                TargetError::ServerName {
+                    host: host.clone(),
+                    source,
+                }
+            })?;
             Some((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
         } else {
             None
@@ -145,9 +197,13 @@ impl Prepared {
         base_path: &str,
         host: &HeaderValue,
         where_: &str,
-    ) -> Result<Prepared, String> {
+    ) -> Result<Prepared, RequestDefError> {
+        let bad = |problem: String| RequestDefError {
+            at: where_.to_string(),
+            problem,
+        };
         let method = Method::from_bytes(def.method.as_bytes())
-            .map_err(|_| format!("{where_}: `{}` is not an HTTP method", def.method))?;
+            .map_err(|_| bad(format!("`{}` is not an HTTP method", def.method)))?;
         let mut headers = HeaderMap::new();
         let mut templated = def.path.contains(VU) || def.path.contains(SEQ);
         headers.insert(
@@ -156,21 +212,20 @@ impl Prepared {
         );
         for (k, v) in &def.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("{where_}: `{k}` is not a header name"))?;
+                .map_err(|_| bad(format!("`{k}` is not a header name")))?;
             let (value, secret) = match SecretRef::parse(v) {
                 Ok(r) => match r.resolve() {
                     Ok(Some(s)) => (s.expose().to_string(), true),
                     Ok(None) => {
-                        return Err(format!("{where_}: header {k} names {r}, which is not set"));
+                        return Err(bad(format!("header {k} names {r}, which is not set")));
                     }
-                    Err(e) => return Err(format!("{where_}: header {k}: {e}")),
+                    Err(e) => return Err(bad(format!("header {k}: {e}"))),
                 },
                 Err(_) => (v.clone(), false),
             };
             templated |= value.contains(VU) || value.contains(SEQ);
-            let mut hv = HeaderValue::from_str(&value).map_err(|_| {
-                format!("{where_}: header {k} has a value that is not visible ASCII")
-            })?;
+            let mut hv = HeaderValue::from_str(&value)
+                .map_err(|_| bad(format!("header {k} has a value that is not visible ASCII")))?;
             hv.set_sensitive(secret);
             headers.insert(name, hv);
         }
@@ -180,7 +235,7 @@ impl Prepared {
         path.replace(VU, "0")
             .replace(SEQ, "0")
             .parse::<http::Uri>()
-            .map_err(|_| format!("{where_}: `{path}` is not a valid path and query"))?;
+            .map_err(|_| bad(format!("`{path}` is not a valid path and query")))?;
         headers.insert(HOST, host.clone());
         let mut p = Prepared {
             head: method == Method::HEAD,

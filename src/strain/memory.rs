@@ -32,12 +32,48 @@ pub struct MemoryStats {
     pub last_error: Option<String>,
 }
 
+/// Why a memory sample failed: it is kept as the scenario's `last_error`, and the run goes
+/// on. Reqwest errors are kept without their URL (`--prometheus-url` may carry credentials).
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error("cannot read the host's memory: {0}")]
+    Host(#[source] sysinfo::Error),
+    #[error("the host reports no memory")]
+    NoHostMemory,
+    /// Supabase's metrics endpoint failed (the source's own words).
+    #[error("{0}")]
+    Supabase(String),
+    #[error(
+        "Supabase's metrics endpoint gave no node_memory_MemTotal_bytes and node_memory_MemAvailable_bytes"
+    )]
+    NoSupabaseMemory,
+    #[error("--prometheus-url: {0}")]
+    PrometheusUrl(#[source] url::ParseError),
+    #[error("cannot build the Prometheus client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("prometheus query failed: {0}")]
+    Request(#[source] reqwest::Error),
+    #[error("prometheus answered {status} without JSON: {source}")]
+    NotJson {
+        status: reqwest::StatusCode,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Prometheus refused the query (its `error` text).
+    #[error("prometheus query failed: {0}")]
+    Refused(String),
+    #[error("memory_query must return a vector or scalar, not {0:?}")]
+    ResultType(Option<String>),
+    #[error("memory_query returned no series")]
+    NoSeries,
+}
+
 impl MemorySource {
-    pub fn prometheus(url: &str, query: &str, timeout: Duration) -> Result<Self, String> {
+    pub fn prometheus(url: &str, query: &str, timeout: Duration) -> Result<Self, MemoryError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(MemoryError::Client)?;
         Ok(MemorySource::Prometheus {
             url: url.trim_end_matches('/').to_string(),
             query: query.to_string(),
@@ -54,42 +90,40 @@ impl MemorySource {
     }
 
     /// One sample as a ratio 0..1.
-    pub async fn sample(&self) -> Result<f64, String> {
+    pub async fn sample(&self) -> Result<f64, MemoryError> {
         match self {
             MemorySource::Local => {
-                let mut sys = sysinfo::System::new()
-                    .map_err(|e| format!("cannot read the host's memory: {e}"))?;
+                let mut sys = sysinfo::System::new().map_err(MemoryError::Host)?;
                 sys.refresh_memory();
                 let total = sys.total_memory();
                 if total == 0 {
-                    return Err("the host reports no memory".into());
+                    return Err(MemoryError::NoHostMemory);
                 }
                 Ok(sys.used_memory() as f64 / total as f64)
             }
             MemorySource::Supabase(cfg) => {
                 use crate::sources::supabase_metrics::{fetch, parse};
-                let body = fetch(cfg).await.map_err(|e| e.to_string())?;
+                let body = fetch(cfg)
+                    .await
+                    .map_err(|e| MemoryError::Supabase(e.to_string()))?;
                 let f = parse(&body, &cfg.disk_mountpoint, chrono::Utc::now(), None);
-                crate::core::supabase_plan::memory_ratio(&f).ok_or_else(|| {
-                    "Supabase's metrics endpoint gave no node_memory_MemTotal_bytes and node_memory_MemAvailable_bytes".to_string()
-                })
+                crate::core::supabase_plan::memory_ratio(&f).ok_or(MemoryError::NoSupabaseMemory)
             }
             MemorySource::Prometheus { url, query, client } => {
                 let mut endpoint = url::Url::parse(&format!("{url}/api/v1/query"))
-                    .map_err(|e| format!("--prometheus-url: {e}"))?;
+                    .map_err(MemoryError::PrometheusUrl)?;
                 endpoint.query_pairs_mut().append_pair("query", query);
                 let resp = client
                     .get(endpoint)
                     .send()
                     .await
-                    .map_err(|e| format!("prometheus query failed: {}", e.without_url()))?;
+                    .map_err(|e| MemoryError::Request(e.without_url()))?;
                 let status = resp.status();
-                let body: serde_json::Value = resp.json().await.map_err(|e| {
-                    format!(
-                        "prometheus answered {status} without JSON: {}",
-                        e.without_url()
-                    )
-                })?;
+                let body: serde_json::Value =
+                    resp.json().await.map_err(|e| MemoryError::NotJson {
+                        status,
+                        source: e.without_url(),
+                    })?;
                 parse_query_result(&body)
             }
         }
@@ -97,10 +131,10 @@ impl MemorySource {
 }
 
 /// The largest value of an instant-query answer (vector or scalar).
-pub fn parse_query_result(body: &serde_json::Value) -> Result<f64, String> {
+pub fn parse_query_result(body: &serde_json::Value) -> Result<f64, MemoryError> {
     if body["status"] != "success" {
         let err = body["error"].as_str().unwrap_or("no error text");
-        return Err(format!("prometheus query failed: {err}"));
+        return Err(MemoryError::Refused(err.to_string()));
     }
     let data = &body["data"];
     let value_of =
@@ -111,17 +145,13 @@ pub fn parse_query_result(body: &serde_json::Value) -> Result<f64, String> {
             .map(|a| a.iter().filter_map(|s| value_of(&s["value"])).collect())
             .unwrap_or_default(),
         Some("scalar") => value_of(&data["result"]).into_iter().collect(),
-        other => {
-            return Err(format!(
-                "memory_query must return a vector or scalar, not {other:?}"
-            ));
-        }
+        other => return Err(MemoryError::ResultType(other.map(str::to_string))),
     };
     values
         .into_iter()
         .filter(|v| v.is_finite())
         .reduce(f64::max)
-        .ok_or_else(|| "memory_query returned no series".to_string())
+        .ok_or(MemoryError::NoSeries)
 }
 
 /// Samples every `interval` until dropped; the first sample is taken at once.
@@ -149,7 +179,7 @@ impl Sampler {
                         s.samples += 1;
                         s.max_ratio = Some(s.max_ratio.map_or(v, |m: f64| m.max(v)));
                     }
-                    Err(e) => s.last_error = Some(e),
+                    Err(e) => s.last_error = Some(e.to_string()),
                 }
             }
         });
@@ -182,16 +212,12 @@ mod tests {
         let s = json!({"status":"success","data":{"resultType":"scalar","result":[1.0,"0.3"]}});
         assert_eq!(parse_query_result(&s).unwrap(), 0.3);
         let empty = json!({"status":"success","data":{"resultType":"vector","result":[]}});
-        assert!(
-            parse_query_result(&empty)
-                .unwrap_err()
-                .contains("no series")
-        );
+        assert!(matches!(
+            parse_query_result(&empty),
+            Err(MemoryError::NoSeries)
+        ));
         let err = json!({"status":"error","error":"parse error"});
-        assert!(
-            parse_query_result(&err)
-                .unwrap_err()
-                .contains("parse error")
-        );
+        let e = parse_query_result(&err).unwrap_err().to_string();
+        assert_eq!(e, "prometheus query failed: parse error");
     }
 }

@@ -59,6 +59,46 @@ pub struct Args {
     pub find_capacity: bool,
 }
 
+/// Why a run stopped before judging anything (exit code 2): the plan, the target, the
+/// memory source, or writing the report. Each says what to fix; none shows a secret (the base
+/// URL is shown without credentials, header values never).
+#[derive(Debug, thiserror::Error)]
+pub enum StrainError {
+    #[error(transparent)]
+    Plan(#[from] scenario::PlanError),
+    #[error("--base-url: {0}")]
+    BaseUrl(#[source] url::ParseError),
+    #[error(transparent)]
+    Target(#[from] engine::TargetError),
+    #[error(transparent)]
+    Refused(#[from] safety::TargetRefused),
+    #[error(transparent)]
+    Request(#[from] engine::RequestDefError),
+    /// The one connection made before any load failed or timed out.
+    #[error("cannot reach {url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Memory(#[from] memory::MemoryError),
+    #[error("cannot encode the config into the report: {0}")]
+    Config(#[source] serde_json::Error),
+    #[error("cannot write the report into {}: {source}", dir.display())]
+    Report {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write JUnit XML to {}: {source}", path.display())]
+    Junit {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Runs the strain command and returns its exit code.
 pub async fn run(cfg: Config, args: Args) -> u8 {
     match run_inner(cfg, args).await {
@@ -106,7 +146,7 @@ fn watch_signals(grace: Duration) -> watch::Receiver<bool> {
 }
 
 /// Turns a step's loads into what the engine sends; request errors name the config field.
-fn prepare(step: &Step, target: &Target) -> Result<Vec<LoadSpec>, String> {
+fn prepare(step: &Step, target: &Target) -> Result<Vec<LoadSpec>, engine::RequestDefError> {
     let mut specs = Vec::new();
     for load in &step.loads {
         let mut reqs = Vec::new();
@@ -129,7 +169,7 @@ fn prepare(step: &Step, target: &Target) -> Result<Vec<LoadSpec>, String> {
 
 /// The first step of each scenario of a capacity search: the selection's scenarios at the
 /// start intensity for the step duration, within the bounds a first step must respect.
-fn capacity_plan(cfg: &Config, sel: &Selection) -> Result<scenario::Plan, String> {
+fn capacity_plan(cfg: &Config, sel: &Selection) -> Result<scenario::Plan, scenario::PlanError> {
     let c = &cfg.strain.capacity;
     let first = Selection {
         intensity: Some(sel.intensity.unwrap_or(c.start_intensity)),
@@ -142,17 +182,17 @@ fn capacity_plan(cfg: &Config, sel: &Selection) -> Result<scenario::Plan, String
     for step in &plan.steps {
         let reqs = step.target_rate().min(s.rate_cap) * step.duration.as_secs_f64();
         if reqs > s.max_requests as f64 {
-            return Err(format!(
+            return Err(scenario::PlanError::OverBound(format!(
                 "the first {} step plans {reqs:.0} requests, above strain.max_requests ({}); shorten --duration or lower --intensity",
                 step.scenario, s.max_requests
-            ));
+            )));
         }
         if step.duration > s.max_duration.0 {
-            return Err(format!(
+            return Err(scenario::PlanError::OverBound(format!(
                 "a step lasts {}, above strain.max_duration ({})",
                 humantime::format_duration(step.duration),
                 s.max_duration
-            ));
+            )));
         }
     }
     Ok(plan)
@@ -173,7 +213,7 @@ impl Runner<'_> {
         &mut self,
         step: &Step,
         abort: bool,
-    ) -> Result<(StepResult, MemoryStats), String> {
+    ) -> Result<(StepResult, MemoryStats), engine::RequestDefError> {
         let specs = prepare(step, &self.settings.target)?;
         let name = step.scenario.as_str();
         self.progress.start(name, step.duration, step.target_rate());
@@ -197,13 +237,13 @@ impl Runner<'_> {
     }
 }
 
-async fn run_inner(cfg: Config, args: Args) -> Result<u8, String> {
+async fn run_inner(cfg: Config, args: Args) -> Result<u8, StrainError> {
     let plan = if args.find_capacity {
         capacity_plan(&cfg, &args.selection)?
     } else {
         scenario::plan(&cfg, &args.selection)?
     };
-    let url = Url::parse(&args.base_url).map_err(|e| format!("--base-url: {e}"))?;
+    let url = Url::parse(&args.base_url).map_err(StrainError::BaseUrl)?;
     let mut runner = Runner::open(&cfg, &args, &plan, &url).await?;
     let s = &cfg.strain;
     let ran: Vec<RanStep> = plan.steps.iter().map(RanStep::from).collect();
@@ -245,7 +285,7 @@ impl<'a> Runner<'a> {
         args: &Args,
         plan: &scenario::Plan,
         url: &Url,
-    ) -> Result<Runner<'a>, String> {
+    ) -> Result<Runner<'a>, StrainError> {
         let s = &cfg.strain;
         let target = Target::resolve(url, s.ca_file.as_deref()).await?;
         let ips: Vec<_> = target.addrs.iter().map(|a| a.ip()).collect();
@@ -254,14 +294,16 @@ impl<'a> Runner<'a> {
             prepare(step, &target)?;
         }
         let timeout = s.request_timeout.0;
+        let unreachable = |source| StrainError::Unreachable {
+            url: shown_url(url),
+            source,
+        };
         match tokio::time::timeout(timeout, target.connect()).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(format!("cannot reach {}: {e}", shown_url(url))),
+            Ok(Err(e)) => return Err(unreachable(e)),
             Err(_) => {
-                return Err(format!(
-                    "cannot reach {}: connect timed out",
-                    shown_url(url)
-                ));
+                let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+                return Err(unreachable(e));
             }
         }
         let memory = match (s.memory_source, &args.prometheus_url) {
@@ -333,7 +375,7 @@ fn build_report(
     (started_at, finished_at): (DateTime<Utc>, DateTime<Utc>),
     (scenarios, stop_reason): (Vec<ScenarioReport>, Option<String>),
     rehearsal_reasons: Vec<String>,
-) -> Result<Report, String> {
+) -> Result<Report, StrainError> {
     let s = &cfg.strain;
     let run = scenarios
         .iter()
@@ -373,7 +415,7 @@ fn build_report(
         capacity_rule: args.find_capacity.then(|| capacity_rule(cfg, plan)),
         thresholds: s.thresholds.clone(),
         scenarios,
-        config: serde_json::to_value(cfg).map_err(|e| e.to_string())?,
+        config: serde_json::to_value(cfg).map_err(StrainError::Config)?,
     })
 }
 
@@ -415,9 +457,11 @@ async fn deliver(
     ran: &[RanStep],
     report_dir: &std::path::Path,
     report: &Report,
-) -> Result<(), String> {
-    let path = report::write_json(report_dir, report)
-        .map_err(|e| format!("cannot write the report into {}: {e}", report_dir.display()))?;
+) -> Result<(), StrainError> {
+    let path = report::write_json(report_dir, report).map_err(|source| StrainError::Report {
+        dir: report_dir.to_path_buf(),
+        source,
+    })?;
     crate::out!("{}", summary::table(report));
     if !report.rehearsal && rehearsal::at_least(cfg, &plan.suite, ran, VALIDATION_INTENSITY) {
         let all = report.complete && report.scenarios_passed == report.scenarios.len();
@@ -432,8 +476,10 @@ async fn deliver(
     }
     eprintln!("strain: report written to {}", path.display());
     if let Some(j) = &args.junit {
-        std::fs::write(j, report::junit(report))
-            .map_err(|e| format!("cannot write JUnit XML to {}: {e}", j.display()))?;
+        std::fs::write(j, report::junit(report)).map_err(|source| StrainError::Junit {
+            path: j.clone(),
+            source,
+        })?;
         eprintln!("strain: JUnit XML written to {}", j.display());
     }
     if let Some(gw) = &args.pushgateway {
@@ -450,7 +496,7 @@ async fn deliver(
 async fn suite_run(
     runner: &mut Runner<'_>,
     plan: &scenario::Plan,
-) -> Result<(Vec<ScenarioReport>, Option<String>), String> {
+) -> Result<(Vec<ScenarioReport>, Option<String>), StrainError> {
     let cfg = runner.cfg;
     let mut scenarios = Vec::new();
     let mut stop_reason: Option<String> = None;
@@ -491,7 +537,7 @@ pub const CAPACITY_THRESHOLDS: [&str; 4] =
 async fn capacity_search(
     runner: &mut Runner<'_>,
     plan: &scenario::Plan,
-) -> Result<(Vec<ScenarioReport>, Option<String>), String> {
+) -> Result<(Vec<ScenarioReport>, Option<String>), StrainError> {
     let began = std::time::Instant::now();
     let mut scenarios = Vec::new();
     let mut stop_reason: Option<String> = None;
@@ -526,7 +572,7 @@ impl Probe {
         plan: &scenario::Plan,
         first: &Step,
         began: std::time::Instant,
-    ) -> Result<Result<(Step, f64), capacity::Limit>, String> {
+    ) -> Result<Result<(Step, f64), capacity::Limit>, scenario::PlanError> {
         let s = &runner.cfg.strain;
         let rate = match self.search.next() {
             Ok(r) => r,
@@ -639,7 +685,7 @@ async fn search_scenario(
     first: &Step,
     began: std::time::Instant,
     stop_reason: &mut Option<String>,
-) -> Result<ScenarioReport, String> {
+) -> Result<ScenarioReport, StrainError> {
     let cfg = runner.cfg;
     let s = &cfg.strain;
     let full_rate =

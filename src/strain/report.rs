@@ -498,8 +498,45 @@ pub fn push_group(r: &Report) -> String {
     }
 }
 
+/// Why the push to the Pushgateway failed (a warning: the report is written by then). Reqwest
+/// errors are kept without their URL.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("cannot build the Pushgateway client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("push to the Pushgateway failed: {0}")]
+    Send(#[source] reqwest::Error),
+    #[error("the Pushgateway answered {status}: {body}")]
+    Status {
+        status: reqwest::StatusCode,
+        body: String,
+    },
+}
+
+/// Why a report file cannot be read; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "{}: schema_version {version} is not one this launchguard reads ({OLDEST_READABLE} to {SCHEMA_VERSION})",
+        path.display()
+    )]
+    Schema { path: PathBuf, version: u32 },
+}
+
 /// Replaces this run's group on the Pushgateway (PUT /metrics/[`push_group`]).
-pub async fn push(gateway: &str, r: &Report) -> Result<(), String> {
+pub async fn push(gateway: &str, r: &Report) -> Result<(), PushError> {
     let url = format!(
         "{}/metrics/{}",
         gateway.trim_end_matches('/'),
@@ -508,35 +545,40 @@ pub async fn push(gateway: &str, r: &Report) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| PushError::Client(e.without_url()))?;
     let resp = client
         .put(&url)
         .header("content-type", "text/plain; version=0.0.4")
         .body(push_body(r))
         .send()
         .await
-        .map_err(|e| format!("push to the Pushgateway failed: {}", e.without_url()))?;
+        .map_err(|e| PushError::Send(e.without_url()))?;
     if !resp.status().is_success() {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        return Err(format!(
-            "the Pushgateway answered {status}: {}",
-            text.trim()
-        ));
+        return Err(PushError::Status {
+            status,
+            body: text.trim().to_string(),
+        });
     }
     Ok(())
 }
 
 /// Reads one report; a newer schema or a broken file is an error naming the file.
-pub fn read(path: &Path) -> Result<Report, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let r: Report = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read(path: &Path) -> Result<Report, ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let r: Report = serde_json::from_str(&text).map_err(|source| ReadError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !(OLDEST_READABLE..=SCHEMA_VERSION).contains(&r.schema_version) {
-        return Err(format!(
-            "{}: schema_version {} is not one this launchguard reads ({OLDEST_READABLE} to {SCHEMA_VERSION})",
-            path.display(),
-            r.schema_version
-        ));
+        return Err(ReadError::Schema {
+            path: path.to_path_buf(),
+            version: r.schema_version,
+        });
     }
     Ok(r)
 }

@@ -22,23 +22,35 @@ fn v4_local(ip: Ipv4Addr) -> bool {
     ip.is_loopback() || ip.is_private()
 }
 
+/// Why a run may not load its target.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TargetRefused {
+    #[error("{host} resolves to no address")]
+    NoAddress { host: String },
+    #[error(
+        "refusing to load {host} ({ip}): it is neither loopback nor a private address; list the host in strain.allowed_hosts if you own it"
+    )]
+    NotOwned { host: String, ip: IpAddr },
+}
+
 /// Ok when the host is allow-listed or every address it resolves to is loopback or private.
 pub fn check_target(
     host: &str,
     resolved: &[IpAddr],
     allowed_hosts: &[String],
-) -> Result<(), String> {
+) -> Result<(), TargetRefused> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(bare)) {
         return Ok(());
     }
     if resolved.is_empty() {
-        return Err(format!("{bare} resolves to no address"));
+        return Err(TargetRefused::NoAddress { host: bare.into() });
     }
     if let Some(ip) = resolved.iter().find(|ip| !is_local_or_private(**ip)) {
-        return Err(format!(
-            "refusing to load {bare} ({ip}): it is neither loopback nor a private address; list the host in strain.allowed_hosts if you own it"
-        ));
+        return Err(TargetRefused::NotOwned {
+            host: bare.into(),
+            ip: *ip,
+        });
     }
     Ok(())
 }
@@ -83,7 +95,8 @@ mod tests {
         let allowed = vec!["staging.example.com".to_string()];
         assert!(check_target("staging.example.com", &[ip("93.184.216.34")], &allowed).is_ok());
         let e = check_target("example.com", &[ip("93.184.216.34")], &allowed).unwrap_err();
-        assert!(e.contains("allowed_hosts"), "{e}");
+        assert!(matches!(e, TargetRefused::NotOwned { .. }), "{e:?}");
+        assert!(e.to_string().contains("allowed_hosts"), "{e}");
         // One public address among private ones is enough to refuse.
         assert!(check_target("mixed", &[ip("10.0.0.1"), ip("1.1.1.1")], &[]).is_err());
         assert!(check_target("localhost", &[ip("127.0.0.1"), ip("::1")], &[]).is_ok());

@@ -139,58 +139,79 @@ pub fn default_requests(name: ScenarioName) -> Vec<RequestDef> {
     }
 }
 
+/// Why a run cannot be planned: every variant is fixed by changing a flag or the config.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("--intensity {0}: must be a percent above 0 (at most 1000)")]
+    Intensity(f64),
+    #[error("--duration must be greater than zero")]
+    ZeroDuration,
+    #[error("--suite and --scenario exclude each other")]
+    SuiteAndScenario,
+    #[error("there is no suite for {}", .0.as_str())]
+    NoSuite(TierName),
+    #[error(
+        "strain.scenarios.{part}.connections ({connections}) is above strain.max_connections ({max})"
+    )]
+    Connections {
+        part: ScenarioName,
+        connections: usize,
+        max: usize,
+    },
+    /// The plan passes a safety bound (`strain.rate_cap`, `max_requests`, `max_duration`);
+    /// the text names the bound and how to stay within it.
+    #[error("{0}")]
+    OverBound(String),
+}
+
 /// Builds the plan, or says in one sentence why the request is refused.
-pub fn plan(cfg: &Config, sel: &Selection) -> Result<Plan, String> {
+pub fn plan(cfg: &Config, sel: &Selection) -> Result<Plan, PlanError> {
     let s = &cfg.strain;
     let plan = unbounded(cfg, sel)?;
     for step in &plan.steps {
         if step.target_rate() > s.rate_cap {
-            return Err(format!(
+            return Err(PlanError::OverBound(format!(
                 "{} at {}% asks {:.1} requests/s, above strain.rate_cap ({}); lower --intensity or raise the cap in the config",
                 step.scenario,
                 step.intensity,
                 step.target_rate(),
                 s.rate_cap
-            ));
+            )));
         }
     }
     if plan.planned_requests() > s.max_requests as f64 {
-        return Err(format!(
+        return Err(PlanError::OverBound(format!(
             "the run plans {:.0} requests, above strain.max_requests ({}); shorten --duration, lower --intensity or raise the bound",
             plan.planned_requests(),
             s.max_requests
-        ));
+        )));
     }
     if plan.planned_duration() > s.max_duration.0 {
-        return Err(format!(
+        return Err(PlanError::OverBound(format!(
             "the run lasts {}, above strain.max_duration ({})",
             humantime::format_duration(plan.planned_duration()),
             s.max_duration
-        ));
+        )));
     }
     Ok(plan)
 }
 
 /// The plan before the safety bounds: what a selection means under a config. Used to run
 /// (through [`plan`]) and to compare a run with the suite's definition (`strain::rehearsal`).
-pub fn unbounded(cfg: &Config, sel: &Selection) -> Result<Plan, String> {
+pub fn unbounded(cfg: &Config, sel: &Selection) -> Result<Plan, PlanError> {
     let s = &cfg.strain;
     if let Some(p) = sel.intensity
         && !(p.is_finite() && p > 0.0 && p <= 1000.0)
     {
-        return Err(format!(
-            "--intensity {p}: must be a percent above 0 (at most 1000)"
-        ));
+        return Err(PlanError::Intensity(p));
     }
     if sel.duration.is_some_and(|d| d.is_zero()) {
-        return Err("--duration must be greater than zero".into());
+        return Err(PlanError::ZeroDuration);
     }
     let (suite, target, entries): (String, TierName, Vec<(ScenarioName, f64, Duration)>) =
         if sel.scenarios.is_empty() {
             let tier = sel.suite.unwrap_or_else(|| upgrade_target(cfg));
-            let entries = s
-                .suite(tier)
-                .ok_or_else(|| format!("there is no suite for {}", tier.as_str()))?;
+            let entries = s.suite(tier).ok_or(PlanError::NoSuite(tier))?;
             let e = entries
                 .iter()
                 .map(|e| (e.scenario, e.intensity, e.duration.0))
@@ -198,7 +219,7 @@ pub fn unbounded(cfg: &Config, sel: &Selection) -> Result<Plan, String> {
             (tier.as_str().to_string(), tier, e)
         } else {
             if sel.suite.is_some() {
-                return Err("--suite and --scenario exclude each other".into());
+                return Err(PlanError::SuiteAndScenario);
             }
             let tier = s.target_tier.unwrap_or_else(|| upgrade_target(cfg));
             let mut seen = Vec::new();
@@ -234,7 +255,7 @@ pub fn step(
     name: ScenarioName,
     intensity: f64,
     duration: Duration,
-) -> Result<Step, String> {
+) -> Result<Step, PlanError> {
     let limits = cfg.tiers.get(target);
     let parts: Vec<ScenarioName> = if name == ScenarioName::FullSystem {
         ScenarioName::PARTS.to_vec()
@@ -258,7 +279,12 @@ pub fn upgrade_target(cfg: &Config) -> TierName {
     cfg.tier.next().unwrap_or(TierName::Growth)
 }
 
-fn load(cfg: &Config, part: ScenarioName, l: &TierLimits, intensity: f64) -> Result<Load, String> {
+fn load(
+    cfg: &Config,
+    part: ScenarioName,
+    l: &TierLimits,
+    intensity: f64,
+) -> Result<Load, PlanError> {
     let s = &cfg.strain;
     let def = s.scenario(part).expect("a part is a single scenario");
     let (d_rate, d_vus) = derived_load(part, l, s.burst_factor);
@@ -282,10 +308,11 @@ fn load(cfg: &Config, part: ScenarioName, l: &TierLimits, intensity: f64) -> Res
     };
     let connections = match def.connections {
         Some(c) if c > s.max_connections => {
-            return Err(format!(
-                "strain.scenarios.{part}.connections ({c}) is above strain.max_connections ({})",
-                s.max_connections
-            ));
+            return Err(PlanError::Connections {
+                part,
+                connections: c,
+                max: s.max_connections,
+            });
         }
         Some(c) => c,
         None => derived_conns.min(s.max_connections),
@@ -369,14 +396,22 @@ mod tests {
         assert_eq!(p.steps.len(), 1);
         assert_eq!(p.steps[0].target_rate(), 20.0);
         cfg.strain.rate_cap = 10.0;
-        assert!(plan(&cfg, &sel).unwrap_err().contains("rate_cap"));
+        let e = plan(&cfg, &sel).unwrap_err();
+        assert!(
+            matches!(&e, PlanError::OverBound(m) if m.contains("rate_cap")),
+            "{e}"
+        );
         cfg.strain.rate_cap = 1000.0;
         cfg.strain.max_requests = 30;
-        assert!(plan(&cfg, &sel).unwrap_err().contains("max_requests"));
+        let e = plan(&cfg, &sel).unwrap_err();
+        assert!(
+            matches!(&e, PlanError::OverBound(m) if m.contains("max_requests")),
+            "{e}"
+        );
         let both = Selection {
             suite: Some(TierName::Growth),
             ..sel
         };
-        assert!(plan(&cfg, &both).unwrap_err().contains("exclude"));
+        assert_eq!(plan(&cfg, &both), Err(PlanError::SuiteAndScenario));
     }
 }

@@ -1,5 +1,5 @@
 // Drives real BullMQ (the version pinned in package.json) on the test's redis-server, leaving
-// queues in a known state for tests/bullmq.rs, then prints what BullMQ itself reports as JSON.
+// queues in a known state for tests/it/bullmq.rs, then prints what BullMQ itself reports as JSON.
 // Usage: REDIS_PORT=6379 node drive.js
 'use strict';
 const { Queue, Worker } = require('bullmq');

@@ -286,7 +286,7 @@ pub fn summary(f: &ProviderFigures) -> String {
 }
 
 /// Runs the response parser that `data`'s first byte picks on the rest, dropping the result.
-/// The fuzz target and the replay of its kept inputs (tests/fuzz_regressions.rs) share this
+/// The fuzz target and the replay of its kept inputs (tests/it/fuzz_regressions.rs) share this
 /// dispatch, so a kept input means the same to both.
 pub fn parse_any(data: &[u8]) {
     let Some((which, body)) = data.split_first() else {

@@ -390,7 +390,10 @@ impl Incremental {
         };
         let written = serde_json::to_vec(&saved)
             .map_err(|e| e.to_string())
-            .and_then(|json| crate::private_file::write(path, &json, "ledger state file"));
+            .and_then(|json| {
+                crate::private_file::write(path, &json, "ledger state file")
+                    .map_err(|e| e.to_string())
+            });
         match written {
             Ok(()) => self.saved_at = Some(Instant::now()),
             Err(e) => {
