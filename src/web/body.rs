@@ -1,8 +1,5 @@
 //! A request body with a deadline for its last byte. A deadline between frames would never cut
 //! a body sent at one byte every few seconds; this one counts from the request head.
-//!
-//! The timer is armed only when the body has to be waited for: a body that came with its head
-//! (an admit or a settle, a few hundred bytes) is read without registering a timer at all.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -31,9 +28,7 @@ impl std::error::Error for BodyTimedOut {}
 /// `inner`, failing with `BodyTimedOut` once `limit` has passed since it was wrapped.
 pub struct DeadlineBody<B> {
     inner: B,
-    deadline: Instant,
-    /// Armed the first time the body is not ready when read.
-    sleep: Option<Pin<Box<Sleep>>>,
+    sleep: Pin<Box<Sleep>>,
     /// Set when the deadline cut the body, so the server can answer 408 whatever the handler did.
     fired: Arc<AtomicBool>,
 }
@@ -42,15 +37,9 @@ impl<B> DeadlineBody<B> {
     pub fn new(inner: B, limit: Duration, fired: Arc<AtomicBool>) -> Self {
         DeadlineBody {
             inner,
-            deadline: Instant::now() + limit,
-            sleep: None,
+            sleep: Box::pin(tokio::time::sleep(limit)),
             fired,
         }
-    }
-
-    fn cut(&self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.fired.store(true, Ordering::Relaxed);
-        Poll::Ready(Some(Err(Box::new(BodyTimedOut))))
     }
 }
 
@@ -67,24 +56,13 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if let Some(sleep) = &mut this.sleep
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            return this.cut();
+        if this.sleep.as_mut().poll(cx).is_ready() {
+            this.fired.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(f) => Poll::Ready(f.map(|r| r.map_err(Into::into))),
-            Poll::Pending => {
-                if this.sleep.is_some() {
-                    return Poll::Pending;
-                }
-                // The first wait: from here on the timer wakes the reader at the deadline.
-                let mut sleep = Box::pin(tokio::time::sleep_until(this.deadline));
-                let due = sleep.as_mut().poll(cx).is_ready();
-                this.sleep = Some(sleep);
-                if due { this.cut() } else { Poll::Pending }
-            }
-        }
+        Pin::new(&mut this.inner)
+            .poll_frame(cx)
+            .map(|f| f.map(|r| r.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -155,14 +133,9 @@ mod tests {
     async fn a_body_in_time_is_untouched() {
         let fired = Arc::new(AtomicBool::new(false));
         let inner = http_body_util::Full::new(Bytes::from_static(b"{}"));
-        let mut body = DeadlineBody::new(inner, Duration::from_secs(1), fired.clone());
-        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-        assert_eq!(&first[..], b"{}");
-        assert!(body.frame().await.is_none());
+        let body = DeadlineBody::new(inner, Duration::from_secs(1), fired.clone());
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"{}");
         assert!(!fired.load(Ordering::Relaxed));
-        assert!(
-            body.sleep.is_none(),
-            "a body that was ready never armed a timer"
-        );
     }
 }

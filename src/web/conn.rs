@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 /// Why the server closed a connection (the `reason` label of the cut counter).
@@ -58,6 +58,8 @@ impl Cut {
     }
 }
 
+type Deadline = Option<(Instant, Cut)>;
+
 /// How long a client must have sent nothing while the server waited to read before its
 /// connection, which has not made a request yet, can be evicted for a new one: longer than an
 /// honest client pauses in a TLS handshake or before its request (one round trip). At the
@@ -79,15 +81,13 @@ enum Evict {
     /// Every connection is serving a request.
     NoneIdle,
 }
-/// The cap on open connections and the open ones (for eviction).
+/// The cap on open connections and the idle ones, oldest idle first.
 #[derive(Debug)]
 pub struct Slots {
     sem: Arc<Semaphore>,
     max: usize,
-    /// Every open connection, by the order it was accepted. A connection enters at accept
-    /// and leaves when dropped, so a request touches no shared lock: eviction (at the cap
-    /// only) reads each one's phase from its atomics.
-    open: Mutex<BTreeMap<u64, Weak<Conn>>>,
+    /// Idle connections by the order in which they became idle.
+    idle: Mutex<BTreeMap<u64, Weak<Conn>>>,
     seq: AtomicU64,
     /// Silence after which an idle connection may be evicted: (before its first request, between
     /// requests).
@@ -102,7 +102,7 @@ impl Slots {
         Arc::new(Slots {
             sem: Arc::new(Semaphore::new(max)),
             max,
-            open: Mutex::new(BTreeMap::new()),
+            idle: Mutex::new(BTreeMap::new()),
             seq: AtomicU64::new(0),
             silence,
         })
@@ -150,17 +150,14 @@ impl Slots {
 
     fn evict_oldest_idle(&self, now: Instant) -> Evict {
         loop {
-            // Chosen under the map's lock, evicted after it.
+            // Chosen under the map's lock, evicted after it (a connection takes its own lock,
+            // then the map's, when it goes idle).
             let mut next: Option<Instant> = None;
             let victim = {
-                let open = self.open.lock().expect("lock");
-                // The connection idle the longest among those silent long enough.
-                let mut found: Option<(Instant, Arc<Conn>)> = None;
-                for weak in open.values() {
+                let mut idle = self.idle.lock().expect("lock");
+                let mut found = None;
+                for (key, weak) in idle.iter() {
                     let Some(conn) = weak.upgrade() else {
-                        continue;
-                    };
-                    let Some(idle_since) = conn.idle_since() else {
                         continue;
                     };
                     let enough = if conn.served.load(Ordering::Relaxed) {
@@ -170,12 +167,8 @@ impl Slots {
                     };
                     match conn.silent_since() {
                         Some(t) if now.saturating_duration_since(t) >= enough => {
-                            let older = found.as_ref().is_none_or(|(at, _)| idle_since < *at);
-                            found = if older {
-                                Some((idle_since, conn))
-                            } else {
-                                found
-                            };
+                            found = Some((*key, conn));
+                            break;
                         }
                         Some(t) => {
                             let at = t + enough;
@@ -184,6 +177,9 @@ impl Slots {
                         // Not read yet, or the client is sending: not idle by its doing.
                         None => {}
                     }
+                }
+                if let Some((key, _)) = &found {
+                    idle.remove(key);
                 }
                 found
             };
@@ -196,36 +192,35 @@ impl Slots {
         }
     }
 
-    fn enter(&self, conn: &Arc<Conn>) {
-        self.open
+    fn mark_idle(&self, conn: &Arc<Conn>) -> u64 {
+        let key = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.idle
             .lock()
             .expect("lock")
-            .insert(conn.key, Arc::downgrade(conn));
+            .insert(key, Arc::downgrade(conn));
+        key
     }
 
-    fn leave(&self, key: u64) {
-        self.open.lock().expect("lock").remove(&key);
+    fn unmark_idle(&self, key: u64) {
+        self.idle.lock().expect("lock").remove(&key);
     }
 }
 
-/// `Conn::state`: requests in flight in the low bits, and this bit once evicted.
-const EVICTED: u64 = 1 << 63;
+#[derive(Debug)]
+struct Phase {
+    in_flight: usize,
+    /// Key in `Slots::idle` while idle.
+    idle_key: Option<u64>,
+    /// Evicted: the deadline stays, whatever arrives next.
+    evicted: bool,
+}
 
-/// One connection's phase, kept in atomics so that a request costs no lock, no wake-up and no
-/// timer: the deadline is read from them by one timer that re-arms itself when it fires.
+/// One connection's deadline, moved by the requests on it.
 #[derive(Debug)]
 pub struct Conn {
-    /// Requests in flight, with `EVICTED` set once evicted (the deadline then stays, whatever
-    /// arrives next).
-    state: AtomicU64,
-    /// Since when no request has been in flight, as nanoseconds after `opened`; meaningful
-    /// while `state` is 0.
-    idle_since: AtomicU64,
-    /// Wakes `expired` at once when the connection is evicted.
-    evicted: Notify,
+    deadline: watch::Sender<Deadline>,
+    phase: Mutex<Phase>,
     slots: Arc<Slots>,
-    key: u64,
-    header_timeout: Duration,
     idle_timeout: Duration,
     opened: Instant,
     /// Since when the server has waited to read and the client sent nothing, as nanoseconds
@@ -238,31 +233,31 @@ pub struct Conn {
 impl Conn {
     /// A connection just accepted: idle, its first request head due within `header_timeout`.
     pub fn open(slots: Arc<Slots>, header_timeout: Duration, idle_timeout: Duration) -> Arc<Conn> {
-        let key = slots.seq.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn {
-            state: AtomicU64::new(0),
-            idle_since: AtomicU64::new(0),
-            evicted: Notify::new(),
+            deadline: watch::Sender::new(Some((
+                Instant::now() + header_timeout,
+                Cut::HeaderTimeout,
+            ))),
+            phase: Mutex::new(Phase {
+                in_flight: 0,
+                idle_key: None,
+                evicted: false,
+            }),
             slots,
-            key,
-            header_timeout,
             idle_timeout,
             opened: Instant::now(),
             silent: AtomicU64::new(0),
             served: AtomicBool::new(false),
         });
-        conn.slots.enter(&conn);
+        let key = conn.slots.mark_idle(&conn);
+        conn.phase.lock().expect("lock").idle_key = Some(key);
         conn
-    }
-
-    fn since_opened(&self) -> u64 {
-        u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
     /// The server waits to read and nothing has come (yet).
     pub fn read_pending(&self) {
         if self.silent.load(Ordering::Relaxed) == 0 {
-            let nanos = self.since_opened();
+            let nanos = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
             let _ = self.silent.compare_exchange(
                 0,
                 nanos.saturating_add(1),
@@ -286,78 +281,60 @@ impl Conn {
         }
     }
 
-    /// Since when the connection has been idle; None while a request is in flight or once
-    /// evicted.
-    fn idle_since(&self) -> Option<Instant> {
-        if self.state.load(Ordering::Acquire) != 0 {
-            return None;
-        }
-        Some(self.opened + Duration::from_nanos(self.idle_since.load(Ordering::Acquire)))
-    }
-
     /// A request head was read: no deadline on the connection until its response is ready.
     pub fn begin(self: &Arc<Self>) -> Busy {
         self.served.store(true, Ordering::Relaxed);
-        self.state.fetch_add(1, Ordering::AcqRel);
+        let mut p = self.phase.lock().expect("lock");
+        p.in_flight += 1;
+        if let Some(key) = p.idle_key.take() {
+            self.slots.unmark_idle(key);
+        }
+        if !p.evicted {
+            self.deadline.send_replace(None);
+        }
         Busy(self.clone())
     }
 
-    fn end(&self) {
-        // Stamped before the count drops, so whoever sees the connection idle sees when it
-        // became so. Another stream may begin in between: then it is busy, whatever the stamp.
-        self.idle_since
-            .store(self.since_opened(), Ordering::Release);
-        self.state.fetch_sub(1, Ordering::AcqRel);
+    fn end(self: &Arc<Self>) {
+        let mut p = self.phase.lock().expect("lock");
+        p.in_flight = p.in_flight.saturating_sub(1);
+        if p.in_flight == 0 && p.idle_key.is_none() && !p.evicted {
+            p.idle_key = Some(self.slots.mark_idle(self));
+            self.deadline
+                .send_replace(Some((Instant::now() + self.idle_timeout, Cut::IdleTimeout)));
+        }
     }
 
     /// Closes the connection now if it is idle; false when a request is in flight.
     fn evict(&self) -> bool {
-        let idle = self
-            .state
-            .compare_exchange(0, EVICTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if idle {
-            self.slots.leave(self.key);
-            self.evicted.notify_one();
+        let mut p = self.phase.lock().expect("lock");
+        if p.in_flight > 0 {
+            return false;
         }
-        idle
+        p.idle_key = None;
+        p.evicted = true;
+        self.deadline
+            .send_replace(Some((Instant::now(), Cut::Evicted)));
+        true
     }
 
-    /// The deadline in force now, or None while a request is in flight.
-    fn deadline(&self) -> Option<(Instant, Cut)> {
-        let state = self.state.load(Ordering::Acquire);
-        if state & EVICTED != 0 {
-            return Some((self.opened, Cut::Evicted));
-        }
-        if state != 0 {
-            return None;
-        }
-        let since = self.opened + Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
-        if self.served.load(Ordering::Relaxed) {
-            Some((since + self.idle_timeout, Cut::IdleTimeout))
-        } else {
-            Some((since + self.header_timeout, Cut::HeaderTimeout))
-        }
-    }
-
-    /// Completes when the connection's deadline passes, with the reason. One timer, re-armed
-    /// when it fires: while a request is in flight it looks again `idle_timeout` later (a
-    /// deadline can come no sooner than that after the request ends).
+    /// Completes when the connection's deadline passes, with the reason.
     pub async fn expired(&self) -> Cut {
-        let sleep = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(sleep);
+        let mut rx = self.deadline.subscribe();
         loop {
-            let now = Instant::now();
-            let at = match self.deadline() {
-                Some((_, Cut::Evicted)) => return Cut::Evicted,
-                Some((at, cut)) if at <= now => return cut,
-                Some((at, _)) => at,
-                None => now + self.idle_timeout,
-            };
-            sleep.as_mut().reset(at);
-            tokio::select! {
-                _ = &mut sleep => {}
-                _ = self.evicted.notified() => {}
+            let d = *rx.borrow_and_update();
+            match d {
+                Some((at, cut)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => return cut,
+                        r = rx.changed() => if r.is_err() { std::future::pending::<()>().await },
+                    }
+                }
+                None => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
             }
         }
     }
@@ -365,8 +342,8 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if *self.state.get_mut() & EVICTED == 0 {
-            self.slots.leave(self.key);
+        if let Some(key) = self.phase.get_mut().expect("lock").idle_key.take() {
+            self.slots.unmark_idle(key);
         }
     }
 }
@@ -513,8 +490,7 @@ mod tests {
         let _late = young.begin();
         assert_eq!(young.expired().await, Cut::Evicted);
         drop(old);
-        drop((busy_conn, _busy, young, _late));
-        assert!(slots.open.lock().unwrap().is_empty());
+        assert!(slots.idle.lock().unwrap().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

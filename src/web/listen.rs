@@ -247,19 +247,17 @@ impl hyper::service::Service<Request<Incoming>> for Requests {
             let version = req.version();
             let (mut parts, body) = req.into_parts();
             parts.extensions.insert(Peer(peer));
-            // A request without a body (a scrape, /healthz) allocates no flag.
-            let (body, fired) = if body.is_end_stream() {
-                (Body::new(body), None)
+            let fired = Arc::new(AtomicBool::new(false));
+            let body = if body.is_end_stream() {
+                Body::new(body)
             } else {
-                let fired = Arc::new(AtomicBool::new(false));
-                let body = DeadlineBody::new(body, body_timeout, fired.clone());
-                (Body::new(body), Some(fired))
+                Body::new(DeadlineBody::new(body, body_timeout, fired.clone()))
             };
             let res = app
                 .oneshot(Request::from_parts(parts, body))
                 .await
                 .unwrap_or_else(|e| match e {});
-            if fired.is_some_and(|f| f.load(Ordering::Relaxed)) {
+            if fired.load(Ordering::Relaxed) {
                 stats.cut(Cut::BodyTimeout);
                 return Ok(request_timeout(version));
             }
