@@ -181,10 +181,11 @@ async fn kept_figures_equal_a_full_recompute_through_late_updated_and_open_rows(
     let first = pair.cycle("first cycle").await;
     assert!(cost(&first) > Decimal::ZERO, "the month has a cost");
 
-    // Late rows: written now, occurred yesterday and earlier today.
+    // Late rows: written now, occurred yesterday (on the 1st of a month: at its first instant,
+    // so the month's cost still holds it) and earlier today.
     pg.psql_query(
         "insert into public.ai_usage_events (occurred_at, client_id, provider, model, input_tokens, cost_usd) values \
-         (now() - interval '1 day', '00000000-0000-0000-0000-00000000000a', 'openai', 'late', 1000, 1.234567), \
+         (greatest(date_trunc('month', now()), now() - interval '1 day'), '00000000-0000-0000-0000-00000000000a', 'openai', 'late', 1000, 1.234567), \
          (now() - interval '10 minutes', null, 'anthropic', 'late', 7, null)",
     );
     let late = pair.cycle("late rows").await;
