@@ -7,7 +7,8 @@
 -- seed runs just after midnight (the figures below are exact unless it runs in the first ~15
 -- minutes after 00:00 UTC, or the reads happen more than one minute boundary after seeding for
 -- the 5-minute traffic window, or more than ~50 minutes after seeding for the last-hour job
--- figures). The numbers are listed in tests/it/pg_harness.rs and in the comments below.
+-- figures). The numbers are listed in tests/it/pg_harness.rs and in the comments below; a
+-- seeded test that starts in those first minutes waits until 00:16 UTC (tests/it/common/pg.rs).
 
 begin;
 

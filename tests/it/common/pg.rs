@@ -164,6 +164,28 @@ fn check(what: &str, out: Output) -> Output {
     out
 }
 
+/// Minutes after 00:00 UTC in which deploy/supabase/seed.sql cannot lay out its documented
+/// figures: it anchors "today" to the UTC day, and a day that began a few minutes ago cannot hold
+/// a 15-minute spend window plus the traffic minutes before it.
+const SEED_MIDNIGHT_WINDOW_S: u64 = 16 * 60;
+
+/// Seeded tests assert the seed's exact figures, so one that starts just after midnight UTC waits
+/// until the day is long enough, rather than failing for a quarter of an hour a day.
+fn wait_past_the_seeds_midnight_window() {
+    let into_day = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        % 86_400;
+    if into_day < SEED_MIDNIGHT_WINDOW_S {
+        let wait = SEED_MIDNIGHT_WINDOW_S - into_day + 1;
+        eprintln!(
+            "seed.sql's figures are exact from 00:16 UTC on; waiting {wait} s before seeding"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(wait));
+    }
+}
+
 impl TestPg {
     /// Platform stubs, pg_cron and the migrations; no sample data.
     pub fn start() -> TestPg {
@@ -279,6 +301,7 @@ impl TestPg {
             pg.psql_file(m);
         }
         if opts.seed {
+            wait_past_the_seeds_midnight_window();
             pg.psql_file(&root.join("deploy/supabase/seed.sql"));
         }
         if opts.stat_statements {
