@@ -258,6 +258,17 @@ impl Incremental {
             return Ok(Some(unavailable(e, requests)));
         }
 
+        self.keep(run.cfg, p);
+        // Each distinct range is summed once (today, the month and a provider's UTC day are
+        // often the same slices; at 100x a sum merges hundreds of thousands of groups).
+        let mut memo: std::collections::HashMap<Range, Fig<Vec<UsageRow>>> =
+            std::collections::HashMap::new();
+        let ledger = &self.ledger;
+        let mut rows = |from, to| {
+            memo.entry((from, to))
+                .or_insert_with(|| ledger.rows(from, to))
+                .clone()
+        };
         let ranges = requests
             .iter()
             .map(|&(since, until)| {
@@ -266,20 +277,20 @@ impl Incremental {
                     since,
                     until,
                     rows: if since < end {
-                        self.ledger.rows(since, end)
+                        rows(since, end)
                     } else {
                         Ok(Vec::new())
                     },
                 }
             })
             .collect();
-        self.keep(run.cfg, p);
-        Ok(Some(Usage {
-            today: self.ledger.rows(at.day_start, at.next_day_start),
-            month: self.ledger.rows(at.month_start, at.next_day_start),
-            last_15m: self.ledger.rows(at.spend_since, at.next_day_start),
+        let u = Usage {
+            today: rows(at.day_start, at.next_day_start),
+            month: rows(at.month_start, at.next_day_start),
+            last_15m: rows(at.spend_since, at.next_day_start),
             ranges,
-        }))
+        };
+        Ok(Some(u))
     }
 
     /// Reads the rows recorded since the last watermark and applies them under the new one,

@@ -194,14 +194,24 @@ impl Ledger {
             ranges.iter().any(|&(s, u)| s <= a && b <= u && s < u)
         };
         let old = std::mem::take(&mut self.slices);
+        // A slice kept as it is is moved, not copied (at 100x a slice holds tens of thousands
+        // of groups); the bounds are distinct, so no later window needs it.
+        let (same, old): (Vec<Slice>, Vec<Slice>) = old.into_iter().partition(|s| {
+            bounds
+                .binary_search(&s.from)
+                .is_ok_and(|i| bounds.get(i + 1) == Some(&s.to) && needed(s.from, s.to))
+        });
+        let mut same = same.into_iter().peekable();
         let mut out = Vec::new();
         for w in bounds.windows(2) {
             let (a, b) = (w[0], w[1]);
             if !needed(a, b) {
                 continue;
             }
-            if let Some(s) = old.iter().find(|s| s.from == a && s.to == b) {
-                out.push(s.clone());
+            // (A duplicate left behind, only in a malformed saved ledger, is dropped.)
+            while same.next_if(|s| s.from < a).is_some() {}
+            if let Some(s) = same.next_if(|s| s.from == a && s.to == b) {
+                out.push(s);
                 continue;
             }
             out.extend(reused(&old, a, b));
