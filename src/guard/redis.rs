@@ -67,40 +67,47 @@ local function incr(key, field, d)
   redis.call('HSET', key, field, itoa(v))
   return v
 end
--- Takes d out of a held sum (saturated sums stay saturated, see bounded::take).
-local function untake(key, field, d)
-  local v = tonumber(redis.call('HGET', key, field) or '0') or 0
-  if d == 0 then return v end
-  v = take(v, d)
-  redis.call('HSET', key, field, itoa(v))
-  return v
-end
 -- The keys a release touches, declared by the caller as KEYS[1..7] in this order.
 local function held_keys()
   return {res = KEYS[1], exp = KEYS[2], out = KEYS[3], cost = KEYS[4], tokens = KEYS[5], jd = KEYS[6], clients = KEYS[7]}
 end
 -- Releases checked record r, booking acost/atok (checked integers) as settled at sec; K from
--- held_keys(), cc the declared key of r.client's cost buckets.
+-- held_keys(), cc the declared key of r.client's cost buckets. The held sums are read with one
+-- HMGET and written with one HSET and one HDEL (each redis.call costs the script about as much
+-- as the arithmetic around it).
 local function release(K, id, r, acost, atok, sec, cc)
   redis.call('HDEL', K.res, id)
   redis.call('ZREM', K.exp, id)
-  local out = K.out
-  untake(out, 'cost', r.cost)
-  untake(out, 'tokens', r.tokens)
+  local cf, kf, nf = 'c:' .. r.client, 'k:' .. r.client, 'n:' .. r.kind
+  local v = redis.call('HMGET', K.out, 'cost', 'tokens', nf, cf, kf)
+  local function num(x) return tonumber(x or '0') or 0 end
+  local w = {} -- field -> new text, or false to delete
   if redis.call('HLEN', K.res) == 0 then
     -- Nothing held: exact again, even after a saturation.
-    redis.call('HDEL', out, 'cost', 'tokens')
+    w.cost, w.tokens = false, false
+  else
+    if r.cost ~= 0 then w.cost = itoa(take(num(v[1]), r.cost)) end
+    if r.tokens ~= 0 then w.tokens = itoa(take(num(v[2]), r.tokens)) end
   end
-  incr(out, 'n:' .. r.kind, -1)
-  local left = untake(out, 'c:' .. r.client, r.cost)
-  if redis.call('HEXISTS', out, 'k:' .. r.client) == 1 then
-    if incr(out, 'k:' .. r.client, -1) <= 0 then
-      redis.call('HDEL', out, 'c:' .. r.client, 'k:' .. r.client)
-    end
+  w[nf] = itoa(plus(num(v[3]), -1))
+  local left = num(v[4])
+  if r.cost ~= 0 then
+    left = take(left, r.cost)
+    w[cf] = itoa(left)
+  end
+  if v[5] then
+    local k = plus(num(v[5]), -1)
+    if k <= 0 then w[cf], w[kf] = false, false else w[kf] = itoa(k) end
   elseif left <= 0 then
     -- Held before per-client counts existed: the cost alone says when nothing is left.
-    redis.call('HDEL', out, 'c:' .. r.client)
+    w[cf] = false
   end
+  local set, del = {}, {}
+  for f, x in pairs(w) do
+    if x then set[#set + 1] = f; set[#set + 1] = x else del[#del + 1] = f end
+  end
+  if #set > 0 then redis.call('HSET', K.out, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', K.out, unpack(del)) end
   if acost ~= 0 then
     incr(K.cost, sec, acost)
     incr(cc, sec, acost)
@@ -149,24 +156,43 @@ end
 local reserve = string.find(flags, 'r', 1, true) ~= nil
 if reserve and redis.call('HEXISTS', KEYS[1], id) == 1 then return bad('duplicate id') end
 
-for k = 15, 14 + nkill do
-  if redis.call('HEXISTS', KEYS[4], ARGV[k]) == 1 then return {'killed', ARGV[k]} end
+if nkill > 0 then
+  local set = redis.call('HMGET', KEYS[4], unpack(ARGV, 15, 14 + nkill))
+  for k = 1, nkill do
+    if set[k] then return {'killed', ARGV[14 + k]} end
+  end
 end
+-- The held sums this admit reads or moves, in one HMGET.
+local OF = {'cost', 'tokens', 'c:' .. client, 'k:' .. client, 'n:' .. kind}
+local ov = redis.call('HMGET', KEYS[3], unpack(OF))
+for k = 1, 5 do ov[k] = tonumber(ov[k] or '0') or 0 end
+-- The sum of a bucket hash's seconds from `from` on. The seconds up to now + SKEW (another
+-- replica's clock may run that far ahead) are read by name with one HMGET, rather than the
+-- whole hash (up to snapshot_max_age + 120 s of seconds); a longer range reads it whole.
 local function bsum(key, from)
-  local t, s = redis.call('HGETALL', key), 0
-  for j = 1, #t, 2 do
-    if (tonumber(t[j]) or -1) >= from then s = plus(s, tonumber(t[j + 1]) or 0) end
+  local to = now_sec + SKEW
+  if from > to or to - from >= SPAN then
+    local t, s = redis.call('HGETALL', key), 0
+    for j = 1, #t, 2 do
+      if (tonumber(t[j]) or -1) >= from then s = plus(s, tonumber(t[j + 1]) or 0) end
+    end
+    return s
+  end
+  local f = {}
+  for sec = from, to do f[#f + 1] = sec end
+  local v, s = redis.call('HMGET', key, unpack(f)), 0
+  for j = 1, #f do
+    if v[j] then s = plus(s, tonumber(v[j]) or 0) end
   end
   return s
 end
-local function outv(f) return tonumber(redis.call('HGET', KEYS[3], f) or '0') or 0 end
 local cache = {}
 local function pending(code)
   local v = cache[code]
   if v then return v end
-  if code == 'cost' then v = plus(outv('cost'), bsum(KEYS[5], c_sec))
-  elseif code == 'client_cost' then v = plus(outv('c:' .. client), bsum(KEYS[12], c_sec))
-  elseif code == 'tokens' then v = plus(outv('tokens'), bsum(KEYS[6], c_sec))
+  if code == 'cost' then v = plus(ov[1], bsum(KEYS[5], c_sec))
+  elseif code == 'client_cost' then v = plus(ov[3], bsum(KEYS[12], c_sec))
+  elseif code == 'tokens' then v = plus(ov[2], bsum(KEYS[6], c_sec))
   elseif code == 'visual' then v = bsum(KEYS[7], c_sec)
   elseif code == 'jobs' then v = plus(bsum(KEYS[8], c_sec), -bsum(KEYS[9], c_sec))
   elseif code == 'new_clients' then v = bsum(KEYS[10], c_sec)
@@ -184,7 +210,7 @@ for k = 1, n do
 end
 if failed then return {'refused', tostring(failed - 1), unpack(got)} end
 if reserve then
-  local mine = outv('k:' .. client)
+  local mine = ov[4]
   if mine >= max_client then return {'full', 'client', itoa(mine)} end
   local all = redis.call('HLEN', KEYS[1])
   if all >= max_total then return {'full', 'total', itoa(all)} end
@@ -196,11 +222,12 @@ if string.find(flags, 'a', 1, true) then incr(KEYS[11], now_sec, 1) end
 if reserve then
   redis.call('HSET', KEYS[1], id, table.concat({client, kind, itoa(cost), itoa(tokens), provider, model}, '|'))
   redis.call('ZADD', KEYS[2], expires_ms, id)
-  incr(KEYS[3], 'cost', cost)
-  incr(KEYS[3], 'tokens', tokens)
-  incr(KEYS[3], 'c:' .. client, cost)
-  incr(KEYS[3], 'k:' .. client, 1)
-  incr(KEYS[3], 'n:' .. kind, 1)
+  -- The held sums in one HSET; a sum that does not move is not written (as incr does).
+  local set = {}
+  for k, d in ipairs({cost, tokens, cost, 1, 1}) do
+    if d ~= 0 then set[#set + 1] = OF[k]; set[#set + 1] = itoa(plus(ov[k], d)) end
+  end
+  redis.call('HSET', KEYS[3], unpack(set))
 end
 return {'ok', unpack(got)}
 "#;
@@ -408,9 +435,22 @@ pub struct RedisStore {
     prune_clients: Script,
 }
 
+/// How far ahead of this replica's clock another replica's clock may run and still have the
+/// buckets it writes counted at once by an admit here: the admit reads the seconds from the
+/// snapshot's up to now + this by name (a bucket further ahead counts once this clock reaches
+/// it). Replicas under NTP are milliseconds apart.
+pub const BUCKET_SKEW_SECS: i64 = 2;
+
+/// The longest range of seconds an admit reads by name; a longer one (a snapshot older than
+/// about two minutes) reads each bucket hash whole, as every admit did before.
+pub const BUCKET_SPAN_SECS: i64 = 128;
+
 /// A script with the shared arithmetic and record helpers in front.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{}{LUA_RECORDS}{body}", bounded::LUA))
+    Script::new(&format!(
+        "{}local SKEW, SPAN = {BUCKET_SKEW_SECS}, {BUCKET_SPAN_SECS}\n{LUA_RECORDS}{body}",
+        bounded::LUA
+    ))
 }
 
 fn redis_error(e: &redis::RedisError) -> StoreError {
