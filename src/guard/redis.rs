@@ -169,6 +169,7 @@ for k = 1, 5 do ov[k] = tonumber(ov[k] or '0') or 0 end
 -- The sum of a bucket hash's seconds from `from` on. The seconds up to now + SKEW (another
 -- replica's clock may run that far ahead) are read by name with one HMGET, rather than the
 -- whole hash (up to snapshot_max_age + 120 s of seconds); a longer range reads it whole.
+local names = {}
 local function bsum(key, from)
   local to = now_sec + SKEW
   if from > to or to - from >= SPAN then
@@ -178,8 +179,13 @@ local function bsum(key, from)
     end
     return s
   end
-  local f = {}
-  for sec = from, to do f[#f + 1] = sec end
+  local f = names[from]
+  if not f then
+    -- Each hash from the same second is read with the same names, spelled out once.
+    f = {}
+    for sec = from, to do f[#f + 1] = tostring(sec) end
+    names[from] = f
+  end
   local v, s = redis.call('HMGET', key, unpack(f)), 0
   for j = 1, #f do
     if v[j] then s = plus(s, tonumber(v[j]) or 0) end
@@ -204,7 +210,8 @@ local got, failed = {}, nil
 for k = 1, n do
   local l = limits[k]
   local p = pending(l[1])
-  got[k] = itoa(p)
+  -- An integer reply (exact: |p| <= CEILING), with no text made for it here.
+  got[k] = p
   local t = plus(p, l[3])
   if failed == nil and (t >= CEILING or t > l[2] or (l[3] == 0 and p >= l[2])) then failed = k end
 end
@@ -324,6 +331,24 @@ const STUCK_AFTER: u32 = 2;
 /// Clients whose buckets one script prunes.
 const PRUNE_BATCH: usize = 200;
 
+/// Reservations this replica admitted that it remembers until they are settled or expire
+/// (about 200 bytes each); past this, a settle here reads the record from Redis first, as a
+/// settle of a reservation admitted by another replica does.
+const KNOWN_CAP: usize = 20_000;
+
+/// What this replica knows of a reservation it admitted: what its record in Redis holds, so
+/// a settle here can price it and release it in one script, with no read before. Records
+/// never change once written (the admit refuses an id already held), and the script checks
+/// the record is still there.
+struct Known {
+    client: String,
+    kind: Kind,
+    reserved: Amounts,
+    provider: String,
+    model: String,
+    expires_ms: i64,
+}
+
 /// Where the store connects: one endpoint, or a cluster. The cluster has two clients: the
 /// founder's changes wait for replicas (`WAIT` blocks the connection it is sent on), so they
 /// get connections of their own with room for that wait.
@@ -428,6 +453,8 @@ pub struct RedisStore {
     wait_replicas: u8,
     conn: Lazy,
     admin_conn: Lazy,
+    /// Reservation id -> what this replica admitted (at most `KNOWN_CAP`).
+    known: std::sync::Mutex<std::collections::HashMap<String, Known>>,
     admit: Script,
     settle: Script,
     expire: Script,
@@ -636,6 +663,7 @@ impl RedisStore {
             },
             conn: Lazy::new(),
             admin_conn: Lazy::new(),
+            known: std::sync::Mutex::default(),
             admit: script(LUA_ADMIT),
             settle: script(LUA_SETTLE),
             expire: script(LUA_EXPIRE),
@@ -646,6 +674,36 @@ impl RedisStore {
 
     fn key(&self, k: &str) -> String {
         format!("{}:{k}", self.prefix)
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Known>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The reservation `id` as its record in Redis holds it (None when it is not there).
+    async fn read_record(&self, id: &str) -> Result<Option<Known>, StoreError> {
+        let rec: Option<String> = self
+            .cmd(redis::cmd("HGET").arg(self.key("res")).arg(id))
+            .await?;
+        let Some(rec) = rec else {
+            return Ok(None);
+        };
+        let f: Vec<&str> = rec.splitn(6, '|').collect();
+        let malformed = || StoreError(format!("redis: malformed reservation {id}"));
+        if f.len() != 6 {
+            return Err(malformed());
+        }
+        Ok(Some(Known {
+            client: f[0].to_string(),
+            kind: Kind::parse(f[1]).ok_or_else(malformed)?,
+            reserved: Amounts {
+                cost_nano: f[2].parse().map_err(|_| malformed())?,
+                tokens: f[3].parse().map_err(|_| malformed())?,
+            },
+            provider: f[4].to_string(),
+            model: f[5].to_string(),
+            expires_ms: 0,
+        }))
     }
 
     /// The declared keys of a release (`LUA_RECORDS`' `held_keys`), in order.
@@ -937,7 +995,26 @@ impl ReservationStore for RedisStore {
         }
         let reply: Vec<String> = self.run(&inv).await?;
         match reply.first().map(String::as_str) {
-            Some("ok") => Ok(Admitted::Reserved(parse_nums(&reply[1..])?)),
+            Some("ok") => {
+                let pending = parse_nums(&reply[1..])?;
+                if r.reserves() {
+                    let mut known = self.known();
+                    if known.len() < KNOWN_CAP {
+                        known.insert(
+                            r.id.clone(),
+                            Known {
+                                client: r.client_id.clone(),
+                                kind: r.kind,
+                                reserved: r.amounts,
+                                provider: r.provider.clone(),
+                                model: r.model.clone(),
+                                expires_ms: r.expires.timestamp_millis(),
+                            },
+                        );
+                    }
+                }
+                Ok(Admitted::Reserved(pending))
+            }
             Some("refused") if reply.len() >= 2 => {
                 let index = parse_nums(&reply[1..2])?[0] as usize;
                 let mut pending = parse_nums(&reply[2..])?;
@@ -961,42 +1038,42 @@ impl ReservationStore for RedisStore {
         price: Pricer<'_>,
         now: DateTime<Utc>,
     ) -> Result<Settle, StoreError> {
-        // Price from the record, then release atomically (Unknown if it expired meanwhile).
-        let rec: Option<String> = self
-            .cmd(redis::cmd("HGET").arg(self.key("res")).arg(id))
-            .await?;
-        let Some(rec) = rec else {
-            return Ok(Settle::Unknown);
+        // Price from the record (remembered since this replica admitted it, or read), then
+        // release atomically (Unknown if it expired or was settled meanwhile). The entry is
+        // taken out first: a settle that fails is retried with a read, which is always right.
+        let remembered = self.known().remove(id);
+        let k = match remembered {
+            Some(k) => k,
+            None => match self.read_record(id).await? {
+                Some(k) => k,
+                None => return Ok(Settle::Unknown),
+            },
         };
-        let f: Vec<&str> = rec.splitn(6, '|').collect();
-        let malformed = || StoreError(format!("redis: malformed reservation {id}"));
-        if f.len() != 6 {
-            return Err(malformed());
-        }
-        let kind = Kind::parse(f[1]).ok_or_else(malformed)?;
-        let reserved = Amounts {
-            cost_nano: f[2].parse().map_err(|_| malformed())?,
-            tokens: f[3].parse().map_err(|_| malformed())?,
-        };
-        let actual = match price(f[4], f[5]) {
+        let actual = match price(&k.provider, &k.model) {
             Ok(a) => a,
-            Err(why) => return Ok(Settle::Refused(why.to_string())),
+            Err(why) => {
+                // Still held: remember it again for the settle that follows.
+                if k.expires_ms > 0 {
+                    self.known().insert(id.to_string(), k);
+                }
+                return Ok(Settle::Refused(why.to_string()));
+            }
         };
         let mut inv = self.settle.prepare_invoke();
-        for k in self.held_keys() {
-            inv.key(k);
+        for key in self.held_keys() {
+            inv.key(key);
         }
-        inv.key(self.client_key(f[0]))
+        inv.key(self.client_key(&k.client))
             .arg(id)
-            .arg(f[0])
+            .arg(&k.client)
             .arg(actual.cost_nano)
             .arg(actual.tokens)
             .arg(now.timestamp());
         let done: Option<String> = self.run(&inv).await?;
         Ok(match done {
             Some(_) => Settle::Done(Settled {
-                kind,
-                reserved,
+                kind: k.kind,
+                reserved: k.reserved,
                 actual,
             }),
             None => Settle::Unknown,
@@ -1013,6 +1090,9 @@ impl ReservationStore for RedisStore {
         // one fails open or closed without counting): keep what such a snapshot still needs.
         let now_sec = now.timestamp();
         let before = now_sec - max_age_secs.max(60) - 60;
+        // What expired is released by the sweep below (here or on another replica).
+        let now_ms = now.timestamp_millis();
+        self.known().retain(|_, k| k.expires_ms > now_ms);
         self.expire_due(now).await?;
         let mut inv = self.prune.prepare_invoke();
         for k in [
