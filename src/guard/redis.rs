@@ -453,8 +453,9 @@ pub struct RedisStore {
     wait_replicas: u8,
     conn: Lazy,
     admin_conn: Lazy,
-    /// Reservation id -> what this replica admitted (at most `KNOWN_CAP`).
-    known: std::sync::Mutex<std::collections::HashMap<String, Known>>,
+    /// Reservation id -> what this replica admitted (at most `KNOWN_CAP`); boxed, so the
+    /// store stays about the size of the in-process one in `guard::Store`.
+    known: Box<std::sync::Mutex<std::collections::HashMap<String, Known>>>,
     admit: Script,
     settle: Script,
     expire: Script,
@@ -663,7 +664,7 @@ impl RedisStore {
             },
             conn: Lazy::new(),
             admin_conn: Lazy::new(),
-            known: std::sync::Mutex::default(),
+            known: Box::default(),
             admit: script(LUA_ADMIT),
             settle: script(LUA_SETTLE),
             expire: script(LUA_EXPIRE),
