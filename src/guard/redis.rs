@@ -67,40 +67,47 @@ local function incr(key, field, d)
   redis.call('HSET', key, field, itoa(v))
   return v
 end
--- Takes d out of a held sum (saturated sums stay saturated, see bounded::take).
-local function untake(key, field, d)
-  local v = tonumber(redis.call('HGET', key, field) or '0') or 0
-  if d == 0 then return v end
-  v = take(v, d)
-  redis.call('HSET', key, field, itoa(v))
-  return v
-end
 -- The keys a release touches, declared by the caller as KEYS[1..7] in this order.
 local function held_keys()
   return {res = KEYS[1], exp = KEYS[2], out = KEYS[3], cost = KEYS[4], tokens = KEYS[5], jd = KEYS[6], clients = KEYS[7]}
 end
 -- Releases checked record r, booking acost/atok (checked integers) as settled at sec; K from
--- held_keys(), cc the declared key of r.client's cost buckets.
+-- held_keys(), cc the declared key of r.client's cost buckets. The held sums are read with one
+-- HMGET and written with one HSET and one HDEL (each redis.call costs the script about as much
+-- as the arithmetic around it).
 local function release(K, id, r, acost, atok, sec, cc)
   redis.call('HDEL', K.res, id)
   redis.call('ZREM', K.exp, id)
-  local out = K.out
-  untake(out, 'cost', r.cost)
-  untake(out, 'tokens', r.tokens)
+  local cf, kf, nf = 'c:' .. r.client, 'k:' .. r.client, 'n:' .. r.kind
+  local v = redis.call('HMGET', K.out, 'cost', 'tokens', nf, cf, kf)
+  local function num(x) return tonumber(x or '0') or 0 end
+  local w = {} -- field -> new text, or false to delete
   if redis.call('HLEN', K.res) == 0 then
     -- Nothing held: exact again, even after a saturation.
-    redis.call('HDEL', out, 'cost', 'tokens')
+    w.cost, w.tokens = false, false
+  else
+    if r.cost ~= 0 then w.cost = itoa(take(num(v[1]), r.cost)) end
+    if r.tokens ~= 0 then w.tokens = itoa(take(num(v[2]), r.tokens)) end
   end
-  incr(out, 'n:' .. r.kind, -1)
-  local left = untake(out, 'c:' .. r.client, r.cost)
-  if redis.call('HEXISTS', out, 'k:' .. r.client) == 1 then
-    if incr(out, 'k:' .. r.client, -1) <= 0 then
-      redis.call('HDEL', out, 'c:' .. r.client, 'k:' .. r.client)
-    end
+  w[nf] = itoa(plus(num(v[3]), -1))
+  local left = num(v[4])
+  if r.cost ~= 0 then
+    left = take(left, r.cost)
+    w[cf] = itoa(left)
+  end
+  if v[5] then
+    local k = plus(num(v[5]), -1)
+    if k <= 0 then w[cf], w[kf] = false, false else w[kf] = itoa(k) end
   elseif left <= 0 then
     -- Held before per-client counts existed: the cost alone says when nothing is left.
-    redis.call('HDEL', out, 'c:' .. r.client)
+    w[cf] = false
   end
+  local set, del = {}, {}
+  for f, x in pairs(w) do
+    if x then set[#set + 1] = f; set[#set + 1] = x else del[#del + 1] = f end
+  end
+  if #set > 0 then redis.call('HSET', K.out, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', K.out, unpack(del)) end
   if acost ~= 0 then
     incr(K.cost, sec, acost)
     incr(cc, sec, acost)
@@ -149,24 +156,49 @@ end
 local reserve = string.find(flags, 'r', 1, true) ~= nil
 if reserve and redis.call('HEXISTS', KEYS[1], id) == 1 then return bad('duplicate id') end
 
-for k = 15, 14 + nkill do
-  if redis.call('HEXISTS', KEYS[4], ARGV[k]) == 1 then return {'killed', ARGV[k]} end
+if nkill > 0 then
+  local set = redis.call('HMGET', KEYS[4], unpack(ARGV, 15, 14 + nkill))
+  for k = 1, nkill do
+    if set[k] then return {'killed', ARGV[14 + k]} end
+  end
 end
+-- The held sums this admit reads or moves, in one HMGET.
+local OF = {'cost', 'tokens', 'c:' .. client, 'k:' .. client, 'n:' .. kind}
+local ov = redis.call('HMGET', KEYS[3], unpack(OF))
+for k = 1, 5 do ov[k] = tonumber(ov[k] or '0') or 0 end
+-- The sum of a bucket hash's seconds from `from` on. The seconds up to now + SKEW (another
+-- replica's clock may run that far ahead) are read by name with one HMGET, rather than the
+-- whole hash (up to snapshot_max_age + 120 s of seconds); a longer range reads it whole.
+local names = {}
 local function bsum(key, from)
-  local t, s = redis.call('HGETALL', key), 0
-  for j = 1, #t, 2 do
-    if (tonumber(t[j]) or -1) >= from then s = plus(s, tonumber(t[j + 1]) or 0) end
+  local to = now_sec + SKEW
+  if from > to or to - from >= SPAN then
+    local t, s = redis.call('HGETALL', key), 0
+    for j = 1, #t, 2 do
+      if (tonumber(t[j]) or -1) >= from then s = plus(s, tonumber(t[j + 1]) or 0) end
+    end
+    return s
+  end
+  local f = names[from]
+  if not f then
+    -- Each hash from the same second is read with the same names, spelled out once.
+    f = {}
+    for sec = from, to do f[#f + 1] = tostring(sec) end
+    names[from] = f
+  end
+  local v, s = redis.call('HMGET', key, unpack(f)), 0
+  for j = 1, #f do
+    if v[j] then s = plus(s, tonumber(v[j]) or 0) end
   end
   return s
 end
-local function outv(f) return tonumber(redis.call('HGET', KEYS[3], f) or '0') or 0 end
 local cache = {}
 local function pending(code)
   local v = cache[code]
   if v then return v end
-  if code == 'cost' then v = plus(outv('cost'), bsum(KEYS[5], c_sec))
-  elseif code == 'client_cost' then v = plus(outv('c:' .. client), bsum(KEYS[12], c_sec))
-  elseif code == 'tokens' then v = plus(outv('tokens'), bsum(KEYS[6], c_sec))
+  if code == 'cost' then v = plus(ov[1], bsum(KEYS[5], c_sec))
+  elseif code == 'client_cost' then v = plus(ov[3], bsum(KEYS[12], c_sec))
+  elseif code == 'tokens' then v = plus(ov[2], bsum(KEYS[6], c_sec))
   elseif code == 'visual' then v = bsum(KEYS[7], c_sec)
   elseif code == 'jobs' then v = plus(bsum(KEYS[8], c_sec), -bsum(KEYS[9], c_sec))
   elseif code == 'new_clients' then v = bsum(KEYS[10], c_sec)
@@ -178,13 +210,14 @@ local got, failed = {}, nil
 for k = 1, n do
   local l = limits[k]
   local p = pending(l[1])
-  got[k] = itoa(p)
+  -- An integer reply (exact: |p| <= CEILING), with no text made for it here.
+  got[k] = p
   local t = plus(p, l[3])
   if failed == nil and (t >= CEILING or t > l[2] or (l[3] == 0 and p >= l[2])) then failed = k end
 end
 if failed then return {'refused', tostring(failed - 1), unpack(got)} end
 if reserve then
-  local mine = outv('k:' .. client)
+  local mine = ov[4]
   if mine >= max_client then return {'full', 'client', itoa(mine)} end
   local all = redis.call('HLEN', KEYS[1])
   if all >= max_total then return {'full', 'total', itoa(all)} end
@@ -196,11 +229,12 @@ if string.find(flags, 'a', 1, true) then incr(KEYS[11], now_sec, 1) end
 if reserve then
   redis.call('HSET', KEYS[1], id, table.concat({client, kind, itoa(cost), itoa(tokens), provider, model}, '|'))
   redis.call('ZADD', KEYS[2], expires_ms, id)
-  incr(KEYS[3], 'cost', cost)
-  incr(KEYS[3], 'tokens', tokens)
-  incr(KEYS[3], 'c:' .. client, cost)
-  incr(KEYS[3], 'k:' .. client, 1)
-  incr(KEYS[3], 'n:' .. kind, 1)
+  -- The held sums in one HSET; a sum that does not move is not written (as incr does).
+  local set = {}
+  for k, d in ipairs({cost, tokens, cost, 1, 1}) do
+    if d ~= 0 then set[#set + 1] = OF[k]; set[#set + 1] = itoa(plus(ov[k], d)) end
+  end
+  redis.call('HSET', KEYS[3], unpack(set))
 end
 return {'ok', unpack(got)}
 "#;
@@ -296,6 +330,24 @@ const STUCK_AFTER: u32 = 2;
 
 /// Clients whose buckets one script prunes.
 const PRUNE_BATCH: usize = 200;
+
+/// Reservations this replica admitted that it remembers until they are settled or expire
+/// (about 200 bytes each); past this, a settle here reads the record from Redis first, as a
+/// settle of a reservation admitted by another replica does.
+const KNOWN_CAP: usize = 20_000;
+
+/// What this replica knows of a reservation it admitted: what its record in Redis holds, so
+/// a settle here can price it and release it in one script, with no read before. Records
+/// never change once written (the admit refuses an id already held), and the script checks
+/// the record is still there.
+struct Known {
+    client: String,
+    kind: Kind,
+    reserved: Amounts,
+    provider: String,
+    model: String,
+    expires_ms: i64,
+}
 
 /// Where the store connects: one endpoint, or a cluster. The cluster has two clients: the
 /// founder's changes wait for replicas (`WAIT` blocks the connection it is sent on), so they
@@ -401,6 +453,9 @@ pub struct RedisStore {
     wait_replicas: u8,
     conn: Lazy,
     admin_conn: Lazy,
+    /// Reservation id -> what this replica admitted (at most `KNOWN_CAP`); boxed, so the
+    /// store stays about the size of the in-process one in `guard::Store`.
+    known: Box<std::sync::Mutex<std::collections::HashMap<String, Known>>>,
     admit: Script,
     settle: Script,
     expire: Script,
@@ -408,9 +463,22 @@ pub struct RedisStore {
     prune_clients: Script,
 }
 
+/// How far ahead of this replica's clock another replica's clock may run and still have the
+/// buckets it writes counted at once by an admit here: the admit reads the seconds from the
+/// snapshot's up to now + this by name (a bucket further ahead counts once this clock reaches
+/// it). Replicas under NTP are milliseconds apart.
+pub const BUCKET_SKEW_SECS: i64 = 2;
+
+/// The longest range of seconds an admit reads by name; a longer one (a snapshot older than
+/// about two minutes) reads each bucket hash whole, as every admit did before.
+pub const BUCKET_SPAN_SECS: i64 = 128;
+
 /// A script with the shared arithmetic and record helpers in front.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{}{LUA_RECORDS}{body}", bounded::LUA))
+    Script::new(&format!(
+        "{}local SKEW, SPAN = {BUCKET_SKEW_SECS}, {BUCKET_SPAN_SECS}\n{LUA_RECORDS}{body}",
+        bounded::LUA
+    ))
 }
 
 fn redis_error(e: &redis::RedisError) -> StoreError {
@@ -596,6 +664,7 @@ impl RedisStore {
             },
             conn: Lazy::new(),
             admin_conn: Lazy::new(),
+            known: Box::default(),
             admit: script(LUA_ADMIT),
             settle: script(LUA_SETTLE),
             expire: script(LUA_EXPIRE),
@@ -606,6 +675,36 @@ impl RedisStore {
 
     fn key(&self, k: &str) -> String {
         format!("{}:{k}", self.prefix)
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Known>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The reservation `id` as its record in Redis holds it (None when it is not there).
+    async fn read_record(&self, id: &str) -> Result<Option<Known>, StoreError> {
+        let rec: Option<String> = self
+            .cmd(redis::cmd("HGET").arg(self.key("res")).arg(id))
+            .await?;
+        let Some(rec) = rec else {
+            return Ok(None);
+        };
+        let f: Vec<&str> = rec.splitn(6, '|').collect();
+        let malformed = || StoreError(format!("redis: malformed reservation {id}"));
+        if f.len() != 6 {
+            return Err(malformed());
+        }
+        Ok(Some(Known {
+            client: f[0].to_string(),
+            kind: Kind::parse(f[1]).ok_or_else(malformed)?,
+            reserved: Amounts {
+                cost_nano: f[2].parse().map_err(|_| malformed())?,
+                tokens: f[3].parse().map_err(|_| malformed())?,
+            },
+            provider: f[4].to_string(),
+            model: f[5].to_string(),
+            expires_ms: 0,
+        }))
     }
 
     /// The declared keys of a release (`LUA_RECORDS`' `held_keys`), in order.
@@ -897,7 +996,26 @@ impl ReservationStore for RedisStore {
         }
         let reply: Vec<String> = self.run(&inv).await?;
         match reply.first().map(String::as_str) {
-            Some("ok") => Ok(Admitted::Reserved(parse_nums(&reply[1..])?)),
+            Some("ok") => {
+                let pending = parse_nums(&reply[1..])?;
+                if r.reserves() {
+                    let mut known = self.known();
+                    if known.len() < KNOWN_CAP {
+                        known.insert(
+                            r.id.clone(),
+                            Known {
+                                client: r.client_id.clone(),
+                                kind: r.kind,
+                                reserved: r.amounts,
+                                provider: r.provider.clone(),
+                                model: r.model.clone(),
+                                expires_ms: r.expires.timestamp_millis(),
+                            },
+                        );
+                    }
+                }
+                Ok(Admitted::Reserved(pending))
+            }
             Some("refused") if reply.len() >= 2 => {
                 let index = parse_nums(&reply[1..2])?[0] as usize;
                 let mut pending = parse_nums(&reply[2..])?;
@@ -921,42 +1039,42 @@ impl ReservationStore for RedisStore {
         price: Pricer<'_>,
         now: DateTime<Utc>,
     ) -> Result<Settle, StoreError> {
-        // Price from the record, then release atomically (Unknown if it expired meanwhile).
-        let rec: Option<String> = self
-            .cmd(redis::cmd("HGET").arg(self.key("res")).arg(id))
-            .await?;
-        let Some(rec) = rec else {
-            return Ok(Settle::Unknown);
+        // Price from the record (remembered since this replica admitted it, or read), then
+        // release atomically (Unknown if it expired or was settled meanwhile). The entry is
+        // taken out first: a settle that fails is retried with a read, which is always right.
+        let remembered = self.known().remove(id);
+        let k = match remembered {
+            Some(k) => k,
+            None => match self.read_record(id).await? {
+                Some(k) => k,
+                None => return Ok(Settle::Unknown),
+            },
         };
-        let f: Vec<&str> = rec.splitn(6, '|').collect();
-        let malformed = || StoreError(format!("redis: malformed reservation {id}"));
-        if f.len() != 6 {
-            return Err(malformed());
-        }
-        let kind = Kind::parse(f[1]).ok_or_else(malformed)?;
-        let reserved = Amounts {
-            cost_nano: f[2].parse().map_err(|_| malformed())?,
-            tokens: f[3].parse().map_err(|_| malformed())?,
-        };
-        let actual = match price(f[4], f[5]) {
+        let actual = match price(&k.provider, &k.model) {
             Ok(a) => a,
-            Err(why) => return Ok(Settle::Refused(why.to_string())),
+            Err(why) => {
+                // Still held: remember it again for the settle that follows.
+                if k.expires_ms > 0 {
+                    self.known().insert(id.to_string(), k);
+                }
+                return Ok(Settle::Refused(why.to_string()));
+            }
         };
         let mut inv = self.settle.prepare_invoke();
-        for k in self.held_keys() {
-            inv.key(k);
+        for key in self.held_keys() {
+            inv.key(key);
         }
-        inv.key(self.client_key(f[0]))
+        inv.key(self.client_key(&k.client))
             .arg(id)
-            .arg(f[0])
+            .arg(&k.client)
             .arg(actual.cost_nano)
             .arg(actual.tokens)
             .arg(now.timestamp());
         let done: Option<String> = self.run(&inv).await?;
         Ok(match done {
             Some(_) => Settle::Done(Settled {
-                kind,
-                reserved,
+                kind: k.kind,
+                reserved: k.reserved,
                 actual,
             }),
             None => Settle::Unknown,
@@ -973,6 +1091,9 @@ impl ReservationStore for RedisStore {
         // one fails open or closed without counting): keep what such a snapshot still needs.
         let now_sec = now.timestamp();
         let before = now_sec - max_age_secs.max(60) - 60;
+        // What expired is released by the sweep below (here or on another replica).
+        let now_ms = now.timestamp_millis();
+        self.known().retain(|_, k| k.expires_ms > now_ms);
         self.expire_due(now).await?;
         let mut inv = self.prune.prepare_invoke();
         for k in [

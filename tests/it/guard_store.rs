@@ -441,3 +441,181 @@ async fn a_refused_script_changes_nothing() {
     assert_eq!(after.outstanding, [0; 4]);
     assert_eq!(after.reserved_cost_nano, 0);
 }
+
+/// An ai reservation of `cost` for `client`, held until `now` + 60 s.
+fn ai(id: &str, client: &str, cost: i64, now: DateTime<Utc>) -> Reservation {
+    Reservation {
+        id: id.into(),
+        client_id: client.into(),
+        kind: Kind::Ai,
+        provider: "openai".into(),
+        model: "gpt-4o".into(),
+        amounts: Amounts {
+            cost_nano: cost,
+            tokens: 1,
+        },
+        new_client: false,
+        expires: now + Duration::seconds(60),
+    }
+}
+
+/// Admits `res` at `now` against a snapshot collected at `collected_sec` (limits with room
+/// for everything) and returns the pending cost, client cost and tokens it saw.
+async fn pending_at(
+    s: &impl ReservationStore,
+    res: &Reservation,
+    collected_sec: i64,
+    now: DateTime<Utc>,
+) -> Vec<i64> {
+    let l = limits(Kind::Ai, res.amounts.cost_nano, 1, CEILING - 1);
+    let call = AdmitCall {
+        res,
+        limits: &l,
+        kill: &[],
+        collected_sec,
+        caps: Caps {
+            total: 100,
+            per_client: 100,
+        },
+        now,
+    };
+    match s.admit(call).await.unwrap() {
+        Admitted::Reserved(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Settles `id` at `at` (the settling replica's clock) with `cost`.
+async fn settle_at(s: &impl ReservationStore, id: &str, cost: i64, at: DateTime<Utc>) {
+    let price = |_: &str, _: &str| {
+        Ok(Amounts {
+            cost_nano: cost,
+            tokens: 1,
+        })
+    };
+    assert!(matches!(
+        s.settle(id, &price, at).await.unwrap(),
+        Settle::Done(_)
+    ));
+}
+
+/// An admit reads the seconds from the snapshot's up to its own clock plus
+/// `BUCKET_SKEW_SECS` by name: spend settled by a replica whose clock runs that far ahead is
+/// counted at once, as the in-process store counts it; spend stamped further ahead is counted
+/// once this replica's clock reaches its second (the bound docs/guard.md states).
+#[tokio::test(flavor = "current_thread")]
+async fn spend_settled_by_a_replica_ahead_within_the_skew_is_counted() {
+    use launchguard::guard::redis::BUCKET_SKEW_SECS;
+    let redis = gs::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let red = redis_store(&redis, dir.path(), "skew");
+    let mem = MemoryStore::open(dir.path().join("state.json")).unwrap();
+    let now = t0();
+    let c0 = now.timestamp() - 5;
+    let ahead = now + Duration::seconds(BUCKET_SKEW_SECS);
+    pending_at(&red, &ai("a", "c", 700, now), c0, now).await;
+    settle_at(&red, "a", 700, ahead).await;
+    pending_at(&mem, &ai("a", "c", 700, now), c0, now).await;
+    settle_at(&mem, "a", 700, ahead).await;
+    let (r, m) = (
+        pending_at(&red, &ai("b", "c", 1, now), c0, now).await,
+        pending_at(&mem, &ai("b", "c", 1, now), c0, now).await,
+    );
+    assert_eq!(r, m);
+    assert_eq!(r[..3], [700, 700, 1]);
+
+    // A replica further ahead than the skew: its bucket waits for this clock.
+    let far = now + Duration::seconds(BUCKET_SKEW_SECS + 1);
+    pending_at(&red, &ai("d", "c", 50, now), c0, now).await;
+    settle_at(&red, "d", 50, far).await;
+    // (b, 1 nano, still held, counts as held; d's 50 is in a bucket past now + skew.)
+    assert_eq!(
+        pending_at(&red, &ai("e", "c", 1, now), c0, now).await[0],
+        701
+    );
+    let later = now + Duration::seconds(1);
+    assert_eq!(
+        pending_at(&red, &ai("f", "c", 1, later), c0, later).await[0],
+        752
+    );
+}
+
+/// A snapshot older than `BUCKET_SPAN_SECS` makes the admit read each bucket hash whole, as
+/// every admit did before the read by name: both paths give the in-process store's answer,
+/// counting the seconds from the snapshot's on and none before it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_range_past_the_span_reads_the_buckets_whole_with_the_same_answer() {
+    use launchguard::guard::redis::{BUCKET_SKEW_SECS, BUCKET_SPAN_SECS};
+    let redis = gs::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let red = redis_store(&redis, dir.path(), "span");
+    let mem = MemoryStore::open(dir.path().join("state.json")).unwrap();
+    let now = t0();
+    let secs = now.timestamp();
+    let span = BUCKET_SPAN_SECS;
+    // Spend settled at these many seconds before now (and one at now + skew).
+    let ago = [span + 60, span + 20, span - 20, 10, 0, -BUCKET_SKEW_SECS];
+    for (i, a) in ago.iter().enumerate() {
+        let at = now - Duration::seconds(*a);
+        let (id, cost) = (format!("s{i}"), 1 << i);
+        pending_at(&red, &ai(&id, "c", cost, at), secs - 1000, at).await;
+        settle_at(&red, &id, cost, at).await;
+        pending_at(&mem, &ai(&id, "c", cost, at), secs - 1000, at).await;
+        settle_at(&mem, &id, cost, at).await;
+    }
+    let sum_from = |from: i64| -> i64 {
+        ago.iter()
+            .enumerate()
+            .filter(|(_, a)| secs - **a >= from)
+            .map(|(i, _)| 1i64 << i)
+            .sum()
+    };
+    // From far back (whole hashes), from just inside the span (by name), and between.
+    for (n, from) in [
+        secs - span - 100,
+        secs - span - 20,
+        secs - span + BUCKET_SKEW_SECS + 1,
+        secs - 10,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("q{n}");
+        let r = pending_at(&red, &ai(&id, "c", 1, now), from, now).await;
+        let m = pending_at(&mem, &ai(&id, "c", 1, now), from, now).await;
+        assert_eq!(r, m, "from now - {}", secs - from);
+        // The admits before this one hold 1 nano each.
+        assert_eq!(
+            r[0],
+            sum_from(from) + n as i64,
+            "from now - {}",
+            secs - from
+        );
+    }
+}
+
+/// A replica settles what it admitted from what it remembers, with no read first; a
+/// reservation it admitted but another replica settled (or expired) is unknown to it after,
+/// exactly as when it reads the record.
+#[tokio::test(flavor = "current_thread")]
+async fn a_settle_elsewhere_leaves_nothing_to_settle_on_the_replica_that_admitted() {
+    let redis = gs::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = redis_store(&redis, dir.path(), "two");
+    let b = redis_store(&redis, dir.path(), "two");
+    let now = t0();
+    let c0 = now.timestamp() - 5;
+    pending_at(&a, &ai("x", "c", 40, now), c0, now).await;
+    pending_at(&a, &ai("y", "c", 2, now), c0, now).await;
+    settle_at(&b, "x", 30, now).await;
+    let price = |_: &str, _: &str| Ok(Amounts::default());
+    assert_eq!(a.settle("x", &price, now).await.unwrap(), Settle::Unknown);
+    settle_at(&a, "y", 5, now).await;
+    assert_eq!(b.settle("y", &price, now).await.unwrap(), Settle::Unknown);
+    // Settled: 30 + 5; nothing held.
+    assert_eq!(
+        pending_at(&b, &ai("z", "c", 1, now), c0, now).await[..2],
+        [35, 35]
+    );
+    assert_eq!(a.status().await.unwrap().reserved_cost_nano, 1);
+}
