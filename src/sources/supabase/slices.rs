@@ -924,7 +924,7 @@ mod tests {
         for g in [
             format!(r#"[{n},0,1,true,[1,1,1,0,0,0,1],"1"]"#),
             format!(r#"[0,{n},1,true,[1,1,1,0,0,0,1],"1"]"#),
-            format!(r#"[0,1,4294967295,true,[1,1,1,0,0,0,1],"1"]"#),
+            r#"[0,1,4294967295,true,[1,1,1,0,0,0,1],"1"]"#.to_string(),
         ] {
             let s = with_group(&saved, &g).unwrap();
             let e = Ledger::restore(&s).unwrap_err();
