@@ -7,7 +7,8 @@
 //! cycle time and database time (pg_stat_statements), whether their figures agree exactly ("n/a"
 //! when the full recompute failed, e.g. on the reader's statement timeout), the
 //! /metrics size and the process's RSS; then a restart: the first cycle of a fresh incremental
-//! source resuming from `database.state_file`, and the cycles of one without it until the
+//! source resuming from `database.state_file` (written by the last cycle, then a minute of
+//! rows at the day's real rate recorded since), and the cycles of one without it until the
 //! day's figures are back.
 //!
 //!   bench_scale SUPERUSER_URL READER_URL_FILE CLIENTS ROWS_PER_DAY JOBS_PER_DAY STEPS
@@ -298,10 +299,27 @@ async fn main() {
         }
     }
 
-    // A restart with the kept sums in the state file: the first cycle reads the rows since.
-    inc.collect_once(&inc_cfg, Utc::now())
-        .await
-        .expect("collects");
+    // A restart as a running exporter meets it: the state file written by its last cycle
+    // (which writes it at most once a minute of real time, so wait for that: in this compressed
+    // day a minute-old file would hold hours of the day less), then a minute of rows at the
+    // day's real rate, recorded after the file and read again by the first cycle after start.
+    let state = inc_cfg.database.state_file.clone().expect("state file set");
+    let written = || std::fs::metadata(&state).and_then(|m| m.modified()).ok();
+    let before = written();
+    if let Some(age) = before.and_then(|t| t.elapsed().ok()) {
+        tokio::time::sleep(std::time::Duration::from_secs(61).saturating_sub(age)).await;
+    }
+    for _ in 0..30 {
+        inc.collect_once(&inc_cfg, Utc::now())
+            .await
+            .expect("collects");
+        if written() != before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(written() != before, "the last cycle wrote the state file");
+    insert(&db, clients, rows / 1440, jobs / 1440, steps, steps, false).await;
     let resumed = Supabase::new().with_ledger_requests(ledger.clone());
     let (f, resume_ms, resume_db) = timed(&db, &resumed, &inc_cfg, Utc::now()).await;
     assert!(f.usage_month.is_ok(), "resumed from the state file");

@@ -10,6 +10,9 @@
 #   scripts/bench-scale.sh            # both scales, 10 steps (~10 minutes on 2 cores)
 #   SCALES="1" scripts/bench-scale.sh # the 1x day only
 #   STEPS=5 SCALE_100X_ROWS=2000000 scripts/bench-scale.sh   # a lighter 100x
+#   BENCH_SCALE_BIN=/tmp/bench_scale.old scripts/bench-scale.sh   # a simulation built before
+#                                     # (a copy of target/release/examples/bench_scale), to
+#                                     # compare two builds with the same command
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -19,8 +22,12 @@ export LAUNCHGUARD_DEV_DB_DIR="${TMPDIR:-/tmp}/launchguard-bench-scale"
 export LAUNCHGUARD_DEV_DB_SEED=0
 export LAUNCHGUARD_DEV_DB_PRELOAD=pg_stat_statements
 
-cargo build --release --locked --example bench_scale 2>&1 | tail -1
-sim="$repo/target/release/examples/bench_scale"
+if [[ -n "${BENCH_SCALE_BIN:-}" ]]; then
+    sim="$BENCH_SCALE_BIN"
+else
+    cargo build --release --locked --example bench_scale 2>&1 | tail -1
+    sim="$repo/target/release/examples/bench_scale"
+fi
 
 scripts/dev-db.sh destroy >/dev/null 2>&1 || true
 scripts/dev-db.sh start >/dev/null

@@ -62,6 +62,9 @@ struct VisualToday {
 const FIRST_CHUNK: chrono::Duration = chrono::Duration::hours(1);
 /// How often the kept sums are written to `database.state_file` at most.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// The largest `database.state_file` read back: far above what a ledger needs (the 100x
+/// simulation's is 23 MB, run soon after midnight so its spend window holds 1M+ rows).
+const STATE_FILE_MAX: u64 = 256 << 20;
 /// What one chunk's statement should take, well within the reader's 5 s statement timeout.
 const CHUNK_TARGET: Duration = Duration::from_millis(500);
 
@@ -255,6 +258,17 @@ impl Incremental {
             return Ok(Some(unavailable(e, requests)));
         }
 
+        self.keep(run.cfg, p);
+        // Each distinct range is summed once (today, the month and a provider's UTC day are
+        // often the same slices; at 100x a sum merges hundreds of thousands of groups).
+        let mut memo: std::collections::HashMap<Range, Fig<Vec<UsageRow>>> =
+            std::collections::HashMap::new();
+        let ledger = &self.ledger;
+        let mut rows = |from, to| {
+            memo.entry((from, to))
+                .or_insert_with(|| ledger.rows(from, to))
+                .clone()
+        };
         let ranges = requests
             .iter()
             .map(|&(since, until)| {
@@ -263,20 +277,20 @@ impl Incremental {
                     since,
                     until,
                     rows: if since < end {
-                        self.ledger.rows(since, end)
+                        rows(since, end)
                     } else {
                         Ok(Vec::new())
                     },
                 }
             })
             .collect();
-        self.keep(run.cfg, p);
-        Ok(Some(Usage {
-            today: self.ledger.rows(at.day_start, at.next_day_start),
-            month: self.ledger.rows(at.month_start, at.next_day_start),
-            last_15m: self.ledger.rows(at.spend_since, at.next_day_start),
+        let u = Usage {
+            today: rows(at.day_start, at.next_day_start),
+            month: rows(at.month_start, at.next_day_start),
+            last_15m: rows(at.spend_since, at.next_day_start),
             ranges,
-        }))
+        };
+        Ok(Some(u))
     }
 
     /// Reads the rows recorded since the last watermark and applies them under the new one,
@@ -337,38 +351,41 @@ impl Incremental {
         let Some(path) = &cfg.database.state_file else {
             return;
         };
-        let saved = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice::<Saved>(&bytes).map_err(|e| e.to_string()),
+        let loaded = match read_state_file(path, STATE_FILE_MAX) {
+            Ok(bytes) => Saved::parse(&bytes).and_then(|s| {
+                if s.version != SAVED_VERSION {
+                    Err(format!("it is version {}", s.version))
+                } else if s.identity != p.identity {
+                    Err("it was read from other tables (or a rewritten one)".into())
+                } else if s.watermark > w {
+                    Err("its watermark is ahead of the database".into())
+                } else {
+                    Ledger::restore(&s).map(|l| (s, l))
+                }
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(format!("it cannot be read ({e})")),
         };
-        let why_not = match &saved {
-            Err(e) => Some(format!("it cannot be read ({e})")),
-            Ok(s) if s.version != SAVED_VERSION => Some(format!("it is version {}", s.version)),
-            Ok(s) if s.identity != p.identity => {
-                Some("it was read from other tables (or a rewritten one)".into())
-            }
-            Ok(s) if s.watermark > w => Some("its watermark is ahead of the database".into()),
-            Ok(_) => None,
-        };
-        match (saved, why_not) {
-            (Ok(s), None) => {
+        match loaded {
+            Ok((s, ledger)) => {
                 tracing::info!(
                     file = %path.display(),
                     watermark = %s.watermark,
                     "the kept ledger resumes from the state file: reading the rows recorded since"
                 );
-                self.ledger = Ledger::restore(&s);
+                self.ledger = ledger;
                 let refresh = cfg.database.closed_days_refresh.0;
                 let long_ago = Instant::now()
                     .checked_sub(refresh)
                     .unwrap_or_else(Instant::now);
                 self.read_whole = Some((s.changes, long_ago));
+                // The file holds what was just read: the next write is due a minute from now,
+                // not in this first cycle (at 100x it is megabytes).
+                self.saved_at = Some(Instant::now());
             }
-            (_, why) => tracing::warn!(
+            Err(why) => tracing::warn!(
                 file = %path.display(),
-                "the ledger state file is ignored: {}; reading the settled rows again",
-                why.unwrap_or_default()
+                "the ledger state file is ignored: {why}; reading the settled rows again"
             ),
         }
     }
@@ -577,6 +594,28 @@ impl Incremental {
     }
 }
 
+/// The state file's bytes, refusing one larger than `max` (`STATE_FILE_MAX`: no real ledger
+/// comes near it, so a corrupt or foreign file is not read into memory).
+fn read_state_file(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let too_big = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        )
+    };
+    if f.metadata()?.len() > max {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    f.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 /// A column of the wrong type: the figure is unavailable, naming it.
 fn bad(e: &ColumnError) -> Unavailable {
     Unavailable {
@@ -615,5 +654,22 @@ fn unavailable(e: Unavailable, requests: &std::collections::BTreeSet<Range>) -> 
                 rows: Err(e.clone()),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_past_the_cap_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger-state.json");
+        std::fs::write(&path, vec![b' '; 1001]).unwrap();
+        let e = read_state_file(&path, 1000).unwrap_err();
+        assert_eq!(e.to_string(), "larger than 1000 bytes");
+        assert_eq!(read_state_file(&path, 1001).unwrap().len(), 1001);
+        let gone = read_state_file(&dir.path().join("none"), 1000).unwrap_err();
+        assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
     }
 }

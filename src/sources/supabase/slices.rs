@@ -29,7 +29,7 @@ pub struct Key {
 }
 
 /// The sums of one group. `rows` counts ledger rows (chunk sizing; not a figure).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sums {
     pub rows: u64,
     pub input_tokens: u64,
@@ -194,14 +194,24 @@ impl Ledger {
             ranges.iter().any(|&(s, u)| s <= a && b <= u && s < u)
         };
         let old = std::mem::take(&mut self.slices);
+        // A slice kept as it is is moved, not copied (at 100x a slice holds tens of thousands
+        // of groups); the bounds are distinct, so no later window needs it.
+        let (same, old): (Vec<Slice>, Vec<Slice>) = old.into_iter().partition(|s| {
+            bounds
+                .binary_search(&s.from)
+                .is_ok_and(|i| bounds.get(i + 1) == Some(&s.to) && needed(s.from, s.to))
+        });
+        let mut same = same.into_iter().peekable();
         let mut out = Vec::new();
         for w in bounds.windows(2) {
             let (a, b) = (w[0], w[1]);
             if !needed(a, b) {
                 continue;
             }
-            if let Some(s) = old.iter().find(|s| s.from == a && s.to == b) {
-                out.push(s.clone());
+            // (A duplicate left behind, only in a malformed saved ledger, is dropped.)
+            while same.next_if(|s| s.from < a).is_some() {}
+            if let Some(s) = same.next_if(|s| s.from == a && s.to == b) {
+                out.push(s);
                 continue;
             }
             out.extend(reused(&old, a, b));
@@ -359,8 +369,15 @@ impl Ledger {
     }
 }
 
-/// The format of a saved ledger; a file of another version is ignored.
-pub const SAVED_VERSION: u32 = 1;
+/// The format of a saved ledger; a file of another version is ignored (a rebuild follows).
+/// Version 2 names each client id, provider and model once (`Saved::names`) and writes each
+/// group as one array of indexes into that table and sums, where version 1 repeated the three
+/// strings and every field name in each group.
+pub const SAVED_VERSION: u32 = 2;
+
+/// At most this many slices in a saved ledger: far above what the figures' ranges lay out (a
+/// few dozen), so only a corrupt or hostile file meets it.
+pub const SAVED_MAX_SLICES: usize = 10_000;
 
 /// The kept ledger as written to `database.state_file`: the settled sums of built slices and
 /// the watermark they were settled under. Open sums are not kept: a restart reads every row
@@ -374,6 +391,8 @@ pub struct Saved {
     pub watermark: DateTime<Utc>,
     /// The update and delete counters when the settled rows were last read whole.
     pub changes: String,
+    /// Every client id, provider and model the groups name, once each.
+    pub names: Vec<String>,
     pub slices: Vec<SavedSlice>,
 }
 
@@ -384,13 +403,33 @@ pub struct SavedSlice {
     pub groups: Vec<SavedGroup>,
 }
 
+/// One group, written as an array: the client (null: none), provider and model as indexes
+/// into `Saved::names`, whether priced, the counts (rows, input, output, cache read and cache
+/// write tokens, characters, requests) and the cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedGroup {
-    pub client: Option<String>,
-    pub provider: String,
-    pub model: String,
-    pub priced: bool,
-    pub sums: Sums,
+pub struct SavedGroup(
+    pub Option<u32>,
+    pub u32,
+    pub u32,
+    pub bool,
+    pub [u64; 7],
+    pub Decimal,
+);
+
+impl Saved {
+    /// A saved ledger from the file's bytes, or why not (a file of another version says so).
+    pub fn parse(bytes: &[u8]) -> Result<Saved, String> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        serde_json::from_slice::<Saved>(bytes).map_err(|e| {
+            match serde_json::from_slice::<Version>(bytes) {
+                Ok(v) if v.version != SAVED_VERSION => format!("it is version {}", v.version),
+                _ => format!("it cannot be read ({e})"),
+            }
+        })
+    }
 }
 
 impl Ledger {
@@ -401,65 +440,143 @@ impl Ledger {
         if self.slices.is_empty() || self.slices.iter().any(|s| !s.built || s.build.is_some()) {
             return None;
         }
-        let slices = self
-            .slices
-            .iter()
-            .map(|s| {
-                let mut groups: Vec<SavedGroup> = s
-                    .settled
-                    .iter()
-                    .map(|(k, v)| SavedGroup {
-                        client: k.client.as_deref().map(str::to_string),
-                        provider: k.provider.to_string(),
-                        model: k.model.to_string(),
-                        priced: k.priced,
-                        sums: *v,
-                    })
-                    .collect();
-                groups.sort_by(|a, b| {
-                    (&a.provider, &a.model, &a.client, a.priced).cmp(&(
-                        &b.provider,
-                        &b.model,
-                        &b.client,
-                        b.priced,
-                    ))
-                });
-                SavedSlice {
-                    from: s.from,
-                    to: s.to,
-                    groups,
-                }
-            })
-            .collect();
+        let mut names: Vec<String> = Vec::new();
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut slices = Vec::with_capacity(self.slices.len());
+        for s in &self.slices {
+            let mut groups: Vec<(&Key, &Sums)> = s.settled.iter().collect();
+            groups.sort_unstable_by(|a, b| {
+                (&a.0.provider, &a.0.model, &a.0.client, a.0.priced).cmp(&(
+                    &b.0.provider,
+                    &b.0.model,
+                    &b.0.client,
+                    b.0.priced,
+                ))
+            });
+            let mut out = Vec::with_capacity(groups.len());
+            for (k, v) in groups {
+                let mut id = |n| name_index(&mut names, &mut index, n);
+                let client = match &k.client {
+                    Some(c) => Some(id(c)?),
+                    None => None,
+                };
+                out.push(SavedGroup(
+                    client,
+                    id(&k.provider)?,
+                    id(&k.model)?,
+                    k.priced,
+                    [
+                        v.rows,
+                        v.input_tokens,
+                        v.output_tokens,
+                        v.cache_read_tokens,
+                        v.cache_write_tokens,
+                        v.characters,
+                        v.requests,
+                    ],
+                    v.cost_usd,
+                ));
+            }
+            slices.push(SavedSlice {
+                from: s.from,
+                to: s.to,
+                groups: out,
+            });
+        }
         Some(Saved {
             version: SAVED_VERSION,
             identity: identity.to_string(),
             watermark,
             changes: changes.to_string(),
+            names,
             slices,
         })
     }
 
     /// The ledger a saved one describes: its slices built with their settled sums, nothing
-    /// open, and its watermark, so the next delta reads every row recorded since.
-    pub fn restore(saved: &Saved) -> Ledger {
+    /// open, and its watermark, so the next delta reads every row recorded since. Or why not:
+    /// too many slices, one that ends before it starts, a name index past the table.
+    pub fn restore(saved: &Saved) -> Result<Ledger, String> {
+        if saved.slices.len() > SAVED_MAX_SLICES {
+            return Err(format!(
+                "it has {} slices, more than {SAVED_MAX_SLICES}",
+                saved.slices.len()
+            ));
+        }
         let mut l = Ledger {
             watermark: Some(saved.watermark),
             ..Ledger::default()
         };
-        for s in &saved.slices {
+        let names: Vec<Arc<str>> = saved.names.iter().map(|n| l.names.get(n)).collect();
+        for (n, s) in saved.slices.iter().enumerate() {
+            if s.from >= s.to {
+                return Err(format!("slice {n} does not end after it starts"));
+            }
+            let name = |i: u32, g: usize| -> Result<Arc<str>, String> {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| names.get(i))
+                    .cloned()
+                    .ok_or_else(|| {
+                        format!(
+                            "slice {n}, group {g} names index {i}, past the {} names",
+                            names.len()
+                        )
+                    })
+            };
             let mut slice = Slice::new(s.from, s.to);
             slice.built = true;
-            for g in &s.groups {
-                let key = l
-                    .names
-                    .key(g.client.as_deref(), &g.provider, &g.model, g.priced);
-                add_into(&mut slice.settled, &key, &g.sums);
+            slice.settled.reserve(s.groups.len());
+            for (g, SavedGroup(client, provider, model, priced, c, cost)) in
+                s.groups.iter().enumerate()
+            {
+                let key = Key {
+                    client: match client {
+                        Some(i) => Some(name(*i, g)?),
+                        None => None,
+                    },
+                    provider: name(*provider, g)?,
+                    model: name(*model, g)?,
+                    priced: *priced,
+                };
+                // Counts saturate at the ceiling, as sums made here do.
+                let n = |i: usize| 0u64.plus(c[i]);
+                let sums = Sums {
+                    rows: n(0),
+                    input_tokens: n(1),
+                    output_tokens: n(2),
+                    cache_read_tokens: n(3),
+                    cache_write_tokens: n(4),
+                    characters: n(5),
+                    requests: n(6),
+                    cost_usd: *cost,
+                };
+                // One hash per group (a saved slice's groups are distinct unless the file lies).
+                slice
+                    .settled
+                    .entry(key)
+                    .and_modify(|v| v.add(&sums))
+                    .or_insert(sums);
             }
             l.slices.push(slice);
         }
-        l
+        Ok(l)
     }
+}
+
+/// The index of `n` in the names table of a saved ledger, added when new; None past u32.
+fn name_index<'a>(
+    names: &mut Vec<String>,
+    index: &mut HashMap<&'a str, u32>,
+    n: &'a Arc<str>,
+) -> Option<u32> {
+    if let Some(&i) = index.get(&**n) {
+        return Some(i);
+    }
+    let i = u32::try_from(names.len()).ok()?;
+    names.push(n.to_string());
+    index.insert(n, i);
+    Some(i)
 }
 
 /// The slices that cover a new [a, b): the merge of the old built slices (none building) that
@@ -718,7 +835,7 @@ mod tests {
         let text = serde_json::to_string(&saved).unwrap();
         let back: Saved = serde_json::from_str(&text).unwrap();
         assert_eq!(back, saved);
-        let mut r = Ledger::restore(&back);
+        let mut r = Ledger::restore(&back).unwrap();
         assert_eq!(r.watermark, Some(t(31)));
         // The open row is not kept: the next delta (from the watermark) reads it again.
         r.plan(&[(t(0), t(24)), (t(24), t(48))]);
@@ -727,5 +844,131 @@ mod tests {
         assert_eq!(r.rows(t(0), t(48)), l.rows(t(0), t(48)));
         l.start_revalidation();
         assert!(l.save("id", "c").is_none(), "not while re-validating");
+    }
+
+    /// A saved ledger of two built slices, two clients and a group without client.
+    fn saved_two_clients() -> (Ledger, Saved) {
+        let mut l = Ledger::default();
+        l.plan(&[(t(0), t(24)), (t(24), t(48))]);
+        l.apply(t(30), &[]);
+        build_all(&mut l, sums(2, 250));
+        let d = delta(&mut l, 1, true, "b", sums(3, 7));
+        let none = DeltaRow {
+            slice: 0,
+            settled: true,
+            key: l.names.key(None, "anthropic", "claude-haiku-4-5", false),
+            sums: sums(1, 0),
+        };
+        l.apply(t(31), &[d, none]);
+        let saved = l.save("id", "c").expect("all built");
+        (l, saved)
+    }
+
+    #[test]
+    fn version_2_names_each_text_once_and_restores_the_same_figures() {
+        let (l, saved) = saved_two_clients();
+        assert_eq!(saved.version, 2);
+        let mut names = saved.names.clone();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), saved.names.len(), "each name once");
+        assert_eq!(
+            names,
+            vec![
+                "a",
+                "anthropic",
+                "b",
+                "claude-haiku-4-5",
+                "gpt-4o",
+                "openai"
+            ]
+        );
+        let text = serde_json::to_string(&saved).unwrap();
+        assert_eq!(text.matches("gpt-4o").count(), 1, "{text}");
+        let back = Saved::parse(text.as_bytes()).unwrap();
+        assert_eq!(back, saved);
+        let r = Ledger::restore(&back).unwrap();
+        assert_eq!(r.watermark, Some(t(31)));
+        for (from, to) in [(t(0), t(24)), (t(24), t(48)), (t(0), t(48))] {
+            assert_eq!(r.rows(from, to), l.rows(from, to));
+        }
+        assert_eq!(r.save("id", "c"), Some(saved), "saved again, the same file");
+    }
+
+    #[test]
+    fn a_file_of_another_version_or_not_a_ledger_says_so() {
+        let v1 = r#"{"version":1,"identity":"id","watermark":"2026-11-01T00:00:00Z",
+            "changes":"c","slices":[{"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z",
+            "groups":[{"client":"a","provider":"openai","model":"gpt-4o","priced":true,
+            "sums":{"rows":1,"input_tokens":1,"output_tokens":1,"cache_read_tokens":0,
+            "cache_write_tokens":0,"characters":0,"requests":1,"cost_usd":"0.5"}}]}]}"#;
+        assert_eq!(Saved::parse(v1.as_bytes()), Err("it is version 1".into()));
+        let e = Saved::parse(b"{\"version\": 2, \"identity\": 7}").unwrap_err();
+        assert!(e.starts_with("it cannot be read (invalid type"), "{e}");
+        let e = Saved::parse(b"\x00\xff garbage").unwrap_err();
+        assert!(e.starts_with("it cannot be read"), "{e}");
+    }
+
+    /// `saved` with its first group replaced by `group` (JSON text).
+    fn with_group(saved: &Saved, group: &str) -> Result<Saved, String> {
+        let mut v: serde_json::Value = serde_json::to_value(saved).unwrap();
+        v["slices"][0]["groups"][0] = serde_json::from_str(group).unwrap();
+        Saved::parse(&serde_json::to_vec(&v).unwrap())
+    }
+
+    #[test]
+    fn a_hostile_file_is_refused_with_a_reason_never_a_panic() {
+        let (_, saved) = saved_two_clients();
+        let n = saved.names.len();
+        // A name index past the table, for each of client, provider and model.
+        for g in [
+            format!(r#"[{n},0,1,true,[1,1,1,0,0,0,1],"1"]"#),
+            format!(r#"[0,{n},1,true,[1,1,1,0,0,0,1],"1"]"#),
+            r#"[0,1,4294967295,true,[1,1,1,0,0,0,1],"1"]"#.to_string(),
+        ] {
+            let s = with_group(&saved, &g).unwrap();
+            let e = Ledger::restore(&s).unwrap_err();
+            assert!(e.contains("past the 6 names"), "{e}");
+        }
+        // An index or a count past its type, a negative count, a group cut short.
+        for g in [
+            r#"[4294967296,0,1,true,[1,1,1,0,0,0,1],"1"]"#,
+            r#"[0,0,1,true,[18446744073709551616,1,1,0,0,0,1],"1"]"#,
+            r#"[0,0,1,true,[-1,1,1,0,0,0,1],"1"]"#,
+            r#"[0,0,1,true,[1,1,1],"1"]"#,
+            r#"[0,0,1,true,[1,1,1,0,0,0,1],"1e999999"]"#,
+        ] {
+            let e = with_group(&saved, g).unwrap_err();
+            assert!(e.starts_with("it cannot be read ("), "{g}: {e}");
+        }
+        // Huge counts add up without wrapping: they saturate at the ceiling.
+        let max = u64::MAX;
+        let mut s = with_group(
+            &saved,
+            &format!(r#"[0,1,4,true,[{max},{max},{max},{max},{max},{max},{max}],"1"]"#),
+        )
+        .unwrap();
+        let copy = s.slices[0].groups[0].clone();
+        s.slices[0].groups.push(copy);
+        let l = Ledger::restore(&s).unwrap();
+        let rows = l.rows(t(0), t(24)).unwrap();
+        let ceiling = crate::core::bounded::CEILING as u64;
+        assert!(
+            rows.iter()
+                .any(|r| r.requests == ceiling && r.input_tokens == ceiling),
+            "{rows:?}"
+        );
+        // A slice that does not end after it starts; more slices than any ledger lays out.
+        let mut s = saved.clone();
+        s.slices[0].to = s.slices[0].from;
+        assert_eq!(
+            Ledger::restore(&s).unwrap_err(),
+            "slice 0 does not end after it starts"
+        );
+        let mut s = saved.clone();
+        let one = s.slices[0].clone();
+        s.slices = vec![one; SAVED_MAX_SLICES + 1];
+        let e = Ledger::restore(&s).unwrap_err();
+        assert!(e.contains("slices, more than"), "{e}");
     }
 }
