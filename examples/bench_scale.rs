@@ -1,7 +1,8 @@
 //! The growth simulation behind `scripts/bench-scale.sh` (issue 17): a day of ledger rows and jobs
 //! arriving in compressed time into a real PostgreSQL, read after every step by two real
 //! Supabase sources in this process, one incremental and one reading everything again
-//! (`database.incremental: false`). Each step inserts its share of the day at once (absorbed by
+//! (`database.incremental: false`). The day is local to a zone where it is about 21:00, so it
+//! holds about 21 hours whatever the hour the bench runs at (`late_evening_zone`). Each step inserts its share of the day at once (absorbed by
 //! one unmeasured incremental cycle), then what arrives in one 30 s cycle at the day's real rate
 //! (a 2,880th of the day), which the measured cycles read. Prints, per step, the rows so far today, each source's
 //! cycle time and database time (pg_stat_statements), whether their figures agree exactly ("n/a"
@@ -17,8 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
-use launchguard::config::{Config, Dur, SecretRef};
+use chrono::{DateTime, Duration, Timelike, Utc};
+use launchguard::config::{Config, Dur, SecretRef, Zone};
 use launchguard::figures::{DbFigures, Fig, UsageRow};
 use launchguard::sources::supabase::Supabase;
 use launchguard::sources::supabase::ledger_ranges::LedgerRequests;
@@ -93,6 +94,28 @@ fn metrics_bytes(cfg: &Config, db: DbFigures, now: DateTime<Utc>) -> usize {
 
 struct Db {
     su: tokio_postgres::Client,
+    /// The configured zone's name (`late_evening_zone`), for the local day's start in SQL.
+    zone: String,
+}
+
+/// A configured zone in which the local day began about 21 hours ago, whatever the hour the
+/// bench runs at: the day's rows are spread from the local midnight to now, so their rate is
+/// the day's real rate. Spread from midnight UTC instead, a run at 02:00 UTC squeezed the day
+/// into two hours, and the guard's 15-minute spend window held twelve times the real rate.
+fn late_evening_zone(now: DateTime<Utc>) -> (Zone, String) {
+    // Local = UTC + off, with the local hour 21: off = 21 - hour, within UTC-12..UTC+14.
+    let mut off = 21 - i64::from(now.hour());
+    if off > 14 {
+        off -= 24;
+    }
+    // Etc/GMT+N is N hours behind UTC (POSIX sign).
+    let name = match off {
+        0 => "Etc/UTC".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let tz: chrono_tz::Tz = name.parse().expect("an Etc/GMT zone");
+    (Zone(tz), name)
 }
 
 impl Db {
@@ -157,9 +180,10 @@ async fn timed(db: &Db, s: &Supabase, cfg: &Config, now: DateTime<Utc>) -> (DbFi
 /// real cycle's arrivals, whose jobs finish now.
 async fn insert(db: &Db, clients: u64, rows: u64, jobs: u64, step: u64, steps: u64, bulk: bool) {
     let (k, n) = (step as f64, steps as f64);
+    let zone = &db.zone;
     if rows > 0 {
         db.exec(&format!(
-            "with a as (select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' as d, now() as t,
+            "with a as (select date_trunc('day', now() at time zone '{zone}') at time zone '{zone}' as d, now() as t,
                                (select array_agg(id order by id) from public.clients) as ids)
              insert into public.ai_usage_events
                  (occurred_at, client_id, provider, model, input_tokens, output_tokens,
@@ -175,7 +199,7 @@ async fn insert(db: &Db, clients: u64, rows: u64, jobs: u64, step: u64, steps: u
         .await;
     }
     db.exec(&format!(
-        "with a as (select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' as d, now() as t)
+        "with a as (select date_trunc('day', now() at time zone '{zone}') at time zone '{zone}' as d, now() as t)
          update public.jobs set status = case when id % 20 = 0 then 'failed' else 'succeeded' end,
                 started_at = f.at - interval '40 seconds', finished_at = f.at
            from (select case when {bulk} then a.d + (a.t - a.d) * ({k} / {n}) else a.t end as at from a) f
@@ -216,7 +240,9 @@ async fn main() {
         .await
         .expect("connect");
     tokio::spawn(conn);
-    let db = Db { su };
+    let (tz, zone) = late_evening_zone(Utc::now());
+    println!("zone {zone} (the local day began about 21 hours ago)");
+    let db = Db { su, zone };
     db.exec("create extension if not exists pg_stat_statements")
         .await;
     db.exec(&format!(
@@ -234,8 +260,10 @@ async fn main() {
     ledger.set("bench", "yesterday", d0 - Duration::days(1), d0);
     ledger.set("bench", "today", d0, d0 + Duration::days(1));
     let mut inc_cfg = config(&url_file, true);
+    inc_cfg.timezone = tz;
     inc_cfg.database.state_file = Some(format!("{url_file}.ledger-state.json").into());
-    let full_cfg = config(&url_file, false);
+    let mut full_cfg = config(&url_file, false);
+    full_cfg.timezone = tz;
     let inc = Supabase::new().with_ledger_requests(ledger.clone());
     let full = Supabase::new().with_ledger_requests(ledger.clone());
 
