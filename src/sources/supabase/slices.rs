@@ -28,6 +28,19 @@ pub struct Key {
     pub priced: bool,
 }
 
+impl Key {
+    /// The usage query's order (provider, model, client, priced), which saved files and
+    /// figures both follow.
+    fn query_order(&self) -> (&str, &str, Option<&str>, bool) {
+        (
+            &self.provider,
+            &self.model,
+            self.client.as_deref(),
+            self.priced,
+        )
+    }
+}
+
 /// The sums of one group. `rows` counts ledger rows (chunk sizing; not a figure).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sums {
@@ -445,14 +458,7 @@ impl Ledger {
         let mut slices = Vec::with_capacity(self.slices.len());
         for s in &self.slices {
             let mut groups: Vec<(&Key, &Sums)> = s.settled.iter().collect();
-            groups.sort_unstable_by(|a, b| {
-                (&a.0.provider, &a.0.model, &a.0.client, a.0.priced).cmp(&(
-                    &b.0.provider,
-                    &b.0.model,
-                    &b.0.client,
-                    b.0.priced,
-                ))
-            });
+            groups.sort_unstable_by(|a, b| a.0.query_order().cmp(&b.0.query_order()));
             let mut out = Vec::with_capacity(groups.len());
             for (k, v) in groups {
                 let mut id = |n| name_index(&mut names, &mut index, n);
@@ -613,14 +619,7 @@ fn reused(old: &[Slice], a: DateTime<Utc>, b: DateTime<Utc>) -> Vec<Slice> {
 /// Groups as figures, in the usage query's order (provider, model, client, priced).
 pub fn usage_rows(agg: Agg) -> Vec<UsageRow> {
     let mut v: Vec<(Key, Sums)> = agg.into_iter().filter(|(_, s)| s.rows > 0).collect();
-    v.sort_by(|a, b| {
-        (&a.0.provider, &a.0.model, &a.0.client, a.0.priced).cmp(&(
-            &b.0.provider,
-            &b.0.model,
-            &b.0.client,
-            b.0.priced,
-        ))
-    });
+    v.sort_by(|a, b| a.0.query_order().cmp(&b.0.query_order()));
     v.into_iter()
         .map(|(k, s)| UsageRow {
             client_id: k.client.as_deref().map(str::to_string),
