@@ -32,7 +32,8 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Script, TlsCertif
 
 use super::admin::{Change, FounderControls};
 use super::reservations::{
-    AdmitCall, Admitted, Pricer, ReservationStore, Settle, Settled, StoreError, StoreStatus,
+    AdmitCall, Admitted, Pricer, Reservation, ReservationStore, Settle, Settled, StoreError,
+    StoreStatus,
 };
 use crate::config::{Guard as GuardConfig, SecretRef};
 use crate::core::bounded;
@@ -332,22 +333,11 @@ const STUCK_AFTER: u32 = 2;
 const PRUNE_BATCH: usize = 200;
 
 /// Reservations this replica admitted that it remembers until they are settled or expire
-/// (about 200 bytes each); past this, a settle here reads the record from Redis first, as a
-/// settle of a reservation admitted by another replica does.
+/// (about 200 bytes each), so a settle here can price and release one in a single script with
+/// no read before: records never change once written (the admit refuses an id already held),
+/// and the script checks the record is still there. Past this, a settle here reads the record
+/// from Redis first, as a settle of a reservation admitted by another replica does.
 const KNOWN_CAP: usize = 20_000;
-
-/// What this replica knows of a reservation it admitted: what its record in Redis holds, so
-/// a settle here can price it and release it in one script, with no read before. Records
-/// never change once written (the admit refuses an id already held), and the script checks
-/// the record is still there.
-struct Known {
-    client: String,
-    kind: Kind,
-    reserved: Amounts,
-    provider: String,
-    model: String,
-    expires_ms: i64,
-}
 
 /// Where the store connects: one endpoint, or a cluster. The cluster has two clients: the
 /// founder's changes wait for replicas (`WAIT` blocks the connection it is sent on), so they
@@ -455,7 +445,7 @@ pub struct RedisStore {
     admin_conn: Lazy,
     /// Reservation id -> what this replica admitted (at most `KNOWN_CAP`); boxed, so the
     /// store stays about the size of the in-process one in `guard::Store`.
-    known: Box<std::sync::Mutex<std::collections::HashMap<String, Known>>>,
+    known: Box<std::sync::Mutex<std::collections::HashMap<String, Reservation>>>,
     admit: Script,
     settle: Script,
     expire: Script,
@@ -677,12 +667,14 @@ impl RedisStore {
         format!("{}:{k}", self.prefix)
     }
 
-    fn known(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Known>> {
+    fn known(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Reservation>> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The reservation `id` as its record in Redis holds it (None when it is not there).
-    async fn read_record(&self, id: &str) -> Result<Option<Known>, StoreError> {
+    /// The reservation `id` as its record in Redis holds it (None when it is not there). The
+    /// record holds no expiry (the `exp` set does) and no new-client flag: those are left as
+    /// the epoch and false, and this reservation is not remembered.
+    async fn read_record(&self, id: &str) -> Result<Option<Reservation>, StoreError> {
         let rec: Option<String> = self
             .cmd(redis::cmd("HGET").arg(self.key("res")).arg(id))
             .await?;
@@ -694,16 +686,18 @@ impl RedisStore {
         if f.len() != 6 {
             return Err(malformed());
         }
-        Ok(Some(Known {
-            client: f[0].to_string(),
+        Ok(Some(Reservation {
+            id: id.to_string(),
+            client_id: f[0].to_string(),
             kind: Kind::parse(f[1]).ok_or_else(malformed)?,
-            reserved: Amounts {
+            amounts: Amounts {
                 cost_nano: f[2].parse().map_err(|_| malformed())?,
                 tokens: f[3].parse().map_err(|_| malformed())?,
             },
             provider: f[4].to_string(),
             model: f[5].to_string(),
-            expires_ms: 0,
+            new_client: false,
+            expires: DateTime::UNIX_EPOCH,
         }))
     }
 
@@ -1001,17 +995,7 @@ impl ReservationStore for RedisStore {
                 if r.reserves() {
                     let mut known = self.known();
                     if known.len() < KNOWN_CAP {
-                        known.insert(
-                            r.id.clone(),
-                            Known {
-                                client: r.client_id.clone(),
-                                kind: r.kind,
-                                reserved: r.amounts,
-                                provider: r.provider.clone(),
-                                model: r.model.clone(),
-                                expires_ms: r.expires.timestamp_millis(),
-                            },
-                        );
+                        known.insert(r.id.clone(), r.clone());
                     }
                 }
                 Ok(Admitted::Reserved(pending))
@@ -1043,6 +1027,7 @@ impl ReservationStore for RedisStore {
         // release atomically (Unknown if it expired or was settled meanwhile). The entry is
         // taken out first: a settle that fails is retried with a read, which is always right.
         let remembered = self.known().remove(id);
+        let from_memory = remembered.is_some();
         let k = match remembered {
             Some(k) => k,
             None => match self.read_record(id).await? {
@@ -1054,7 +1039,7 @@ impl ReservationStore for RedisStore {
             Ok(a) => a,
             Err(why) => {
                 // Still held: remember it again for the settle that follows.
-                if k.expires_ms > 0 {
+                if from_memory {
                     self.known().insert(id.to_string(), k);
                 }
                 return Ok(Settle::Refused(why.to_string()));
@@ -1064,9 +1049,9 @@ impl ReservationStore for RedisStore {
         for key in self.held_keys() {
             inv.key(key);
         }
-        inv.key(self.client_key(&k.client))
+        inv.key(self.client_key(&k.client_id))
             .arg(id)
-            .arg(&k.client)
+            .arg(&k.client_id)
             .arg(actual.cost_nano)
             .arg(actual.tokens)
             .arg(now.timestamp());
@@ -1074,7 +1059,7 @@ impl ReservationStore for RedisStore {
         Ok(match done {
             Some(_) => Settle::Done(Settled {
                 kind: k.kind,
-                reserved: k.reserved,
+                reserved: k.amounts,
                 actual,
             }),
             None => Settle::Unknown,
@@ -1092,8 +1077,7 @@ impl ReservationStore for RedisStore {
         let now_sec = now.timestamp();
         let before = now_sec - max_age_secs.max(60) - 60;
         // What expired is released by the sweep below (here or on another replica).
-        let now_ms = now.timestamp_millis();
-        self.known().retain(|_, k| k.expires_ms > now_ms);
+        self.known().retain(|_, k| k.expires > now);
         self.expire_due(now).await?;
         let mut inv = self.prune.prepare_invoke();
         for k in [
