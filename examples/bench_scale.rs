@@ -46,58 +46,29 @@ fn grouped(rows: &Fig<Vec<UsageRow>>) -> Option<Grouped> {
     Some(out)
 }
 
-fn same(a: &DbFigures, b: &DbFigures) -> bool {
-    grouped(&a.usage_today).is_some()
-        && grouped(&a.usage_today) == grouped(&b.usage_today)
-        && grouped(&a.usage_month) == grouped(&b.usage_month)
-        && grouped(&a.usage_last_15m) == grouped(&b.usage_last_15m)
-        && a.jobs == b.jobs
-        && a.ledger_ranges.len() == b.ledger_ranges.len()
-        && a.ledger_ranges
-            .iter()
-            .zip(&b.ledger_ranges)
-            .all(|(x, y)| grouped(&x.rows) == grouped(&y.rows))
-}
-
-/// Which of `same`'s comparisons fail, for the message when they do.
-fn differences(a: &DbFigures, b: &DbFigures) -> Vec<&'static str> {
-    let ranges = a.ledger_ranges.len() == b.ledger_ranges.len()
-        && a.ledger_ranges
-            .iter()
-            .zip(&b.ledger_ranges)
-            .all(|(x, y)| grouped(&x.rows) == grouped(&y.rows));
-    [
-        ("today", grouped(&a.usage_today) == grouped(&b.usage_today)),
-        ("month", grouped(&a.usage_month) == grouped(&b.usage_month)),
-        (
-            "spend window",
-            grouped(&a.usage_last_15m) == grouped(&b.usage_last_15m),
-        ),
-        ("jobs", a.jobs == b.jobs),
-        ("providers' days", ranges),
+/// The figures on which the two sources disagree, each named (empty: the same to the cent).
+fn differences(a: &DbFigures, b: &DbFigures) -> Vec<String> {
+    let mut out: Vec<String> = [
+        ("today", &a.usage_today, &b.usage_today),
+        ("month", &a.usage_month, &b.usage_month),
+        ("spend window", &a.usage_last_15m, &b.usage_last_15m),
     ]
     .into_iter()
-    .chain(a.ledger_ranges.iter().zip(&b.ledger_ranges).map(|(x, y)| {
+    .filter(|(_, x, y)| grouped(x) != grouped(y))
+    .map(|(what, _, _)| what.to_string())
+    .collect();
+    if a.jobs != b.jobs {
+        out.push("jobs".into());
+    }
+    if a.ledger_ranges.len() != b.ledger_ranges.len() {
+        out.push("the providers' ranges".into());
+    }
+    for (x, y) in a.ledger_ranges.iter().zip(&b.ledger_ranges) {
         if grouped(&x.rows) != grouped(&y.rows) {
-            let total = |r: &Fig<Vec<UsageRow>>| {
-                r.as_ref()
-                    .map(|v| v.iter().map(|u| u.input_tokens).sum::<u64>())
-                    .map_err(|e| e.reason.clone())
-            };
-            eprintln!(
-                "range {} .. {}: incremental {:?} input tokens, full {:?}",
-                x.since,
-                x.until,
-                total(&x.rows),
-                total(&y.rows)
-            );
+            out.push(format!("the ledger from {} to {}", x.since, x.until));
         }
-        ("", true)
-    }))
-    .collect::<Vec<_>>()
-    .into_iter()
-    .filter_map(|(what, equal)| (!equal).then_some(what))
-    .collect()
+    }
+    out
 }
 
 fn rss_kb(field: &str) -> u64 {
@@ -340,15 +311,15 @@ async fn main() {
         // A full recompute that fails (the reader's statement timeout, past a few million rows
         // a day) is no comparison: said as "n/a"; the incremental figures must still be there.
         let full_failed = ff.usage_today.is_err() || ff.usage_month.is_err();
-        let agree = if full_failed {
-            fi.usage_today.is_ok() && fi.usage_month.is_ok()
-        } else {
-            same(&fi, &ff)
-        };
         let differ = if full_failed {
             Vec::new()
         } else {
             differences(&fi, &ff)
+        };
+        let agree = if full_failed {
+            fi.usage_today.is_ok() && fi.usage_month.is_ok()
+        } else {
+            fi.usage_today.is_ok() && differ.is_empty()
         };
         let fi_today = fi.usage_today.clone();
         let bytes = metrics_bytes(&inc_cfg, fi, now);
