@@ -297,7 +297,7 @@ async fn a_restart_resumes_from_the_state_file_and_reads_only_what_came_since() 
     // Before and after the restart in the same minute (see the quiet cycle above).
     let t = Utc::now();
     pair.cycle_at("before the restart", t).await;
-    assert!(state.exists(), "the kept sums are written");
+    assert!(written(&state).await, "the kept sums are written");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&state).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "only the owner reads clients' spend");
@@ -327,4 +327,41 @@ async fn a_restart_resumes_from_the_state_file_and_reads_only_what_came_since() 
     std::fs::write(&state, b"{\"version\": 1, \"garbage\": true}").unwrap();
     pair.inc = Supabase::new().with_ledger_requests(pair.ledger.clone());
     pair.cycle("a corrupt state file").await;
+}
+
+/// Whether `path` appears within 10 s: the state file is written off the cycle, on a
+/// blocking thread.
+async fn written(path: &std::path::Path) -> bool {
+    for _ in 0..100 {
+        if path.exists() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_that_cannot_be_written_costs_no_figure_and_is_tried_again() {
+    let pg = TestPg::start();
+    pg.psql_query(
+        "insert into public.ai_usage_events (occurred_at, provider, model, input_tokens, cost_usd) \
+         select now() - (i % 5) * interval '1 minute', 'openai', 'm' || (i % 3), i, 0.5 \
+         from generate_series(1, 200) i",
+    );
+    let mut pair = Pair::new(&pg);
+    let dir = pair._dir.path().join("not-yet");
+    let state = dir.join("ledger-state.json");
+    pair.inc_cfg.database.state_file = Some(state.clone());
+    // Its folder does not exist: every write fails, and the figures are still served (the
+    // pair's cycle compares them with a full recompute).
+    for step in ["folder missing", "folder still missing"] {
+        pair.cycle(step).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(!state.exists());
+    // Once the folder is there, the next cycle writes again: no minute's wait after a failure.
+    std::fs::create_dir(&dir).unwrap();
+    pair.cycle("folder made").await;
+    assert!(written(&state).await, "the write is tried again");
 }

@@ -82,6 +82,9 @@ pub struct Incremental {
     loaded: bool,
     /// When the kept sums were last written to `database.state_file`.
     saved_at: Option<Instant>,
+    /// The write under way, on a blocking thread: encoding and syncing megabytes (at 100x)
+    /// would otherwise lengthen the cycle it falls in. Its error is said at the next cycle.
+    writing: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
 impl Default for Incremental {
@@ -94,6 +97,7 @@ impl Default for Incremental {
             said: std::collections::BTreeSet::new(),
             loaded: false,
             saved_at: None,
+            writing: None,
         }
     }
 }
@@ -258,11 +262,10 @@ impl Incremental {
             return Ok(Some(unavailable(e, requests)));
         }
 
-        self.keep(run.cfg, p);
+        self.keep(run.cfg, p).await;
         // Each distinct range is summed once (today, the month and a provider's UTC day are
         // often the same slices; at 100x a sum merges hundreds of thousands of groups).
-        let mut memo: std::collections::HashMap<Range, Fig<Vec<UsageRow>>> =
-            std::collections::HashMap::new();
+        let mut memo: foldhash::HashMap<Range, Fig<Vec<UsageRow>>> = Default::default();
         let ledger = &self.ledger;
         let mut rows = |from, to| {
             memo.entry((from, to))
@@ -391,12 +394,26 @@ impl Incremental {
     }
 
     /// Writes the kept sums to `database.state_file`, at most once a minute and only when
-    /// every slice is built; a failure is logged and collection goes on.
-    fn keep(&mut self, cfg: &Config, p: &Probe) {
+    /// every slice is built, one write at a time; the encoding and the write run on a blocking
+    /// thread. A failure is logged (at the next cycle) and the write is tried again.
+    async fn keep(&mut self, cfg: &Config, p: &Probe) {
         let Some(path) = &cfg.database.state_file else {
             return;
         };
-        if self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
+        if let Some(w) = self.writing.take_if(|w| w.is_finished()) {
+            // Finished: this does not wait.
+            match w.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.saved_at = None;
+                    // Said once until it works.
+                    self.say(format!("the ledger state file is not written: {e}"));
+                }
+                // A panic in the write: try again.
+                Err(_) => self.saved_at = None,
+            }
+        }
+        if self.writing.is_some() || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
             return;
         }
         let Some((changes, _)) = &self.read_whole else {
@@ -405,19 +422,12 @@ impl Incremental {
         let Some(saved) = self.ledger.save(&p.identity, changes) else {
             return;
         };
-        let written = serde_json::to_vec(&saved)
-            .map_err(|e| e.to_string())
-            .and_then(|json| {
-                crate::private_file::write(path, &json, "ledger state file")
-                    .map_err(|e| e.to_string())
-            });
-        match written {
-            Ok(()) => self.saved_at = Some(Instant::now()),
-            Err(e) => {
-                // Try again next cycle; said once until it works.
-                self.say(format!("the ledger state file is not written: {e}"));
-            }
-        }
+        let path = path.clone();
+        self.saved_at = Some(Instant::now());
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let json = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
+            crate::private_file::write(&path, &json, "ledger state file").map_err(|e| e.to_string())
+        }));
     }
 
     fn group(&mut self, r: &Row) -> Result<(Key, Sums), ColumnError> {
