@@ -99,6 +99,11 @@ impl Pair {
             assert_eq!(grouped(&i.rows), grouped(&f.rows), "{step}: ledger range");
         }
         assert_eq!(inc.jobs, full.jobs, "{step}: jobs");
+        assert_eq!(
+            days(&inc),
+            days(&full),
+            "{step}: the milestone's closed days"
+        );
         inc
     }
 }
@@ -126,6 +131,20 @@ fn grouped(
         e.cost_usd += r.cost_usd;
     }
     out
+}
+
+/// The milestone window's closed days, each summed per group.
+type Days = Vec<(
+    chrono::DateTime<Utc>,
+    BTreeMap<(Option<String>, String, String, bool), UsageRow>,
+)>;
+
+fn days(f: &DbFigures) -> Days {
+    let days = f.usage_days.as_ref().expect("the window is read");
+    assert!(!days.is_empty(), "the default window has closed days");
+    days.iter()
+        .map(|d| (d.day_start, grouped(&Ok(d.rows.clone()))))
+        .collect()
 }
 
 fn cost(f: &DbFigures) -> Decimal {
@@ -157,13 +176,14 @@ async fn kept_figures_equal_a_full_recompute_through_late_updated_and_open_rows(
          ('00000000-0000-0000-0000-00000000000a', 'Acme', 'active'), \
          ('00000000-0000-0000-0000-00000000000b', 'Bolt', 'trial')",
     );
-    // 3,000 rows from the first of the month (or yesterday, early in a month) to now, over two
-    // clients, three providers and priced and unpriced rows.
+    // 3,000 rows from the first of the month (or eight days ago, early in a month: the
+    // milestone's window of closed days) to now, over two clients, three providers and priced
+    // and unpriced rows.
     pg.psql_query(
         "insert into public.ai_usage_events (occurred_at, client_id, provider, model, \
              input_tokens, output_tokens, cost_usd) \
-         select least(date_trunc('month', now()), now() - interval '1 day') \
-                    + (now() - least(date_trunc('month', now()), now() - interval '1 day')) * (i / 3000.0), \
+         select least(date_trunc('month', now()), now() - interval '8 days') \
+                    + (now() - least(date_trunc('month', now()), now() - interval '8 days')) * (i / 3000.0), \
                 case i % 3 when 0 then null \
                            when 1 then '00000000-0000-0000-0000-00000000000a'::uuid \
                            else '00000000-0000-0000-0000-00000000000b'::uuid end, \
@@ -310,13 +330,20 @@ async fn a_restart_resumes_from_the_state_file_and_reads_only_what_came_since() 
     // A restart: a new source with the same state file reads no settled chunk, only the delta.
     pair.inc = Supabase::new().with_ledger_requests(pair.ledger.clone());
     pg.psql_query("select pg_stat_statements_reset()");
-    let resumed = pair.cycle_at("resumed", t).await;
-    assert!(resumed.usage_month.is_ok());
+    let first = pair.inc.collect_once(&pair.inc_cfg, t).await.unwrap();
+    assert!(first.usage_month.is_ok() && first.usage_days.is_ok());
     assert_eq!(
         calls(&pg, "and e.recorded_at < $3::timestamptz"),
         0,
         "nothing read again: the settled sums came from the file"
     );
+    assert_eq!(
+        calls(&pg, "order by 2, 3, 1, 4"),
+        0,
+        "no day read whole: the milestone's closed days came from the file too"
+    );
+    let resumed = pair.cycle_at("resumed", t).await;
+    assert!(resumed.usage_month.is_ok());
 
     // A settled row changed while down is caught by the counters saved with the sums.
     pg.psql_query("update public.ai_usage_events set cost_usd = 42 where id = 7");

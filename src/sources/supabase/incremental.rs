@@ -24,7 +24,7 @@ use super::ledger_ranges::Range;
 use super::slices::{DeltaRow, Key, Ledger, SAVED_VERSION, Saved, Sums};
 use super::{ColumnError, Instants, Runner, col, job_figures, queries, u, usage_row};
 use crate::config::{Config, QueryName};
-use crate::figures::{Fig, JobFigures, LedgerRange, Unavailable, UsageRow};
+use crate::figures::{DayUsage, Fig, JobFigures, LedgerRange, Unavailable, UsageRow};
 use crate::sources::SourceError;
 
 /// What `LEDGER_PROBE` saw at the start of a cycle.
@@ -47,6 +47,8 @@ pub struct Usage {
     /// The guard's spend-rate window: from `Instants::spend_since` to the start of tomorrow.
     pub last_15m: Fig<Vec<UsageRow>>,
     pub ranges: Vec<LedgerRange>,
+    /// The milestone window's closed days, in the order asked.
+    pub days: Fig<Vec<DayUsage>>,
 }
 
 /// Visual jobs created today: the count before the watermark, kept.
@@ -199,6 +201,7 @@ impl Incremental {
         p: &Probe,
         at: Instants,
         requests: &std::collections::BTreeSet<Range>,
+        days: &[Range],
     ) -> Result<Option<Usage>, SourceError> {
         if !p.has_recorded_at {
             self.say(
@@ -228,6 +231,7 @@ impl Incremental {
         let wanted: Vec<Range> = requests.iter().map(|&(s, u)| (s, u.min(d1))).collect();
         ranges.extend(wanted.iter().filter(|(s, u)| s < u));
         ranges.extend(spend_window(at));
+        ranges.extend(days.iter().filter(|(s, u)| s < u));
         self.ledger.plan(&ranges);
 
         // The rows recorded since the last watermark (all open ones on the first cycle).
@@ -292,6 +296,12 @@ impl Incremental {
             month: rows(at.month_start, at.next_day_start),
             last_15m: rows(at.spend_since, at.next_day_start),
             ranges,
+            days: days
+                .iter()
+                .map(|&(day_start, next)| {
+                    rows(day_start, next).map(|rows| DayUsage { day_start, rows })
+                })
+                .collect(),
         };
         Ok(Some(u))
     }
@@ -664,6 +674,7 @@ fn unavailable(e: Unavailable, requests: &std::collections::BTreeSet<Range>) -> 
                 rows: Err(e.clone()),
             })
             .collect(),
+        days: Err(e),
     }
 }
 

@@ -92,15 +92,19 @@ pub struct Supabase {
     incremental: tokio::sync::Mutex<incremental::Incremental>,
 }
 
-/// What `ledger_and_jobs` reads: usage today, this month, in the spend-rate window, the
-/// requested ranges, the jobs.
-type LedgerAndJobs = (
-    Fig<Vec<UsageRow>>,
-    Fig<Vec<UsageRow>>,
-    Fig<Vec<UsageRow>>,
-    Vec<LedgerRange>,
-    Fig<JobFigures>,
-);
+/// What `ledger_and_jobs` reads.
+struct LedgerAndJobs {
+    today: Fig<Vec<UsageRow>>,
+    month: Fig<Vec<UsageRow>>,
+    /// The spend-rate window.
+    last_15m: Fig<Vec<UsageRow>>,
+    /// The requested UTC ranges.
+    ranges: Vec<LedgerRange>,
+    /// The milestone window's closed days, when the kept ledger holds them (else None: they
+    /// are read apart).
+    days: Option<Fig<Vec<DayUsage>>>,
+    jobs: Fig<JobFigures>,
+}
 
 impl Default for Supabase {
     fn default() -> Self {
@@ -195,8 +199,14 @@ impl Supabase {
         let active_clients = run
             .one(QueryName::ActiveClients, None, |r| u(r, "active"))
             .await?;
-        let (usage_today, usage_month, usage_last_15m, ledger_ranges, jobs) =
-            self.ledger_and_jobs(&run, at).await?;
+        let LedgerAndJobs {
+            today: usage_today,
+            month: usage_month,
+            last_15m: usage_last_15m,
+            ranges: ledger_ranges,
+            days,
+            jobs,
+        } = self.ledger_and_jobs(&run, at).await?;
         let traffic = run.one(QueryName::Traffic, None, traffic_figures).await?;
         let bandwidth_today_bytes = run
             .one(QueryName::Bandwidth, None, |r| u(r, "bytes"))
@@ -225,9 +235,12 @@ impl Supabase {
             .await?;
         let trials = milestone::trials(&run).await?;
         let client_names = client_names(&run).await?;
-        let usage_days = {
-            let mut cache = self.milestone_cache.lock().await;
-            milestone::usage_days(&run, at, &mut cache).await?
+        let usage_days = match days {
+            Some(d) => d,
+            None => {
+                let mut cache = self.milestone_cache.lock().await;
+                milestone::usage_days(&run, at, &mut cache).await?
+            }
         };
         Ok(DbFigures {
             collected_at: at.now,
@@ -269,12 +282,13 @@ impl Supabase {
         };
         let requests = self.ledger_requests.ranges();
         let mut inc = self.incremental.lock().await;
+        let days = milestone::window_days(cfg, at);
         let kept = match &probe {
-            Some(p) if ledger_kept => inc.usage(run, p, at, &requests).await?,
+            Some(p) if ledger_kept => inc.usage(run, p, at, &requests, &days).await?,
             _ => None,
         };
-        let (usage_today, usage_month, last_15m, ledger_ranges) = match kept {
-            Some(k) => (k.today, k.month, k.last_15m, k.ranges),
+        let (usage_today, usage_month, last_15m, ledger_ranges, days) = match kept {
+            Some(k) => (k.today, k.month, k.last_15m, k.ranges, Some(k.days)),
             None => {
                 let today = run
                     .many(
@@ -305,7 +319,7 @@ impl Supabase {
                         usage_row,
                     )
                     .await?;
-                (today, month, last_15m, ranges)
+                (today, month, last_15m, ranges, None)
             }
         };
         let jobs = if !cfg.jobs_from.reads_table() {
@@ -318,7 +332,14 @@ impl Supabase {
                 _ => run.one(QueryName::Jobs, None, job_figures).await?,
             }
         };
-        Ok((usage_today, usage_month, last_15m, ledger_ranges, jobs))
+        Ok(LedgerAndJobs {
+            today: usage_today,
+            month: usage_month,
+            last_15m,
+            ranges: ledger_ranges,
+            days,
+            jobs,
+        })
     }
 
     /// Usage of the closed days of this month, from cache unless a day passed or it is stale.
