@@ -3,15 +3,18 @@
 //! sources in this process, one incremental and one reading everything again
 //! (`database.incremental: false`). The day is local to a zone where it is about 21:00, so it holds
 //! about 21 hours whatever the hour the bench runs at (`late_evening_zone`). Each step inserts its
-//! share of the day at once (absorbed by one unmeasured incremental cycle), then three times what
-//! arrives in one 30 s cycle at the day's real rate (a 2,880th of the day), each read by a measured
-//! incremental cycle (the median is printed) and the last by the full recompute too. Prints, per
-//! step, the rows so far today, each source's cycle time and database time (pg_stat_statements),
-//! whether their figures agree exactly ("n/a" when the full recompute failed, e.g. on the reader's
-//! statement timeout), the /metrics size and the process's RSS; then a restart: the first cycle of
-//! a fresh incremental source resuming from `database.state_file` (written by the last cycle, then
-//! a minute of rows at the day's real rate recorded since), and the cycles of one without it until
-//! the day's figures are back.
+//! share of the day's past at once, while the last 17 minutes before now (more than the guard's
+//! spend-rate window) hold rows at the day's real rate in real time, filled at the first step and
+//! topped up since, so every step's cycles meet that window as full as a real day's (`Recent`). One
+//! unmeasured incremental cycle absorbs the step; then three times what arrives in one 30 s cycle
+//! at the day's rate (a 2,880th of the day, recorded at now), each read by a measured incremental
+//! cycle (the median is printed), the last by the full recompute too. Prints, per step, the rows so
+//! far today, each source's cycle time and database time (pg_stat_statements), whether their
+//! figures agree exactly ("n/a" when the full recompute failed, e.g. on the reader's statement
+//! timeout), the /metrics size and the process's RSS; then a restart: the first cycle of a fresh
+//! incremental source resuming from `database.state_file` (written by the last cycle, then a minute
+//! of rows at the day's real rate recorded since), and the cycles of one without it until the day's
+//! figures are back.
 //!
 //!   bench_scale SUPERUSER_URL READER_URL_FILE CLIENTS ROWS_PER_DAY JOBS_PER_DAY STEPS
 
@@ -189,31 +192,50 @@ async fn timed(db: &Db, s: &Supabase, cfg: &Config, now: DateTime<Utc>) -> (DbFi
     (f, took, ms)
 }
 
-/// Ledger rows spread over step `step` of `steps` of the day so far (occurred_at), recorded
-/// now as a platform writes them; the open jobs finish and `jobs` new ones are queued.
+/// `n` ledger rows over the clients, providers and models of the simulated platform, with
+/// `occurred_at` from the SQL expression `at` (of `i` in 1..=n, and `a.d`: the local day's start,
+/// `a.t`: now), recorded now as a platform writes them.
+async fn ledger_rows(db: &Db, clients: u64, n: u64, at: &str) {
+    if n == 0 {
+        return;
+    }
+    let zone = &db.zone;
+    db.exec(&format!(
+        "with a as (select date_trunc('day', now() at time zone '{zone}') at time zone '{zone}' as d, now() as t,
+                           (select array_agg(id order by id) from public.clients) as ids)
+         insert into public.ai_usage_events
+             (occurred_at, client_id, provider, model, input_tokens, output_tokens,
+              cache_read_tokens, requests, cost_usd)
+         select {at},
+                a.ids[1 + i % {clients}],
+                (array['anthropic','openai','openrouter','elevenlabs'])[1 + i % 4],
+                (array['claude-sonnet-4-5','gpt-4o','llama-3.3-70b','eleven_v2','gpt-4o-mini','claude-haiku-4-5'])[1 + i % 6],
+                500 + i % 1000, 100 + i % 400, case when i % 3 = 0 then 2000 else 0 end, 1,
+                case when i % 4 = 2 then 0.000125 * (1 + i % 50) end
+         from a, generate_series(1, {n}) i"
+    ))
+    .await;
+}
+
+/// Ledger rows spread over step `step` of `steps` of the day's past: from its start to
+/// `RECENT` ago (the recent minutes hold the real-time rows of `Recent`). The open jobs finish
+/// and `jobs` new ones are queued.
 ///
 /// `bulk`: the step's share of the day, whose jobs finish at the step's simulated end; else one
-/// real cycle's arrivals, whose jobs finish now.
+/// real cycle's jobs, which finish now.
 async fn insert(db: &Db, clients: u64, rows: u64, jobs: u64, step: u64, steps: u64, bulk: bool) {
     let (k, n) = (step as f64, steps as f64);
     let zone = &db.zone;
-    if rows > 0 {
-        db.exec(&format!(
-            "with a as (select date_trunc('day', now() at time zone '{zone}') at time zone '{zone}' as d, now() as t,
-                               (select array_agg(id order by id) from public.clients) as ids)
-             insert into public.ai_usage_events
-                 (occurred_at, client_id, provider, model, input_tokens, output_tokens,
-                  cache_read_tokens, requests, cost_usd)
-             select a.d + (a.t - a.d) * (({k} - 1 + i::float8 / {rows}) / {n}),
-                    a.ids[1 + i % {clients}],
-                    (array['anthropic','openai','openrouter','elevenlabs'])[1 + i % 4],
-                    (array['claude-sonnet-4-5','gpt-4o','llama-3.3-70b','eleven_v2','gpt-4o-mini','claude-haiku-4-5'])[1 + i % 6],
-                    500 + i % 1000, 100 + i % 400, case when i % 3 = 0 then 2000 else 0 end, 1,
-                    case when i % 4 = 2 then 0.000125 * (1 + i % 50) end
-             from a, generate_series(1, {rows}) i"
-        ))
-        .await;
-    }
+    let recent = RECENT.num_seconds();
+    ledger_rows(
+        db,
+        clients,
+        rows,
+        &format!(
+            "a.d + (a.t - interval '{recent} seconds' - a.d) * (({k} - 1 + i::float8 / {rows}) / {n})"
+        ),
+    )
+    .await;
     db.exec(&format!(
         "with a as (select date_trunc('day', now() at time zone '{zone}') at time zone '{zone}' as d, now() as t)
          update public.jobs set status = case when id % 20 = 0 then 'failed' else 'succeeded' end,
@@ -225,6 +247,57 @@ async fn insert(db: &Db, clients: u64, rows: u64, jobs: u64, step: u64, steps: u
          from generate_series(1, {jobs}) i"
     ))
     .await;
+}
+
+/// The minutes before now that hold rows at the day's real rate, in real time: more than the
+/// guard's spend-rate window (15 to 16 minutes), so every cycle meets that window as full as a
+/// real one, at the first step as at the last. (The compressed steps fill only the day before.)
+const RECENT: Duration = Duration::minutes(17);
+
+/// The recent rows: since `since` (now less `RECENT` at the start), `inserted` rows, topped up
+/// to the day's rate before each cycle.
+struct Recent {
+    since: DateTime<Utc>,
+    last: DateTime<Utc>,
+    inserted: u64,
+    per_day: u64,
+}
+
+impl Recent {
+    fn new(per_day: u64) -> Recent {
+        let now = Utc::now();
+        Recent {
+            since: now - RECENT,
+            last: now - RECENT,
+            inserted: 0,
+            per_day,
+        }
+    }
+
+    /// Inserts what arrived at the day's rate since the last top-up, and at least
+    /// `at_least` rows (one cycle's arrivals before a measured cycle), over [last, now) (the
+    /// last 30 s at least).
+    async fn top_up(&mut self, db: &Db, clients: u64, at_least: u64) -> u64 {
+        let now = Utc::now();
+        let secs = (now - self.since).num_milliseconds().max(0) as f64 / 1e3;
+        let due = (self.per_day as f64 * secs / 86_400.0) as u64;
+        let n = due.saturating_sub(self.inserted).max(at_least);
+        let from = self.last.min(now - Duration::seconds(30)).to_rfc3339();
+        let to = now.to_rfc3339();
+        ledger_rows(
+            db,
+            clients,
+            n,
+            &format!(
+                "'{from}'::timestamptz + ('{to}'::timestamptz - '{from}'::timestamptz) * (i::float8 / {})",
+                n + 1
+            ),
+        )
+        .await;
+        self.inserted += n;
+        self.last = now;
+        n
+    }
 }
 
 fn config(url_file: &str, incremental: bool) -> Config {
@@ -294,12 +367,16 @@ async fn main() {
     let per_jobs = jobs / steps;
     let mut first_inc = f64::NAN;
     let mut last_inc = f64::NAN;
+    let mut recent: Option<Recent> = None;
+    let mut today_rows = 0u64;
     for step in 0..=steps {
         if step > 0 {
-            // The step's share of the day, in compressed time, absorbed by one cycle of each
-            // source; then what arrives in one real 30 s cycle at the day's rate, which the
-            // measured cycles below read.
+            // The step's share of the day's past, in compressed time, and the recent minutes
+            // at the real rate (filled at the first step, topped up since), absorbed by one
+            // unmeasured cycle; then the measured cycles below.
             insert(&db, clients, per_rows, per_jobs, step, steps, true).await;
+            let r = recent.get_or_insert_with(|| Recent::new(rows));
+            today_rows += per_rows + r.top_up(&db, clients, 0).await;
             // A bulk step stands for hours of the day, over which autovacuum would have run
             // many times (it runs here too, but cannot keep up with a step's bulk at once).
             db.exec("vacuum analyze public.ai_usage_events, public.jobs")
@@ -313,8 +390,10 @@ async fn main() {
         let mut measured = Vec::new();
         let mut last = None;
         for _ in 0..MEASURED {
-            if step > 0 {
-                insert(&db, clients, rows / 2880, jobs / 2880, step, steps, false).await;
+            if let Some(r) = &mut recent {
+                // One real 30 s cycle's arrivals: its jobs, and its ledger rows at now.
+                insert(&db, clients, 0, jobs / 2880, step, steps, false).await;
+                today_rows += r.top_up(&db, clients, rows / 2880).await;
             }
             let now = Utc::now();
             let (f, ms, db_ms) = timed(&db, &inc, &inc_cfg, now).await;
@@ -342,7 +421,7 @@ async fn main() {
         let bytes = metrics_bytes(&inc_cfg, fi, now);
         println!(
             "{step:>4}  {:>10}  {inc_ms:>12.1}  {inc_db:>9.1}  {full_ms:>13.1}  {full_db:>10.1}  {:>4}  {bytes:>13}  {:>6}",
-            per_rows * step + (rows / 2880) * MEASURED as u64 * step,
+            today_rows,
             match (agree, full_failed) {
                 (true, false) => "yes",
                 (true, true) => "n/a",
@@ -386,7 +465,10 @@ async fn main() {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     assert!(written() != before, "the last cycle wrote the state file");
-    insert(&db, clients, rows / 1440, jobs / 1440, steps, steps, false).await;
+    insert(&db, clients, 0, jobs / 1440, steps, steps, false).await;
+    if let Some(r) = &mut recent {
+        r.top_up(&db, clients, rows / 1440).await;
+    }
     let resumed = Supabase::new().with_ledger_requests(ledger.clone());
     let (f, resume_ms, resume_db) = timed(&db, &resumed, &inc_cfg, Utc::now()).await;
     assert!(f.usage_month.is_ok(), "resumed from the state file");
