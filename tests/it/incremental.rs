@@ -392,3 +392,90 @@ async fn a_state_file_that_cannot_be_written_costs_no_figure_and_is_tried_again(
     pair.cycle("folder made").await;
     assert!(written(&state).await, "the write is tried again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_too_many_for_one_statement_since_the_watermark_are_rebuilt_in_chunks() {
+    let pg = TestPg::start();
+    // Rows recorded after `slow.after` cost 10 ms each to read, through the view, so that
+    // reading all of them in one statement passes the reader's statement timeout (500 ms) while
+    // a chunk of a few minutes of them does not: what a bulk import, or a long stop at 100x,
+    // does to one delta statement.
+    pg.psql_query(
+        "create table public.slow (after timestamptz not null); \
+         insert into public.slow values ('infinity'); \
+         create function public.slow_read(r timestamptz) returns boolean language sql volatile as \
+           $$ select case when r > (select after from public.slow) \
+                          then pg_sleep(0.01) is not null else true end $$; \
+         grant select on public.slow to launchguard_reader; \
+         grant execute on function public.slow_read(timestamptz) to launchguard_reader; \
+         create or replace view launchguard.usage_events as \
+           select e.occurred_at::timestamptz as occurred_at, e.client_id::text as client_id, \
+                  e.provider::text as provider, e.model::text as model, \
+                  e.input_tokens::bigint as input_tokens, e.output_tokens::bigint as output_tokens, \
+                  e.cache_read_tokens::bigint as cache_read_tokens, \
+                  e.cache_write_tokens::bigint as cache_write_tokens, \
+                  e.characters::bigint as characters, e.requests::bigint as requests, \
+                  e.cost_usd::numeric as cost_usd, e.recorded_at::timestamptz as recorded_at \
+           from public.ai_usage_events e where public.slow_read(e.recorded_at); \
+         alter role launchguard_reader set statement_timeout = '500ms'",
+    );
+    pg.psql_query(
+        "insert into public.ai_usage_events (occurred_at, provider, model, input_tokens, cost_usd) \
+         select now() - (i % 50) * interval '1 second', 'openai', 'm' || (i % 3), i, 0.25 \
+         from generate_series(1, 500) i",
+    );
+    let mut pair = Pair::new(&pg);
+    // A zone where it is about noon, so the local day holds the last three hours whatever
+    // the hour the test runs at.
+    let zone = noon_zone(Utc::now());
+    pair.inc_cfg.timezone = launchguard::config::Zone(zone.parse().unwrap());
+    let cfg = &pair.inc_cfg;
+    let first = pair.inc.collect_once(cfg, Utc::now()).await.unwrap();
+    assert!(first.usage_today.is_ok(), "{:?}", first.usage_today);
+
+    // 150 rows recorded at once, over the last three hours: 1.5 s in one statement.
+    pg.psql_query("update public.slow set after = now()");
+    pg.psql_query(
+        "insert into public.ai_usage_events (occurred_at, provider, model, input_tokens, cost_usd) \
+         select now() - interval '3 hours' * (i / 151.0), 'anthropic', 'bulk', 1, 1.5 \
+         from generate_series(1, 150) i",
+    );
+    let failed = pair.inc.collect_once(cfg, Utc::now()).await.unwrap();
+    let why = failed
+        .usage_today
+        .expect_err("one statement cannot read them");
+    assert!(why.reason.contains("statement timeout"), "{}", why.reason);
+
+    // Read again in chunks that fit, over the next cycles: the day's figures come back, exact.
+    let expected: Decimal = pg
+        .psql_query(&format!(
+            "select sum(cost_usd) from public.ai_usage_events \
+             where occurred_at >= date_trunc('day', now() at time zone '{zone}') at time zone '{zone}'"
+        ))
+        .trim()
+        .parse()
+        .unwrap();
+    let mut cycles = 0;
+    let today = loop {
+        cycles += 1;
+        let f = pair.inc.collect_once(cfg, Utc::now()).await.unwrap();
+        if let Ok(rows) = f.usage_today {
+            break rows;
+        }
+        assert!(cycles < 60, "still unavailable: {:?}", f.usage_today);
+    };
+    let cost: Decimal = today.iter().map(|r| r.cost_usd).sum();
+    assert_eq!(cost, expected, "after {cycles} cycles");
+}
+
+/// An `Etc/GMT` zone where it is about noon at `now`.
+fn noon_zone(now: chrono::DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    // Local = UTC + off, the local hour 12: off = 12 - hour, within UTC-12..UTC+14.
+    let off = 12 - i64::from(now.hour());
+    match off {
+        0 => "Etc/UTC".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}

@@ -319,11 +319,28 @@ impl Incremental {
             (Some(&lo), Some(&hi)) => {
                 let params: [&(dyn ToSql + Sync); 5] = [&since, &bounds, &w, &lo, &hi];
                 match run
-                    .run_with(QueryName::Usage, queries::USAGE_DELTA, &params)
+                    .run_timed(QueryName::Usage, queries::USAGE_DELTA, &params)
                     .await?
                 {
                     Ok(rows) => rows,
-                    Err(e) => return Ok(Err(e)),
+                    Err((e, timed_out)) => {
+                        if timed_out && self.ledger.watermark.is_some() {
+                            // More rows recorded since the watermark than one statement reads
+                            // within the statement timeout (after a long stop, or a bulk
+                            // import): retried as it is, it would fail every cycle. Rebuilt
+                            // in chunks instead, which are sized to fit; the next delta then
+                            // starts at the watermark of that rebuild.
+                            tracing::warn!(
+                                since = %since,
+                                "too many ledger rows recorded since the last watermark for one \
+                                 statement within the statement timeout: rebuilding the kept \
+                                 ledger in chunks"
+                            );
+                            self.ledger.reset();
+                            self.read_whole = None;
+                        }
+                        return Ok(Err(e));
+                    }
                 }
             }
             _ => Vec::new(),
@@ -487,11 +504,18 @@ impl Incremental {
             let t0 = Instant::now();
             let params: [&(dyn ToSql + Sync); 3] = [&from, &to, &before];
             let rows = match run
-                .run_with(QueryName::Usage, queries::USAGE_CHUNK, &params)
+                .run_timed(QueryName::Usage, queries::USAGE_CHUNK, &params)
                 .await?
             {
                 Ok(rows) => rows,
-                Err(e) => return Ok(Err(e)),
+                Err((e, timed_out)) => {
+                    if timed_out {
+                        // Denser than the rate seen so far: the next try reads a quarter.
+                        let span = (to - from).num_seconds() / 4;
+                        self.chunk = chrono::Duration::seconds(span.max(60));
+                    }
+                    return Ok(Err(e));
+                }
             };
             let took = t0.elapsed();
             let groups: Result<Vec<_>, _> = rows.iter().map(|r| self.group(r)).collect();

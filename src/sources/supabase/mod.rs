@@ -515,6 +515,17 @@ impl Runner<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Fig<Vec<Row>>, SourceError> {
+        Ok(self.run_timed(q, sql, params).await?.map_err(|(e, _)| e))
+    }
+
+    /// `run_with`, also saying whether the statement was cancelled by the reader's statement
+    /// timeout (the incremental reads then read less at a time).
+    async fn run_timed(
+        &self,
+        q: QueryName,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Result<Vec<Row>, (Unavailable, bool)>, SourceError> {
         match self.client.query(sql, params).await {
             Ok(rows) => Ok(Ok(rows)),
             Err(e)
@@ -530,7 +541,8 @@ impl Runner<'_> {
                 let replaced = self.cfg.database.queries.contains_key(&q);
                 let reason = figure_error(q, replaced, &e);
                 tracing::debug!(query = q.as_str(), %reason, "figure unavailable");
-                Ok(Err(Unavailable { reason }))
+                let timed_out = e.code() == Some(&SqlState::QUERY_CANCELED);
+                Ok(Err((Unavailable { reason }, timed_out)))
             }
         }
     }
