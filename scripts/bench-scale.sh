@@ -13,6 +13,8 @@
 #   BENCH_SCALE_BIN=/tmp/bench_scale.old scripts/bench-scale.sh   # a simulation built before
 #                                     # (a copy of target/release/examples/bench_scale), to
 #                                     # compare two builds with the same command
+#   BENCH_SCALE_FULL=0 SCALES=100 scripts/bench-scale.sh   # no full recompute beside it: the
+#                                     # RSS column is then the incremental source's alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
