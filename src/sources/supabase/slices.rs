@@ -103,8 +103,8 @@ impl Sums {
 }
 
 /// Sums per group. foldhash, not the standard SipHash: at 100x a cycle merges hundreds of
-/// thousands of groups (three texts each) and SipHash was most of that time. Its seed is still
-/// random per process, and the keys come from the platform's own ledger, not from callers.
+/// thousands of groups, and hashing was a good part of that. Its seed is still random per
+/// process, and the keys come from the platform's own ledger, not from callers.
 pub type Agg = HashMap<Key, Sums>;
 
 fn add_into(into: &mut Agg, key: &Key, s: &Sums) {
